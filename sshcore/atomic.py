@@ -1,0 +1,59 @@
+"""Crash-safe file replacement: the target always holds the old text or the new, never a mix."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def _checkpoint(step: str) -> None:
+    """Called between the steps of a save. Tests replace it to simulate a crash at `step`."""
+
+
+def atomic_write_text(path: Path, text: str, *, backup: bool = True, mode: int = 0o600) -> None:
+    """Write `text` to `path` atomically (temp file in the same folder, fsync, os.replace).
+
+    With `backup`, the previous content is kept as `path` + ".bak" (one generation).
+    A new file gets `mode`; an existing one keeps its mode.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            _checkpoint("written")
+            f.flush()
+            os.fsync(f.fileno())
+        _checkpoint("synced")
+        try:
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        except FileNotFoundError:
+            os.chmod(tmp, mode)
+        if backup and path.exists():
+            bak = path.with_name(path.name + ".bak")
+            bak_tmp = bak.with_name(bak.name + ".tmp")
+            shutil.copy2(path, bak_tmp)
+            _checkpoint("backup-copied")
+            os.replace(bak_tmp, bak)
+        _checkpoint("before-replace")
+        os.replace(tmp, path)
+        _checkpoint("replaced")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable on POSIX; Windows cannot open a folder this way.
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,214 @@
+"""Plain data the user configures: hosts, tunnels, settings (specs, not running state)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+TunnelKind = Literal["local", "remote", "dynamic"]
+TUNNEL_KINDS: tuple[TunnelKind, ...] = ("local", "remote", "dynamic")
+
+LOOPBACK = "127.0.0.1"
+ALL_INTERFACES = frozenset({"0.0.0.0", "::", "*"})
+
+# Names end up as TOML keys, file names and command-line arguments: keep them boring.
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+# Hostnames: DNS names, IPv4, IPv6 (with an optional %zone). No spaces, quotes or shell syntax.
+_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:%-]{0,252}$")
+# Users: POSIX names, plus the DOMAIN\user and user@domain forms Windows servers use.
+_USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@\\$-]{0,63}$")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name a host or tunnel, or None when it can."""
+    if not name:
+        return "is empty"
+    if name.startswith("-"):
+        return "must not start with '-'"
+    if not _NAME_RE.match(name):
+        return "may only contain letters, digits, '.', '_' and '-' (at most 64)"
+    return None
+
+
+def hostname_problem(hostname: str) -> str | None:
+    """Why `hostname` is not a usable host name or address, or None."""
+    if not hostname:
+        return "is empty"
+    if hostname.startswith("-"):
+        return "must not start with '-'"
+    if ":" in hostname:
+        try:
+            ipaddress.IPv6Address(hostname.split("%", 1)[0])
+        except ValueError:
+            return "is not a host name or IP address"
+        return None if _HOSTNAME_RE.match("x" + hostname) else "is not a host name or IP address"
+    if not _HOSTNAME_RE.match(hostname):
+        return "is not a host name or IP address"
+    return None
+
+
+def user_problem(user: str) -> str | None:
+    """Why `user` is not a usable login name, or None."""
+    if user.startswith("-"):
+        return "must not start with '-'"
+    if not _USER_RE.match(user):
+        return "is not a valid user name"
+    return None
+
+
+def text_problem(value: str) -> str | None:
+    """Free text (paths, comments) may be anything printable on one line."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "must not contain control characters or line breaks"
+    return None
+
+
+@dataclass(frozen=True, order=True)
+class Endpoint:
+    """An address and port, written "ADDR:PORT" ("[v6]:PORT" for IPv6)."""
+
+    address: str
+    port: int
+
+    def __str__(self) -> str:
+        if ":" in self.address:
+            return f"[{self.address}]:{self.port}"
+        return f"{self.address}:{self.port}"
+
+    @property
+    def all_interfaces(self) -> bool:
+        """True when this listens on every interface, i.e. is reachable from other machines."""
+        return self.address in ALL_INTERFACES
+
+    @property
+    def loopback(self) -> bool:
+        """True for 127.0.0.0/8, ::1 and localhost."""
+        if self.address == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.address).is_loopback
+        except ValueError:
+            return False
+
+    @classmethod
+    def parse(cls, text: str | int, default_address: str = LOOPBACK) -> Endpoint:
+        """Parse "PORT", "ADDR:PORT" or "[V6]:PORT"; raises ValueError with the reason."""
+        if isinstance(text, bool):
+            raise ValueError('expected "ADDR:PORT" or a port number')
+        if isinstance(text, int):
+            return cls(default_address, check_port(text))
+        text = text.strip()
+        if text.startswith("["):
+            close = text.find("]")
+            if close < 0 or text[close + 1 : close + 2] != ":":
+                raise ValueError(f'{text!r} is not "[ADDR]:PORT"')
+            address, port_text = text[1:close], text[close + 2 :]
+        elif text.count(":") == 1:
+            address, port_text = text.split(":")
+        elif ":" not in text:
+            address, port_text = default_address, text
+        else:
+            raise ValueError(f'{text!r}: write IPv6 addresses in brackets, e.g. "[::1]:8080"')
+        if not port_text.isdigit():
+            raise ValueError(f"{port_text!r} is not a port number")
+        if address == "*" or address == "":
+            address = "0.0.0.0"
+        problem = hostname_problem(address)
+        if problem:
+            raise ValueError(f"address {address!r} {problem}")
+        return cls(address, check_port(int(port_text)))
+
+
+def check_port(port: int) -> int:
+    """Return `port` if it is 1-65535, else raise ValueError."""
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is outside 1-65535")
+    return port
+
+
+@dataclass
+class HostSpec:
+    """A remote machine as the user configured it."""
+
+    name: str
+    hostname: str
+    port: int = 22
+    user: str | None = None
+    identity_file: str | None = None
+    jump: str | None = None
+    compression: bool = False
+    forward_agent: bool = False
+
+    @property
+    def destination(self) -> str:
+        """user@hostname:port, as shown to users."""
+        user = f"{self.user}@" if self.user else ""
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        return f"{user}{host}:{self.port}"
+
+
+@dataclass
+class TunnelSpec:
+    """A port forward as the user configured it.
+
+    local:   listen on this machine, connect to `target` from the remote.
+    remote:  listen on the remote, connect to `target` from this machine.
+    dynamic: SOCKS proxy listening on this machine; no target.
+    """
+
+    name: str
+    host: str
+    kind: TunnelKind
+    listen: Endpoint
+    target: Endpoint | None = None
+    autostart: bool = False
+
+    def describe(self) -> str:
+        """One human line: "local 127.0.0.1:7860 -> 127.0.0.1:7860 via intern"."""
+        arrow = f" -> {self.target}" if self.target else " (SOCKS)"
+        return f"{self.kind} {self.listen}{arrow} via {self.host}"
+
+
+def tunnel_name(host: str, kind: TunnelKind, port: int) -> str:
+    """The default name of a tunnel: intern-7860, intern-r9000 (remote), intern-socks1080."""
+    prefix = {"local": "", "remote": "r", "dynamic": "socks"}[kind]
+    return f"{host}-{prefix}{port}"
+
+
+@dataclass
+class Settings:
+    """Global settings ([settings] in the config file)."""
+
+    keepalive_interval: float = 5.0
+    keepalive_count_max: int = 3
+    reconnect_max_delay: float = 30.0
+    connect_timeout: float = 15.0
+    known_hosts: str = "~/.ssh/known_hosts"
+    log_file: str | None = None
+
+
+@dataclass
+class ConfigData:
+    """Everything the config file holds, validated."""
+
+    settings: Settings = field(default_factory=Settings)
+    hosts: dict[str, HostSpec] = field(default_factory=dict)
+    tunnels: dict[str, TunnelSpec] = field(default_factory=dict)
+
+    def tunnels_of(self, host: str) -> list[TunnelSpec]:
+        """The tunnels that ride on `host`, in file order."""
+        return [t for t in self.tunnels.values() if t.host == host]
+
+
+def listens_clash(a: TunnelSpec, b: TunnelSpec) -> bool:
+    """True when two tunnels would listen on the same port of the same machine."""
+    # Local and dynamic tunnels listen here; remote ones listen on their host.
+    side_a = a.host if a.kind == "remote" else None
+    side_b = b.host if b.kind == "remote" else None
+    if side_a != side_b or a.listen.port != b.listen.port:
+        return False
+    return (
+        a.listen.address == b.listen.address or a.listen.all_interfaces or b.listen.all_interfaces
+    )

@@ -1,0 +1,256 @@
+"""Import hosts from OpenSSH's ~/.ssh/config (the file VS Code Remote-SSH writes).
+
+asyncssh's SSHClientConfig evaluates one given host but cannot list Host blocks, rejects
+some Match conditions outright and ignores *Forward options, so this module scans the
+file itself with OpenSSH's rules: first value wins, wildcard blocks are defaults,
+Include is relative to ~/.ssh and takes globs, forwards accumulate.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SshCommandError
+from .model import (
+    ConfigData,
+    HostSpec,
+    TunnelKind,
+    TunnelSpec,
+    hostname_problem,
+    listens_clash,
+    name_problem,
+    tunnel_name,
+    user_problem,
+)
+from .sshcmd import jump_host_spec, parse_forward
+
+_MAX_INCLUDE_DEPTH = 16
+_KEYS = {
+    "hostname",
+    "user",
+    "port",
+    "identityfile",
+    "proxyjump",
+    "compression",
+    "forwardagent",
+    "localforward",
+    "remoteforward",
+    "dynamicforward",
+}
+_FORWARDS: dict[str, TunnelKind] = {
+    "localforward": "local",
+    "remoteforward": "remote",
+    "dynamicforward": "dynamic",
+}
+
+
+@dataclass
+class _Option:
+    key: str
+    args: list[str]
+    where: str
+
+
+@dataclass
+class _Block:
+    patterns: list[str] | None  # None: a Match block (skipped)
+    options: list[_Option] = field(default_factory=list)
+
+    def matches(self, alias: str) -> bool:
+        if self.patterns is None:
+            return False
+        hit = False
+        for pattern in self.patterns:
+            negated = pattern.startswith("!")
+            if fnmatch.fnmatchcase(alias.lower(), pattern.lstrip("!").lower()):
+                if negated:
+                    return False
+                hit = True
+        return hit
+
+
+@dataclass
+class ImportResult:
+    """Hosts and tunnels found, and notes for the user about what was skipped."""
+
+    hosts: list[HostSpec] = field(default_factory=list)
+    tunnels: list[TunnelSpec] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _split_line(line: str) -> list[str]:
+    # OpenSSH: "Key value", "Key=value", double quotes group words; backslashes stay (Windows paths).
+    line = line.strip()
+    match = re.match(r"^(\S+?)\s*(?:=\s*|\s+)(.*)$", line)
+    if not match:
+        return [line]
+    key, rest = match.groups()
+    words = [a if a else b for a, b in re.findall(r'"([^"]*)"|(\S+)', rest)]
+    return [key, *words]
+
+
+def _scan(path: Path, ssh_dir: Path, blocks: list[_Block], notes: list[str], depth: int) -> None:
+    if depth > _MAX_INCLUDE_DEPTH:
+        notes.append(f"{path}: Include nested too deep; stopped")
+        return
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError as e:
+        notes.append(f"{path}: cannot read ({e.strerror})")
+        return
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        words = _split_line(line)
+        key = words[0].lower()
+        where = f"{path}:{number}"
+        if key == "host":
+            blocks.append(_Block(patterns=words[1:]))
+        elif key == "match":
+            notes.append(f"{where}: Match block skipped (devtui imports Host blocks only)")
+            blocks.append(_Block(patterns=None))
+        elif key == "include":
+            for pattern in words[1:]:
+                expanded = Path(pattern).expanduser()
+                if not expanded.is_absolute():
+                    expanded = ssh_dir / expanded
+                for found in sorted(glob.glob(str(expanded))):
+                    _scan(Path(found), ssh_dir, blocks, notes, depth + 1)
+        elif key in _KEYS:
+            blocks[-1].options.append(_Option(key, words[1:], where))
+
+
+def read_ssh_config(path: Path | str | None = None) -> ImportResult:
+    """Read ~/.ssh/config (or `path`); a missing file gives an empty result."""
+    ssh_dir = Path("~/.ssh").expanduser()
+    path = Path(path).expanduser() if path else ssh_dir / "config"
+    result = ImportResult()
+    if not path.exists():
+        return result
+    blocks: list[_Block] = [_Block(patterns=["*"])]  # options before any Host apply to all
+    _scan(path, ssh_dir, blocks, result.notes, 0)
+
+    aliases: list[str] = []
+    for block in blocks[1:]:
+        for pattern in block.patterns or ():
+            if not any(c in pattern for c in "*?!") and pattern not in aliases:
+                aliases.append(pattern)
+    known = set(aliases)
+    for alias in aliases:
+        _evaluate(alias, [b for b in blocks if b.matches(alias)], known, result)
+    return result
+
+
+def _evaluate(alias: str, blocks: list[_Block], known: set[str], result: ImportResult) -> None:
+    if problem := name_problem(alias):
+        result.notes.append(f"Host {alias!r} skipped: name {problem}")
+        return
+    first: dict[str, _Option] = {}
+    forwards: list[_Option] = []
+    for block in blocks:
+        for option in block.options:
+            if option.key in _FORWARDS:
+                forwards.append(option)
+            elif option.args:
+                first.setdefault(option.key, option)
+
+    def value(key: str) -> str | None:
+        option = first.get(key)
+        return option.args[0] if option else None
+
+    hostname = (value("hostname") or alias).replace("%h", alias).replace("%%", "%")
+    if problem := hostname_problem(hostname):
+        result.notes.append(f"Host {alias} skipped: HostName {hostname!r} {problem}")
+        return
+    port_text = value("port") or "22"
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        result.notes.append(f"Host {alias} skipped: {first['port'].where}: bad Port {port_text!r}")
+        return
+    user = value("user")
+    if user and user_problem(user):
+        result.notes.append(f"Host {alias}: User {user!r} ignored ({user_problem(user)})")
+        user = None
+    jump = value("proxyjump")
+    jump_name: str | None = None
+    if jump and jump.lower() != "none":
+        if "," in jump:
+            result.notes.append(
+                f"Host {alias}: multi-hop ProxyJump {jump!r} not supported; left out"
+            )
+        elif jump in known:
+            jump_name = jump
+        else:
+            try:
+                spec = jump_host_spec(jump)
+            except SshCommandError as e:
+                result.notes.append(f"Host {alias}: ProxyJump ignored ({e})")
+            else:
+                jump_name = spec.name
+                if all(h.name != spec.name for h in result.hosts):
+                    result.hosts.append(spec)
+    host = HostSpec(
+        name=alias,
+        hostname=hostname,
+        port=int(port_text),
+        user=user,
+        identity_file=value("identityfile"),
+        jump=jump_name,
+        compression=(value("compression") or "no").lower() == "yes",
+        forward_agent=False,
+    )
+    if (value("forwardagent") or "no").lower() == "yes":
+        result.notes.append(
+            f"Host {alias}: ForwardAgent yes recorded off (set forward_agent = true)"
+        )
+    result.hosts.append(host)
+    for option in forwards:
+        kind = _FORWARDS[option.key]
+        spec_text = ":".join(option.args)
+        try:
+            listen, target, _ = parse_forward(kind, spec_text)
+        except SshCommandError as e:
+            result.notes.append(f"{option.where}: {option.key} skipped ({e})")
+            continue
+        name = tunnel_name(alias, kind, listen.port)
+        result.tunnels.append(TunnelSpec(name, alias, kind, listen, target))
+
+
+def plan_import(current: ConfigData, found: ImportResult) -> ImportResult:
+    """What of `found` is new to `current`: importing twice adds nothing twice."""
+    plan = ImportResult(notes=list(found.notes))
+    taken = {(h.hostname.lower(), h.port, h.user) for h in current.hosts.values()}
+    for host in found.hosts:
+        old = current.hosts.get(host.name)
+        if old is not None:
+            if (old.hostname, old.port, old.user) != (host.hostname, host.port, host.user):
+                plan.notes.append(
+                    f"Host {host.name} skipped: devtui already has a different host by that name"
+                )
+            continue
+        if (host.hostname.lower(), host.port, host.user) in taken:
+            continue
+        plan.hosts.append(host)
+    names = {h.name for h in plan.hosts}
+    for tunnel in found.tunnels:
+        if tunnel.host not in names or tunnel.name in current.tunnels:
+            continue
+        clash = next(
+            (t for t in (*current.tunnels.values(), *plan.tunnels) if listens_clash(t, tunnel)),
+            None,
+        )
+        if clash:
+            plan.notes.append(
+                f"{tunnel.name} ({tunnel.describe()}) skipped: {tunnel.listen} is taken by "
+                f"tunnel {clash.name}"
+            )
+            continue
+        plan.tunnels.append(tunnel)
+    return plan
+
+
+__all__ = ["ImportResult", "plan_import", "read_ssh_config"]

@@ -1,0 +1,511 @@
+"""Pasted `ssh ...` command lines -> a host and its tunnels, and back.
+
+Translates to safe defaults and says so: `-g` does not open a port to the network,
+`StrictHostKeyChecking=no` does not turn off host key checks, `-A` is recorded off.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .errors import SshCommandError
+from .model import (
+    LOOPBACK,
+    Endpoint,
+    HostSpec,
+    TunnelKind,
+    TunnelSpec,
+    check_port,
+    hostname_problem,
+    name_problem,
+    tunnel_name,
+    user_problem,
+)
+
+# OpenSSH's option letters (ssh(1)): those that take an argument and those that do not.
+_WITH_ARG = set("BbcDEeFIiJLlmOopQRSWw")
+_NO_ARG = set("46AaCfGgKkMNnqsTtVvXxYy")
+# Flags with no bearing on a saved host: accepted silently.
+_HARMLESS = set("46CfNnqTtvKkax")
+
+
+@dataclass
+class ParsedCommand:
+    """What a pasted ssh line meant, plus notes for the user about what we changed."""
+
+    host: HostSpec
+    tunnels: list[TunnelSpec] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    gateway_ports: bool = False
+    jump_host: HostSpec | None = None  # from -J / ProxyJump: to be saved too
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizing: POSIX shells and PowerShell quote differently, and Windows paths hold backslashes.
+
+_WINDOWS_PATH_RE = re.compile(r"(^|[\s='\"])[A-Za-z]:\\")
+
+
+def split_command(line: str) -> list[str]:
+    """Split a pasted line with PowerShell rules if it looks like Windows, else POSIX rules."""
+    if "`" in line or _WINDOWS_PATH_RE.search(line) or ".exe" in line.lower():
+        return _split_powershell(line)
+    try:
+        return shlex.split(line, posix=True)
+    except ValueError as e:
+        raise SshCommandError(f"cannot split the line ({e})", line.strip()[-20:]) from None
+
+
+def _split_powershell(line: str) -> list[str]:
+    # PowerShell: '...' is literal ('' is a quote), "..." escapes with a backtick, \ is literal.
+    tokens: list[str] = []
+    current: list[str] = []
+    in_token = False
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if c.isspace():
+            if in_token:
+                tokens.append("".join(current))
+                current, in_token = [], False
+            i += 1
+            continue
+        in_token = True
+        if c == "'":
+            i += 1
+            while True:
+                if i >= len(line):
+                    raise SshCommandError("unclosed single quote", line[-20:])
+                if line[i] == "'":
+                    if line[i + 1 : i + 2] == "'":
+                        current.append("'")
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                current.append(line[i])
+                i += 1
+        elif c == '"':
+            i += 1
+            while True:
+                if i >= len(line):
+                    raise SshCommandError("unclosed double quote", line[-20:])
+                if line[i] == "`" and i + 1 < len(line):
+                    current.append(line[i + 1])
+                    i += 2
+                    continue
+                if line[i] == '"':
+                    i += 1
+                    break
+                current.append(line[i])
+                i += 1
+        elif c == "`" and i + 1 < len(line):
+            current.append(line[i + 1])
+            i += 2
+        else:
+            current.append(c)
+            i += 1
+    if in_token:
+        tokens.append("".join(current))
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward specs
+
+
+def _split_colons(spec: str) -> list[str]:
+    """Split on ':' outside [brackets]; OpenSSH also allows '/' as the separator."""
+    if "/" in spec and "[" not in spec and spec.count(":") != 1 and spec.count(":") < 2:
+        return spec.split("/")
+    parts: list[str] = []
+    current = ""
+    depth = 0
+    for c in spec:
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+        if c == ":" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += c
+    parts.append(current)
+    return [p[1:-1] if p.startswith("[") and p.endswith("]") else p for p in parts]
+
+
+def _port(text: str, token: str) -> int:
+    if not text.isdigit():
+        raise SshCommandError(f"{text!r} is not a port number in", token)
+    try:
+        return check_port(int(text))
+    except ValueError as e:
+        raise SshCommandError(str(e) + " in", token) from None
+
+
+def _address(text: str, token: str) -> str:
+    if text in ("", "*"):
+        return "0.0.0.0"
+    if text == "localhost":
+        return LOOPBACK
+    if hostname_problem(text):
+        raise SshCommandError(f"{text!r} is not an address in", token)
+    return text
+
+
+def parse_forward(
+    kind: TunnelKind, spec: str, token: str | None = None
+) -> tuple[Endpoint, Endpoint | None, bool]:
+    """Parse the argument of -L/-R/-D; returns (listen, target, bind_given)."""
+    token = token or spec
+    parts = _split_colons(spec)
+    if kind == "dynamic":
+        if len(parts) == 1:
+            return Endpoint(LOOPBACK, _port(parts[0], token)), None, False
+        if len(parts) == 2:
+            return Endpoint(_address(parts[0], token), _port(parts[1], token)), None, True
+        raise SshCommandError("expected [bind_address:]port for -D, got", token)
+    if len(parts) == 3:
+        listen = Endpoint(LOOPBACK, _port(parts[0], token))
+        bind_given = False
+    elif len(parts) == 4:
+        listen = Endpoint(_address(parts[0], token), _port(parts[1], token))
+        bind_given = True
+    else:
+        letter = "L" if kind == "local" else "R"
+        raise SshCommandError(
+            f"expected [bind_address:]port:host:hostport for -{letter}, got", token
+        )
+    target_host = parts[-2]
+    if not target_host or hostname_problem(target_host):
+        raise SshCommandError(f"{target_host!r} is not a target host in", token)
+    target = Endpoint(target_host, _port(parts[-1], token))
+    return listen, target, bind_given
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+
+
+def _destination(text: str, token: str) -> tuple[str | None, str, int | None]:
+    """user@host, host, ssh://[user@]host[:port] -> (user, host, port)."""
+    port: int | None = None
+    if text.startswith("ssh://"):
+        rest = text[len("ssh://") :].rstrip("/")
+        user, _, hostport = rest.rpartition("@")
+        if hostport.startswith("["):
+            close = hostport.find("]")
+            host, tail = hostport[1:close], hostport[close + 1 :]
+            if tail:
+                port = _port(tail.lstrip(":"), token)
+        elif ":" in hostport:
+            host, port_text = hostport.rsplit(":", 1)
+            port = _port(port_text, token)
+        else:
+            host = hostport
+    else:
+        user, _, host = text.rpartition("@")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+    if problem := hostname_problem(host):
+        raise SshCommandError(f"destination host {problem}", token)
+    if user and (problem := user_problem(user)):
+        raise SshCommandError(f"user {problem}", token)
+    return user or None, host, port
+
+
+def default_host_name(hostname: str) -> str:
+    """A readable name from a hostname: ssh.intern-ai.org.cn -> intern-ai, 10.0.0.5 -> 10-0-0-5."""
+    if re.fullmatch(r"[\d.]+", hostname) or ":" in hostname:
+        name = re.sub(r"[^A-Za-z0-9]+", "-", hostname).strip("-")
+        return name or "host"
+    generic = {"ssh", "www", "login", "gate", "gateway", "bastion", "connect", "shell"}
+    labels = [label for label in hostname.split(".") if label]
+    for label in labels[:-1] if len(labels) > 1 else labels:
+        if label.lower() not in generic:
+            return label
+    return labels[0] if labels else "host"
+
+
+def _is_no(value: str) -> bool:
+    return value.strip().lower() in ("no", "false", "off", "0")
+
+
+def parse_ssh_command(line: str, name: str | None = None) -> ParsedCommand:
+    """Parse a pasted ssh command line into a host spec, tunnels and notes for the user."""
+    tokens = split_command(line)
+    if not tokens:
+        raise SshCommandError("the line is empty")
+    first = tokens[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if first in ("ssh", "ssh.exe"):
+        tokens = tokens[1:]
+    user: str | None = None
+    port: int | None = None
+    options: dict[str, str] = {}
+    forwards: list[tuple[TunnelKind, str, str]] = []
+    identity: str | None = None
+    jump: str | None = None
+    flags: set[str] = set()
+    notes: list[str] = []
+    destination: str | None = None
+    rest: list[str] = []
+
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if rest:
+            rest.append(token)
+            continue
+        if token == "--":
+            continue
+        if not token.startswith("-") or token == "-":
+            # Like OpenSSH, options may follow the destination; the next word starts the command.
+            if destination is None:
+                destination = token
+            else:
+                rest.append(token)
+            continue
+        j = 1
+        while j < len(token):
+            letter = token[j]
+            if letter in _WITH_ARG:
+                value = token[j + 1 :]
+                if not value:
+                    if i >= len(tokens):
+                        raise SshCommandError(f"-{letter} needs a value", token)
+                    value = tokens[i]
+                    i += 1
+                arg_token = f"-{letter} {value}" if token == f"-{letter}" else token
+                if letter == "p":
+                    port = _port(value, arg_token)
+                elif letter == "l":
+                    user = value
+                elif letter == "i":
+                    identity = value
+                elif letter == "J":
+                    jump = value
+                elif letter in "LRD":
+                    kind: TunnelKind = {"L": "local", "R": "remote", "D": "dynamic"}[letter]  # type: ignore[assignment]
+                    forwards.append((kind, value, arg_token))
+                elif letter == "o":
+                    key, value2 = _option(value, tokens, i)
+                    if value2 is None:
+                        raise SshCommandError("-o needs Key=Value", arg_token)
+                    if "=" not in value and value2 is not None and " " not in value.strip():
+                        i += 1  # "-o Key Value": the value was the next token
+                    options.setdefault(key.lower(), value2)
+                else:
+                    notes.append(f"-{letter} {value} is not used by devtui; ignored")
+                break
+            if letter in _NO_ARG:
+                flags.add(letter)
+                j += 1
+                continue
+            raise SshCommandError(f"unknown ssh option -{letter} in", token)
+
+    if destination is None:
+        raise SshCommandError("no destination (user@host) in the line", line.strip()[-40:])
+    d_user, hostname, d_port = _destination(destination, destination)
+    # ssh gives -l/-p precedence over user@ in practice only when user@ is absent; mirror ssh.
+    user = d_user or user
+    port = d_port or port
+    if "user" in options and not user:
+        user = options.pop("user")
+    if "port" in options and port is None:
+        port = _port(options.pop("port"), f"Port={options.get('port', '')}")
+    if "hostname" in options:
+        hostname = options.pop("hostname")
+        if problem := hostname_problem(hostname):
+            raise SshCommandError(f"HostName {problem}", hostname)
+    identity = identity or options.pop("identityfile", None)
+    jump = jump or options.pop("proxyjump", None)
+    compression = "C" in flags or _truthy(options.pop("compression", "no"))
+    gateway = "g" in flags or _truthy(options.pop("gatewayports", "no"))
+    agent = "A" in flags or _truthy(options.pop("forwardagent", "no"))
+    for key, kind_ in (
+        ("localforward", "local"),
+        ("remoteforward", "remote"),
+        ("dynamicforward", "dynamic"),
+    ):
+        if key in options:
+            value = options.pop(key).replace(" ", ":")
+            forwards.append((kind_, value, value))  # type: ignore[arg-type]
+    if user and (problem := user_problem(user)):
+        raise SshCommandError(f"user {problem}", user)
+
+    shk = options.pop("stricthostkeychecking", None)
+    if shk is not None and (_is_no(shk) or shk.lower() == "accept-new"):
+        notes.append(
+            f"StrictHostKeyChecking={shk} is not obeyed: devtui checks host keys "
+            "(on first connect it shows the fingerprint and asks you to trust it)"
+        )
+    ukh = options.pop("userknownhostsfile", None)
+    if ukh is not None:
+        notes.append(f"UserKnownHostsFile={ukh} ignored: devtui uses the known_hosts from settings")
+    for key in sorted(options):
+        notes.append(f"-o {key} is not used by devtui; ignored")
+    if agent:
+        notes.append(
+            "-A (agent forwarding) recorded off; set forward_agent = true on the host to allow it"
+        )
+    if rest:
+        notes.append(
+            f"remote command {' '.join(rest)!r} ignored: devtui saves the host, not the command"
+        )
+    if jump and "," in jump:
+        raise SshCommandError("only one jump host is supported", jump)
+    jump_host = None
+    if jump:
+        jump_host = jump_host_spec(jump)
+    jump_name = jump_host.name if jump_host else None
+
+    name = name or default_host_name(hostname)
+    if problem := name_problem(name):
+        raise SshCommandError(f"host name {problem}", name)
+    host = HostSpec(
+        name=name,
+        hostname=hostname,
+        port=port or 22,
+        user=user,
+        identity_file=identity,
+        jump=jump_name,
+        compression=compression,
+        forward_agent=False,
+    )
+    parsed = ParsedCommand(host=host, notes=notes, gateway_ports=gateway, jump_host=jump_host)
+    shared_note = False
+    for kind_, spec, token in forwards:
+        listen, target, bind_given = parse_forward(kind_, spec, token)
+        if kind_ != "remote" and listen.all_interfaces:
+            notes.append(
+                f"{token}: listens on all interfaces ({listen}) as you asked: "
+                "other machines on your network can use it"
+            )
+        elif gateway and not bind_given and kind_ != "remote" and not shared_note:
+            shared_note = True
+            notes.append(
+                "-g ignored: tunnels listen on 127.0.0.1 only. To share one with other machines "
+                'on purpose, set listen = "0.0.0.0:PORT" in its [tunnels.NAME] table'
+            )
+        tunnel = TunnelSpec(tunnel_name(name, kind_, listen.port), name, kind_, listen, target)
+        parsed.tunnels.append(tunnel)
+    return parsed
+
+
+def jump_host_spec(jump: str) -> HostSpec:
+    """-J [user@]host[:port] -> a host spec named after the host."""
+    if "," in jump:
+        raise SshCommandError("only one jump host is supported", jump)
+    user, _, hostport = jump.rpartition("@")
+    port = 22
+    if hostport.startswith("["):
+        close = hostport.find("]")
+        host, tail = hostport[1:close], hostport[close + 1 :].lstrip(":")
+        port = _port(tail, jump) if tail else 22
+    elif hostport.count(":") == 1:
+        host, port_text = hostport.split(":")
+        port = _port(port_text, jump)
+    else:
+        host = hostport
+    if problem := hostname_problem(host):
+        raise SshCommandError(f"jump host {problem}", jump)
+    if user and (problem := user_problem(user)):
+        raise SshCommandError(f"jump user {problem}", jump)
+    return HostSpec(name=default_host_name(host), hostname=host, port=port, user=user or None)
+
+
+def _option(value: str, tokens: list[str], i: int) -> tuple[str, str | None]:
+    """-o Key=Value, -o "Key Value", or -o Key Value (value in the next token)."""
+    if "=" in value:
+        key, _, v = value.partition("=")
+        return key.strip(), v.strip()
+    if " " in value.strip():
+        key, _, v = value.strip().partition(" ")
+        return key, v.strip()
+    if i < len(tokens):
+        return value, tokens[i]
+    return value, None
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("yes", "true", "on", "1")
+
+
+# ---------------------------------------------------------------------------------------------
+# The reverse
+
+
+def _forward_arg(tunnel: TunnelSpec) -> str:
+    def addr(a: str) -> str:
+        return f"[{a}]" if ":" in a else a
+
+    listen = f"{addr(tunnel.listen.address)}:{tunnel.listen.port}"
+    if tunnel.target is None:
+        return listen
+    return f"{listen}:{addr(tunnel.target.address)}:{tunnel.target.port}"
+
+
+def to_ssh_args(
+    host: HostSpec, tunnels: Sequence[TunnelSpec] = (), jump: HostSpec | None = None
+) -> list[str]:
+    """The OpenSSH argv (without "ssh") that reaches `host` and opens `tunnels`."""
+    args: list[str] = []
+    if host.port != 22:
+        args += ["-p", str(host.port)]
+    if host.identity_file:
+        args += ["-i", host.identity_file]
+    if host.compression:
+        args.append("-C")
+    if host.forward_agent:
+        args.append("-A")
+    if jump is not None:
+        jump_host = f"[{jump.hostname}]" if ":" in jump.hostname else jump.hostname
+        jump_user = f"{jump.user}@" if jump.user else ""
+        args += ["-J", f"{jump_user}{jump_host}" + (f":{jump.port}" if jump.port != 22 else "")]
+    if tunnels:
+        args.append("-N")
+    for tunnel in tunnels:
+        letter = {"local": "-L", "remote": "-R", "dynamic": "-D"}[tunnel.kind]
+        args += [letter, _forward_arg(tunnel)]
+    target = f"{host.user}@{host.hostname}" if host.user else host.hostname
+    args.append(target)
+    return args
+
+
+def to_ssh_command(
+    host: HostSpec, tunnels: Sequence[TunnelSpec] = (), jump: HostSpec | None = None
+) -> str:
+    """One ssh command line (POSIX quoting) equivalent to `host` and `tunnels`."""
+    return shlex.join(["ssh", *to_ssh_args(host, tunnels, jump)])
+
+
+def _config_value(value: str) -> str:
+    return f'"{value}"' if any(c.isspace() for c in value) else value
+
+
+def to_ssh_config_block(host: HostSpec, tunnels: Sequence[TunnelSpec] = ()) -> str:
+    """A `Host` block for ~/.ssh/config (what VS Code Remote-SSH writes)."""
+    lines = [f"Host {host.name}", f"    HostName {host.hostname}"]
+    if host.user:
+        lines.append(f"    User {host.user}")
+    if host.port != 22:
+        lines.append(f"    Port {host.port}")
+    if host.identity_file:
+        lines.append(f"    IdentityFile {_config_value(host.identity_file)}")
+    if host.jump:
+        lines.append(f"    ProxyJump {host.jump}")
+    if host.compression:
+        lines.append("    Compression yes")
+    if host.forward_agent:
+        lines.append("    ForwardAgent yes")
+    for tunnel in tunnels:
+        keyword = {"local": "LocalForward", "remote": "RemoteForward", "dynamic": "DynamicForward"}
+        listen = str(tunnel.listen)
+        target = f" {tunnel.target}" if tunnel.target else ""
+        lines.append(f"    {keyword[tunnel.kind]} {listen}{target}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,336 @@
+"""The `devtui` command line: headless commands on the same sshcore API the dashboard uses.
+
+Every error a user can cause ends as one line on stderr and a non-zero exit status;
+`--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sshcore import __version__
+from sshcore.config import Config, default_config_path
+from sshcore.errors import ConfigError, DevtuiError, SshCommandError
+from sshcore.model import HostSpec, TunnelSpec
+from sshcore.openssh_config import plan_import, read_ssh_config
+from sshcore.sshcmd import parse_ssh_command, to_ssh_command, to_ssh_config_block
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _out(text: str = "") -> None:
+    print(text)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _load(args: argparse.Namespace) -> Config:
+    config = Config.load(args.config)
+    for warning in config.warnings:
+        _err(f"warning: {warning}")
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# add / hosts / tunnels / check
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """devtui add 'SSH LINE' [--name N]"""
+    line = " ".join(args.line)
+    parsed = parse_ssh_command(line, name=args.name)
+    config = _load(args)
+    hosts = [parsed.host]
+    jump = parsed.jump_host
+    if jump is not None:
+        same = next(
+            (
+                h
+                for h in config.hosts.values()
+                if (h.hostname, h.port, h.user) == (jump.hostname, jump.port, jump.user)
+            ),
+            None,
+        )
+        if same is not None:
+            parsed.host.jump = same.name
+        elif jump.name in config.hosts or jump.name == parsed.host.name:
+            raise ConfigError(
+                f"the jump host would be named {jump.name!r}, which is taken; "
+                'add it first with its own name, then set jump = "NAME"',
+                path=str(config.path),
+            )
+        else:
+            hosts.insert(0, jump)
+    if parsed.host.name in config.hosts:
+        raise ConfigError(
+            f"a host named {parsed.host.name!r} already exists; pick another with --name",
+            path=str(config.path),
+        )
+    config.add(hosts, parsed.tunnels)
+    for host in hosts:
+        what = "jump host" if host is jump else "host"
+        _out(f"Added {what} {host.name}: {host.destination}")
+    for tunnel in parsed.tunnels:
+        _out(f"Added tunnel {tunnel.name}: {tunnel.describe()}")
+    for note in parsed.notes:
+        _out(f"note: {note}")
+    _out(f"Saved to {config.path}")
+    return 0
+
+
+def _host_json(config: Config, host: HostSpec) -> dict[str, Any]:
+    return {
+        "name": host.name,
+        "hostname": host.hostname,
+        "port": host.port,
+        "user": host.user,
+        "identity_file": host.identity_file,
+        "jump": host.jump,
+        "compression": host.compression,
+        "forward_agent": host.forward_agent,
+        "tunnels": [t.name for t in config.data.tunnels_of(host.name)],
+    }
+
+
+def _tunnel_json(tunnel: TunnelSpec) -> dict[str, Any]:
+    return {
+        "name": tunnel.name,
+        "host": tunnel.host,
+        "kind": tunnel.kind,
+        "listen": str(tunnel.listen),
+        "target": str(tunnel.target) if tunnel.target else None,
+        "autostart": tunnel.autostart,
+        "all_interfaces": tunnel.kind != "remote" and tunnel.listen.all_interfaces,
+    }
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def cmd_hosts_list(args: argparse.Namespace) -> int:
+    """devtui hosts list [--json]"""
+    config = _load(args)
+    if args.json:
+        _out(json.dumps([_host_json(config, h) for h in config.hosts.values()], indent=2))
+        return 0
+    if not config.hosts:
+        _out(f"No hosts yet in {config.path}. Add one: devtui add 'ssh -p PORT user@host'")
+        return 0
+    rows = [
+        [
+            h.name,
+            h.destination,
+            h.jump or "",
+            ", ".join(t.name for t in config.data.tunnels_of(h.name)),
+        ]
+        for h in config.hosts.values()
+    ]
+    _out(_table(rows, ["NAME", "DESTINATION", "JUMP", "TUNNELS"]))
+    return 0
+
+
+def cmd_hosts_remove(args: argparse.Namespace) -> int:
+    """devtui hosts remove NAME"""
+    config = _load(args)
+    gone = config.remove_host(args.name)
+    _out(f"Removed host {args.name}")
+    if gone:
+        _out(f"Removed its tunnels too: {', '.join(gone)}")
+    return 0
+
+
+def cmd_hosts_import(args: argparse.Namespace) -> int:
+    """devtui hosts import-ssh-config [PATH]"""
+    config = _load(args)
+    source = Path(args.path).expanduser() if args.path else Path("~/.ssh/config").expanduser()
+    found = read_ssh_config(source)
+    plan = plan_import(config.data, found)
+    if plan.hosts or plan.tunnels:
+        config.add(plan.hosts, plan.tunnels)
+    for host in plan.hosts:
+        _out(f"Imported host {host.name}: {host.destination}")
+    for tunnel in plan.tunnels:
+        _out(f"Imported tunnel {tunnel.name}: {tunnel.describe()}")
+    for note in plan.notes:
+        _out(f"note: {note}")
+    if not found.hosts and not source.exists():
+        _out(f"{source} does not exist: nothing to import")
+    elif not plan.hosts:
+        _out(f"Nothing new to import from {source}")
+    return 0
+
+
+def cmd_hosts_export(args: argparse.Namespace) -> int:
+    """devtui hosts export NAME [--as command|config]"""
+    config = _load(args)
+    host = config.hosts.get(args.name)
+    if host is None:
+        raise ConfigError(f"no host named {args.name!r}", path=str(config.path))
+    tunnels = config.data.tunnels_of(host.name)
+    if args.format == "config":
+        _out(to_ssh_config_block(host, tunnels).rstrip("\n"))
+    else:
+        jump = config.hosts.get(host.jump) if host.jump else None
+        _out(to_ssh_command(host, tunnels, jump))
+    return 0
+
+
+def cmd_tunnels_list(args: argparse.Namespace) -> int:
+    """devtui tunnels list [--json]"""
+    config = _load(args)
+    if args.json:
+        _out(json.dumps([_tunnel_json(t) for t in config.tunnels.values()], indent=2))
+        return 0
+    if not config.tunnels:
+        _out("No tunnels yet. Paste one: devtui add 'ssh user@host -L 8080:127.0.0.1:8080'")
+        return 0
+    rows = []
+    for t in config.tunnels.values():
+        listen = str(t.listen)
+        if t.kind != "remote" and t.listen.all_interfaces:
+            listen += " (all interfaces!)"
+        rows.append(
+            [t.name, t.host, t.kind, listen, str(t.target or "SOCKS"), "yes" if t.autostart else ""]
+        )
+    _out(_table(rows, ["NAME", "HOST", "KIND", "LISTEN", "TARGET", "AUTOSTART"]))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """devtui check: validate the config; exit 1 on any error."""
+    path = Path(args.config).expanduser() if args.config else default_config_path()
+    try:
+        config = Config.load(path)
+    except ConfigError as e:
+        for error in [e, *getattr(e, "others", [])]:
+            _err(f"error: {error}")
+        return EXIT_ERROR
+    for warning in config.warnings:
+        _err(f"warning: {warning}")
+    exists = "" if path.exists() else " (file does not exist yet: empty config)"
+    _out(f"OK: {len(config.hosts)} hosts, {len(config.tunnels)} tunnels in {path}{exists}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, documented in --help."""
+    parser = argparse.ArgumentParser(
+        prog="devtui",
+        description="Hosts, keys and SSH tunnels for remote development machines. "
+        "With no command: the dashboard.",
+    )
+    parser.add_argument("--version", action="version", version=f"devtui {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help=f"config file (default: $DEVTUI_CONFIG or {default_config_path()})",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    add = sub.add_parser(
+        "add",
+        help="save a host (and its tunnels) from a pasted ssh command line",
+        description="Paste the ssh line your cloud console gave you, quoted: "
+        "devtui add 'ssh -p 37367 root@host -L 7860:127.0.0.1:7860'",
+    )
+    add.add_argument("line", nargs="+", help="the ssh command line (quote it)")
+    add.add_argument("--name", help="the host's name (default: from the hostname)")
+    add.set_defaults(handler=cmd_add)
+
+    hosts = sub.add_parser("hosts", help="list, remove, import, export, test hosts")
+    hosts_sub = hosts.add_subparsers(dest="hosts_command", metavar="ACTION", required=True)
+    p = hosts_sub.add_parser("list", help="list saved hosts")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_hosts_list)
+    p = hosts_sub.add_parser("remove", help="remove a host and its tunnels")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_hosts_remove)
+    p = hosts_sub.add_parser("import-ssh-config", help="import Host blocks from ~/.ssh/config")
+    p.add_argument("path", nargs="?", help="file to read (default ~/.ssh/config)")
+    p.set_defaults(handler=cmd_hosts_import)
+    p = hosts_sub.add_parser("export", help="print a host as an ssh command or ~/.ssh/config block")
+    p.add_argument("name")
+    p.add_argument(
+        "--as", dest="format", choices=["command", "config"], default="command", help="form"
+    )
+    p.set_defaults(handler=cmd_hosts_export)
+
+    tunnels = sub.add_parser("tunnels", help="list tunnels")
+    tunnels_sub = tunnels.add_subparsers(dest="tunnels_command", metavar="ACTION", required=True)
+    p = tunnels_sub.add_parser("list", help="list saved tunnels")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_tunnels_list)
+
+    p = sub.add_parser("check", help="validate the config file (exit 1 on any error)")
+    p.set_defaults(handler=cmd_check)
+    for register in _EXTENSIONS:
+        register(sub, hosts_sub, tunnels_sub)
+    return parser
+
+
+# Other modules add their subcommands here (keys, up, run, hosts test) to keep this file small.
+_EXTENSIONS: list[Callable[[Any, Any, Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `devtui` console script."""
+    _load_extensions()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        # The dashboard arrives in its own issue; until then bare `devtui` explains itself.
+        parser.print_help()
+        return 0
+    try:
+        return handler(args)
+    except SshCommandError as e:
+        _err(f"devtui: cannot read that ssh command: {e}")
+        return EXIT_USAGE
+    except DevtuiError as e:
+        if args.debug:
+            raise
+        _err(f"devtui: error: {e}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug: still one line, unless asked for more
+        if args.debug:
+            raise
+        _err(f"devtui: internal error: {type(e).__name__}: {e} (run with --debug for details)")
+        return EXIT_ERROR
+
+
+def _load_extensions() -> None:
+    if _EXTENSIONS:
+        return
+    import importlib
+
+    for module in ("tui.cli_keys", "tui.cli_net"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            continue
+        _EXTENSIONS.append(mod.register)
