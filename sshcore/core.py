@@ -1,0 +1,244 @@
+"""The facade the CLI and the dashboard hold: config + sessions + tunnels + events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+import asyncssh
+
+from . import hostkeys
+from .config import Config, default_log_dir
+from .errors import DevtuiError
+from .events import Event, EventBus, TunnelTraffic, file_logger
+from .model import HostSpec, TunnelSpec
+from .prompts import NoPrompts, Prompts
+from .session import AuthError, ConnectError, HostSession, HostStatus
+from .tunnels import Tunnel, TunnelStatus
+
+TRAFFIC_INTERVAL = 0.5  # seconds between traffic events: a few a second, never per packet
+OutputCallback = Callable[[str, bytes], None]
+
+
+class Core:
+    """Owns the config, one HostSession per host and one Tunnel per started tunnel."""
+
+    def __init__(
+        self,
+        config: Config,
+        prompts: Prompts | None = None,
+        *,
+        interactive: bool = True,
+        log_file: Path | bool | None = True,
+    ) -> None:
+        self.config = config
+        self.prompts: Prompts = prompts or NoPrompts()
+        self.interactive = interactive
+        self.bus = EventBus()
+        self.sessions: dict[str, HostSession] = {}
+        self.tunnels: dict[str, Tunnel] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self._last_traffic: dict[str, tuple[int, int, int]] = {}
+        if log_file is True:
+            configured = config.settings.log_file
+            log_file = (
+                hostkeys.expand(configured) if configured else default_log_dir() / "devtui.log"
+            )
+        if isinstance(log_file, Path):
+            with contextlib.suppress(OSError):  # an unwritable log dir must not stop the app
+                self.bus.subscribe(file_logger(log_file))
+        self.log_file = log_file if isinstance(log_file, Path) else None
+
+    async def __aenter__(self) -> Core:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- events ---------------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `callback(event)` for every event; returns the unsubscribe function."""
+        return self.bus.subscribe(callback)
+
+    def events(self) -> AsyncIterator[Event]:
+        """Iterate events as they happen."""
+        return self.bus.stream()
+
+    # -- hosts ----------------------------------------------------------------------------------
+    def _host_spec(self, name: str) -> HostSpec:
+        spec = self.config.hosts.get(name)
+        if spec is None:
+            raise DevtuiError(f"no host named {name!r} (see: devtui hosts list)")
+        return spec
+
+    def session(self, name: str) -> HostSession:
+        """The shared session of host `name` (created on first use, not yet connected)."""
+        spec = self._host_spec(name)
+        session = self.sessions.get(name)
+        if session is None or session.spec != spec:
+            jump = self.session(spec.jump) if spec.jump else None
+            session = HostSession(
+                spec,
+                self.config.settings,
+                self.prompts,
+                self.bus,
+                jump=jump,
+                interactive=self.interactive,
+            )
+            self.sessions[name] = session
+        return session
+
+    def host_state(self, name: str) -> HostStatus:
+        """Snapshot of a host's connection."""
+        return self.session(name).status()
+
+    async def connection(self, name: str) -> asyncssh.SSHClientConnection:
+        """The host's live shared connection (connecting if needed)."""
+        return await self.session(name).connection()
+
+    async def connect(self, name: str) -> HostStatus:
+        """Connect host `name`; raises ConnectError with the reason."""
+        await self.connection(name)
+        return self.host_state(name)
+
+    async def disconnect(self, name: str) -> None:
+        """Stop the host's tunnels and close its connection."""
+        for tunnel in list(self.tunnels.values()):
+            if tunnel.spec.host == name:
+                await tunnel.stop()
+        session = self.sessions.get(name)
+        if session is not None:
+            await session.close()
+
+    def add_host(self, spec: HostSpec, tunnels: Sequence[TunnelSpec] = ()) -> None:
+        """Save a new host (and tunnels)."""
+        self.config.add([spec], tunnels)
+
+    def update_host(self, name: str, spec: HostSpec) -> None:
+        """Save changes to a host; takes effect on its next connect."""
+        self.config.update_host(name, spec)
+
+    async def remove_host(self, name: str) -> list[str]:
+        """Disconnect and delete a host and its tunnels; returns the tunnels removed."""
+        await self.disconnect(name)
+        self.sessions.pop(name, None)
+        gone = self.config.remove_host(name)
+        for tunnel in gone:
+            self.tunnels.pop(tunnel, None)
+        return gone
+
+    async def try_login(self, name: str, key_path: Path) -> None:
+        """Log in to host `name` with only `key_path` (no agent, no password); raises AuthError."""
+        spec = self._host_spec(name)
+        session = self.session(name)
+        key = await asyncio.to_thread(asyncssh.read_private_key, key_path)
+        probe = HostSession(
+            spec,
+            self.config.settings,
+            self.prompts,
+            self.bus,
+            jump=session.jump,
+            interactive=False,
+            only_keys=[key],
+        )
+        try:
+            await probe.connection()
+        except ConnectError as e:
+            raise AuthError(f"login with {key_path} failed: {e}") from None
+        finally:
+            await probe.close()
+
+    # -- commands -------------------------------------------------------------------------------
+    async def run(
+        self, name: str, argv: Sequence[str], on_output: OutputCallback | None = None
+    ) -> int:
+        """Run `argv` on host `name`, streaming ("stdout"|"stderr", bytes); returns exit status."""
+        conn = await self.connection(name)
+        command = shlex.join(argv)  # quoted: every word arrives as one argument
+        async with conn.create_process(command, encoding=None) as process:
+
+            async def pump(stream: asyncssh.SSHReader[bytes], label: str) -> None:
+                while chunk := await stream.read(65536):
+                    if on_output is not None:
+                        on_output(label, chunk)
+
+            await asyncio.gather(pump(process.stdout, "stdout"), pump(process.stderr, "stderr"))
+            result = await process.wait()
+        return result.exit_status if result.exit_status is not None else 255
+
+    async def ping(self, name: str) -> float:
+        """Round trip of a no-op command on the shared connection, in milliseconds."""
+        conn = await self.connection(name)
+        start = time.monotonic()
+        await conn.run("exit 0", check=False)
+        return (time.monotonic() - start) * 1000
+
+    # -- tunnels --------------------------------------------------------------------------------
+    def _tunnel(self, name: str) -> Tunnel:
+        spec = self.config.tunnels.get(name)
+        if spec is None:
+            raise DevtuiError(f"no tunnel named {name!r} (see: devtui tunnels list)")
+        tunnel = self.tunnels.get(name)
+        if tunnel is None or (tunnel.spec != spec and not tunnel.running):
+            tunnel = Tunnel(spec, self.session(spec.host), self.bus)
+            self.tunnels[name] = tunnel
+        return tunnel
+
+    def tunnel_state(self, name: str) -> TunnelStatus:
+        """Snapshot of a tunnel: state, connections, bytes, last error."""
+        return self._tunnel(name).status()
+
+    async def start_tunnel(self, name: str) -> TunnelStatus:
+        """Start one tunnel (binds now; comes up when its host connects). Others are untouched."""
+        tunnel = self._tunnel(name)
+        await tunnel.start()
+        self._ensure_ticker()
+        return tunnel.status()
+
+    async def stop_tunnel(self, name: str) -> None:
+        """Stop one tunnel; its host stays connected for the others."""
+        tunnel = self.tunnels.get(name)
+        if tunnel is not None:
+            await tunnel.stop()
+
+    async def restart_tunnel(self, name: str) -> TunnelStatus:
+        """Stop and start one tunnel (picking up config changes)."""
+        await self.stop_tunnel(name)
+        self.tunnels.pop(name, None)
+        return await self.start_tunnel(name)
+
+    def default_tunnels(self) -> list[str]:
+        """What `devtui up` starts with no names: autostart tunnels, or all if none are marked."""
+        auto = [t.name for t in self.config.tunnels.values() if t.autostart]
+        return auto or list(self.config.tunnels)
+
+    def _ensure_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.create_task(self._traffic_ticker(), name="traffic")
+
+    async def _traffic_ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TRAFFIC_INTERVAL)
+            for name, tunnel in list(self.tunnels.items()):
+                now = (len(tunnel.pairs), tunnel.bytes_up, tunnel.bytes_down)
+                if self._last_traffic.get(name, (0, 0, 0)) != now:
+                    self._last_traffic[name] = now
+                    self.bus.publish(TunnelTraffic(name, *now))
+
+    # -- shutdown -------------------------------------------------------------------------------
+    async def close(self) -> None:
+        """Stop every tunnel, close every connection, end every task."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        for tunnel in list(self.tunnels.values()):
+            await tunnel.stop()
+        # Hosts that others jump through close last.
+        for session in sorted(self.sessions.values(), key=lambda s: s.jump is None):
+            await session.close()

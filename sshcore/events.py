@@ -1,0 +1,275 @@
+"""One typed stream of what happens: the TUI's log pane, the log file and the CLI all read it.
+
+Events are frozen dataclasses with past-tense names. `message()` is the one line a user
+reads; `level` is "info", "warning" or "error".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import logging.handlers
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of all events."""
+
+    level: ClassVar[str] = "info"
+    at: float = field(default_factory=time.time, kw_only=True)
+
+    def message(self) -> str:
+        return type(self).__name__
+
+
+# -- hosts -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HostConnecting(Event):
+    host: str
+    destination: str
+    attempt: int = 1
+
+    def message(self) -> str:
+        again = f" (attempt {self.attempt})" if self.attempt > 1 else ""
+        return f"{self.host}: connecting to {self.destination}{again}"
+
+
+@dataclass(frozen=True)
+class HostConnected(Event):
+    host: str
+    auth_method: str
+    server_version: str
+    connect_ms: float
+
+    def message(self) -> str:
+        return (
+            f"{self.host}: connected in {self.connect_ms:.0f} ms "
+            f"({self.auth_method}; {self.server_version})"
+        )
+
+
+@dataclass(frozen=True)
+class HostLost(Event):
+    host: str
+    reason: str
+    level: ClassVar[str] = "warning"
+
+    def message(self) -> str:
+        return f"{self.host}: connection lost: {self.reason}"
+
+
+@dataclass(frozen=True)
+class HostReconnectScheduled(Event):
+    host: str
+    attempt: int
+    delay: float
+    reason: str
+    level: ClassVar[str] = "warning"
+
+    def message(self) -> str:
+        return f"{self.host}: reconnecting in {self.delay:.1f} s (attempt {self.attempt}): {self.reason}"
+
+
+@dataclass(frozen=True)
+class HostFailed(Event):
+    host: str
+    reason: str
+    level: ClassVar[str] = "error"
+
+    def message(self) -> str:
+        return f"{self.host}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class HostDisconnected(Event):
+    host: str
+
+    def message(self) -> str:
+        return f"{self.host}: disconnected"
+
+
+@dataclass(frozen=True)
+class HostKeyLearned(Event):
+    host: str
+    address: str
+    fingerprint: str
+    known_hosts: str
+
+    def message(self) -> str:
+        return f"{self.host}: trusted new host key {self.fingerprint} for {self.address} (saved to {self.known_hosts})"
+
+
+@dataclass(frozen=True)
+class HostKeyRejected(Event):
+    host: str
+    address: str
+    reason: str
+    level: ClassVar[str] = "error"
+
+    def message(self) -> str:
+        return f"{self.host}: host key for {self.address} REJECTED: {self.reason}"
+
+
+@dataclass(frozen=True)
+class AuthFailed(Event):
+    host: str
+    detail: str
+    level: ClassVar[str] = "error"
+
+    def message(self) -> str:
+        return f"{self.host}: authentication failed: {self.detail}"
+
+
+# -- tunnels ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TunnelStarted(Event):
+    tunnel: str
+    description: str
+
+    def message(self) -> str:
+        return f"tunnel {self.tunnel}: up ({self.description})"
+
+
+@dataclass(frozen=True)
+class TunnelWaiting(Event):
+    tunnel: str
+    reason: str
+
+    def message(self) -> str:
+        return f"tunnel {self.tunnel}: waiting: {self.reason}"
+
+
+@dataclass(frozen=True)
+class TunnelStopped(Event):
+    tunnel: str
+
+    def message(self) -> str:
+        return f"tunnel {self.tunnel}: stopped"
+
+
+@dataclass(frozen=True)
+class TunnelFailed(Event):
+    tunnel: str
+    reason: str
+    level: ClassVar[str] = "error"
+
+    def message(self) -> str:
+        return f"tunnel {self.tunnel}: failed: {self.reason}"
+
+
+@dataclass(frozen=True)
+class TunnelConnectionOpened(Event):
+    tunnel: str
+    peer: str
+    target: str
+
+    def message(self) -> str:
+        return f"tunnel {self.tunnel}: connection from {self.peer} to {self.target}"
+
+
+@dataclass(frozen=True)
+class TunnelConnectionClosed(Event):
+    tunnel: str
+    peer: str
+    bytes_up: int
+    bytes_down: int
+
+    def message(self) -> str:
+        return (
+            f"tunnel {self.tunnel}: connection from {self.peer} closed "
+            f"({self.bytes_up} B up, {self.bytes_down} B down)"
+        )
+
+
+@dataclass(frozen=True)
+class TargetRefused(Event):
+    tunnel: str
+    target: str
+    detail: str
+    level: ClassVar[str] = "warning"
+
+    def message(self) -> str:
+        return f"tunnel {self.tunnel}: target refused: nothing answers at {self.target} ({self.detail})"
+
+
+@dataclass(frozen=True)
+class TunnelTraffic(Event):
+    """Counters, published at most a few times a second (never per packet)."""
+
+    tunnel: str
+    connections: int
+    bytes_up: int
+    bytes_down: int
+
+    def message(self) -> str:
+        return (
+            f"tunnel {self.tunnel}: {self.connections} open, "
+            f"{self.bytes_up} B up, {self.bytes_down} B down"
+        )
+
+
+# -- the bus ---------------------------------------------------------------------------------
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Fan-out of events to callbacks and async iterators. Subscribers must not block."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._log = logging.getLogger("devtui")
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call `callback` for every event; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def publish(self, event: Event) -> None:
+        """Deliver `event` to every subscriber; a failing subscriber never stops the others."""
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a broken front end must not break the core
+                self._log.exception("event subscriber failed")
+
+    async def stream(self) -> AsyncIterator[Event]:
+        """Iterate events as they come (until the consumer stops)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=10_000)
+
+        def put(event: Event) -> None:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(event)
+
+        unsubscribe = self.subscribe(put)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            unsubscribe()
+
+
+def file_logger(path: Path, max_bytes: int = 1_000_000, backups: int = 3) -> Subscriber:
+    """A subscriber writing one line per event to a rotated log file (traffic ticks left out)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger(f"devtui.file.{path}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.handlers[:] = [handler]
+    levels = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+    def write(event: Event) -> None:
+        if isinstance(event, TunnelTraffic):
+            return
+        logger.log(levels.get(event.level, logging.INFO), event.message())
+
+    return write

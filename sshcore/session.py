@@ -1,0 +1,567 @@
+"""One SSH connection per host, shared by its tunnels and commands, that heals itself.
+
+States: idle -> connecting -> connected -> lost -> reconnecting -> connected ..., or
+failed (auth refused, host key refused: retrying cannot help, so it stops and says why).
+Network errors are retried forever with capped exponential backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncssh
+
+from . import hostkeys
+from .errors import DevtuiError
+from .events import (
+    AuthFailed,
+    EventBus,
+    HostConnected,
+    HostConnecting,
+    HostDisconnected,
+    HostFailed,
+    HostKeyLearned,
+    HostKeyRejected,
+    HostLost,
+    HostReconnectScheduled,
+)
+from .model import HostSpec, Settings
+from .prompts import HostKeyMismatch, HostKeyQuestion, Prompts
+
+DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
+BACKOFF_BASE = 1.0
+_T = TypeVar("_T")
+
+
+class HostState(str, enum.Enum):
+    """Where a host's connection is."""
+
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    LOST = "lost"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+
+
+class ConnectError(DevtuiError):
+    """A connect attempt failed; `permanent` when retrying cannot help (auth, host key)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class HostKeyError(ConnectError):
+    """The host key is unknown and not trusted, or it CHANGED."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+class AuthError(ConnectError):
+    """The server refused every way we tried to log in."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    """A snapshot of a host's connection for display."""
+
+    name: str
+    state: HostState
+    error: str | None = None
+    connect_ms: float | None = None
+    auth_method: str | None = None
+    server_version: str | None = None
+
+
+def backoff_delay(attempt: int, cap: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait before reconnect `attempt` (1-based): 1, 2, 4 ... capped, with jitter."""
+    base = min(cap, BACKOFF_BASE * 2 ** max(0, attempt - 1))
+    # Jitter in [0.5, 1.0) x base: many clients never retry in lockstep, and never 0 (no spin).
+    return float(base * (0.5 + 0.5 * (rng or random).random()))
+
+
+class _Client(asyncssh.SSHClient):
+    """Per-attempt hooks: host key capture, password prompts, and a record of what was tried."""
+
+    def __init__(self, session: HostSession, interactive: bool) -> None:
+        self._session = session
+        self._interactive = interactive
+        self.offered_key: asyncssh.SSHKey | None = None
+        self.tried: list[str] = []
+        self.method = "publickey"
+        self.prompt_seconds = 0.0
+        self.prompting = False
+        self._password_tries = 0
+        self.lost: Exception | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        # Only called for keys known_hosts does not trust: remember it, refuse for now.
+        self.offered_key = key
+        return False
+
+    def public_key_auth_requested(self) -> None:
+        self.tried.append("publickey (every key was refused)")
+        return None
+
+    async def _ask(self, call: Awaitable[_T]) -> _T:
+        self.prompting = True
+        start = time.monotonic()
+        try:
+            return await call
+        finally:
+            self.prompting = False
+            self.prompt_seconds += time.monotonic() - start
+
+    async def password_auth_requested(self) -> str | None:
+        self._password_tries += 1
+        if self._password_tries > 3:
+            return None
+        session = self._session
+        if session.password is not None and self._password_tries == 1:
+            self.method = "password"
+            self.tried.append("password (remembered)")
+            return session.password
+        if not self._interactive:
+            self.tried.append("password (nobody to ask)")
+            return None
+        spec = session.spec
+        answer = await self._ask(
+            session.prompts.password(spec.name, f"Password for {spec.destination}")
+        )
+        if answer is None:
+            self.tried.append("password (cancelled)")
+            return None
+        self.method = "password"
+        self.tried.append("password")
+        session.password = answer  # memory only, for reconnects during this run
+        return answer
+
+    async def kbdint_challenge_received(
+        self, name: str, instructions: str, lang: str, prompts: Sequence[tuple[str, bool]]
+    ) -> list[str] | None:
+        if not prompts:
+            return []
+        session = self._session
+        answers: list[str] = []
+        for text, _echo in prompts:
+            if "password" in text.lower() and session.password is not None and len(prompts) == 1:
+                answers.append(session.password)
+                continue
+            if not self._interactive:
+                self.tried.append("keyboard-interactive (nobody to ask)")
+                return None
+            answer = await self._ask(session.prompts.password(session.spec.name, text.strip()))
+            if answer is None:
+                self.tried.append("keyboard-interactive (cancelled)")
+                return None
+            if "password" in text.lower():
+                session.password = answer
+            answers.append(answer)
+        self.method = "keyboard-interactive"
+        self.tried.append("keyboard-interactive")
+        return answers
+
+
+ConnectedHook = Callable[[asyncssh.SSHClientConnection], None]
+
+
+class HostSession:
+    """The shared connection to one host."""
+
+    def __init__(
+        self,
+        spec: HostSpec,
+        settings: Settings,
+        prompts: Prompts,
+        bus: EventBus,
+        jump: HostSession | None = None,
+        interactive: bool = True,
+        only_keys: list[asyncssh.SSHKey] | None = None,
+    ) -> None:
+        self.spec = spec
+        # only_keys: log in with exactly these keys (no agent, no password), to prove a key works.
+        self.only_keys = only_keys
+        self.settings = settings
+        self.prompts = prompts
+        self.bus = bus
+        self.jump = jump
+        self.interactive = interactive
+        self.state = HostState.IDLE
+        self.error: str | None = None
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.password: str | None = None  # typed once, kept in memory for reconnects only
+        self.connect_ms: float | None = None
+        self.auth_method: str | None = None
+        self.server_version: str | None = None
+        self._keys: list[asyncssh.SSHKey] | None = None
+        self._encrypted: list[Path] = []
+        self._live_client: _Client | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._first: asyncio.Future[asyncssh.SSHClientConnection] | None = None
+        self._on_connected: list[ConnectedHook] = []
+        self._watchers: list[Callable[[HostState], None]] = []
+        self._changed = asyncio.Event()
+        self._closing = False
+        self.attempts = 0  # reconnect attempts since the last good connection
+
+    # -- public -------------------------------------------------------------------------------
+    def status(self) -> HostStatus:
+        """A snapshot for display."""
+        return HostStatus(
+            self.spec.name,
+            self.state,
+            self.error,
+            self.connect_ms,
+            self.auth_method,
+            self.server_version,
+        )
+
+    def watch(self, hook: Callable[[HostState], None]) -> Callable[[], None]:
+        """Call `hook(state)` on every state change; returns the unsubscribe function."""
+        self._watchers.append(hook)
+        return lambda: self._watchers.remove(hook)
+
+    def on_connected(self, hook: ConnectedHook) -> Callable[[], None]:
+        """Call `hook(conn)` after every (re)connect; returns the unsubscribe function."""
+        self._on_connected.append(hook)
+        return lambda: self._on_connected.remove(hook)
+
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        """The live connection, connecting (and from then on healing) as needed.
+
+        Raises ConnectError when the first attempt fails.
+        """
+        if self.conn is not None and self.state == HostState.CONNECTED:
+            return self.conn
+        if self._supervisor is None or self._supervisor.done():
+            self._closing = False
+            loop = asyncio.get_running_loop()
+            self._first = loop.create_future()
+            self._supervisor = asyncio.create_task(
+                self._supervise(retry_first=False), name=f"session:{self.spec.name}"
+            )
+        assert self._first is not None
+        if self._first.done() and self.state != HostState.CONNECTED:
+            # Connected once and now healing: wait for the next good connection.
+            return await self.wait_connected()
+        return await asyncio.shield(self._first)
+
+    def keep_connected(self) -> None:
+        """Connect in the background and keep retrying, even if the first attempt fails."""
+        if self._supervisor is None or self._supervisor.done():
+            self._closing = False
+            self._first = asyncio.get_running_loop().create_future()
+            self._supervisor = asyncio.create_task(
+                self._supervise(retry_first=True), name=f"session:{self.spec.name}"
+            )
+
+    async def wait_connected(self) -> asyncssh.SSHClientConnection:
+        """Wait until connected (raises ConnectError if the session gives up)."""
+        while True:
+            if self.conn is not None and self.state == HostState.CONNECTED:
+                return self.conn
+            if self.state == HostState.FAILED or self._supervisor is None:
+                raise ConnectError(self.error or "not connected")
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def close(self) -> None:
+        """Disconnect and stop healing."""
+        self._closing = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._supervisor
+        self._supervisor = None
+        await self._drop_connection()
+        was = self.state
+        self._set_state(HostState.IDLE)
+        if was in (HostState.CONNECTED, HostState.RECONNECTING, HostState.LOST):
+            self.bus.publish(HostDisconnected(self.spec.name))
+
+    # -- internals ----------------------------------------------------------------------------
+    def _set_state(self, state: HostState, error: str | None = None) -> None:
+        changed = state != self.state
+        self.state = state
+        self.error = error
+        self._changed.set()
+        if changed:
+            for hook in list(self._watchers):
+                hook(state)
+
+    async def _drop_connection(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.wait_closed(), 5)
+
+    async def _supervise(self, retry_first: bool) -> None:
+        first = True
+        while not self._closing:
+            self._set_state(HostState.CONNECTING if first else HostState.RECONNECTING, self.error)
+            try:
+                conn = await self._attempt(first_attempt=first)
+            except ConnectError as e:
+                if first and not retry_first:
+                    self._set_state(HostState.FAILED, str(e))
+                    self._resolve_first(e)
+                    return
+                if e.permanent:
+                    self._set_state(HostState.FAILED, str(e))
+                    self.bus.publish(HostFailed(self.spec.name, str(e)))
+                    self._resolve_first(e)
+                    return
+                first = False
+                self.attempts += 1
+                delay = backoff_delay(self.attempts, self.settings.reconnect_max_delay)
+                self._set_state(HostState.RECONNECTING, str(e))
+                self.bus.publish(
+                    HostReconnectScheduled(self.spec.name, self.attempts, delay, str(e))
+                )
+                await asyncio.sleep(delay)
+                continue
+            first = False
+            self.attempts = 0
+            self.conn = conn
+            self._set_state(HostState.CONNECTED)
+            self._resolve_first(conn)
+            for hook in list(self._on_connected):
+                hook(conn)
+            await conn.wait_closed()
+            if self._closing:
+                return
+            self.conn = None
+            reason = self._lost_reason()
+            self.bus.publish(HostLost(self.spec.name, reason))
+            self._set_state(HostState.LOST, reason)
+            # First retry comes quickly: most drops are blips.
+            self.attempts = 1
+            delay = backoff_delay(self.attempts, self.settings.reconnect_max_delay) / 2
+            self.bus.publish(HostReconnectScheduled(self.spec.name, self.attempts, delay, reason))
+            await asyncio.sleep(delay)
+
+    def _resolve_first(self, result: asyncssh.SSHClientConnection | Exception) -> None:
+        if self._first is not None and not self._first.done():
+            if isinstance(result, Exception):
+                self._first.set_exception(result)
+                self._first.exception()  # retrieved: nobody may be waiting
+            else:
+                self._first.set_result(result)
+
+    def _lost_reason(self) -> str:
+        client = self._live_client
+        if client is not None and client.lost is not None:
+            return str(client.lost) or type(client.lost).__name__
+        return "closed by the server or the network"
+
+    def _load_keys(self) -> list[asyncssh.SSHKey]:
+        # Loaded once per session: a passphrase is asked at most once, and reconnects reuse it.
+        if self.only_keys is not None:
+            return self.only_keys
+        if self._keys is not None:
+            return self._keys
+        keys: list[asyncssh.SSHKey] = []
+        paths: list[Path] = []
+        if self.spec.identity_file:
+            paths.append(hostkeys.expand(self.spec.identity_file))
+        ssh_dir = Path("~/.ssh").expanduser()
+        paths += [ssh_dir / name for name in DEFAULT_KEY_NAMES if (ssh_dir / name) not in paths]
+        self._encrypted = []
+        for path in paths:
+            try:
+                keys.append(asyncssh.read_private_key(path))
+            except asyncssh.KeyEncryptionError:
+                self._encrypted.append(path)
+            except (OSError, asyncssh.KeyImportError, ValueError):
+                continue
+        self._keys = keys
+        return keys
+
+    async def _unlock_keys(self, client: _Client) -> None:
+        for path in list(self._encrypted):
+            if not self.interactive:
+                continue
+            passphrase = await client._ask(self.prompts.passphrase(str(path)))
+            if passphrase is None:
+                continue
+            try:
+                key = await asyncio.to_thread(asyncssh.read_private_key, path, passphrase)
+            except (asyncssh.KeyEncryptionError, asyncssh.KeyImportError, ValueError):
+                self.bus.publish(AuthFailed(self.spec.name, f"wrong passphrase for {path}"))
+                continue
+            assert self._keys is not None
+            self._keys.insert(0, key)
+            self._encrypted.remove(path)
+
+    async def _attempt(self, first_attempt: bool) -> asyncssh.SSHClientConnection:
+        """One connect attempt (plus one more right after a newly trusted host key)."""
+        spec = self.spec
+        self.bus.publish(HostConnecting(spec.name, spec.destination, attempt=self.attempts + 1))
+        tunnel = None
+        if self.jump is not None:
+            try:
+                tunnel = await self.jump.connection()
+            except ConnectError as e:
+                raise ConnectError(f"jump host {self.jump.spec.name}: {e}") from None
+        known_path = hostkeys.expand(self.settings.known_hosts)
+        for _ in range(2):
+            known = await asyncio.to_thread(hostkeys.lookup, known_path, spec.hostname, spec.port)
+            interactive = self.interactive and first_attempt
+            client = _Client(self, interactive)
+            keys = await asyncio.to_thread(self._load_keys)
+            if first_attempt and self.interactive:
+                await self._unlock_keys(client)
+                keys = list(self._keys or keys)
+            started = time.monotonic()
+            try:
+                conn = await self._connect_bounded(client, known, keys, tunnel)
+            except asyncssh.HostKeyNotVerifiable as e:
+                await self._host_key_problem(client, known, e)
+                continue  # newly trusted: connect again, now checked against the saved key
+            except asyncssh.PermissionDenied:
+                detail = "; ".join(dict.fromkeys(client.tried)) or "no method was accepted"
+                self.bus.publish(AuthFailed(spec.name, f"{spec.destination}: tried {detail}"))
+                raise AuthError(f"login refused for {spec.destination}: tried {detail}") from None
+            except (OSError, asyncssh.Error, asyncio.TimeoutError) as e:
+                raise ConnectError(_describe(e, spec)) from None
+            elapsed = (time.monotonic() - started - client.prompt_seconds) * 1000
+            self.connect_ms = elapsed
+            self._live_client = client
+            self.auth_method = client.method
+            self.server_version = str(conn.get_extra_info("server_version", ""))
+            self.bus.publish(HostConnected(spec.name, client.method, self.server_version, elapsed))
+            return conn
+        raise HostKeyError(f"host key for {spec.destination} could not be verified")
+
+    async def _connect_bounded(
+        self,
+        client: _Client,
+        known: hostkeys.KnownKeys,
+        keys: list[asyncssh.SSHKey],
+        tunnel: asyncssh.SSHClientConnection | None,
+    ) -> asyncssh.SSHClientConnection:
+        spec, settings = self.spec, self.settings
+        options: dict[str, Any] = {
+            "port": spec.port,
+            "username": spec.user or _local_user(),
+            "known_hosts": known.for_asyncssh(),
+            "client_factory": lambda: client,
+            "client_keys": keys,
+            "agent_forwarding": spec.forward_agent,
+            "keepalive_interval": settings.keepalive_interval or None,
+            "keepalive_count_max": settings.keepalive_count_max,
+            "config": None,  # devtui's config is the truth; ~/.ssh/config is imported explicitly
+            "compression_algs": ["zlib@openssh.com", "zlib", "none"]
+            if spec.compression
+            else ["none"],
+            "login_timeout": 600,  # the person typing a password sets the pace; see below
+        }
+        if self.only_keys is not None:
+            options.update(agent_path=None, password_auth=False, kbdint_auth=False)
+        if tunnel is not None:
+            options["tunnel"] = tunnel
+        task = asyncio.ensure_future(asyncssh.connect(spec.hostname, **options))
+        # The attempt is bounded by connect_timeout, not counting time spent at a prompt.
+        start = time.monotonic()
+        try:
+            while True:
+                waited = time.monotonic() - start - client.prompt_seconds
+                remaining = settings.connect_timeout - waited
+                if remaining <= 0 and not client.prompting:
+                    task.cancel()
+                    raise asyncio.TimeoutError(f"no answer within {settings.connect_timeout:g} s")
+                done, _ = await asyncio.wait({task}, timeout=max(remaining, 0.05))
+                if done:
+                    conn: asyncssh.SSHClientConnection = task.result()
+                    return conn
+        except BaseException:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            raise
+
+    async def _host_key_problem(
+        self, client: _Client, known: hostkeys.KnownKeys, error: Exception
+    ) -> None:
+        spec = self.spec
+        address = hostkeys.host_pattern(spec.hostname, spec.port)
+        key = client.offered_key
+        if key is None:
+            raise HostKeyError(f"host key for {address} not accepted: {error}")
+        new_fp = hostkeys.fingerprint(key)
+        if key in known.revoked:
+            self.bus.publish(HostKeyRejected(spec.name, address, f"key {new_fp} is revoked"))
+            raise HostKeyError(f"host key {new_fp} of {address} is marked @revoked")
+        if known.known:
+            old = known.trusted[0] if known.trusted else None
+            old_fp = hostkeys.fingerprint(old.key) if old else "(a certificate authority)"
+            line = old.line if old else 0
+            mismatch = HostKeyMismatch(
+                spec.name,
+                address,
+                key.get_algorithm(),
+                old_fp,
+                new_fp,
+                str(known.path),
+                line,
+            )
+            reason = (
+                f"HOST KEY CHANGED for {address}: known_hosts has {old_fp} "
+                f"({known.path}:{line}), the server now offers {new_fp}. This may be an attack "
+                f"(or a rebuilt machine). Refused. If you know the machine was rebuilt, remove "
+                f"the old key explicitly (devtui hosts forget-key {spec.name})."
+            )
+            self.bus.publish(HostKeyRejected(spec.name, address, reason))
+            await self.prompts.host_key_changed(mismatch)
+            raise HostKeyError(reason)
+        question = HostKeyQuestion(spec.name, address, key.get_algorithm(), new_fp)
+        if not await client._ask(self.prompts.confirm_host_key(question)):
+            reason = f"unknown host key {new_fp} for {address} was not trusted"
+            self.bus.publish(HostKeyRejected(spec.name, address, reason))
+            raise HostKeyError(reason)
+        await asyncio.to_thread(hostkeys.learn, known.path, spec.hostname, spec.port, key)
+        self.bus.publish(HostKeyLearned(spec.name, address, new_fp, str(known.path)))
+
+
+def _local_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment (rare, e.g. some containers)
+        return "root"
+
+
+def _describe(error: BaseException, spec: HostSpec) -> str:
+    where = f"{spec.hostname}:{spec.port}"
+    if isinstance(error, ConnectionRefusedError):
+        return f"{where}: connection refused (is sshd running on port {spec.port}?)"
+    if isinstance(error, asyncio.TimeoutError):
+        return f"{where}: timed out ({error or 'no answer'})"
+    if isinstance(error, OSError) and error.strerror:
+        return f"{where}: {error.strerror}"
+    if isinstance(error, asyncssh.DisconnectError):
+        return f"{where}: disconnected by the server: {error.reason}"
+    if isinstance(error, asyncssh.ConnectionLost):
+        return f"{where}: connection lost: {error.reason}"
+    return f"{where}: {error or type(error).__name__}"

@@ -1,0 +1,456 @@
+"""Local (-L), remote (-R) and dynamic SOCKS (-D) forwards on a shared HostSession.
+
+Bytes are pumped at the protocol level (no streams) with flow control both ways, the
+same way asyncssh's own forwarders do, plus per-tunnel counters. A local listener is
+bound once at start and kept while the host reconnects, so the port stays ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+
+from .events import (
+    EventBus,
+    TargetRefused,
+    TunnelConnectionClosed,
+    TunnelConnectionOpened,
+    TunnelFailed,
+    TunnelStarted,
+    TunnelStopped,
+    TunnelWaiting,
+)
+from .model import TunnelSpec
+from .ports import busy_message, is_addr_in_use, open_listener
+from .session import ConnectError, HostSession, HostState, backoff_delay
+from .socks import SocksError, SocksHandshake, SocksRequest
+
+
+class TunnelState(str, enum.Enum):
+    """Where a tunnel is."""
+
+    STOPPED = "stopped"
+    STARTING = "starting"
+    UP = "up"
+    FAILED = "failed"
+    WAITING = "waiting for host"
+
+
+@dataclass(frozen=True)
+class TunnelStatus:
+    """A snapshot of a tunnel for display."""
+
+    name: str
+    state: TunnelState
+    connections: int
+    bytes_up: int
+    bytes_down: int
+    error: str | None
+
+
+class TunnelError(ConnectError):
+    """A tunnel cannot start (busy port, bad address)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The two halves of one forwarded connection
+
+
+class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
+    """The SSH channel end: what the remote sends goes to the local socket."""
+
+    def __init__(self, pair: _Pair) -> None:
+        self._pair = pair
+
+    def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
+        self._pair.chan = chan
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        pair = self._pair
+        pair.tunnel.bytes_down += len(data)
+        pair.bytes_down += len(data)
+        if pair.transport is not None:
+            pair.transport.write(data)
+
+    def eof_received(self) -> bool:
+        transport = self._pair.transport
+        if transport is not None and transport.can_write_eof():
+            transport.write_eof()
+            return True  # keep the channel half-open, like OpenSSH
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._pair.close()
+
+    def pause_writing(self) -> None:
+        if self._pair.transport is not None:
+            self._pair.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._pair.transport is not None:
+            self._pair.transport.resume_reading()
+
+
+class _Pair:
+    """One forwarded connection: a local socket and an SSH channel, and their counters."""
+
+    def __init__(self, tunnel: Tunnel, peer: str) -> None:
+        self.tunnel = tunnel
+        self.peer = peer
+        self.transport: asyncio.Transport | None = None
+        self.chan: asyncssh.SSHTCPChannel[bytes] | None = None
+        self.bytes_up = 0
+        self.bytes_down = 0
+        self.closed = False
+        tunnel.pairs.add(self)
+
+    def send_up(self, data: bytes) -> None:
+        self.tunnel.bytes_up += len(data)
+        self.bytes_up += len(data)
+        assert self.chan is not None
+        self.chan.write(data)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.tunnel.pairs.discard(self)
+        if self.chan is not None:
+            self.chan.close()
+        if self.transport is not None:
+            self.transport.close()
+        self.tunnel.connection_closed(self)
+
+
+class _LocalSide(asyncio.Protocol):
+    """A connection accepted on a local (or SOCKS) listener."""
+
+    def __init__(self, tunnel: Tunnel) -> None:
+        self.tunnel = tunnel
+        self.pair: _Pair | None = None
+        self.socks = SocksHandshake() if tunnel.spec.kind == "dynamic" else None
+        self.early: list[bytes] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        peer = transport.get_extra_info("peername")
+        self.pair = _Pair(self.tunnel, f"{peer[0]}:{peer[1]}" if peer else "?")
+        self.pair.transport = transport
+        if self.socks is None:
+            transport.pause_reading()  # nothing to read until the channel is open
+            target = self.tunnel.spec.target
+            assert target is not None
+            self._open(target.address, target.port, None)
+
+    def _open(self, host: str, port: int, request: SocksRequest | None) -> None:
+        self.task = asyncio.create_task(self._connect(host, port, request))
+        self.tunnel.tasks.add(self.task)
+        self.task.add_done_callback(self.tunnel.tasks.discard)
+
+    async def _connect(self, host: str, port: int, request: SocksRequest | None) -> None:
+        pair = self.pair
+        assert pair is not None and pair.transport is not None
+        tunnel = self.tunnel
+        try:
+            conn = await asyncio.wait_for(
+                tunnel.session.wait_connected(), tunnel.session.settings.connect_timeout
+            )
+            await conn.create_connection(lambda: _ChannelSide(pair), host, port)
+        except asyncssh.ChannelOpenError as e:
+            tunnel.target_refused(f"{host}:{port}", e.reason)
+            if request is not None:
+                pair.transport.write(request.failure(refused=True))
+            pair.close()
+            return
+        except (ConnectError, asyncio.TimeoutError, OSError, asyncssh.Error):
+            if request is not None:
+                pair.transport.write(request.failure(refused=False))
+            pair.close()
+            return
+        if pair.closed:
+            if pair.chan is not None:
+                pair.chan.close()
+            return
+        tunnel.connection_opened(pair, f"{host}:{port}")
+        if request is not None:
+            pair.transport.write(request.success())
+        for data in self.early:
+            pair.send_up(data)
+        self.early.clear()
+        pair.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        pair = self.pair
+        assert pair is not None and pair.transport is not None
+        if pair.chan is not None:
+            pair.send_up(data)
+            return
+        if self.socks is None or self.socks.request is not None:
+            self.early.append(data)
+            return
+        try:
+            reply = self.socks.feed(data)
+        except SocksError as e:
+            pair.transport.write(e.reply)
+            pair.close()
+            return
+        if reply:
+            pair.transport.write(reply)
+        request = self.socks.request
+        if request is not None:
+            if self.socks.rest:
+                self.early.append(self.socks.rest)
+            pair.transport.pause_reading()
+            self._open(request.host, request.port, request)
+
+    def eof_received(self) -> bool:
+        if self.pair is not None and self.pair.chan is not None:
+            self.pair.chan.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.pair is not None:
+            self.pair.transport = None
+            self.pair.close()
+
+    def pause_writing(self) -> None:
+        if self.pair is not None and self.pair.chan is not None:
+            self.pair.chan.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.pair is not None and self.pair.chan is not None:
+            self.pair.chan.resume_reading()
+
+
+class _TargetSide(asyncio.Protocol):
+    """For remote forwards: the local connection to the target."""
+
+    def __init__(self, pair: _Pair) -> None:
+        self.pair = pair
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.pair.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.pair.chan is not None:
+            self.pair.send_up(data)
+
+    def eof_received(self) -> bool:
+        if self.pair.chan is not None:
+            self.pair.chan.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pair.transport = None
+        self.pair.close()
+
+    def pause_writing(self) -> None:
+        if self.pair.chan is not None:
+            self.pair.chan.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.pair.chan is not None:
+            self.pair.chan.resume_reading()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class Tunnel:
+    """One configured forward, running on its host's shared session."""
+
+    def __init__(self, spec: TunnelSpec, session: HostSession, bus: EventBus) -> None:
+        self.spec = spec
+        self.session = session
+        self.bus = bus
+        self.state = TunnelState.STOPPED
+        self.error: str | None = None
+        self.bytes_up = 0
+        self.bytes_down = 0
+        self.pairs: set[_Pair] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._remote: asyncssh.SSHListener | None = None
+        self._remote_task: asyncio.Task[None] | None = None
+        self._unwatch: list[Any] = []
+
+    def status(self) -> TunnelStatus:
+        """A snapshot for display."""
+        return TunnelStatus(
+            self.spec.name,
+            self.state,
+            len(self.pairs),
+            self.bytes_up,
+            self.bytes_down,
+            self.error,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.state != TunnelState.STOPPED
+
+    async def start(self) -> None:
+        """Bind (local/dynamic) now, then follow the host: up while connected, waiting otherwise.
+
+        Raises TunnelError if the local port is taken (naming the process that holds it).
+        """
+        if self.running:
+            return
+        self._set(TunnelState.STARTING)
+        if self.spec.kind != "remote":
+            try:
+                await self._bind()
+            except TunnelError as e:
+                self._set(TunnelState.FAILED, str(e))
+                self.bus.publish(TunnelFailed(self.spec.name, str(e)))
+                raise
+        self._unwatch.append(self.session.watch(self._host_changed))
+        self.session.keep_connected()
+        self._host_changed(self.session.state)
+
+    async def stop(self) -> None:
+        """Close the listener and every connection through it."""
+        if not self.running:
+            return
+        for unwatch in self._unwatch:
+            unwatch()
+        self._unwatch.clear()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        await self._close_remote()
+        for pair in list(self.pairs):
+            pair.close()
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        self._set(TunnelState.STOPPED)
+        self.bus.publish(TunnelStopped(self.spec.name))
+
+    # -- host state -----------------------------------------------------------------------------
+    def _host_changed(self, state: HostState) -> None:
+        if not self.running:
+            return
+        if state == HostState.CONNECTED:
+            if self.spec.kind == "remote":
+                self._start_remote()
+            else:
+                self._up()
+        elif state == HostState.FAILED:
+            reason = f"host {self.spec.host}: {self.session.error}"
+            self._set(TunnelState.FAILED, reason)
+            self.bus.publish(TunnelFailed(self.spec.name, reason))
+        elif self.state != TunnelState.WAITING:
+            self._remote = None  # died with the connection
+            why = self.session.error or "connecting"
+            self._set(TunnelState.WAITING, why)
+            self.bus.publish(TunnelWaiting(self.spec.name, f"host {self.spec.host}: {why}"))
+
+    def _up(self) -> None:
+        if self.state != TunnelState.UP:
+            self._set(TunnelState.UP)
+            self.bus.publish(TunnelStarted(self.spec.name, self.spec.describe()))
+
+    # -- local / dynamic ------------------------------------------------------------------------
+    async def _bind(self) -> None:
+        listen = self.spec.listen
+        try:
+            sock = open_listener(listen.address, listen.port)
+        except OSError as e:
+            if is_addr_in_use(e):
+                raise TunnelError(busy_message(listen.address, listen.port)) from None
+            raise TunnelError(f"cannot listen on {listen}: {e.strerror or e}") from None
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _LocalSide(self), sock=sock)
+
+    # -- remote ---------------------------------------------------------------------------------
+    def _start_remote(self) -> None:
+        if self._remote_task is None or self._remote_task.done():
+            self._remote_task = asyncio.create_task(self._request_remote())
+
+    async def _request_remote(self) -> None:
+        listen = self.spec.listen
+        attempt = 0
+        while self.running and self.session.state == HostState.CONNECTED:
+            conn = self.session.conn
+            assert conn is not None
+            try:
+                self._remote = await conn.create_server(
+                    self._remote_session, listen.address, listen.port
+                )
+            except asyncssh.ChannelListenError as e:
+                attempt += 1
+                delay = backoff_delay(attempt, self.session.settings.reconnect_max_delay)
+                reason = (
+                    f"the server refused to listen on {listen} ({e}: forwarding "
+                    f"disabled, or the port is taken, maybe by a stale session); "
+                    f"retrying in {delay:.0f} s"
+                )
+                self._set(TunnelState.FAILED, reason)
+                self.bus.publish(TunnelFailed(self.spec.name, reason))
+                await asyncio.sleep(delay)
+                continue
+            except (asyncssh.Error, OSError):
+                return  # the connection went away; the host watcher takes over
+            self._up()
+            return
+
+    async def _remote_session(self, orig_host: str, orig_port: int) -> _ChannelSide:
+        target = self.spec.target
+        assert target is not None
+        pair = _Pair(self, f"{orig_host}:{orig_port}")
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: _TargetSide(pair), target.address, target.port),
+                self.session.settings.connect_timeout,
+            )
+        except (OSError, asyncio.TimeoutError) as e:
+            pair.closed = True
+            self.pairs.discard(pair)
+            detail = e.strerror if isinstance(e, OSError) and e.strerror else "no answer"
+            self.target_refused(str(target), detail)
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_CONNECT_FAILED, f"target {target} refused"
+            ) from None
+        self.connection_opened(pair, str(target))
+        return _ChannelSide(pair)
+
+    async def _close_remote(self) -> None:
+        if self._remote_task is not None:
+            self._remote_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._remote_task
+            self._remote_task = None
+        listener, self._remote = self._remote, None
+        if listener is not None:
+            listener.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.wait_closed(), 5)
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+    def _set(self, state: TunnelState, error: str | None = None) -> None:
+        self.state = state
+        self.error = error
+
+    def connection_opened(self, pair: _Pair, target: str) -> None:
+        self.bus.publish(TunnelConnectionOpened(self.spec.name, pair.peer, target))
+
+    def connection_closed(self, pair: _Pair) -> None:
+        self.bus.publish(
+            TunnelConnectionClosed(self.spec.name, pair.peer, pair.bytes_up, pair.bytes_down)
+        )
+
+    def target_refused(self, target: str, detail: str) -> None:
+        self.error = f"target refused: nothing listens at {target} ({detail})"
+        self.bus.publish(TargetRefused(self.spec.name, target, detail))
