@@ -1,0 +1,207 @@
+"""Commands that touch the network: `up`, `run`, `hosts test`, `hosts forget-key`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sshcore import hostkeys
+from sshcore.config import Config
+from sshcore.core import Core
+from sshcore.errors import DevtuiError
+from sshcore.events import Event, TunnelTraffic
+
+from .cli_prompts import CliPrompts
+
+
+def stop_signal_names(platform: str) -> list[str]:
+    """Signals that end `devtui up` cleanly: Ctrl+C everywhere, SIGTERM on POSIX,
+    Ctrl+Break (SIGBREAK) on Windows."""
+    if platform == "nt":
+        return ["SIGINT", "SIGBREAK"]
+    return ["SIGINT", "SIGTERM"]
+
+
+def install_stop_handlers(
+    loop: asyncio.AbstractEventLoop, stop: Callable[[], None], platform: str | None = None
+) -> list[str]:
+    """Route the stop signals to `stop`; returns the names hooked."""
+    platform = platform or os.name
+    hooked = []
+    for name in stop_signal_names(platform):
+        number = getattr(signal, name, None)
+        if number is None:
+            continue
+        if platform == "nt":
+            # The Proactor loop has no add_signal_handler: a plain handler hands over to the loop.
+            signal.signal(number, lambda *_: loop.call_soon_threadsafe(stop))
+        else:
+            loop.add_signal_handler(number, stop)
+        hooked.append(name)
+    return hooked
+
+
+def _stderr_events(event: Event) -> None:
+    if isinstance(event, TunnelTraffic):
+        return  # counters tick twice a second: too chatty for a log line each
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
+    print(f"{stamp} {event.level:<7} {event.message()}", file=sys.stderr, flush=True)
+
+
+def _prompts(args: argparse.Namespace, ask_host_keys: bool = True) -> CliPrompts:
+    password = None
+    if getattr(args, "password_stdin", False):
+        password = sys.stdin.readline().rstrip("\r\n")
+    return CliPrompts(
+        accept_new=getattr(args, "accept_new", False),
+        password=password,
+        ask_host_keys=ask_host_keys,
+    )
+
+
+def _core(args: argparse.Namespace, prompts: CliPrompts, verbose: bool = True) -> Core:
+    config = Config.load(args.config)
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    core = Core(config, prompts, interactive=True)
+    if verbose:
+        core.subscribe(_stderr_events)
+    return core
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """devtui up [TUNNEL ...]: run tunnels until Ctrl+C / SIGTERM / Ctrl+Break."""
+    # Headless: an unknown host key is refused unless --accept-new (nobody may be watching).
+    prompts = _prompts(args, ask_host_keys=False)
+    return asyncio.run(_up(args, prompts))
+
+
+async def _up(args: argparse.Namespace, prompts: CliPrompts) -> int:
+    core = _core(args, prompts)
+    names = args.tunnels or core.default_tunnels()
+    if not names:
+        print("devtui: no tunnels configured; add one with devtui add", file=sys.stderr)
+        return 1
+    for name in names:
+        if name not in core.config.tunnels:
+            raise DevtuiError(f"no tunnel named {name!r} (see: devtui tunnels list)")
+    stop = asyncio.Event()
+    install_stop_handlers(asyncio.get_running_loop(), stop.set)
+    started = 0
+    try:
+        for name in names:
+            try:
+                await core.start_tunnel(name)
+                started += 1
+            except DevtuiError as e:
+                # One busy port fails that tunnel alone; the others run.
+                print(f"devtui: tunnel {name}: {e}", file=sys.stderr)
+        if started == 0:
+            return 1
+        print(f"devtui: {started} tunnel(s) running; Ctrl+C to stop", file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        await core.close()
+    print("devtui: stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_hosts_test(args: argparse.Namespace) -> int:
+    """devtui hosts test NAME: connect, print latency, auth method, server version."""
+    return asyncio.run(_hosts_test(args))
+
+
+async def _hosts_test(args: argparse.Namespace) -> int:
+    core = _core(args, _prompts(args), verbose=args.verbose)
+    try:
+        status = await core.connect(args.name)
+        rtt = await core.ping(args.name)
+    except DevtuiError as e:
+        print(f"devtui: {args.name}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        await core.close()
+    print(f"{args.name}: OK")
+    print(f"  connect      {status.connect_ms:.0f} ms (TCP + key exchange + auth)")
+    print(f"  round trip   {rtt:.0f} ms (run a no-op command)")
+    print(f"  auth         {status.auth_method}")
+    print(f"  server       {status.server_version}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """devtui run HOST -- CMD: stream a remote command's output; exit with its status."""
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise DevtuiError("nothing to run: devtui run HOST -- COMMAND [ARGS...]")
+    return asyncio.run(_run(args, argv))
+
+
+async def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    core = _core(args, _prompts(args), verbose=args.verbose)
+
+    def output(label: str, data: bytes) -> None:
+        stream = sys.stdout if label == "stdout" else sys.stderr
+        stream.buffer.write(data)
+        stream.flush()
+
+    try:
+        return await core.run(args.host, argv, output)
+    finally:
+        await core.close()
+
+
+def cmd_forget_key(args: argparse.Namespace) -> int:
+    """devtui hosts forget-key NAME: remove the host's known_hosts entries (explicit)."""
+    config = Config.load(args.config)
+    host = config.hosts.get(args.name)
+    if host is None:
+        raise DevtuiError(f"no host named {args.name!r}")
+    path = hostkeys.expand(config.settings.known_hosts)
+    count = hostkeys.forget(path, host.hostname, host.port)
+    address = hostkeys.host_pattern(host.hostname, host.port)
+    if count:
+        print(f"Removed {count} key(s) for {address} from {path} (old file kept as .bak)")
+        print("The next connect shows the new key's fingerprint and asks you to trust it.")
+    else:
+        print(f"No key for {address} in {path}")
+    return 0
+
+
+def _auth_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p.add_argument("--accept-new", action="store_true", help="trust an unknown host key (shows it)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print events to stderr")
+
+
+def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
+    """Add these commands to the devtui parser."""
+    p = sub.add_parser("up", help="run tunnels until Ctrl+C (default: autostart tunnels, or all)")
+    p.add_argument("tunnels", nargs="*", metavar="TUNNEL")
+    _auth_flags(p)
+    p.set_defaults(handler=cmd_up, verbose=True)
+
+    p = sub.add_parser("run", help="run a command on a host and stream its output")
+    p.add_argument("host")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD")
+    _auth_flags(p)
+    p.set_defaults(handler=cmd_run)
+
+    p = hosts_sub.add_parser("test", help="connect; print latency, auth method, server version")
+    p.add_argument("name")
+    _auth_flags(p)
+    p.set_defaults(handler=cmd_hosts_test)
+
+    p = hosts_sub.add_parser("forget-key", help="remove a host's saved host key (after a rebuild)")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_forget_key)

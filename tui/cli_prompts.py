@@ -1,0 +1,79 @@
+"""The command line's answers to the core's questions: getpass, y/N on a terminal, or flags."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+
+from sshcore.prompts import HostKeyMismatch, HostKeyQuestion
+
+
+class CliPrompts:
+    """Prompts for a terminal. Without one (scripts, CI) nothing is asked: flags decide."""
+
+    def __init__(
+        self,
+        *,
+        accept_new: bool = False,
+        password: str | None = None,
+        ask_host_keys: bool = True,
+    ) -> None:
+        self.accept_new = accept_new
+        self._password = password
+        self.ask_host_keys = ask_host_keys
+        self.tty = sys.stdin is not None and sys.stdin.isatty()
+
+    async def password(self, host: str, prompt: str) -> str | None:
+        if self._password is not None:
+            # --password-stdin: given once; a second request means it was wrong.
+            password, self._password = self._password, None
+            return password
+        if not self.tty:
+            return None
+        try:
+            return await asyncio.to_thread(getpass.getpass, f"{prompt}: ")
+        except (EOFError, KeyboardInterrupt):
+            return None
+
+    async def passphrase(self, key_path: str) -> str | None:
+        if not self.tty:
+            return None
+        try:
+            return await asyncio.to_thread(getpass.getpass, f"Passphrase for {key_path}: ")
+        except (EOFError, KeyboardInterrupt):
+            return None
+
+    async def confirm_host_key(self, question: HostKeyQuestion) -> bool:
+        _say(
+            f"The authenticity of host {question.address} ({question.host}) can't be established.\n"
+            f"{question.key_type} key fingerprint is {question.fingerprint}."
+        )
+        if self.accept_new:
+            _say("Trusting it (--accept-new) and saving it to known_hosts.")
+            return True
+        if not (self.tty and self.ask_host_keys):
+            _say("Not trusted: run interactively to check it, or pass --accept-new.")
+            return False
+        try:
+            answer = await asyncio.to_thread(input, "Trust this key and continue? [y/N] ")
+        except (EOFError, KeyboardInterrupt):
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    async def host_key_changed(self, mismatch: HostKeyMismatch) -> None:
+        bar = "@" * 62
+        _say(
+            f"{bar}\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!        @\n{bar}\n"
+            f"Host {mismatch.address} ({mismatch.host}) now offers {mismatch.key_type} key\n"
+            f"  {mismatch.new_fingerprint}\n"
+            f"but {mismatch.known_hosts_file}:{mismatch.known_hosts_line} says\n"
+            f"  {mismatch.old_fingerprint}\n"
+            "Someone could be eavesdropping on you (man-in-the-middle), or the machine was\n"
+            "rebuilt. The connection was refused. If you are sure it was rebuilt:\n"
+            f"  devtui hosts forget-key {mismatch.host}"
+        )
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
