@@ -22,6 +22,7 @@ def atomic_write_text(path: Path, text: str, *, backup: bool = True, mode: int =
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
+    bak_tmp: Path | None = None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
@@ -43,8 +44,10 @@ def atomic_write_text(path: Path, text: str, *, backup: bool = True, mode: int =
         os.replace(tmp, path)
         _checkpoint("replaced")
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for leftover in (tmp, bak_tmp):
+            if leftover is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
     _fsync_dir(path.parent)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,12 @@ from typing import Any
 import platformdirs
 import tomlkit
 import tomlkit.exceptions
-from tomlkit.items import Table
+from tomlkit.items import AoT, Item, Null, Table
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 from .atomic import atomic_write_text
 from .errors import ConfigError
@@ -69,27 +75,35 @@ def _split_dotted(name: str) -> tuple[str, ...]:
 
 
 def _locate(text: str, table: tuple[str, ...], key: str | None = None) -> int | None:
-    """1-based line of `key` in `[table]` (or of the header itself when key is None)."""
+    """1-based line of `key` in `[table]` (or of the header itself when key is None).
+
+    Falls back to the nearest enclosing table or key that can be found (inline tables).
+    """
+    path = (*table, key) if key is not None else table
+    while path:
+        line = _find_line(text, path)
+        if line is not None:
+            return line
+        path = path[:-1]
+    return None
+
+
+def _find_line(text: str, path: tuple[str, ...]) -> int | None:
+    """1-based line of the `[path]` header or of the `key = ...` line that defines `path`."""
     current: tuple[str, ...] = ()
-    header_line: int | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a TOML line; str.splitlines() would also split at U+2028 and friends.
+    for number, line in enumerate(text.split("\n"), start=1):
         header = _HEADER_RE.match(line)
         if header:
             current = _split_dotted(header.group("name"))
-            if current == table and header_line is None:
-                header_line = number
-                if key is None:
-                    return number
-            continue
-        if key is None:
+            if current == path:
+                return number
             continue
         match = _KEY_RE.match(line)
-        if match:
-            k = _split_dotted(match.group("key"))
-            # A key may be written under its own table or dotted from a parent table.
-            if current + k == (*table, key):
-                return number
-    return header_line
+        # A key may be written under its own table or dotted from a parent table.
+        if match and current + _split_dotted(match.group("key")) == path:
+            return number
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,12 +118,12 @@ class _Checker:
     warnings: list[str] = field(default_factory=list)
 
     def error(self, table: tuple[str, ...], key: str | None, message: str) -> None:
-        shown = ".".join((*table, key) if key else table)
+        shown = _shown((*table, key) if key else table)
         line = _locate(self.text, table, key)
         self.errors.append(ConfigError(message, path=self.path, line=line, key=shown))
 
     def warn(self, table: tuple[str, ...], key: str | None, message: str) -> None:
-        shown = ".".join((*table, key) if key else table)
+        shown = _shown((*table, key) if key else table)
         line = _locate(self.text, table, key)
         where = f"{self.path}:{line}" if line else self.path
         self.warnings.append(f"{where}: {shown}: {message}")
@@ -118,6 +132,13 @@ class _Checker:
         for key in raw:
             if key not in known:
                 self.warn(table, key, "unknown key (kept, ignored)")
+
+
+def _shown(path: tuple[str, ...]) -> str:
+    """A dotted key for messages, on one line even when a key holds line breaks or quotes."""
+    return ".".join(
+        part if part.isprintable() and part.strip() == part else repr(part) for part in path
+    )
 
 
 _SETTINGS_KEYS = {
@@ -303,14 +324,31 @@ def validate_text(text: str, path: str = "config") -> tuple[ConfigData, list[str
 
     The raised error is the first problem; `.others` holds the rest.
     """
+    doc = _parse(text, path)
+    return _validate_doc(doc.unwrap(), text, path)
+
+
+def _parse(text: str, path: str) -> tomlkit.TOMLDocument:
+    """tomlkit.parse, with every TOML error turned into a ConfigError naming line and column."""
     try:
-        doc = tomlkit.parse(text)
+        return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as e:
         message = str(e).split(" at line ")[0]
         raise ConfigError(
             f"not valid TOML: {message} (line {e.line}, column {e.col})", path=path, line=e.line
         ) from None
-    return _validate_doc(doc.unwrap(), text, path)
+    except tomlkit.exceptions.TOMLKitError as e:
+        # Some errors (a key given twice) carry no position; the stdlib parser knows it.
+        line: int | None = None
+        where = ""
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e2:
+            found = re.search(r"line (\d+), column (\d+)", str(e2))
+            if found:
+                line = int(found.group(1))
+                where = f" (line {line}, column {found.group(2)})"
+        raise ConfigError(f"not valid TOML: {e}{where}", path=path, line=line) from None
 
 
 def _validate_doc(raw: dict[str, Any], text: str, path: str) -> tuple[ConfigData, list[str]]:
@@ -407,8 +445,26 @@ def _apply(table: Table | dict[str, Any], values: dict[str, Any]) -> None:
         if value is None:
             if key in table:
                 del table[key]
-        elif key not in table or _plain(table[key]) != value:
+        elif key in table:
+            if _plain(table[key]) != value:
+                table[key] = value
+        elif isinstance(table, Table) and (last := _last_key(table)) is not None:
+            # After the table's last key, not after the comment that leads the next table.
+            table.value._insert_after(last, key, value)
+            before, added = table.value.item(last), table.value.item(key)
+            if isinstance(before, Item) and isinstance(added, Item):  # same line ending
+                added.trivia.trail = "\r\n" if "\r\n" in before.trivia.trail else "\n"
+        else:
             table[key] = value
+
+
+def _last_key(table: Table) -> Any:
+    """The key of the last plain value in `table` (no sub-tables), or None."""
+    last = None
+    for key, item in table.value.body:
+        if key is not None and not isinstance(item, (Table, AoT, Null)):
+            last = key
+    return last
 
 
 def _plain(item: Any) -> Any:
@@ -421,17 +477,20 @@ class Config:
     def __init__(self, path: Path, text: str = "") -> None:
         self.path = Path(path)
         self._text = text
-        self._doc = tomlkit.parse(text) if text else tomlkit.document()
+        # Validate first: it turns TOML syntax errors into a ConfigError naming line and column.
         self.data, self.warnings = (
             validate_text(text, str(self.path)) if text else (ConfigData(), [])
         )
+        self._doc = tomlkit.parse(text) if text else tomlkit.document()
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Config:
         """Read and validate `path` (default: `default_config_path()`). Missing file = empty."""
         path = Path(path).expanduser() if path else default_config_path()
         try:
-            text = path.read_text(encoding="utf-8-sig")
+            # newline="": keep the file's own line endings (CRLF stays CRLF on save).
+            with path.open(encoding="utf-8-sig", newline="") as f:
+                text = f.read()
         except FileNotFoundError:
             text = ""
         except (OSError, UnicodeDecodeError) as e:
@@ -468,14 +527,19 @@ class Config:
                 raise ConfigError(f"a host named {spec.name!r} already exists", path=str(self.path))
         for tunnel in tunnels:
             self._refuse_taken_tunnel(tunnel.name)
+        tables = [("hosts", h.name, _host_table(h)) for h in hosts]
+        tables += [("tunnels", t.name, _tunnel_table(t)) for t in tunnels]
 
         def edit(doc: tomlkit.TOMLDocument) -> None:
-            for spec in hosts:
-                _section(doc, "hosts")[spec.name] = _host_table(spec)
-            for tunnel in tunnels:
-                _section(doc, "tunnels")[tunnel.name] = _tunnel_table(tunnel)
+            for section, name, table in tables:
+                _section(doc, section)[name] = copy.deepcopy(table)
 
-        self._edit(edit)
+        def edit_text(text: str) -> str | None:
+            for section, name, table in tables:
+                text = _add_table_text(text, section, name, table)
+            return text
+
+        self._edit(edit, edit_text)
 
     def update_host(self, name: str, spec: HostSpec) -> None:
         """Replace host `name` by `spec` (same name), touching only keys that changed."""
@@ -498,23 +562,13 @@ class Config:
                 f"host {name!r} is the jump host of {', '.join(users)}; change those first",
                 path=str(self.path),
             )
-
-        def edit(doc: tomlkit.TOMLDocument) -> None:
-            del doc["hosts"][name]  # type: ignore[union-attr]
-            for tunnel in gone:
-                del doc["tunnels"][tunnel]  # type: ignore[union-attr]
-
-        self._edit(edit)
+        tables = [("tunnels", t) for t in gone] + [("hosts", name)]
+        self._edit(*_removal(tables))
         return gone
 
     def add_tunnel(self, spec: TunnelSpec) -> None:
         """Add a tunnel; refuses a taken name."""
-        self._refuse_taken_tunnel(spec.name)
-
-        def edit(doc: tomlkit.TOMLDocument) -> None:
-            _section(doc, "tunnels")[spec.name] = _tunnel_table(spec)
-
-        self._edit(edit)
+        self.add([], [spec])
 
     def update_tunnel(self, name: str, spec: TunnelSpec) -> None:
         """Replace tunnel `name` by `spec`, touching only keys that changed."""
@@ -530,11 +584,7 @@ class Config:
         """Remove one tunnel."""
         if name not in self.tunnels:
             raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
-
-        def edit(doc: tomlkit.TOMLDocument) -> None:
-            del doc["tunnels"][name]  # type: ignore[union-attr]
-
-        self._edit(edit)
+        self._edit(*_removal([("tunnels", name)]))
 
     def _require_host(self, name: str) -> None:
         if name not in self.hosts:
@@ -544,20 +594,166 @@ class Config:
         if name in self.tunnels:
             raise ConfigError(f"a tunnel named {name!r} already exists", path=str(self.path))
 
-    def _edit(self, change: Callable[[tomlkit.TOMLDocument], None]) -> None:
+    def _edit(
+        self,
+        change: Callable[[tomlkit.TOMLDocument], None],
+        change_text: Callable[[str], str | None] | None = None,
+    ) -> None:
         # Edit a copy, validate the exact text that would land on disk, then save and adopt it.
         doc = copy.deepcopy(self._doc)
         change(doc)
         text = doc.as_string()
+        if change_text is not None:
+            # Whole tables are added and removed as text so that comments stay with the table
+            # they describe; used only when it means exactly what tomlkit's edit means.
+            candidate = change_text(self.text())
+            if candidate is not None and _same_data(candidate, doc):
+                text = candidate
         data, warnings = validate_text(text, str(self.path))
         atomic_write_text(self.path, text)
-        self._doc, self._text, self.data, self.warnings = doc, text, data, warnings
+        self._doc, self._text, self.data, self.warnings = tomlkit.parse(text), text, data, warnings
 
 
 def _section(doc: tomlkit.TOMLDocument, name: str) -> Any:
     if name not in doc:
         doc[name] = tomlkit.table(is_super_table=True)
     return doc[name]
+
+
+def _removal(
+    tables: list[tuple[str, str]],
+) -> tuple[Callable[[tomlkit.TOMLDocument], None], Callable[[str], str | None]]:
+    """The tomlkit edit and the text edit that remove [section.name] tables."""
+
+    def edit(doc: tomlkit.TOMLDocument) -> None:
+        for section, name in tables:
+            del doc[section][name]  # type: ignore[union-attr]
+            outer = doc[section]
+            if isinstance(outer, Table) and outer.is_super_table() and not outer:
+                del doc[section]  # [hosts.x] headers only: nothing left to show
+
+    def edit_text(text: str) -> str | None:
+        result: str | None = text
+        for section, name in tables:
+            if result is not None:
+                result = _remove_table_text(result, (section, name))
+        return result
+
+    return edit, edit_text
+
+
+def _same_data(text: str, doc: tomlkit.TOMLDocument) -> bool:
+    try:
+        return bool(tomlkit.parse(text).unwrap() == doc.unwrap())
+    except tomlkit.exceptions.TOMLKitError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole tables as text. tomlkit files the comment above a [header] under the previous table, so
+# adding after that table or removing it would move or drop the comment. Here the comment
+# lines right above a header belong to that header's table.
+
+_COMMENT_LINE_RE = re.compile(r"^\s*#")
+
+
+def _lines(text: str) -> list[str]:
+    if not text:
+        return []
+    if not text.endswith("\n"):
+        text += "\n"
+    return text[:-1].split("\n")
+
+
+def _join(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _is_comment(line: str) -> bool:
+    return bool(_COMMENT_LINE_RE.match(line))
+
+
+def _is_blank(line: str) -> bool:
+    return not line.strip()
+
+
+def _headers(lines: list[str]) -> list[tuple[int, tuple[str, ...]]]:
+    found = []
+    for number, line in enumerate(lines):
+        match = _HEADER_RE.match(line)
+        if match:
+            found.append((number, _split_dotted(match.group("name"))))
+    return found
+
+
+def _table_extent(lines: list[str], headers: list[tuple[int, tuple[str, ...]]], k: int) -> range:
+    """The lines of the table under headers[k] (with its sub-tables): the comment lines right
+    above its header through its last line of content; not the comments that lead the next
+    table, nor a comment block that ends the file after a blank line."""
+    start, path = headers[k]
+    n = k + 1
+    while n < len(headers) and headers[n][1][: len(path)] == path:
+        n += 1
+    last = n == len(headers)
+    end = len(lines) if last else headers[n][0]
+    if not last:
+        while end > start + 1 and _is_comment(lines[end - 1]):
+            end -= 1
+    while True:
+        while end > start + 1 and _is_blank(lines[end - 1]):
+            end -= 1
+        j = end
+        while last and j > start + 1 and _is_comment(lines[j - 1]):
+            j -= 1
+        if j == end or not _is_blank(lines[j - 1]):
+            break
+        end = j
+    first = start
+    while first > 0 and _is_comment(lines[first - 1]):
+        first -= 1
+    return range(first, end)
+
+
+def _remove_table_text(text: str, path: tuple[str, ...]) -> str | None:
+    lines = _lines(text)
+    headers = _headers(lines)
+    k = next((i for i, (_, p) in enumerate(headers) if p == path), None)
+    if k is None:
+        return None
+    extent = _table_extent(lines, headers, k)
+    first, end = extent.start, extent.stop
+    # One blank line goes with it, so that add-then-remove gives back the same text.
+    if first > 0 and _is_blank(lines[first - 1]):
+        first -= 1
+    elif end < len(lines) and _is_blank(lines[end]):
+        end += 1
+    del lines[first:end]
+    return _join(lines)
+
+
+def _add_table_text(text: str, section: str, name: str, table: Table) -> str:
+    doc = tomlkit.document()
+    outer = tomlkit.table(is_super_table=True)
+    outer.append(name, copy.deepcopy(table))
+    doc.append(section, outer)
+    block = _lines(doc.as_string().rstrip("\n"))
+    lines = _lines(text)
+    eol = "\r" if lines and lines[0].endswith("\r") else ""
+    block = [line + eol for line in block]
+    headers = _headers(lines)
+    ours = [k for k, (_, p) in enumerate(headers) if p[:1] == (section,)]
+    if ours:
+        # After the last table of the section, before whatever leads the next one.
+        end = _table_extent(lines, headers, ours[-1]).stop
+        new = [eol, *block]
+        if end < len(lines) and not _is_blank(lines[end]):
+            new.append(eol)
+        lines[end:end] = new
+    else:
+        if lines and not _is_blank(lines[-1]):
+            lines.append(eol)
+        lines += block
+    return _join(lines)
 
 
 def _tunnel_table(spec: TunnelSpec) -> Table:

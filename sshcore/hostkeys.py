@@ -69,7 +69,10 @@ def lookup(path: Path, hostname: str, port: int, addr: str = "") -> KnownKeys:
             entries = asyncssh.import_known_hosts(stripped + "\n")
         except (ValueError, asyncssh.KeyImportError):
             continue  # a line OpenSSH would also skip; never fatal
-        trusted, ca_keys, revoked, *_ = entries.match(hostname, addr, port)
+        # OpenSSH semantics: off port 22 only "[host]:port" entries count. asyncssh would fall
+        # back to the bare host, which on cloud gateways (one hostname, a port per machine)
+        # makes every other machine's key look like a changed key.
+        trusted, ca_keys, revoked, *_ = entries.match(host_pattern(hostname, port), addr, None)
         result.trusted.extend(KnownEntry(number, key) for key in trusted)
         result.ca_keys.extend(ca_keys)
         result.revoked.extend(revoked)

@@ -60,7 +60,12 @@ def user_problem(user: str) -> str | None:
 
 def text_problem(value: str) -> str | None:
     """Free text (paths, comments) may be anything printable on one line."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    # C0 and C1 controls, DEL, Unicode line/paragraph separators, and lone surrogates
+    # (undecodable bytes from argv), which cannot be written to a UTF-8 file.
+    if any(
+        ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029" or 0xD800 <= ord(c) < 0xE000
+        for c in value
+    ):
         return "must not contain control characters or line breaks"
     return None
 

@@ -37,7 +37,7 @@ from .model import HostSpec, Settings
 from .prompts import HostKeyMismatch, HostKeyQuestion, Prompts
 
 DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
-BACKOFF_BASE = 1.0
+BACKOFF_BASE = 0.5
 _T = TypeVar("_T")
 
 
@@ -87,9 +87,14 @@ class HostStatus:
 
 
 def backoff_delay(attempt: int, cap: float, rng: random.Random | None = None) -> float:
-    """Seconds to wait before reconnect `attempt` (1-based): 1, 2, 4 ... capped, with jitter."""
-    base = min(cap, BACKOFF_BASE * 2 ** max(0, attempt - 1))
-    # Jitter in [0.5, 1.0) x base: many clients never retry in lockstep, and never 0 (no spin).
+    """Seconds to wait before reconnect `attempt` (1-based), with jitter, never above `cap`.
+
+    The base doubles every second attempt (0.5, 0.7, 1, 1.4, 2, 2.8, 4 ... s): a link that
+    comes back after a short outage is found within a few seconds, while a server that
+    stays down is asked less and less often.
+    """
+    base = min(cap, BACKOFF_BASE * 2 ** (max(0, attempt - 1) / 2))
+    # Jitter in [0.5, 1.0) x base: clients never retry in lockstep, and never 0 (no spin).
     return float(base * (0.5 + 0.5 * (rng or random).random()))
 
 
@@ -353,9 +358,8 @@ class HostSession:
             reason = self._lost_reason()
             self.bus.publish(HostLost(self.spec.name, reason))
             self._set_state(HostState.LOST, reason)
-            # First retry comes quickly: most drops are blips.
             self.attempts = 1
-            delay = backoff_delay(self.attempts, self.settings.reconnect_max_delay) / 2
+            delay = backoff_delay(self.attempts, self.settings.reconnect_max_delay)
             self.bus.publish(HostReconnectScheduled(self.spec.name, self.attempts, delay, reason))
             await asyncio.sleep(delay)
 

@@ -95,7 +95,7 @@ class SocksHandshake:
             host = str(ipaddress.IPv6Address(buf[4:20])) if len(buf) >= end else ""
         elif atyp == 3:
             end = 5 + buf[4]
-            host = buf[5:end].decode("idna", errors="replace") if len(buf) >= end else ""
+            host = buf[5:end].decode("utf-8", errors="replace") if len(buf) >= end else ""
         else:
             raise SocksError(f"unknown SOCKS5 address type {atyp}", socks5_failure(8))
         if len(buf) < end + 2:
@@ -121,7 +121,7 @@ class SocksHandshake:
             name_end = buf.find(b"\x00", end)
             if name_end < 0:
                 return None
-            host = buf[end:name_end].decode("idna", errors="replace")
+            host = buf[end:name_end].decode("utf-8", errors="replace")
             end = name_end + 1
         else:
             host = str(ipaddress.IPv4Address(ip))

@@ -317,7 +317,8 @@ def parse_ssh_command(line: str, name: str | None = None) -> ParsedCommand:
     if "user" in options and not user:
         user = options.pop("user")
     if "port" in options and port is None:
-        port = _port(options.pop("port"), f"Port={options.get('port', '')}")
+        port_text = options.pop("port")
+        port = _port(port_text, f"-o Port={port_text}")
     if "hostname" in options:
         hostname = options.pop("hostname")
         if problem := hostname_problem(hostname):

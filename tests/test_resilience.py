@@ -1,0 +1,161 @@
+"""Network faults: cut links, blackholes, a stopped sshd, and many reconnects without leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for
+from harness.net import echo_roundtrip, free_port
+
+import sshcore.session
+from sshcore.events import HostConnected, HostLost, HostReconnectScheduled
+from sshcore.session import HostState
+from sshcore.tunnels import TunnelState
+
+
+@pytest.fixture(autouse=True)
+def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    return isolate_home(monkeypatch, tmp_path)
+
+
+async def _works(port: int) -> bool:
+    try:
+        sent, got = await asyncio.wait_for(echo_roundtrip("127.0.0.1", port, 1000), 2)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    return sent == got
+
+
+async def _until_works(port: int, timeout: float) -> float:
+    start = time.monotonic()
+    while not await _works(port):
+        assert time.monotonic() - start < timeout, f"tunnel not back within {timeout} s"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+def _setup(sshd, tcp_proxy, echo_server, tmp_path, **settings):
+    proxy = tcp_proxy("127.0.0.1", sshd.port)
+    port = free_port()
+    host = sshd_host(sshd, port=proxy.port)
+    tunnels = {"l": {"host": "box", "listen": f"{port}", "target": f"127.0.0.1:{echo_server.port}"}}
+    core, prompts, events = make_core(tmp_path, {"box": host}, tunnels, **settings)
+    return proxy, port, core, events
+
+
+async def test_link_cut_for_3_s_heals_within_5_s(sshd, tcp_proxy, echo_server, tmp_path) -> None:
+    proxy, port, core, events = _setup(sshd, tcp_proxy, echo_server, tmp_path)
+    async with core:
+        await core.start_tunnel("l")
+        await _until_works(port, 10)
+        proxy.cut()
+        await wait_for(lambda: bool(of_type(events, HostLost)), 5, what="loss noticed")
+        assert not await _works(port)
+        await asyncio.sleep(3)
+        proxy.restore()
+        healed = await _until_works(port, 10)
+        assert healed <= 5, f"forward back {healed:.1f} s after the link returned"
+        assert core.tunnel_state("l").state == TunnelState.UP
+
+
+async def test_blackhole_is_detected_by_keepalive(sshd, tcp_proxy, echo_server, tmp_path) -> None:
+    interval, count = 1.0, 2
+    proxy, port, core, events = _setup(
+        sshd,
+        tcp_proxy,
+        echo_server,
+        tmp_path,
+        keepalive_interval=interval,
+        keepalive_count_max=count,
+    )
+    async with core:
+        await core.start_tunnel("l")
+        await _until_works(port, 10)
+        proxy.blackhole()
+        start = time.monotonic()
+        budget = interval * (count + 1) + 1
+        await wait_for(lambda: bool(of_type(events, HostLost)), budget + 2, interval=0.01)
+        detected = time.monotonic() - start
+        assert detected <= budget, f"silent link noticed after {detected:.1f} s (budget {budget})"
+        assert core.tunnel_state("l").state == TunnelState.WAITING
+        proxy.restore()
+        await _until_works(port, 15)
+
+
+@pytest.mark.slow
+async def test_sshd_down_20_s_backs_off_quietly_and_recovers(sshd, echo_server, tmp_path) -> None:
+    port = free_port()
+    tunnels = {"l": {"host": "box", "listen": f"{port}", "target": f"127.0.0.1:{echo_server.port}"}}
+    core, _, events = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels, reconnect_max_delay=8)
+    async with core:
+        await core.start_tunnel("l")
+        await _until_works(port, 10)
+        sshd.stop()
+        me = psutil.Process()
+        cpu_before = sum(me.cpu_times()[:2])
+        await asyncio.sleep(20)
+        cpu = sum(me.cpu_times()[:2]) - cpu_before
+        delays = [e.delay for e in of_type(events, HostReconnectScheduled)]
+        assert 4 <= len(delays) <= 16, delays  # retried, but not in a tight loop
+        assert delays[-1] > delays[0] and max(delays) <= 8, delays  # grows, capped
+        assert cpu < 2.0, f"{cpu:.2f} CPU seconds while the server was down"
+        assert core.tunnel_state("l").state == TunnelState.WAITING
+        sshd.start()
+        await _until_works(port, 12)
+    assert of_type(events, HostConnected)[-1].host == "box"
+
+
+@pytest.mark.slow
+async def test_200_reconnects_leave_nothing_behind(
+    sshd, tcp_proxy, echo_server, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(sshcore.session, "BACKOFF_BASE", 0.02)  # the cycles, not the waiting
+    proxy, port, core, events = _setup(sshd, tcp_proxy, echo_server, tmp_path)
+    rport = free_port()
+    core.config.add_tunnel(
+        type(core.config.tunnels["l"])(
+            "r",
+            "box",
+            "remote",
+            core.config.tunnels["l"].listen.__class__("127.0.0.1", rport),
+            core.config.tunnels["l"].target,
+        )
+    )
+    me = psutil.Process()
+    async with core:
+        await core.start_tunnel("l")
+        await core.start_tunnel("r")
+        await _until_works(port, 10)
+        session = core.session("box")
+        await wait_for(lambda: core.tunnel_state("r").state == TunnelState.UP, 10)
+        tasks_before = len(asyncio.all_tasks())
+        fds_before = me.num_fds()
+        for cycle in range(200):
+            lost = len(of_type(events, HostLost))
+            proxy.cut()
+            await wait_for(lambda: len(of_type(events, HostLost)) > lost, 5, interval=0.005)
+            proxy.restore()
+            await wait_for(
+                lambda: (
+                    session.state == HostState.CONNECTED
+                    and core.tunnel_state("r").state == TunnelState.UP
+                ),
+                10,
+                interval=0.005,
+                what=f"reconnect {cycle}",
+            )
+        assert await _works(port)
+        assert await _works(rport)
+        await asyncio.sleep(0.2)
+        conn = session.conn
+        assert conn is not None
+        assert len(conn._channels) == 0, "channels left open"  # type: ignore[attr-defined]
+        assert len(conn._remote_listeners) == 1  # type: ignore[attr-defined]
+        assert core.tunnel_state("l").connections == 0
+        assert len(asyncio.all_tasks()) <= tasks_before + 1
+        assert me.num_fds() <= fds_before + 5
+        assert len(of_type(events, HostLost)) >= 200

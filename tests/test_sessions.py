@@ -1,0 +1,182 @@
+"""Sessions against a real OpenSSH sshd: host keys (TOFU, changed), auth, jump hosts, run."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+from coreutil import isolate_home, make_core, of_type, sshd_host
+
+from sshcore import hostkeys
+from sshcore.events import AuthFailed, HostConnected, HostKeyLearned, HostKeyRejected
+from sshcore.session import AuthError, HostKeyError, HostState
+
+
+@pytest.fixture(autouse=True)
+def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    return isolate_home(monkeypatch, tmp_path)
+
+
+async def test_unknown_key_is_asked_saved_and_accepted_by_openssh(sshd, tmp_path: Path) -> None:
+    core, prompts, events = make_core(tmp_path, {"box": sshd_host(sshd)})
+    async with core:
+        status = await core.connect("box")
+    assert status.state == HostState.CONNECTED and status.auth_method == "publickey"
+    # The user saw the fingerprint ssh-keygen would show.
+    (question,) = prompts.questions
+    assert question.fingerprint == sshd.host_key_sha256()
+    assert question.address == f"[127.0.0.1]:{sshd.port}"
+    assert of_type(events, HostKeyLearned)[0].fingerprint == sshd.host_key_sha256()
+    known = tmp_path / "known_hosts"
+    found = subprocess.run(
+        ["ssh-keygen", "-F", f"[127.0.0.1]:{sshd.port}", "-f", str(known)],
+        capture_output=True,
+        text=True,
+    )
+    assert found.returncode == 0 and "ssh-ed25519" in found.stdout
+    # OpenSSH with strict checking accepts the line devtui wrote.
+    login = subprocess.run(
+        sshd.ssh_argv("echo", "trusted", known_hosts=known),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.strip() == "trusted"
+
+
+async def test_second_connect_does_not_ask_again(sshd, tmp_path: Path) -> None:
+    core, prompts, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+    async with core:
+        await core.connect("box")
+        await core.disconnect("box")
+        await core.connect("box")
+    assert len(prompts.questions) == 1
+
+
+async def test_declined_key_is_not_saved_and_nothing_is_sent(sshd, tmp_path: Path) -> None:
+    core, prompts, events = make_core(tmp_path, {"box": sshd_host(sshd)})
+    prompts.trust = False
+    async with core:
+        with pytest.raises(HostKeyError, match="not trusted"):
+            await core.connect("box")
+    assert not (tmp_path / "known_hosts").exists()
+    assert of_type(events, HostKeyRejected)
+    assert "Accepted publickey" not in sshd.log_text()  # no login happened
+
+
+async def test_changed_host_key_is_refused_loudly(sshd, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    before = sshd.known_hosts_line() + "\n"
+    known.write_text(before)
+    old = sshd.host_key_sha256()
+    sshd.regenerate_host_key()
+    core, prompts, events = make_core(tmp_path, {"box": sshd_host(sshd)})
+    async with core:
+        with pytest.raises(HostKeyError) as caught:
+            await core.connect("box")
+        assert core.host_state("box").state == HostState.FAILED
+    message = str(caught.value)
+    assert "HOST KEY CHANGED" in message
+    assert old in message and sshd.host_key_sha256() in message
+    assert f"{known}:1" in message
+    assert prompts.questions == []  # never offered as "trust this new key?"
+    (mismatch,) = prompts.mismatches
+    assert (mismatch.old_fingerprint, mismatch.new_fingerprint) == (old, sshd.host_key_sha256())
+    assert known.read_text() == before  # never auto-replaced
+    assert of_type(events, HostKeyRejected)
+
+
+async def test_forget_key_then_trust_the_rebuilt_machine(sshd, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(sshd.known_hosts_line())  # no final newline, as some tools write it
+    sshd.regenerate_host_key()
+    assert hostkeys.forget(known, "127.0.0.1", sshd.port) == 1
+    core, prompts, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+    async with core:
+        await core.connect("box")
+    assert prompts.questions[0].fingerprint == sshd.host_key_sha256()
+
+
+async def test_wrong_key_says_what_was_tried(sshd, tmp_path: Path) -> None:
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    host = sshd_host(sshd, identity_file=str(stranger))
+    core, prompts, events = make_core(tmp_path, {"box": host})
+    async with core:
+        with pytest.raises(AuthError) as caught:
+            await core.connect("box")
+        assert core.host_state("box").state == HostState.FAILED
+    message = str(caught.value)
+    assert "login refused" in message and "publickey" in message
+    assert "password" in message  # the server offered passwords; nobody typed one
+    assert of_type(events, AuthFailed)
+
+
+async def test_password_login_wrong_then_right(sshd, throwaway_user, tmp_path: Path) -> None:
+    host = {"hostname": "127.0.0.1", "port": sshd.port, "user": throwaway_user.name}
+    core, prompts, _ = make_core(tmp_path, {"pw": host})
+    prompts.passwords = ["wrong-1", "wrong-2", "wrong-3"]
+    async with core:
+        with pytest.raises(AuthError) as caught:
+            await core.connect("pw")
+        assert "password" in str(caught.value)
+    assert "wrong-1" not in (tmp_path / "devtui.log").read_text()  # never in logs
+    core, prompts, events = make_core(tmp_path, {"pw": host})
+    prompts.passwords = [throwaway_user.password]
+    async with core:
+        status = await core.connect("pw")
+        assert status.auth_method in ("password", "keyboard-interactive")
+        # A reconnect uses the password kept in memory: no second prompt.
+        sshd.restart()
+        await asyncio.wait_for(core.session("pw").wait_connected(), 20)
+        await asyncio.sleep(0.5)
+        conn = await core.connection("pw")
+        result = await conn.run("whoami", check=True)
+    assert str(result.stdout).strip() == throwaway_user.name
+    assert len(prompts.password_prompts) == 1
+    log = (tmp_path / "devtui.log").read_text()
+    assert throwaway_user.password not in log
+    assert throwaway_user.password not in (tmp_path / "config.toml").read_text()
+
+
+async def test_run_streams_output_and_exit_status(sshd, tmp_path: Path) -> None:
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+    chunks: list[tuple[str, bytes]] = []
+    async with core:
+        status = await core.run(
+            "box",
+            ["sh", "-c", "echo out; echo err >&2; exit 7"],
+            lambda s, b: chunks.append((s, b)),
+        )
+        # Arguments arrive as separate words, never re-split by the remote shell.
+        await core.run(
+            "box", ["printf", "%s|", "a b", "$HOME", ";x"], lambda s, b: chunks.append((s, b))
+        )
+    assert status == 7
+    out = b"".join(b for s, b in chunks if s == "stdout")
+    assert out == b"out\na b|$HOME|;x|"
+    assert b"".join(b for s, b in chunks if s == "stderr") == b"err\n"
+
+
+async def test_jump_host_carries_the_connection(sshd_factory, tmp_path: Path) -> None:
+    jump = sshd_factory()
+    target = sshd_factory()
+    target.authorize(target.user, jump.client_key().with_suffix(".pub").read_text())
+    hosts = {
+        "bastion": sshd_host(jump),
+        "inner": sshd_host(target, identity_file=str(jump.client_key()), jump="bastion"),
+    }
+    core, prompts, events = make_core(tmp_path, hosts)
+    async with core:
+        await core.connect("inner")
+        assert core.host_state("bastion").state == HostState.CONNECTED
+        conn = await core.connection("inner")
+        result = await conn.run("echo $SSH_CONNECTION", check=True)
+    # The inner sshd saw the connection arrive from the jump host, not from us directly.
+    assert str(result.stdout).split()[2] == "127.0.0.1" and str(target.port) in str(result.stdout)
+    assert {q.host for q in prompts.questions} == {"bastion", "inner"}
+    assert [e.host for e in of_type(events, HostConnected)] == ["bastion", "inner"]
+    assert "direct-tcpip" in jump.log_text() or "Accepted" in jump.log_text()

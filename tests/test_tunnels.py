@@ -1,0 +1,222 @@
+"""Tunnels through a real OpenSSH sshd: bytes intact, many connections, errors users can act on."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+from pathlib import Path
+
+import psutil
+import pytest
+from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for
+from harness.net import echo_roundtrip, free_port
+
+from sshcore.events import TargetRefused, TunnelConnectionClosed, TunnelFailed, TunnelTraffic
+from sshcore.tunnels import TunnelError, TunnelState
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(autouse=True)
+def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    return isolate_home(monkeypatch, tmp_path)
+
+
+def _tunnel(kind: str, listen: str, target: str | None = None, host: str = "box") -> dict:
+    table = {"host": host, "kind": kind, "listen": listen}
+    if target:
+        table["target"] = target
+    return table
+
+
+async def _socks5_connect(port: int, host: str, dest_port: int) -> tuple:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"\x05\x01\x00")
+    assert await reader.readexactly(2) == b"\x05\x00"
+    name = host.encode()
+    writer.write(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + dest_port.to_bytes(2, "big"))
+    reply = await reader.readexactly(10)
+    return reader, writer, reply
+
+
+async def _socks_echo(port: int, echo_port: int, nbytes: int) -> tuple[str, str]:
+    reader, writer, reply = await _socks5_connect(port, "localhost", echo_port)
+    assert reply[1] == 0, f"SOCKS reply {reply!r}"
+    sent, got = hashlib.sha256(), hashlib.sha256()
+
+    async def out() -> None:
+        left = nbytes
+        while left:
+            chunk = os.urandom(min(256 * 1024, left))
+            sent.update(chunk)
+            writer.write(chunk)
+            await writer.drain()
+            left -= len(chunk)
+
+    async def back() -> None:
+        received = 0
+        while received < nbytes:
+            data = await reader.read(256 * 1024)
+            assert data
+            got.update(data)
+            received += len(data)
+
+    await asyncio.gather(out(), back())
+    writer.close()
+    return sent.hexdigest(), got.hexdigest()
+
+
+@pytest.mark.slow
+async def test_64_mib_intact_through_local_remote_and_socks(sshd, echo_server, tmp_path) -> None:
+    lport, rport, dport = free_port(), free_port(), free_port()
+    tunnels = {
+        "l": _tunnel("local", f"127.0.0.1:{lport}", f"127.0.0.1:{echo_server.port}"),
+        "r": _tunnel("remote", f"127.0.0.1:{rport}", f"127.0.0.1:{echo_server.port}"),
+        "d": _tunnel("dynamic", f"127.0.0.1:{dport}"),
+    }
+    core, _, events = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    async with core:
+        for name in tunnels:
+            await core.start_tunnel(name)
+        await wait_for(
+            lambda: all(core.tunnel_state(n).state == TunnelState.UP for n in tunnels), 15
+        )
+        # local: us -> tunnel -> sshd -> echo; remote: sshd's port -> tunnel -> us -> echo
+        for port in (lport, rport):
+            sent, got = await echo_roundtrip("127.0.0.1", port, 64 * MiB)
+            assert sent == got
+        sent, got = await _socks_echo(dport, echo_server.port, 64 * MiB)
+        assert sent == got
+        await wait_for(lambda: core.tunnel_state("l").connections == 0, 5)
+        for name in ("l", "r", "d"):
+            status = core.tunnel_state(name)
+            assert status.bytes_up >= 64 * MiB and status.bytes_down >= 64 * MiB, status
+        await asyncio.sleep(0.6)
+    closed = of_type(events, TunnelConnectionClosed)
+    assert {e.tunnel for e in closed} == {"l", "r", "d"}
+    assert of_type(events, TunnelTraffic)  # counters were published while it ran
+
+
+async def test_100_concurrent_connections_through_one_tunnel(sshd, echo_server, tmp_path) -> None:
+    port = free_port()
+    tunnels = {"l": _tunnel("local", f"127.0.0.1:{port}", f"127.0.0.1:{echo_server.port}")}
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    async with core:
+        await core.start_tunnel("l")
+        await wait_for(lambda: core.tunnel_state("l").state == TunnelState.UP, 10)
+        results = await asyncio.gather(
+            *(echo_roundtrip("127.0.0.1", port, 64 * 1024) for _ in range(100))
+        )
+        assert all(sent == got for sent, got in results)
+        assert len(core.sessions) == 1  # one SSH connection carried all of them
+        assert core.tunnel_state("l").bytes_up == 100 * 64 * 1024
+
+
+async def test_busy_port_fails_that_tunnel_alone_naming_the_process(
+    sshd, echo_server, tmp_path
+) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    busy = holder.getsockname()[1]
+    free = free_port()
+    tunnels = {
+        "busy": _tunnel("local", f"127.0.0.1:{busy}", f"127.0.0.1:{echo_server.port}"),
+        "fine": _tunnel("local", f"127.0.0.1:{free}", f"127.0.0.1:{echo_server.port}"),
+    }
+    core, _, events = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    try:
+        async with core:
+            with pytest.raises(TunnelError) as caught:
+                await core.start_tunnel("busy")
+            message = str(caught.value)
+            assert f"127.0.0.1:{busy} is already in use by" in message
+            assert f"pid {os.getpid()}" in message
+            assert psutil.Process().name() in message
+            assert "is free" in message  # a suggestion the user can take
+            assert core.tunnel_state("busy").state == TunnelState.FAILED
+            await core.start_tunnel("fine")
+            await wait_for(lambda: core.tunnel_state("fine").state == TunnelState.UP, 10)
+            sent, got = await echo_roundtrip("127.0.0.1", free, 1000)
+            assert sent == got
+    finally:
+        holder.close()
+    assert of_type(events, TunnelFailed)[0].tunnel == "busy"
+
+
+async def test_target_refused_is_reported_not_silent(sshd, tmp_path) -> None:
+    port, dead = free_port(), free_port()
+    tunnels = {"l": _tunnel("local", f"127.0.0.1:{port}", f"127.0.0.1:{dead}")}
+    core, _, events = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    async with core:
+        await core.start_tunnel("l")
+        await wait_for(lambda: core.tunnel_state("l").state == TunnelState.UP, 10)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, not hung
+        writer.close()
+        await wait_for(lambda: bool(of_type(events, TargetRefused)), 5)
+        status = core.tunnel_state("l")
+        assert status.state == TunnelState.UP  # the tunnel itself is fine
+        assert status.error is not None and "target refused" in status.error
+        assert f"127.0.0.1:{dead}" in status.error
+
+
+async def test_remote_forward_refused_by_server_says_so_and_retries(sshd_factory, tmp_path) -> None:
+    sshd = sshd_factory(["AllowTcpForwarding local"])
+    port = free_port()
+    tunnels = {"r": _tunnel("remote", f"127.0.0.1:{port}", "127.0.0.1:9")}
+    core, _, events = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    async with core:
+        await core.start_tunnel("r")
+        await wait_for(lambda: len(of_type(events, TunnelFailed)) >= 2, 10, what="two refusals")
+        status = core.tunnel_state("r")
+        assert status.state == TunnelState.FAILED
+        assert "refused to listen" in (status.error or "") and "retrying" in (status.error or "")
+
+
+async def test_listeners_bind_loopback_unless_asked(sshd, echo_server, tmp_path) -> None:
+    lo, everywhere = free_port(), free_port()
+    tunnels = {
+        "lo": _tunnel("local", f"{lo}", f"127.0.0.1:{echo_server.port}"),
+        "lan": _tunnel("local", f"0.0.0.0:{everywhere}", f"127.0.0.1:{echo_server.port}"),
+        "socks": _tunnel("dynamic", f"{free_port()}"),
+    }
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    async with core:
+        for name in tunnels:
+            await core.start_tunnel(name)
+        mine = {
+            c.laddr.port: c.laddr.ip
+            for c in psutil.Process().net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN
+        }
+    assert mine[lo] == "127.0.0.1"
+    assert mine[everywhere] == "0.0.0.0"  # only because the config says so
+    socks_port = core.config.tunnels["socks"].listen.port
+    assert mine[socks_port] == "127.0.0.1"
+
+
+async def test_stop_and_restart_one_tunnel_leaves_the_other_alone(
+    sshd, echo_server, tmp_path
+) -> None:
+    a, b = free_port(), free_port()
+    target = f"127.0.0.1:{echo_server.port}"
+    tunnels = {"a": _tunnel("local", f"{a}", target), "b": _tunnel("local", f"{b}", target)}
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    async with core:
+        await core.start_tunnel("a")
+        await core.start_tunnel("b")
+        await wait_for(lambda: core.tunnel_state("b").state == TunnelState.UP, 10)
+        reader, writer = await asyncio.open_connection("127.0.0.1", b)  # a long-lived user of b
+        conn = await core.connection("box")
+        await core.stop_tunnel("a")
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", a)
+        await core.restart_tunnel("a")
+        await wait_for(lambda: core.tunnel_state("a").state == TunnelState.UP, 10)
+        assert await core.connection("box") is conn  # same SSH connection throughout
+        writer.write(b"still here")
+        assert await reader.readexactly(10) == b"still here"
+        writer.close()
