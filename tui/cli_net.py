@@ -193,7 +193,7 @@ def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
 
     p = sub.add_parser("run", help="run a command on a host and stream its output")
     p.add_argument("host")
-    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD")
+    p.add_argument("argv", nargs="*", metavar="CMD", help="the command; put -- before it")
     _auth_flags(p)
     p.set_defaults(handler=cmd_run)
 

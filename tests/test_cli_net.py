@@ -1,0 +1,146 @@
+"""The installed `devtui` command against a real sshd: up, hosts test, run, forget-key."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from coreutil import sshd_host, write_config
+from harness.net import echo_roundtrip_sync, free_port, wait_port
+
+DEVTUI = [sys.executable, "-m", "tui"]
+
+
+def _env(tmp_path: Path, config: Path) -> dict[str, str]:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    env.update(HOME=str(home), DEVTUI_CONFIG=str(config), PYTHONUNBUFFERED="1")
+    return env
+
+
+def _devtui(env: dict[str, str], *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*DEVTUI, *argv], env=env, capture_output=True, text=True, input=stdin, timeout=60
+    )
+
+
+def test_up_serves_tunnels_until_sigterm_then_exits_0(sshd, echo_server, tmp_path) -> None:
+    port = free_port()
+    tunnels = {"web": {"host": "box", "listen": f"{port}", "target": f"127.0.0.1:{echo_server.port}"}}
+    config = write_config(tmp_path / "c.toml", {"box": sshd_host(sshd)}, tunnels)
+    env = _env(tmp_path, config)
+    # Headless: the unknown host key is refused without --accept-new.
+    refused = subprocess.Popen([*DEVTUI, "up"], env=env, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    refused.terminate()
+    err = refused.communicate(timeout=15)[1]
+    assert "Not trusted" in err and "--accept-new" in err
+    assert refused.returncode == 0
+
+    proc = subprocess.Popen(
+        [*DEVTUI, "up", "--accept-new"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_port("127.0.0.1", port, 15)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                sent, got = echo_roundtrip_sync("127.0.0.1", port, 100_000, timeout=5)
+                break
+            except (OSError, TimeoutError):
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert sent == got
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=15)[1]
+    assert proc.returncode == 0, err
+    assert "tunnel web: up" in err and "stopped" in err
+    with pytest.raises(OSError):  # the listener is gone
+        wait_port("127.0.0.1", port, 0.5)
+
+
+def test_up_with_a_busy_port_runs_the_other_tunnels(sshd, echo_server, tmp_path) -> None:
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    busy, free = holder.getsockname()[1], free_port()
+    target = f"127.0.0.1:{echo_server.port}"
+    tunnels = {
+        "busy": {"host": "box", "listen": f"{busy}", "target": target},
+        "fine": {"host": "box", "listen": f"{free}", "target": target},
+    }
+    config = write_config(tmp_path / "c.toml", {"box": sshd_host(sshd)}, tunnels)
+    proc = subprocess.Popen(
+        [*DEVTUI, "up", "--accept-new"], env=_env(tmp_path, config), stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_port("127.0.0.1", free, 15)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=15)[1]
+        holder.close()
+    assert f"tunnel busy: 127.0.0.1:{busy} is already in use by" in err
+    assert proc.returncode == 0
+
+
+def test_hosts_test_reports_latency_auth_and_version(sshd, tmp_path) -> None:
+    config = write_config(tmp_path / "c.toml", {"box": sshd_host(sshd)})
+    env = _env(tmp_path, config)
+    result = _devtui(env, "hosts", "test", "box", "--accept-new")
+    assert result.returncode == 0, result.stderr
+    assert "box: OK" in result.stdout
+    assert "publickey" in result.stdout and "OpenSSH" in result.stdout
+    assert " ms " in result.stdout
+    assert sshd.host_key_sha256() in result.stderr  # the fingerprint was shown
+    sshd.stop()
+    down = _devtui(env, "hosts", "test", "box")
+    assert down.returncode == 1
+    assert "connection refused" in down.stderr.lower()
+    assert "Traceback" not in down.stderr
+
+
+def test_changed_key_cli_then_forget_key(sshd, tmp_path) -> None:
+    config = write_config(tmp_path / "c.toml", {"box": sshd_host(sshd)})
+    env = _env(tmp_path, config)
+    assert _devtui(env, "hosts", "test", "box", "--accept-new").returncode == 0
+    sshd.regenerate_host_key()
+    changed = _devtui(env, "hosts", "test", "box", "--accept-new")
+    assert changed.returncode == 1
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in changed.stderr
+    assert "forget-key box" in changed.stderr
+    forgot = _devtui(env, "hosts", "forget-key", "box")
+    assert "Removed 1 key" in forgot.stdout
+    assert _devtui(env, "hosts", "test", "box", "--accept-new").returncode == 0
+
+
+def test_run_streams_and_returns_exit_status(sshd, tmp_path) -> None:
+    config = write_config(tmp_path / "c.toml", {"box": sshd_host(sshd)})
+    env = _env(tmp_path, config)
+    result = _devtui(
+        env, "run", "box", "--accept-new", "--", "sh", "-c", "echo to-out; echo to-err >&2; exit 4"
+    )
+    assert result.returncode == 4
+    assert result.stdout == "to-out\n"
+    assert "to-err" in result.stderr
+
+
+def test_password_stdin_for_scripts(sshd, throwaway_user, tmp_path) -> None:
+    host = {"hostname": "127.0.0.1", "port": sshd.port, "user": throwaway_user.name}
+    config = write_config(tmp_path / "c.toml", {"pw": host})
+    env = _env(tmp_path, config)
+    wrong = _devtui(env, "hosts", "test", "pw", "--accept-new", "--password-stdin", stdin="nope\n")
+    assert wrong.returncode == 1 and "password" in wrong.stderr
+    right = _devtui(
+        env, "run", "pw", "--password-stdin", "--", "whoami", stdin=throwaway_user.password + "\n"
+    )
+    assert right.returncode == 0, right.stderr
+    assert right.stdout.strip() == throwaway_user.name
