@@ -17,7 +17,7 @@ from .errors import DevtuiError
 from .events import Event, EventBus, TunnelTraffic, file_logger
 from .model import HostSpec, TunnelSpec
 from .prompts import NoPrompts, Prompts
-from .session import AuthError, ConnectError, HostSession, HostStatus
+from .session import AuthError, ConnectError, HostSession, HostState, HostStatus
 from .tunnels import Tunnel, TunnelStatus
 
 TRAFFIC_INTERVAL = 0.5  # seconds between traffic events: a few a second, never per packet
@@ -79,7 +79,8 @@ class Core:
         """The shared session of host `name` (created on first use, not yet connected)."""
         spec = self._host_spec(name)
         session = self.sessions.get(name)
-        if session is None or session.spec != spec:
+        # An edited host takes effect on its next connect: a live session keeps its spec.
+        if session is None or (session.spec != spec and session.state == HostState.IDLE):
             jump = self.session(spec.jump) if spec.jump else None
             session = HostSession(
                 spec,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -111,6 +112,7 @@ class _Client(asyncssh.SSHClient):
         self.prompting = False
         self._password_tries = 0
         self.lost: Exception | None = None
+        self.key_count = 0
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = exc
@@ -123,7 +125,12 @@ class _Client(asyncssh.SSHClient):
         return False
 
     def public_key_auth_requested(self) -> None:
-        self.tried.append("publickey (every key was refused)")
+        # asyncssh calls this once every given key (agent first) has been refused.
+        files = self.key_count
+        what = f"{files} key file{'s' if files != 1 else ''}" if files else "no key files"
+        if self._session.only_keys is None:
+            what += " + ssh-agent" if _agent_available() else ", no ssh-agent"
+        self.tried.append(f"publickey ({what}: refused)")
         return None
 
     async def _ask(self, call: Awaitable[_T]) -> _T:
@@ -225,6 +232,7 @@ class HostSession:
         self._watchers: list[Callable[[HostState], None]] = []
         self._changed = asyncio.Event()
         self._closing = False
+        self._keep = False
         self.attempts = 0  # reconnect attempts since the last good connection
 
     # -- public -------------------------------------------------------------------------------
@@ -271,6 +279,7 @@ class HostSession:
 
     def keep_connected(self) -> None:
         """Connect in the background and keep retrying, even if the first attempt fails."""
+        self._keep = True  # also tells a supervisor already running not to give up
         if self._supervisor is None or self._supervisor.done():
             self._closing = False
             self._first = asyncio.get_running_loop().create_future()
@@ -291,6 +300,7 @@ class HostSession:
     async def close(self) -> None:
         """Disconnect and stop healing."""
         self._closing = True
+        self._keep = False
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -326,7 +336,7 @@ class HostSession:
             try:
                 conn = await self._attempt(first_attempt=first)
             except ConnectError as e:
-                if first and not retry_first:
+                if first and not (retry_first or self._keep):
                     self._set_state(HostState.FAILED, str(e))
                     self._resolve_first(e)
                     return
@@ -435,6 +445,7 @@ class HostSession:
             if first_attempt and self.interactive:
                 await self._unlock_keys(client)
                 keys = list(self._keys or keys)
+            client.key_count = len(keys)
             started = time.monotonic()
             try:
                 conn = await self._connect_bounded(client, known, keys, tunnel)
@@ -545,6 +556,11 @@ class HostSession:
             raise HostKeyError(reason)
         await asyncio.to_thread(hostkeys.learn, known.path, spec.hostname, spec.port, key)
         self.bus.publish(HostKeyLearned(spec.name, address, new_fp, str(known.path)))
+
+
+def _agent_available() -> bool:
+    # What asyncssh will use: SSH_AUTH_SOCK, or on Windows the OpenSSH agent pipe / Pageant.
+    return bool(os.environ.get("SSH_AUTH_SOCK")) or os.name == "nt"
 
 
 def _local_user() -> str:

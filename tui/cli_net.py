@@ -15,7 +15,8 @@ from sshcore import hostkeys
 from sshcore.config import Config
 from sshcore.core import Core
 from sshcore.errors import DevtuiError
-from sshcore.events import Event, TunnelTraffic
+from sshcore.events import Event, HostFailed, TunnelTraffic
+from sshcore.session import HostState
 
 from .cli_prompts import CliPrompts
 
@@ -105,9 +106,27 @@ async def _up(args: argparse.Namespace, prompts: CliPrompts) -> int:
         if started == 0:
             return 1
         print(f"devtui: {started} tunnel(s) running; Ctrl+C to stop", file=sys.stderr, flush=True)
+        hosts = {core.config.tunnels[n].host for n in names}
+        gave_up = False
+
+        def check(event: Event) -> None:
+            # Network trouble is retried forever; a refused login or host key is not.
+            nonlocal gave_up
+            if isinstance(event, HostFailed) and all(
+                core.host_state(h).state == HostState.FAILED for h in hosts
+            ):
+                gave_up = True
+                stop.set()
+
+        core.subscribe(check)
         await stop.wait()
     finally:
         await core.close()
+    if gave_up:
+        print(
+            "devtui: every host failed for good (see above); nothing left to run", file=sys.stderr
+        )
+        return 1
     print("devtui: stopped", file=sys.stderr)
     return 0
 

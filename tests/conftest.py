@@ -1,0 +1,118 @@
+"""Shared fixtures: real OpenSSH sshd, in-process asyncssh server, fault proxy, echo servers.
+
+See tests/harness/ for the classes; every server listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+
+import pytest
+from harness.asyncssh_server import DEFAULT_PASSWORD, DEFAULT_USER, AsyncsshServer
+from harness.net import EchoServer, Sha256Sink
+from harness.proxy import TcpProxy
+from harness.sshd import (
+    SSHD_MISSING,
+    Sshd,
+    ThrowawayUser,
+    create_throwaway_user,
+    find_sshd,
+    remove_throwaway_user,
+    throwaway_user_unavailable,
+)
+
+SSHD_FIXTURES = {"sshd", "sshd_module", "sshd_factory"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use a real sshd get the `sshd` marker (`-m "not sshd"` skips them)."""
+    for item in items:
+        if SSHD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.sshd)
+
+
+def _require_sshd() -> None:
+    if find_sshd() is None:
+        pytest.skip(SSHD_MISSING)
+
+
+@pytest.fixture
+def sshd_factory() -> Iterator[Callable[..., Sshd]]:
+    """`make(extra_config=(), start=True) -> Sshd`; every server made is closed afterwards."""
+    _require_sshd()
+    made: list[Sshd] = []
+
+    def make(extra_config: Sequence[str] = (), start: bool = True) -> Sshd:
+        server = Sshd(extra_config)
+        made.append(server)
+        if start:
+            server.start()
+        return server
+
+    yield make
+    for server in made:
+        server.close()
+
+
+@pytest.fixture
+def sshd(sshd_factory: Callable[..., Sshd]) -> Sshd:
+    """A started OpenSSH sshd of its own (free to stop, restart or re-key); ~0.1 s."""
+    return sshd_factory()
+
+
+@pytest.fixture(scope="module")
+def sshd_module() -> Iterator[Sshd]:
+    """One started sshd shared by a module's tests; do not stop or re-key it."""
+    _require_sshd()
+    with Sshd() as server:
+        yield server
+
+
+@pytest.fixture
+async def asyncssh_server() -> AsyncIterator[AsyncsshServer]:
+    """Started in-process asyncssh server; user `DEFAULT_USER` / `DEFAULT_PASSWORD`, SFTP on."""
+    async with AsyncsshServer({DEFAULT_USER: DEFAULT_PASSWORD}) as server:
+        yield server
+
+
+@pytest.fixture
+def tcp_proxy() -> Iterator[Callable[[str, int], TcpProxy]]:
+    """`make(host, port) -> TcpProxy`, started; every proxy made is stopped afterwards."""
+    made: list[TcpProxy] = []
+
+    def make(host: str, port: int) -> TcpProxy:
+        proxy = TcpProxy(host, port)
+        made.append(proxy)
+        proxy.start()
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.stop()
+
+
+@pytest.fixture
+def echo_server() -> Iterator[EchoServer]:
+    """Started TCP echo server on 127.0.0.1 (`.port`)."""
+    with EchoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sha256_sink() -> Iterator[Sha256Sink]:
+    """Started hashing sink on 127.0.0.1 (`.port`, `.wait_results(n)`)."""
+    with Sha256Sink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def throwaway_user() -> Iterator[ThrowawayUser]:
+    """A fresh local user with a password only: (name, password, home); `userdel -r` after."""
+    reason = throwaway_user_unavailable()
+    if reason:
+        pytest.skip(reason)
+    user = create_throwaway_user()
+    try:
+        yield user
+    finally:
+        remove_throwaway_user(user.name)
