@@ -43,7 +43,7 @@ def _setup(sshd, tcp_proxy, echo_server, tmp_path, **settings):
     port = free_port()
     host = sshd_host(sshd, port=proxy.port)
     tunnels = {"l": {"host": "box", "listen": f"{port}", "target": f"127.0.0.1:{echo_server.port}"}}
-    core, prompts, events = make_core(tmp_path, {"box": host}, tunnels, **settings)
+    core, _, events = make_core(tmp_path, {"box": host}, tunnels, **settings)
     return proxy, port, core, events
 
 
@@ -137,7 +137,7 @@ async def test_200_reconnects_leave_nothing_behind(
         for cycle in range(200):
             lost = len(of_type(events, HostLost))
             proxy.cut()
-            await wait_for(lambda: len(of_type(events, HostLost)) > lost, 5, interval=0.005)
+            await wait_for(lambda n=lost: len(of_type(events, HostLost)) > n, 5, interval=0.005)
             proxy.restore()
             await wait_for(
                 lambda: (

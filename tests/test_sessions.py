@@ -104,7 +104,7 @@ async def test_wrong_key_says_what_was_tried(sshd, tmp_path: Path) -> None:
     stranger = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
     host = sshd_host(sshd, identity_file=str(stranger))
-    core, prompts, events = make_core(tmp_path, {"box": host})
+    core, _, events = make_core(tmp_path, {"box": host})
     async with core:
         with pytest.raises(AuthError) as caught:
             await core.connect("box")
@@ -124,7 +124,7 @@ async def test_password_login_wrong_then_right(sshd, throwaway_user, tmp_path: P
             await core.connect("pw")
         assert "password" in str(caught.value)
     assert "wrong-1" not in (tmp_path / "devtui.log").read_text()  # never in logs
-    core, prompts, events = make_core(tmp_path, {"pw": host})
+    core, prompts, _ = make_core(tmp_path, {"pw": host})
     prompts.passwords = [throwaway_user.password]
     async with core:
         status = await core.connect("pw")
