@@ -159,3 +159,15 @@ async def test_200_reconnects_leave_nothing_behind(
         assert len(asyncio.all_tasks()) <= tasks_before + 1
         assert me.num_fds() <= fds_before + 5
         assert len(of_type(events, HostLost)) >= 200
+
+
+async def test_connect_attempt_is_bounded_by_connect_timeout(sshd, tcp_proxy, tmp_path) -> None:
+    proxy = tcp_proxy("127.0.0.1", sshd.port)
+    proxy.blackhole()  # TCP connects, then silence: no banner, no key exchange
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd, port=proxy.port)}, connect_timeout=1.5)
+    async with core:
+        start = time.monotonic()
+        with pytest.raises(sshcore.session.ConnectError, match="timed out"):
+            await core.connect("box")
+        took = time.monotonic() - start
+    assert 1.4 <= took <= 4, f"gave up after {took:.1f} s"
