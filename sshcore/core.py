@@ -15,6 +15,7 @@ from . import hostkeys
 from .config import Config, default_log_dir
 from .errors import DevtuiError
 from .events import Event, EventBus, TunnelTraffic, file_logger
+from .keys import is_encrypted
 from .model import HostSpec, TunnelSpec
 from .prompts import NoPrompts, Prompts
 from .session import AuthError, ConnectError, HostSession, HostState, HostStatus
@@ -22,6 +23,10 @@ from .tunnels import Tunnel, TunnelStatus
 
 TRAFFIC_INTERVAL = 0.5  # seconds between traffic events: a few a second, never per packet
 OutputCallback = Callable[[str, bytes], None]
+
+
+class PassphraseNeeded(AuthError):
+    """A passphrase-protected key was needed and nobody gave the passphrase."""
 
 
 class Core:
@@ -132,11 +137,22 @@ class Core:
             self.tunnels.pop(tunnel, None)
         return gone
 
-    async def try_login(self, name: str, key_path: Path) -> None:
-        """Log in to host `name` with only `key_path` (no agent, no password); raises AuthError."""
+    async def try_login(self, name: str, key_path: Path, passphrase: str | None = None) -> None:
+        """Log in to host `name` with only `key_path` (no agent, no password); raises AuthError.
+
+        A passphrase-protected key is unlocked with `passphrase` or by asking the prompts.
+        """
         spec = self._host_spec(name)
         session = self.session(name)
-        key = await asyncio.to_thread(asyncssh.read_private_key, key_path)
+        data = await asyncio.to_thread(key_path.read_bytes)
+        if passphrase is None and is_encrypted(data):
+            passphrase = await self.prompts.passphrase(str(key_path))
+            if passphrase is None:
+                raise PassphraseNeeded(f"{key_path} needs its passphrase to test the login")
+        try:
+            key = await asyncio.to_thread(asyncssh.import_private_key, data, passphrase)
+        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, ValueError) as e:
+            raise AuthError(f"cannot open {key_path}: {e}") from None
         probe = HostSession(
             spec,
             self.config.settings,

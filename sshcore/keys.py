@@ -82,8 +82,8 @@ def ssh_dir() -> Path:
 
 
 def identity_path(value: str) -> Path:
-    """The file an `identity_file` setting names (`~` expanded)."""
-    return Path(value).expanduser()
+    """The file an `identity_file` setting names: `~` and $VAR / %VAR% expanded, as sessions do."""
+    return Path(os.path.expandvars(os.path.expanduser(value)))
 
 
 def display_path(path: Path) -> str:
@@ -279,9 +279,10 @@ def inspect_key(
 ) -> KeyInfo:
     """Everything `keys list` shows about one file; never raises for a bad file."""
     folder = folder or ssh_dir()
+    path = _private_of(path)
     name = path.name if path.parent == folder else display_path(path)
     users = tuple(h.name for h in hosts if _uses(h, path))
-    if path.name.endswith(".pub") and not path.with_name(path.name[:-4]).exists():
+    if path.name.endswith(".pub"):
         return _inspect_public_only(path, name, users, agent_blobs)
     pub_path = public_path_of(path)
     public_path = pub_path if pub_path.is_file() else None
@@ -329,6 +330,15 @@ def inspect_key(
             base, problem=problem or "passphrase-protected, and no .pub file to show its public key"
         )
     return _with_key(base, key, _clean_comment(comment), agent_blobs, problem)
+
+
+def _private_of(path: Path) -> Path:
+    """A .pub path stands for its private key when that file is beside it."""
+    if path.name.endswith(".pub"):
+        private = path.with_name(path.name[:-4])
+        if private.exists():
+            return private
+    return path
 
 
 def _inspect_public_only(
@@ -436,7 +446,7 @@ def list_keys(
     for host in hosts:
         if not host.identity_file:
             continue
-        path = identity_path(host.identity_file)
+        path = _private_of(identity_path(host.identity_file))
         if _same_file_key(path) not in seen:
             seen.add(_same_file_key(path))
             paths.append(path)
@@ -489,9 +499,7 @@ def find_key(spec: str, hosts: Iterable[HostSpec] = (), folder: Path | None = No
         raise KeyFileError(
             f"no key {spec!r}: give a path, a name from `devtui keys list`, or a fingerprint"
         )
-    if found.name.endswith(".pub") and found.with_name(found.name[:-4]).is_file():
-        return found.with_name(found.name[:-4])
-    return found
+    return _private_of(found)
 
 
 def public_key_line(path: Path) -> str:
@@ -579,6 +587,11 @@ def _algorithm_for(key_type: str, bits: int | None) -> tuple[str, int, dict[str,
             raise KeyFileError("ecdsa keys have 256, 384 or 521 bits")
         return ECDSA_ALGORITHMS[size], size, {}
     raise KeyFileError(f"unknown key type {key_type!r}: use {', '.join(KEY_TYPES)}")
+
+
+def check_key_options(key_type: str, bits: int | None) -> int:
+    """Validate a key type and size (KeyFileError if unusable); returns the bits it will have."""
+    return _algorithm_for(key_type, bits)[1]
 
 
 def generate_key(

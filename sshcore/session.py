@@ -34,6 +34,7 @@ from .events import (
     HostLost,
     HostReconnectScheduled,
 )
+from .keys import is_encrypted
 from .model import HostSpec, Settings
 from .prompts import HostKeyMismatch, HostKeyQuestion, Prompts
 
@@ -125,7 +126,11 @@ class _Client(asyncssh.SSHClient):
         return False
 
     def public_key_auth_requested(self) -> None:
-        # asyncssh calls this once every given key (agent first) has been refused.
+        # asyncssh calls this once every given key (agent first) has been refused, and again
+        # after each refused password, as it goes back through the methods.
+        self._previous_refused()
+        if any(t.startswith("publickey") for t in self.tried):
+            return None
         files = self.key_count
         what = f"{files} key file{'s' if files != 1 else ''}" if files else "no key files"
         if self._session.only_keys is None:
@@ -142,7 +147,21 @@ class _Client(asyncssh.SSHClient):
             self.prompting = False
             self.prompt_seconds += time.monotonic() - start
 
+    def _previous_refused(self) -> None:
+        # Asked again (or denied at the end) right after we answered: that answer was refused.
+        if self.tried and self.tried[-1] in (
+            "password",
+            "password (remembered)",
+            "keyboard-interactive",
+        ):
+            self.tried[-1] = self.tried[-1].split(" (")[0] + " (refused)"
+
+    def auth_failed(self) -> None:
+        """Called when the server finally said no: the last answer was refused too."""
+        self._previous_refused()
+
     async def password_auth_requested(self) -> str | None:
+        self._previous_refused()
         self._password_tries += 1
         if self._password_tries > 3:
             return None
@@ -171,6 +190,7 @@ class _Client(asyncssh.SSHClient):
     ) -> list[str] | None:
         if not prompts:
             return []
+        self._previous_refused()
         session = self._session
         answers: list[str] = []
         for text, _echo in prompts:
@@ -402,10 +422,15 @@ class HostSession:
         self._encrypted = []
         for path in paths:
             try:
-                keys.append(asyncssh.read_private_key(path))
-            except asyncssh.KeyEncryptionError:
-                self._encrypted.append(path)
-            except (OSError, asyncssh.KeyImportError, ValueError):
+                data = path.read_bytes()
+            except OSError:
+                continue
+            if is_encrypted(data):
+                self._encrypted.append(path)  # unlocked by _unlock_keys when someone can ask
+                continue
+            try:
+                keys.append(asyncssh.import_private_key(data))
+            except (asyncssh.KeyImportError, ValueError):
                 continue
         self._keys = keys
         return keys
@@ -453,6 +478,7 @@ class HostSession:
                 await self._host_key_problem(client, known, e)
                 continue  # newly trusted: connect again, now checked against the saved key
             except asyncssh.PermissionDenied:
+                client.auth_failed()
                 detail = "; ".join(dict.fromkeys(client.tried)) or "no method was accepted"
                 self.bus.publish(AuthFailed(spec.name, f"{spec.destination}: tried {detail}"))
                 raise AuthError(f"login refused for {spec.destination}: tried {detail}") from None

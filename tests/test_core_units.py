@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import asyncssh
+import psutil
 import pytest
 
 from sshcore import hostkeys, ports
@@ -150,7 +151,7 @@ def test_busy_port_names_the_process_and_suggests_another() -> None:
             ports.open_listener("127.0.0.1", port)
         assert ports.is_addr_in_use(caught.value)
         message = ports.busy_message("127.0.0.1", port)
-        assert f"127.0.0.1:{port} is already in use by python" in message
+        assert f"127.0.0.1:{port} is already in use by {psutil.Process().name()}" in message
         assert "pid" in message and "is free" in message
     finally:
         holder.close()

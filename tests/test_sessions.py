@@ -122,7 +122,7 @@ async def test_password_login_wrong_then_right(sshd, throwaway_user, tmp_path: P
     async with core:
         with pytest.raises(AuthError) as caught:
             await core.connect("pw")
-        assert "password" in str(caught.value)
+        assert "password (refused)" in str(caught.value)
     assert "wrong-1" not in (tmp_path / "devtui.log").read_text()  # never in logs
     core, prompts, _ = make_core(tmp_path, {"pw": host})
     prompts.passwords = [throwaway_user.password]
@@ -180,3 +180,23 @@ async def test_jump_host_carries_the_connection(sshd_factory, tmp_path: Path) ->
     assert {q.host for q in prompts.questions} == {"bastion", "inner"}
     assert [e.host for e in of_type(events, HostConnected)] == ["bastion", "inner"]
     assert "direct-tcpip" in jump.log_text() or "Accepted" in jump.log_text()
+
+
+async def test_passphrase_key_is_unlocked_once_and_reused(sshd, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret phrase", "-f", str(locked)], check=True
+    )
+    sshd.authorize(sshd.user, locked.with_suffix(".pub").read_text())
+    host = sshd_host(sshd, identity_file=str(locked))
+    core, prompts, _ = make_core(tmp_path, {"box": host})
+    prompts.passphrases = ["s3cret phrase"]
+    async with core:
+        status = await core.connect("box")
+        assert status.auth_method == "publickey"
+        sshd.restart()
+        await asyncio.wait_for(core.session("box").wait_connected(), 20)
+        await asyncio.sleep(0.3)
+        await core.connection("box")
+    assert prompts.passphrases == []  # asked exactly once, reused for the reconnect
+    assert "s3cret" not in (tmp_path / "devtui.log").read_text()

@@ -1,0 +1,301 @@
+"""`devtui keys ...`: list, generate, show and install SSH keys (the sshcore.keys API)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sshcore import keys
+from sshcore.config import Config
+from sshcore.core import PassphraseNeeded
+from sshcore.errors import ConfigError, DevtuiError
+from sshcore.keys import KeyInfo
+
+from .cli import _load, _table
+
+
+def _out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+# ---------------------------------------------------------------------------------------------
+# list / show
+
+
+def _flags(info: KeyInfo) -> str:
+    notes = []
+    if not info.has_private and info.problem != "missing":
+        notes.append("public key only")
+    if info.loose_permissions:
+        notes.append("readable by others: ssh refuses it (chmod 600)")
+    if info.problem:
+        notes.append(info.problem)
+    return "; ".join(notes)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "?" if value is None else ("yes" if value else "no")
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    """devtui keys list [--json]"""
+    config = _load(args)
+    hosts = list(config.hosts.values())
+    blobs = asyncio.run(keys.agent_key_blobs())
+    found = keys.list_keys(hosts, agent_blobs=blobs)
+    if args.json:
+        _out(json.dumps([k.to_json() for k in found], indent=2))
+        return 0
+    if not found:
+        _out(f"No keys in {keys.display_path(keys.ssh_dir())}. Make one: devtui keys generate")
+        return 0
+    rows = [
+        [
+            k.name,
+            f"{k.key_type} {k.bits}" if k.key_type and k.bits else (k.key_type or ""),
+            k.fingerprint or "",
+            k.comment,
+            _yes_no(k.encrypted) if k.has_private and k.fingerprint else "",
+            _yes_no(k.in_agent) if k.fingerprint and k.in_agent is not None else "",
+            ", ".join(k.hosts),
+            _flags(k),
+        ]
+        for k in found
+    ]
+    headers = ["NAME", "TYPE", "FINGERPRINT", "COMMENT", "PASSPHRASE", "AGENT", "HOSTS", "NOTE"]
+    _out(_table(rows, headers))
+    return 0
+
+
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    """devtui keys show KEY: the public key as one line, for a web console's key form."""
+    config = _load(args)
+    path = keys.find_key(args.key, config.hosts.values())
+    _out(keys.public_key_line(path))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# generate
+
+
+def _read_passphrase() -> str | None:
+    """Asked twice, masked, on a terminal; without one, two lines of stdin (scripts)."""
+    if _stdin_is_tty():
+        first = getpass.getpass("Passphrase (empty for none): ")
+        if not first:
+            return None
+        second = getpass.getpass("Same passphrase again: ")
+    elif sys.stdin is None:  # e.g. started without a console: nobody can type one
+        return None
+    else:
+        first = sys.stdin.readline().rstrip("\r\n")
+        second = sys.stdin.readline().rstrip("\r\n") if first else ""
+    if first != second:
+        raise DevtuiError("the passphrases do not match; nothing was written")
+    return first or None
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    """devtui keys generate [--type T] [--bits N] [--path P] [--comment C] [--no-passphrase]"""
+    path = Path(args.path).expanduser() if args.path else keys.default_key_path(args.type)
+    # Check before asking for a passphrase: refusing after it was typed twice is rude.
+    keys.check_key_options(args.type, args.bits)
+    if not args.force:
+        for existing in (path, keys.public_path_of(path)):
+            if existing.exists():
+                raise DevtuiError(
+                    f"{keys.display_path(existing)} already exists; use it "
+                    f"(devtui keys show {path.name}), pick another --path, or --force to replace it"
+                )
+    passphrase = None if args.no_passphrase else _read_passphrase()
+    info = keys.generate_key(
+        path,
+        key_type=args.type,
+        bits=args.bits,
+        comment=args.comment,
+        passphrase=passphrase,
+        overwrite=args.force,
+    )
+    protection = "with a passphrase" if passphrase else "without a passphrase"
+    _out(f"Generated a new {info.key_type} key ({info.bits} bits), {protection}.")
+    _out(f"  private key: {keys.display_path(info.path)} (only you can read it)")
+    if info.public_path:
+        _out(f"  public key:  {keys.display_path(info.public_path)}")
+    _out(f"  fingerprint: {info.fingerprint}")
+    _out(f"  comment:     {info.comment}")
+    _out("")
+    _out("Public key (paste it into your host's web console, or install it on a saved host")
+    _out(f"with: devtui keys install {_key_arg(info.path)} HOST):")
+    _out(info.public_line or "")
+    return 0
+
+
+def _key_arg(path: Path) -> str:
+    return path.name if path.parent == keys.ssh_dir() else keys.display_path(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# install
+
+
+def cmd_keys_install(args: argparse.Namespace) -> int:
+    """devtui keys install KEY HOST [--password-stdin] [--set-identity]"""
+    config = _load(args)
+    host = config.hosts.get(args.host)
+    if host is None:
+        raise ConfigError(f"no host named {args.host!r} (see: devtui hosts list)")
+    key_path = keys.find_key(args.key, config.hosts.values())
+    info = keys.inspect_key(key_path)
+    line = keys.public_key_line(key_path)
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise DevtuiError("--password-stdin: no password on standard input")
+    return asyncio.run(_install(args, config, info, line, password))
+
+
+async def _install(
+    args: argparse.Namespace, config: Config, info: KeyInfo, line: str, password: str | None
+) -> int:
+    # Imported here so `keys list/show/generate` work without the network layer loaded.
+    from sshcore.core import Core
+
+    from .cli_prompts import CliPrompts
+
+    host = config.hosts[args.host]
+    key_name = keys.display_path(info.path)
+    prompts = CliPrompts(accept_new=args.accept_new, password=password)
+    _out(f"Installing {key_name} on {host.name} ({host.destination}) ...")
+    async with Core(config, prompts, interactive=True) as core:
+        conn = await core.connection(host.name)
+        result = await keys.install_public_key(conn, line)
+        _out(_describe_install(result, host.name))
+        if info.has_private:
+            try:
+                await core.try_login(host.name, info.path)
+            except PassphraseNeeded:
+                _out(
+                    "The key has a passphrase and none was given, so devtui did not test the "
+                    f"login with it; connect once to check: devtui hosts test {host.name}"
+                )
+            else:
+                _out(f"Logged in to {host.name} with {key_name} alone: the key works.")
+        else:
+            _out("There is no private key beside it here, so devtui did not test the login.")
+    if info.has_private:
+        _offer_identity(args, config, info.path)
+    return 0
+
+
+def _describe_install(result: keys.InstallResult, host: str) -> str:
+    if not result.added:
+        return f"The key was already in ~/.ssh/authorized_keys on {host}; nothing changed."
+    made = []
+    if result.created_dir:
+        made.append("created ~/.ssh (mode 700)")
+    if result.created_file:
+        made.append("created ~/.ssh/authorized_keys (mode 600)")
+    made += [f"tightened {fix}" for fix in result.fixed_modes]
+    extra = f" ({'; '.join(made)})" if made else ""
+    return f"Added the key to ~/.ssh/authorized_keys on {host}{extra}."
+
+
+def _offer_identity(args: argparse.Namespace, config: Config, key_path: Path) -> None:
+    host = config.hosts[args.host]
+    if host.identity_file and keys.same_path(keys.identity_path(host.identity_file), key_path):
+        return  # already its key
+    value = keys.display_path(key_path)
+    if not args.set_identity:
+        if args.password_stdin or not _stdin_is_tty():
+            _out(f"To use this key for {host.name} from now on, run again with --set-identity.")
+            return
+        answer = input(f"Use {value} for {host.name} from now on (identity_file)? [Y/n] ")
+        if answer.strip().lower() not in ("", "y", "yes"):
+            return
+    config.update_host(host.name, dataclasses.replace(host, identity_file=value))
+    _out(f'Set identity_file = "{value}" for {host.name} in {config.path}.')
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser
+
+
+def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
+    """Add `devtui keys ...` to the command line."""
+    parser = sub.add_parser(
+        "keys",
+        help="list, generate, show and install SSH keys",
+        description="SSH keys without ssh-keygen or ssh-copy-id, on every OS. "
+        "KEY is a path, a file name in ~/.ssh (as `keys list` shows it) or a SHA256 fingerprint.",
+    )
+    keys_sub = parser.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+
+    p = keys_sub.add_parser(
+        "list",
+        help="keys in ~/.ssh and those the config names",
+        description="Type, bits, SHA256 fingerprint (as ssh-keygen -l prints it), comment, "
+        "passphrase, whether the SSH agent holds it, and which hosts use it.",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_keys_list)
+
+    p = keys_sub.add_parser(
+        "generate",
+        help="make a new key pair (owner-only private key file)",
+        description="Make a key pair like ssh-keygen: ed25519 by default. The passphrase is "
+        "asked twice (masked); without a terminal it is read as two lines of stdin.",
+    )
+    p.add_argument(
+        "--type", choices=list(keys.KEY_TYPES), default="ed25519", help="key type (ed25519)"
+    )
+    p.add_argument(
+        "--bits", type=int, help="rsa: 3072 (default) or 4096; ecdsa: 256 (default), 384, 521"
+    )
+    p.add_argument("--path", help="private key file (default ~/.ssh/id_TYPE)")
+    p.add_argument("--comment", help="comment (default user@machine)")
+    p.add_argument("--no-passphrase", action="store_true", help="do not ask for a passphrase")
+    p.add_argument("--force", action="store_true", help="replace existing key files")
+    p.set_defaults(handler=cmd_keys_generate)
+
+    p = keys_sub.add_parser(
+        "show",
+        help="print the public key as one line (for a web console)",
+        description="Print the public key in OpenSSH's one-line form, ready to paste.",
+    )
+    p.add_argument("key", metavar="KEY")
+    p.set_defaults(handler=cmd_keys_show)
+
+    p = keys_sub.add_parser(
+        "install",
+        help="add the public key to ~/.ssh/authorized_keys on a host (ssh-copy-id)",
+        description="Log in (with a password if that is the only way in), add the key to "
+        "~/.ssh/authorized_keys once, then log in with the key alone to prove it works.",
+    )
+    p.add_argument("key", metavar="KEY")
+    p.add_argument("host", metavar="HOST", help="a saved host (devtui hosts list)")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the login password from stdin"
+    )
+    p.add_argument(
+        "--set-identity", action="store_true", help="make HOST use this key (identity_file)"
+    )
+    p.add_argument(
+        "--accept-new", action="store_true", help="trust an unknown host key (first use)"
+    )
+    p.set_defaults(handler=cmd_keys_install)
