@@ -601,7 +601,13 @@ class Config:
     ) -> None:
         # Edit a copy, validate the exact text that would land on disk, then save and adopt it.
         doc = copy.deepcopy(self._doc)
-        change(doc)
+        try:
+            change(doc)
+        except (ValueError, tomlkit.exceptions.TOMLKitError) as e:
+            # e.g. hosts written as one inline table cannot take a [hosts.NAME] table
+            raise ConfigError(
+                f"cannot make this change to the file as written: {e}", path=str(self.path)
+            ) from None
         text = doc.as_string()
         if change_text is not None:
             # Whole tables are added and removed as text so that comments stay with the table
@@ -645,7 +651,7 @@ def _removal(
 def _same_data(text: str, doc: tomlkit.TOMLDocument) -> bool:
     try:
         return bool(tomlkit.parse(text).unwrap() == doc.unwrap())
-    except tomlkit.exceptions.TOMLKitError:
+    except (ValueError, tomlkit.exceptions.TOMLKitError):
         return False
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import SshCommandError
@@ -223,7 +223,8 @@ def _evaluate(alias: str, blocks: list[_Block], known: set[str], result: ImportR
 def plan_import(current: ConfigData, found: ImportResult) -> ImportResult:
     """What of `found` is new to `current`: importing twice adds nothing twice."""
     plan = ImportResult(notes=list(found.notes))
-    taken = {(h.hostname.lower(), h.port, h.user) for h in current.hosts.values()}
+    taken = {(h.hostname.lower(), h.port, h.user): h.name for h in current.hosts.values()}
+    saved_as: dict[str, str] = {}  # found name -> the name devtui already has it under
     for host in found.hosts:
         old = current.hosts.get(host.name)
         if old is not None:
@@ -231,10 +232,31 @@ def plan_import(current: ConfigData, found: ImportResult) -> ImportResult:
                 plan.notes.append(
                     f"Host {host.name} skipped: devtui already has a different host by that name"
                 )
+            else:
+                saved_as[host.name] = host.name
             continue
-        if (host.hostname.lower(), host.port, host.user) in taken:
+        same = taken.get((host.hostname.lower(), host.port, host.user))
+        if same is not None:
+            saved_as[host.name] = same
             continue
         plan.hosts.append(host)
+    # A ProxyJump must lead to the same machine it led to in ~/.ssh/config.
+    planned = {h.name for h in plan.hosts}
+    plan.hosts = [
+        replace(h, jump=saved_as[h.jump]) if h.jump in saved_as and h.jump not in planned else h
+        for h in plan.hosts
+    ]
+    changed = True
+    while changed:  # leave out hosts that jump through a host that is left out
+        valid = {h.name for h in plan.hosts} | set(saved_as.values())
+        kept = [h for h in plan.hosts if h.jump is None or h.jump in valid]
+        for host in plan.hosts:
+            if host not in kept:
+                plan.notes.append(
+                    f"Host {host.name} skipped: its ProxyJump {host.jump} was not imported"
+                )
+        changed = len(kept) != len(plan.hosts)
+        plan.hosts = kept
     names = {h.name for h in plan.hosts}
     for tunnel in found.tunnels:
         if tunnel.host not in names or tunnel.name in current.tunnels:

@@ -296,7 +296,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `devtui` console script."""
     _load_extensions()
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after "--" is a remote command (devtui run HOST -- CMD ...); argparse's own
+    # "--" handling does not reach into subcommands, so split it off here.
+    tail: list[str] | None = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, tail = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
+    if tail is not None:
+        if not hasattr(args, "argv"):
+            parser.error("'--' is only used as in: devtui run HOST -- COMMAND")
+        args.argv = [*args.argv, *tail]
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         # The dashboard arrives in its own issue; until then bare `devtui` explains itself.

@@ -1,0 +1,307 @@
+"""The `devtui` command line, run as a real process with a temporary HOME and config."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(sys.executable).parent / ("devtui.exe" if os.name == "nt" else "devtui")
+TUTORIAL_LOGIN = "ssh -p 37367 root@ssh.intern-ai.org.cn"
+TUTORIAL_TUNNEL = (
+    "ssh -p 37367 root@ssh.intern-ai.org.cn -CNg -L 7860:127.0.0.1:7860 -o StrictHostKeyChecking=no"
+)
+
+
+class Cli:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.config = home / "devtui.toml"
+
+    def __call__(
+        self, *args: str, config: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tui"]
+        if config:
+            command += ["--config", str(self.config)]
+        full_env = {**os.environ, "HOME": str(self.home), "USERPROFILE": str(self.home)}
+        full_env.pop("DEVTUI_CONFIG", None)
+        full_env.update(env or {})
+        return subprocess.run(
+            [*command, *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=self.home,
+            timeout=60,
+        )
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    (tmp_path / ".ssh").mkdir()
+    return Cli(tmp_path)
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Basics
+
+
+def test_version(cli: Cli) -> None:
+    done = cli("--version", config=False)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"devtui {version('devtui')}"
+
+
+def test_bare_devtui_prints_help_and_exits_0(cli: Cli) -> None:
+    done = cli(config=False)
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: devtui")
+    for command in ("add", "hosts", "tunnels", "check"):
+        assert command in done.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# add
+
+
+def test_add_the_tutorial_lines(cli: Cli) -> None:
+    done = cli("add", TUTORIAL_TUNNEL)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Added host intern-ai: root@ssh.intern-ai.org.cn:37367" in out
+    assert (
+        "Added tunnel intern-ai-7860: local 127.0.0.1:7860 -> 127.0.0.1:7860 via intern-ai" in out
+    )
+    # The safe defaults are said, not silently applied.
+    assert re.search(r"note: -g ignored: tunnels listen on 127\.0\.0\.1 only.*0\.0\.0\.0:PORT", out)
+    assert "note: StrictHostKeyChecking=no is not obeyed: devtui checks host keys" in out
+    assert f"Saved to {cli.config}" in out
+    assert done.stderr == ""
+
+    hosts = json.loads(cli("hosts", "list", "--json").stdout)
+    assert [(h["name"], h["hostname"], h["port"], h["user"]) for h in hosts] == [
+        ("intern-ai", "ssh.intern-ai.org.cn", 37367, "root")
+    ]
+    tunnels = json.loads(cli("tunnels", "list", "--json").stdout)
+    assert [(t["name"], t["host"], t["kind"], t["listen"], t["target"]) for t in tunnels] == [
+        ("intern-ai-7860", "intern-ai", "local", "127.0.0.1:7860", "127.0.0.1:7860")
+    ]
+
+    # The login line for the same machine clashes: a clear error, nothing changed.
+    before = cli.config.read_text()
+    clash = cli("add", TUTORIAL_LOGIN)
+    assert clash.returncode == 1
+    line = one_error_line(clash)
+    assert "'intern-ai' already exists" in line and "--name" in line
+    assert cli.config.read_text() == before
+    assert clash.stdout == ""
+
+    again = cli("add", TUTORIAL_LOGIN, "--name", "intern2")
+    assert again.returncode == 0, again.stderr
+    assert "Added host intern2: root@ssh.intern-ai.org.cn:37367" in again.stdout
+    assert "note:" not in again.stdout
+
+
+def test_add_with_jump_host(cli: Cli) -> None:
+    done = cli("add", "--name", "inner", "ssh -J j@gate.example.org:2200 me@10.0.0.5")
+    assert done.returncode == 0, done.stderr
+    hosts = {h["name"]: h for h in json.loads(cli("hosts", "list", "--json").stdout)}
+    assert hosts["inner"]["jump"] == "example"
+    assert (hosts["example"]["hostname"], hosts["example"]["port"]) == ("gate.example.org", 2200)
+    command = cli("hosts", "export", "inner", "--as", "command")
+    assert command.stdout.strip() == "ssh -J j@gate.example.org:2200 me@10.0.0.5"
+
+
+def test_list_json_shapes(cli: Cli) -> None:
+    assert (
+        cli(
+            "add", "--name", "web", "ssh -A -D 1080 -R 9000:localhost:3000 deploy@web.example.com"
+        ).returncode
+        == 0
+    )
+    hosts = json.loads(cli("hosts", "list", "--json").stdout)
+    assert isinstance(hosts, list) and len(hosts) == 1
+    host = hosts[0]
+    assert {"name", "hostname", "port", "user"} <= set(host)
+    assert type(host["port"]) is int
+    assert host["forward_agent"] is False  # -A recorded off
+    tunnels = json.loads(cli("tunnels", "list", "--json").stdout)
+    shape = {t["kind"]: (t["listen"], t["target"]) for t in tunnels}
+    assert shape == {
+        "dynamic": ("127.0.0.1:1080", None),
+        "remote": ("127.0.0.1:9000", "localhost:3000"),
+    }
+    for tunnel in tunnels:
+        assert {"name", "host", "kind", "listen", "target"} <= set(tunnel)
+        assert tunnel["host"] == "web"
+
+
+def test_empty_lists(cli: Cli) -> None:
+    assert json.loads(cli("hosts", "list", "--json").stdout) == []
+    done = cli("hosts", "list")
+    assert done.returncode == 0 and "No hosts yet" in done.stdout
+    assert not cli.config.exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "token"),
+    [
+        ("ssh -p abc root@h", "'-p abc'"),
+        ("ssh -CZ root@h", "'-CZ'"),
+        ("ssh 'h;reboot'", "'h;reboot'"),
+        ("ssh -C -N", None),
+    ],
+)
+def test_unreadable_ssh_line_exits_2_with_one_line(cli: Cli, line: str, token: str | None) -> None:
+    done = cli("add", line)
+    assert done.returncode == 2
+    message = one_error_line(done)
+    assert message.startswith("devtui: cannot read that ssh command: ")
+    if token:
+        assert token in message
+    assert not cli.config.exists()
+
+
+def test_bad_name_is_refused(cli: Cli) -> None:
+    for name in ("-rf", "a;b"):
+        done = cli("add", f"--name={name}", "ssh me@h")
+        assert done.returncode == 2
+        assert repr(name) in one_error_line(done)
+    assert not cli.config.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# hosts remove / export
+
+
+def test_remove_says_which_tunnels_go_with_the_host(cli: Cli) -> None:
+    cli("add", TUTORIAL_TUNNEL)
+    cli("add", "--name", "other", "ssh -D 1080 me@other.example.com")
+    done = cli("hosts", "remove", "intern-ai")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "Removed host intern-ai",
+        "Removed its tunnels too: intern-ai-7860",
+    ]
+    assert [t["name"] for t in json.loads(cli("tunnels", "list", "--json").stdout)] == [
+        "other-socks1080"
+    ]
+    missing = cli("hosts", "remove", "intern-ai")
+    assert missing.returncode == 1
+    assert "no host named 'intern-ai'" in one_error_line(missing)
+
+
+def test_export_as_config_and_command(cli: Cli) -> None:
+    cli("add", TUTORIAL_TUNNEL)
+    block = cli("hosts", "export", "intern-ai", "--as", "config")
+    assert block.returncode == 0
+    assert block.stdout == (
+        "Host intern-ai\n"
+        "    HostName ssh.intern-ai.org.cn\n"
+        "    User root\n"
+        "    Port 37367\n"
+        "    Compression yes\n"
+        "    LocalForward 127.0.0.1:7860 127.0.0.1:7860\n"
+    )
+    command = cli("hosts", "export", "intern-ai", "--as", "command")
+    assert command.stdout == (
+        "ssh -p 37367 -C -N -L 127.0.0.1:7860:127.0.0.1:7860 root@ssh.intern-ai.org.cn\n"
+    )
+    # What export prints, add reads back as the same host.
+    cli.config.unlink()
+    assert cli("add", command.stdout.strip()).returncode == 0
+    assert cli("hosts", "export", "intern-ai", "--as", "command").stdout == command.stdout
+    missing = cli("hosts", "export", "nope")
+    assert missing.returncode == 1 and "no host named 'nope'" in one_error_line(missing)
+
+
+# ---------------------------------------------------------------------------------------------
+# Config location and check
+
+
+def test_devtui_config_env_var_overrides_the_default(cli: Cli) -> None:
+    target = cli.home / "from-env.toml"
+    done = cli("add", TUTORIAL_LOGIN, config=False, env={"DEVTUI_CONFIG": str(target)})
+    assert done.returncode == 0, done.stderr
+    assert f"Saved to {target}" in done.stdout
+    assert "ssh.intern-ai.org.cn" in target.read_text()
+    listed = cli("hosts", "list", "--json", config=False, env={"DEVTUI_CONFIG": str(target)})
+    assert [h["name"] for h in json.loads(listed.stdout)] == ["intern-ai"]
+    # --config wins over the environment variable.
+    assert (
+        json.loads(cli("hosts", "list", "--json", env={"DEVTUI_CONFIG": str(target)}).stdout) == []
+    )
+
+
+def test_check_ok_and_errors(cli: Cli) -> None:
+    done = cli("check")
+    assert done.returncode == 0
+    assert "OK: 0 hosts, 0 tunnels" in done.stdout and "does not exist yet" in done.stdout
+
+    cli.config.write_text(
+        '[hosts.a]\nhostname = "a"\nport = 0\nshoe_size = 44\n\n[hosts.b]\nhostname = "b;"\n'
+    )
+    done = cli("check")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: {cli.config}:3: hosts.a.port: port 0 is outside 1-65535",
+        f"error: {cli.config}:7: hosts.b.hostname: 'b;' is not a host name or IP address",
+    ]
+
+    cli.config.write_text('[hosts.a]\nhostname = "a"\nshoe_size = 44\n')
+    done = cli("check")
+    assert done.returncode == 0
+    assert (
+        done.stderr == f"warning: {cli.config}:3: hosts.a.shoe_size: unknown key (kept, ignored)\n"
+    )
+    assert "OK: 1 hosts, 0 tunnels" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[hosts.a]\nhostname = "a"\nport = \n', ":3: not valid TOML: "),
+        ('[hosts.a]\nhostname = "a"\nhostname = "b"\n', ":3: not valid TOML: "),
+    ],
+)
+def test_malformed_toml_is_one_line_naming_file_and_line(cli: Cli, text: str, where: str) -> None:
+    cli.config.write_text(text)
+    check = cli("check")
+    assert check.returncode == 1
+    assert one_error_line(check).startswith(f"error: {cli.config}{where}")
+    assert "line 3, column" in check.stderr
+    listed = cli("hosts", "list")
+    assert listed.returncode == 1
+    assert one_error_line(listed).startswith(f"devtui: error: {cli.config}{where}")
+
+
+def test_debug_shows_the_traceback(cli: Cli) -> None:
+    cli.config.write_text("[hosts.a\n")
+    debug = cli("--debug", "hosts", "list")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_check_accepts_config_example(cli: Cli) -> None:
+    example = ROOT / "config.example.toml"
+    if not example.exists():
+        pytest.skip("config.example.toml is not written yet")
+    done = cli("--config", str(example), "check", config=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK: ")
+    assert "error" not in done.stderr

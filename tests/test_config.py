@@ -1,0 +1,539 @@
+"""The TOML config file: validation messages, comment-keeping edits, crash-safe saves."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sshcore.atomic
+from sshcore.config import Config, default_config_path, validate_text
+from sshcore.errors import ConfigError
+from sshcore.model import Endpoint, HostSpec, TunnelSpec, listens_clash
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+HAND_WRITTEN = """\
+# devtui config, written by hand
+# (two lines of header)
+
+[settings]
+keepalive_interval = 10   # seconds
+known_hosts = "~/.ssh/known_hosts"
+
+# the tutorial's machine
+[hosts.intern]
+hostname = "ssh.intern-ai.org.cn"  # from the tutorial
+port = 37367
+user = "root"
+colour = "green"   # not a devtui key: kept
+
+# a second box
+# (two comment lines)
+[hosts.lab]
+hostname = "10.0.0.5"
+
+# gradio, see the tutorial
+[tunnels.gradio]
+host = "intern"
+kind = "local"
+listen = "127.0.0.1:7860"   # local side
+target = "127.0.0.1:7860"
+
+# end of file
+"""
+
+LAB_BLOCK = """\
+# a second box
+# (two comment lines)
+[hosts.lab]
+hostname = "10.0.0.5"
+
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def test_missing_file_is_an_empty_config(tmp_path: Path) -> None:
+    config = Config.load(tmp_path / "nope" / "config.toml")
+    assert config.hosts == {} and config.tunnels == {} and config.warnings == []
+    assert not (tmp_path / "nope").exists()
+
+
+def test_hand_written_file_loads(tmp_path: Path) -> None:
+    config = Config.load(write(tmp_path, HAND_WRITTEN))
+    assert config.settings.keepalive_interval == 10
+    assert config.hosts["intern"] == HostSpec(
+        "intern", "ssh.intern-ai.org.cn", port=37367, user="root"
+    )
+    assert config.hosts["lab"].port == 22
+    assert config.tunnels["gradio"] == TunnelSpec(
+        "gradio", "intern", "local", Endpoint("127.0.0.1", 7860), Endpoint("127.0.0.1", 7860)
+    )
+
+
+def test_devtui_config_env_var_overrides_default_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEVTUI_CONFIG", str(tmp_path / "elsewhere.toml"))
+    assert default_config_path() == tmp_path / "elsewhere.toml"
+    monkeypatch.delenv("DEVTUI_CONFIG")
+    assert default_config_path().name == "config.toml"
+    assert "devtui" in str(default_config_path())
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: file, line, key, and what is wrong
+
+HOST = '[hosts.a]\nhostname = "a.example.com"\n'
+TUNNEL = '[tunnels.t]\nhost = "a"\nlisten = "8080"\ntarget = "127.0.0.1:80"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "what"),
+    [
+        ('[hosts.a]\nhostname = "a"\nport = \n', 3, None, "not valid TOML"),
+        ('[hosts.a]\nhostname = "a"\nport = \n', 3, None, "column"),
+        ('[hosts.a]\nhostname = "a"\nhostname = "b"\n', 3, None, "not valid TOML"),
+        ("[hosts.a\n", 1, None, "not valid TOML"),
+        (HOST + "port = 70000\n", 3, "hosts.a.port", "outside 1-65535"),
+        (HOST + "port = 0\n", 3, "hosts.a.port", "outside 1-65535"),
+        (HOST + "port = true\n", 3, "hosts.a.port", "must be a number"),
+        (HOST + 'port = "22"\n', 3, "hosts.a.port", "must be a number"),
+        ('[hosts.a]\nhostname = "a;reboot"\n', 2, "hosts.a.hostname", "not a host name"),
+        ('[hosts.a]\nhostname = "-oProxyCommand=x"\n', 2, "hosts.a.hostname", "'-'"),
+        ('[hosts.a]\nhostname = "a"\nuser = "root; ls"\n', 3, "hosts.a.user", "user name"),
+        ("[hosts.a]\nport = 22\n", 1, "hosts.a", "hostname is missing"),
+        ('[hosts."my box"]\nhostname = "a"\n', 1, "hosts.my box", "'my box'"),
+        ('[hosts."a;b"]\nhostname = "a"\n', 1, "hosts.a;b", "may only contain"),
+        ('[hosts."$(reboot)"]\nhostname = "a"\n', 1, "hosts.$(reboot)", "may only contain"),
+        ('[hosts.-a]\nhostname = "a"\n', 1, "hosts.-a", "must not start with '-'"),
+        (HOST + "\n" + TUNNEL.replace("t]", "-t]"), 4, "tunnels.-t", "must not start with '-'"),
+        (
+            HOST + '[tunnels."t t"]\nhost = "a"\nlisten = "1"\ntarget = "h:1"\n',
+            3,
+            "tunnels.t t",
+            "",
+        ),
+        (HOST + TUNNEL + 'kind = "sideways"\n', 7, "tunnels.t.kind", "unknown tunnel kind"),
+        (HOST + TUNNEL.replace('"a"', '"b"'), 4, "tunnels.t.host", "no host named 'b'"),
+        (HOST + TUNNEL.replace('"8080"', '"8080:x"'), 5, "tunnels.t.listen", "port number"),
+        (HOST + TUNNEL + 'kind = "dynamic"\n', 6, "tunnels.t.target", "no target"),
+        (
+            HOST
+            + TUNNEL
+            + '[tunnels.u]\nhost = "a"\nkind = "dynamic"\nlisten = "127.0.0.1:8080"\n',
+            10,
+            "tunnels.u.listen",
+            "127.0.0.1:8080 is already used by tunnel 't'",
+        ),
+        (
+            HOST + TUNNEL + '[tunnels.u]\nhost = "a"\nlisten = "0.0.0.0:8080"\ntarget = "h:2"\n',
+            9,
+            "tunnels.u.listen",
+            "already used by tunnel 't'",
+        ),
+        ("[settings]\nkeepalive_interval = -1\n", 2, "settings.keepalive_interval", "0 (off)"),
+        (HOST + 'jump = "nowhere"\n', 3, "hosts.a.jump", "no host named 'nowhere'"),
+    ],
+)
+def test_validation_names_file_line_and_key(
+    tmp_path: Path, text: str, line: int, key: str | None, what: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        Config.load(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    if key is not None:
+        assert f": {key}: " in message
+    assert what in message
+    assert "\n" not in message
+
+
+def test_remote_tunnels_listen_on_the_remote_so_they_do_not_clash_with_local_ones() -> None:
+    text = HOST + TUNNEL + '[tunnels.r]\nhost = "a"\nkind = "remote"\nlisten = "8080"\n'
+    data, _ = validate_text(text + 'target = "127.0.0.1:80"\n')
+    assert set(data.tunnels) == {"t", "r"}
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    text = '[hosts.a]\nhostname = "a"\nport = 0\n[hosts.b]\nhostname = "b;"\n'
+    with pytest.raises(ConfigError) as caught:
+        validate_text(text, "c.toml")
+    errors = [caught.value, *caught.value.others]  # type: ignore[attr-defined]
+    assert [str(e).split(": ")[0] for e in errors] == ["c.toml:3", "c.toml:5"]
+
+
+def test_a_key_with_a_line_break_still_gives_a_one_line_message() -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_text('[hosts."a\\nb"]\nhostname = "a"\n', "c.toml")
+    assert "\n" not in str(caught.value)
+    assert "'a\\nb'" in str(caught.value)
+
+
+def test_unknown_keys_warn_with_their_line_and_are_kept_on_save(tmp_path: Path) -> None:
+    text = '[settings]\nfoo = 1\n\n[hosts.a]\nhostname = "a"\ncolour = "red"\n\n[extra]\nx = 1\n'
+    path = write(tmp_path, text)
+    config = Config.load(path)
+    assert sorted(config.warnings) == sorted(
+        [
+            f"{path}:2: settings.foo: unknown key (kept, ignored)",
+            f"{path}:6: hosts.a.colour: unknown key (kept, ignored)",
+            f"{path}:8: extra: unknown key (kept, ignored)",
+        ]
+    )
+    config.add_host(HostSpec("b", "b.example.com"))
+    config.update_host("a", HostSpec("a", "a2.example.com"))
+    saved = tomllib.loads(path.read_text())
+    assert saved["settings"]["foo"] == 1
+    assert saved["hosts"]["a"]["colour"] == "red"
+    assert saved["extra"] == {"x": 1}
+
+
+# ---------------------------------------------------------------------------------------------
+# Comments, blank lines and order survive every edit
+
+
+def test_add_host_keeps_everything_and_inserts_after_the_last_host(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    Config.load(path).add_host(HostSpec("new", "new.example.com", user="me"))
+    block = '[hosts.new]\nhostname = "new.example.com"\nport = 22\nuser = "me"\n\n'
+    at = HAND_WRITTEN.index("# gradio, see the tutorial")
+    assert path.read_text() == HAND_WRITTEN[:at] + block + HAND_WRITTEN[at:]
+
+
+def test_add_tunnel_goes_before_the_end_of_file_comment(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    spec = TunnelSpec("socks", "lab", "dynamic", Endpoint("127.0.0.1", 1080))
+    Config.load(path).add_tunnel(spec)
+    block = '\n[tunnels.socks]\nhost = "lab"\nkind = "dynamic"\nlisten = "127.0.0.1:1080"\n'
+    at = HAND_WRITTEN.index("\n# end of file")
+    assert path.read_text() == HAND_WRITTEN[:at] + block + HAND_WRITTEN[at:]
+
+
+def test_remove_host_takes_its_own_comment_and_leaves_the_rest(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    assert Config.load(path).remove_host("lab") == []
+    assert path.read_text() == HAND_WRITTEN.replace(LAB_BLOCK, "")
+
+
+def test_remove_host_with_tunnels_keeps_the_end_of_file_comment(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    assert Config.load(path).remove_host("intern") == ["gradio"]
+    text = path.read_text()
+    assert text == (
+        "# devtui config, written by hand\n"
+        "# (two lines of header)\n"
+        "\n"
+        "[settings]\n"
+        "keepalive_interval = 10   # seconds\n"
+        'known_hosts = "~/.ssh/known_hosts"\n'
+        "\n" + LAB_BLOCK + "# end of file\n"
+    )
+
+
+def test_update_host_changes_only_the_changed_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    spec = dataclasses.replace(
+        config.hosts["intern"], hostname="new.example.org", port=2222, identity_file="~/.ssh/k"
+    )
+    config.update_host("intern", spec)
+    expected = (
+        HAND_WRITTEN.replace('"ssh.intern-ai.org.cn"  #', '"new.example.org"  #')
+        .replace("port = 37367\n", "port = 2222\n")
+        .replace(
+            "  # not a devtui key: kept\n",
+            '  # not a devtui key: kept\nidentity_file = "~/.ssh/k"\n',
+        )
+    )
+    assert path.read_text() == expected
+    assert Config.load(path).hosts["intern"] == spec
+
+
+def test_update_then_clear_a_key_removes_just_that_line(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    host = config.hosts["intern"]
+    config.update_host("intern", dataclasses.replace(host, user=None))
+    assert path.read_text() == HAND_WRITTEN.replace('user = "root"\n', "")
+
+
+def test_add_then_remove_gives_back_the_same_bytes(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    config.add(
+        [HostSpec("x", "x.example.com"), HostSpec("y", "y.example.com")],
+        [TunnelSpec("xt", "x", "local", Endpoint("127.0.0.1", 9000), Endpoint("db", 5432))],
+    )
+    config.remove_host("x")
+    config.remove_host("y")
+    assert path.read_text() == HAND_WRITTEN
+
+
+def test_repeated_add_remove_does_not_pile_up_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    config = Config.load(path)
+    for _ in range(3):
+        config.add_host(HostSpec("tmp", "tmp.example.com"))
+        config.remove_host("tmp")
+        assert path.read_text() == ""
+    path.write_text(HAND_WRITTEN)
+    config = Config.load(path)
+    for _ in range(3):
+        config.add_host(HostSpec("tmp", "tmp.example.com"))
+        config.remove_host("tmp")
+        assert path.read_text() == HAND_WRITTEN
+
+
+def test_crlf_file_stays_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    original = HAND_WRITTEN.replace("\n", "\r\n")
+    path.write_bytes(original.encode())
+    config = Config.load(path)
+    config.add_host(HostSpec("new", "new.example.com"))
+    config.remove_host("new")
+    assert path.read_bytes() == original.encode()
+
+
+def test_refused_edit_leaves_the_file_alone(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    with pytest.raises(ConfigError, match="already exists"):
+        config.add_host(HostSpec("intern", "other.example.com"))
+    bad = TunnelSpec("dup", "lab", "local", Endpoint("127.0.0.1", 7860), Endpoint("h", 1))
+    with pytest.raises(ConfigError, match="already used by tunnel 'gradio'"):
+        config.add_tunnel(bad)
+    with pytest.raises(ConfigError, match="port 0 is outside"):
+        config.update_host("lab", HostSpec("lab", "10.0.0.5", port=0))
+    assert path.read_text() == HAND_WRITTEN
+    assert not (tmp_path / "config.toml.bak").exists()
+    assert set(config.hosts) == {"intern", "lab"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Crash-safe save
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "step", ["written", "synced", "backup-copied", "before-replace", "replaced"]
+)
+def test_a_crash_at_any_step_leaves_old_or_new_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+
+    def checkpoint(at: str) -> None:
+        if at == step:
+            raise Crash(at)
+
+    monkeypatch.setattr(sshcore.atomic, "_checkpoint", checkpoint)
+    with pytest.raises(Crash):
+        config.add_host(HostSpec("new", "new.example.com"))
+    text = path.read_text()
+    new_text = HAND_WRITTEN.replace(
+        "# gradio", '[hosts.new]\nhostname = "new.example.com"\nport = 22\n\n# gradio'
+    )
+    assert text in (HAND_WRITTEN, new_text)
+    assert text == (new_text if step == "replaced" else HAND_WRITTEN)
+    # No temp files left behind, whatever happened.
+    assert sorted(p.name for p in tmp_path.iterdir()) in (
+        ["config.toml"],
+        ["config.toml", "config.toml.bak"],
+    )
+
+
+def test_bak_holds_the_previous_version(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    config.add_host(HostSpec("one", "one.example.com"))
+    after_one = path.read_text()
+    assert (tmp_path / "config.toml.bak").read_text() == HAND_WRITTEN
+    config.add_host(HostSpec("two", "two.example.com"))
+    assert (tmp_path / "config.toml.bak").read_text() == after_one
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_new_file_is_owner_only_and_existing_mode_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "config.toml"
+    Config.load(path).add_host(HostSpec("h", "h.example.com"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o640)
+    Config.load(path).add_host(HostSpec("g", "g.example.com"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties: valid specs round-trip; hostile strings never corrupt the file
+
+_label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+hostnames = st.one_of(
+    st.lists(_label, min_size=1, max_size=3).map(".".join),
+    st.ip_addresses().map(str),
+).filter(lambda h: not h.startswith("-"))
+names = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+users = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.@\\$-]{0,15}", fullmatch=True)
+ports = st.integers(1, 65535)
+printable = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
+    max_size=30,
+)
+HOSTILE = ["\n", "\r", '"', "'", "]", "[", "=", "#", "\\", "\t", "\x00", "\x7f", "\x85",
+           "\u2028", "\ud800", "é", "☃", "𝄞", '"""', "'''", "\\u0041", " "]  # fmt: skip
+hostile_text = st.lists(st.sampled_from(HOSTILE) | st.text(max_size=3), min_size=1, max_size=8).map(
+    "".join
+)
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> tuple[list[HostSpec], list[TunnelSpec]]:
+    host_names = draw(st.lists(names, min_size=1, max_size=4, unique=True))
+    hosts = []
+    for i, name in enumerate(host_names):
+        hosts.append(
+            HostSpec(
+                name=name,
+                hostname=draw(hostnames),
+                port=draw(ports),
+                user=draw(st.none() | users),
+                identity_file=draw(st.none() | printable),
+                jump=draw(st.none() | st.sampled_from(host_names[:i])) if i else None,
+                compression=draw(st.booleans()),
+                forward_agent=draw(st.booleans()),
+            )
+        )
+    tunnels: list[TunnelSpec] = []
+    for name in draw(st.lists(names, max_size=4, unique=True)):
+        kind = draw(st.sampled_from(["local", "remote", "dynamic"]))
+        address = draw(st.sampled_from(["127.0.0.1", "0.0.0.0", "::1", "localhost"]))
+        target = None
+        if kind != "dynamic":
+            target = Endpoint(draw(hostnames | st.just("localhost")), draw(ports))
+        tunnel = TunnelSpec(
+            name,
+            draw(st.sampled_from(host_names)),
+            kind,
+            Endpoint(address, draw(ports)),
+            target,
+            autostart=draw(st.booleans()),
+        )
+        if not any(listens_clash(tunnel, t) for t in tunnels):
+            tunnels.append(tunnel)
+    return hosts, tunnels
+
+
+def _fresh(tmp_path: Path, prefix: str, text: str = "") -> Path:
+    # Hypothesis reuses tmp_path across examples: one file per example.
+    import uuid
+
+    path = tmp_path / f"{prefix}-{uuid.uuid4().hex}.toml"
+    if text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(spec=configs(), start=st.sampled_from(["", HAND_WRITTEN.replace("colour", "#colour")]))
+def test_specs_round_trip_through_the_file(
+    tmp_path: Path, spec: tuple[list[HostSpec], list[TunnelSpec]], start: str
+) -> None:
+    hosts, tunnels = spec
+    if start:  # keep the hand-written file's names out of the way
+        hosts = [dataclasses.replace(h, name="x" + h.name) for h in hosts]
+        hosts = [dataclasses.replace(h, jump=h.jump and "x" + h.jump) for h in hosts]
+        tunnels = [
+            dataclasses.replace(t, name="x" + t.name, host="x" + t.host)
+            for t in tunnels
+            if t.listen.port != 7860
+        ]
+    path = _fresh(tmp_path, "rt", start)
+    Config.load(path).add(hosts, tunnels)
+    loaded = Config.load(path)
+    for host in hosts:
+        assert loaded.hosts[host.name] == host
+    for tunnel in tunnels:
+        assert loaded.tunnels[tunnel.name] == tunnel
+    assert loaded.warnings == []
+    if start:
+        assert loaded.hosts["intern"].port == 37367 and "gradio" in loaded.tunnels
+        assert "# gradio, see the tutorial\n[tunnels.gradio]\n" in path.read_text()
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=hostile_text, where=st.sampled_from(["identity_file", "name", "user", "hostname"]))
+def test_hostile_strings_never_add_a_key_or_corrupt_the_file(
+    tmp_path: Path, value: str, where: str
+) -> None:
+    path = _fresh(tmp_path, "hostile", '# mine\n[hosts.keep]\nhostname = "keep.example.com"\n')
+    before = path.read_text()
+    fields = {"name": "h", "hostname": "h.example.com", where: value}
+    spec = HostSpec(**fields)  # type: ignore[arg-type]
+    try:
+        Config.load(path).add_host(spec)
+    except (ConfigError, ValueError):
+        assert path.read_text() == before
+        return
+    raw = tomllib.loads(path.read_text())
+    assert list(raw) == ["hosts"]
+    assert list(raw["hosts"]) == ["keep", spec.name]
+    expected_keys = {"hostname", "port"} | ({where} if where != "name" else set())
+    assert set(raw["hosts"][spec.name]) == expected_keys
+    assert Config.load(path).hosts[spec.name] == spec
+    assert path.read_text().startswith(before)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["add-host", "add-tunnel", "remove"]), st.integers(0, 5)),
+        max_size=12,
+    )
+)
+def test_any_edits_undone_give_back_the_hand_written_bytes(
+    tmp_path: Path, steps: list[tuple[str, int]]
+) -> None:
+    path = _fresh(tmp_path, "undo", HAND_WRITTEN)
+    config = Config.load(path)
+    for action, n in steps:
+        host, tunnel = f"h{n}", f"t{n}"
+        if action == "add-host" and host not in config.hosts:
+            config.add_host(HostSpec(host, f"{host}.example.com", user="me"))
+        elif action == "add-tunnel" and host in config.hosts and tunnel not in config.tunnels:
+            listen = Endpoint("127.0.0.1", 9000 + n)
+            config.add_tunnel(TunnelSpec(tunnel, host, "local", listen, Endpoint("db", 5432)))
+        elif action == "remove" and host in config.hosts:
+            config.remove_host(host)
+        assert "# gradio, see the tutorial\n[tunnels.gradio]\n" in path.read_text()
+        assert path.read_text().endswith("\n# end of file\n")
+    for host in [h for h in config.hosts if h.startswith("h")]:
+        config.remove_host(host)
+    assert path.read_text() == HAND_WRITTEN

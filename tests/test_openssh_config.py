@@ -1,0 +1,272 @@
+"""Importing ~/.ssh/config (sshcore.openssh_config), and `devtui hosts import-ssh-config`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sshcore.config import Config
+from sshcore.model import Endpoint, HostSpec, TunnelSpec
+from sshcore.openssh_config import plan_import, read_ssh_config
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary HOME with an empty ~/.ssh."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    return tmp_path
+
+
+def ssh_config(home: Path, text: str, name: str = "config") -> Path:
+    path = home / ".ssh" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+MAIN = """\
+# written by VS Code Remote-SSH and by hand
+Host intern
+    HostName ssh.intern-ai.org.cn
+    User root
+    Port 37367
+    IdentityFile ~/.ssh/id_ed25519
+    LocalForward 7860 127.0.0.1:7860
+    RemoteForward 9000 localhost:3000
+    DynamicForward 1080
+    ForwardAgent yes
+
+Host a b
+    HostName shared.example.com
+    Port=2222
+
+Host inner
+    HostName 10.0.0.5
+    ProxyJump intern
+
+Host *.corp !skip.corp
+    User corpuser
+
+Match host intern exec "true"
+    User matched
+
+Include conf.d/*.conf
+
+Host *
+    User fallback
+    Compression yes
+"""
+
+
+def test_host_blocks_and_their_keys(home: Path) -> None:
+    ssh_config(home, MAIN)
+    found = read_ssh_config()
+    hosts = {h.name: h for h in found.hosts}
+    assert list(hosts) == ["intern", "a", "b", "inner"]
+    assert hosts["intern"] == HostSpec(
+        name="intern",
+        hostname="ssh.intern-ai.org.cn",
+        port=37367,
+        user="root",
+        identity_file="~/.ssh/id_ed25519",
+        compression=True,  # from Host *
+        forward_agent=False,  # recorded off, with a note
+    )
+    # Host a b: two hosts, same settings; defaults from the wildcard block fill the gaps.
+    for name in ("a", "b"):
+        assert (hosts[name].hostname, hosts[name].port, hosts[name].user) == (
+            "shared.example.com",
+            2222,
+            "fallback",
+        )
+    assert hosts["inner"].jump == "intern"
+    tunnels = {t.name: t for t in found.tunnels}
+    assert {n: (t.kind, str(t.listen), str(t.target)) for n, t in tunnels.items()} == {
+        "intern-7860": ("local", "127.0.0.1:7860", "127.0.0.1:7860"),
+        "intern-r9000": ("remote", "127.0.0.1:9000", "localhost:3000"),
+        "intern-socks1080": ("dynamic", "127.0.0.1:1080", "None"),
+    }
+    notes = "\n".join(found.notes)
+    assert f"{home / '.ssh' / 'config'}:23: Match block skipped" in notes
+    assert "ForwardAgent yes recorded off" in notes
+
+
+def test_wildcard_only_blocks_are_defaults_not_hosts(home: Path) -> None:
+    ssh_config(home, "Host *\n    User everyone\nHost *.lan ?x\n    Port 2200\nHost pi.lan\n")
+    found = read_ssh_config()
+    assert [(h.name, h.hostname, h.user, h.port) for h in found.hosts] == [
+        ("pi.lan", "pi.lan", "everyone", 2200)
+    ]
+
+
+def test_include_is_relative_to_dot_ssh_and_takes_globs(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main = ssh_config(home, "Include conf.d/*.conf extra\nHost top\n    HostName top.example\n")
+    ssh_config(home, "Host one\n    HostName one.example\n", "conf.d/10-one.conf")
+    ssh_config(home, "Host two\n    HostName two.example\n", "conf.d/20-two.conf")
+    ssh_config(home, "Host skipped\n    HostName no.example\n", "conf.d/other.txt")
+    ssh_config(home, "Host three\n    HostName three.example\n", "extra")
+    # Read from another folder: Include still resolves against ~/.ssh.
+    elsewhere = home / "work"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    found = read_ssh_config(main)
+    assert [h.name for h in found.hosts] == ["one", "two", "three", "top"]
+
+
+def test_include_loops_do_not_hang(home: Path) -> None:
+    ssh_config(home, "Include config\nHost x\n    HostName x.example\n")
+    found = read_ssh_config()
+    assert [h.name for h in found.hosts] == ["x"]
+    assert any("too deep" in n for n in found.notes)
+
+
+def test_missing_file_is_not_an_error(home: Path) -> None:
+    found = read_ssh_config()
+    assert found.hosts == [] and found.tunnels == [] and found.notes == []
+    assert read_ssh_config(home / "nope").hosts == []
+
+
+def test_windows_paths_and_quoted_values(home: Path) -> None:
+    ssh_config(
+        home,
+        'Host win\n    HostName win.example\n    IdentityFile "C:\\Users\\Me Too\\.ssh\\id"\n',
+    )
+    (host,) = read_ssh_config().hosts
+    assert host.identity_file == "C:\\Users\\Me Too\\.ssh\\id"
+
+
+def test_hostile_aliases_and_values_are_skipped_with_a_note(home: Path) -> None:
+    ssh_config(
+        home,
+        "Host -oProxyCommand=evil\n    HostName x\n"
+        "Host ok\n    HostName a;reboot\n"
+        "Host fine\n    HostName fine.example\n    Port 99999\n"
+        "Host good\n    HostName good.example\n    User bad;user\n",
+    )
+    found = read_ssh_config()
+    assert [(h.name, h.user) for h in found.hosts] == [("good", None)]
+    assert len(found.notes) == 4
+
+
+def test_first_value_wins_like_openssh(home: Path) -> None:
+    ssh_config(home, "Host box\n    Port 2201\nHost box\n    Port 2202\n    HostName b\n")
+    (host,) = read_ssh_config().hosts
+    assert (host.hostname, host.port) == ("b", 2201)
+
+
+def test_planning_twice_adds_nothing_twice(home: Path, tmp_path: Path) -> None:
+    ssh_config(home, MAIN)
+    config = Config.load(tmp_path / "devtui.toml")
+    plan = plan_import(config.data, read_ssh_config())
+    config.add(plan.hosts, plan.tunnels)
+    again = plan_import(config.data, read_ssh_config())
+    assert again.hosts == [] and again.tunnels == []
+
+
+def test_plan_skips_tunnels_whose_port_is_taken(home: Path, tmp_path: Path) -> None:
+    ssh_config(home, "Host x\n    HostName x.example\n    LocalForward 7860 localhost:80\n")
+    config = Config.load(tmp_path / "devtui.toml")
+    config.add_host(HostSpec("mine", "mine.example"))
+    config.add_tunnel(
+        TunnelSpec("gradio", "mine", "local", Endpoint("127.0.0.1", 7860), Endpoint("h", 1))
+    )
+    plan = plan_import(config.data, read_ssh_config())
+    assert [h.name for h in plan.hosts] == ["x"]
+    assert plan.tunnels == []
+    assert any("taken by tunnel gradio" in n for n in plan.notes)
+
+
+def test_jump_to_a_host_devtui_already_has_under_another_name(home: Path, tmp_path: Path) -> None:
+    # The jump host is already saved (same address, other name): the import must point
+    # the new host at the saved one instead of at a host that was never added.
+    ssh_config(
+        home,
+        "Host gate\n    HostName gate.example\n    User j\n"
+        "Host inner\n    HostName 10.0.0.5\n    ProxyJump gate\n",
+    )
+    config = Config.load(tmp_path / "devtui.toml")
+    config.add_host(HostSpec("bastion", "gate.example", user="j"))
+    plan = plan_import(config.data, read_ssh_config())
+    config.add(plan.hosts, plan.tunnels)
+    assert Config.load(config.path).hosts["inner"].jump == "bastion"
+
+
+def test_jump_never_leads_to_a_different_machine_of_the_same_name(
+    home: Path, tmp_path: Path
+) -> None:
+    ssh_config(
+        home,
+        "Host gate\n    HostName gate.example\n"
+        "Host inner\n    HostName 10.0.0.5\n    ProxyJump gate\n"
+        "Host deeper\n    HostName 10.0.0.6\n    ProxyJump inner\n",
+    )
+    config = Config.load(tmp_path / "devtui.toml")
+    config.add_host(HostSpec("gate", "some.other.machine"))
+    plan = plan_import(config.data, read_ssh_config())
+    assert plan.hosts == []
+    assert sum("skipped" in n for n in plan.notes) == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI, run twice
+
+
+def devtui(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": str(home), "USERPROFILE": str(home)}
+    env.pop("DEVTUI_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "tui", "--config", str(home / "devtui.toml"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_cli_import_twice_adds_nothing_twice(home: Path) -> None:
+    ssh_config(home, MAIN)
+    first = devtui(home, "hosts", "import-ssh-config")
+    assert first.returncode == 0, first.stderr
+    assert "Imported host intern: root@ssh.intern-ai.org.cn:37367" in first.stdout
+    assert "Imported host a:" in first.stdout and "Imported host b:" in first.stdout
+    assert "Imported tunnel intern-7860: local 127.0.0.1:7860 -> 127.0.0.1:7860" in first.stdout
+    assert "Match block skipped" in first.stdout
+    saved = (home / "devtui.toml").read_text()
+
+    second = devtui(home, "hosts", "import-ssh-config")
+    assert second.returncode == 0, second.stderr
+    assert "Imported" not in second.stdout
+    assert "Nothing new to import" in second.stdout
+    assert (home / "devtui.toml").read_text() == saved
+
+    listed = devtui(home, "hosts", "list")
+    assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == [
+        "intern",
+        "a",
+        "b",
+        "inner",
+    ]
+
+
+def test_cli_import_without_ssh_config_is_not_an_error(home: Path) -> None:
+    done = devtui(home, "hosts", "import-ssh-config")
+    assert done.returncode == 0
+    assert "does not exist: nothing to import" in done.stdout
+    assert done.stderr == ""
+    assert not (home / "devtui.toml").exists()
+
+
+def test_cli_import_from_a_given_path(home: Path) -> None:
+    other = home / "other_config"
+    other.write_text("Host given\n    HostName given.example\n")
+    done = devtui(home, "hosts", "import-ssh-config", str(other))
+    assert done.returncode == 0, done.stderr
+    assert "Imported host given: given.example:22" in done.stdout

@@ -1,0 +1,408 @@
+"""Pasted ssh command lines -> host + tunnels + notes, and back (sshcore.sshcmd)."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sshcore.errors import SshCommandError
+from sshcore.model import Endpoint, HostSpec, TunnelKind, TunnelSpec, listens_clash
+from sshcore.sshcmd import (
+    parse_ssh_command,
+    split_command,
+    to_ssh_args,
+    to_ssh_command,
+    to_ssh_config_block,
+)
+
+TUTORIAL_LOGIN = "ssh -p 37367 root@ssh.intern-ai.org.cn"
+TUTORIAL_TUNNEL = (
+    "ssh -p 37367 root@ssh.intern-ai.org.cn -CNg -L 7860:127.0.0.1:7860 -o StrictHostKeyChecking=no"
+)
+
+
+def forwards(tunnels: list[TunnelSpec]) -> list[tuple[str, str, str | None]]:
+    return [(t.kind, str(t.listen), str(t.target) if t.target else None) for t in tunnels]
+
+
+# ---------------------------------------------------------------------------------------------
+# The tutorial's two lines, exactly
+
+
+def test_tutorial_login_line() -> None:
+    parsed = parse_ssh_command(TUTORIAL_LOGIN)
+    assert parsed.host == HostSpec(
+        name="intern-ai", hostname="ssh.intern-ai.org.cn", port=37367, user="root"
+    )
+    assert parsed.tunnels == []
+    assert parsed.notes == []
+
+
+def test_tutorial_tunnel_line() -> None:
+    parsed = parse_ssh_command(TUTORIAL_TUNNEL)
+    host = parsed.host
+    assert (host.name, host.hostname, host.port, host.user) == (
+        "intern-ai",
+        "ssh.intern-ai.org.cn",
+        37367,
+        "root",
+    )
+    assert host.compression is True
+    assert parsed.tunnels == [
+        TunnelSpec(
+            name="intern-ai-7860",
+            host="intern-ai",
+            kind="local",
+            listen=Endpoint("127.0.0.1", 7860),
+            target=Endpoint("127.0.0.1", 7860),
+        )
+    ]
+    notes = "\n".join(parsed.notes)
+    # -g does not open the port to the network; the note says how to do that on purpose.
+    assert "-g" in notes and "127.0.0.1" in notes and "0.0.0.0:PORT" in notes
+    # StrictHostKeyChecking=no is not obeyed; host keys are checked, trust on first use.
+    assert "StrictHostKeyChecking=no is not obeyed" in notes
+    assert "fingerprint" in notes
+    assert len(parsed.notes) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The other forms users paste
+
+
+@pytest.mark.parametrize(
+    ("line", "hostname", "port", "user"),
+    [
+        ("ssh://bob@example.com:2222", "example.com", 2222, "bob"),
+        ("ssh ssh://bob@example.com:2222", "example.com", 2222, "bob"),
+        ("ssh ssh://example.com", "example.com", 22, None),
+        ("ssh ssh://bob@[2001:db8::7]:2200", "2001:db8::7", 2200, "bob"),
+        ("ssh -l bob example.com", "example.com", 22, "bob"),
+        ("ssh example.com -l bob -p 2022", "example.com", 2022, "bob"),
+        ("ssh -p2022 bob@example.com", "example.com", 2022, "bob"),
+        ("ssh -o Port=2200 -o User=bob example.com", "example.com", 2200, "bob"),
+        ("ssh -o Port 2200 -o User bob example.com", "example.com", 2200, "bob"),
+        ("ssh -oPort=2200 example.com", "example.com", 2200, None),
+        ("ssh -o 'HostName 10.1.2.3' gpu", "10.1.2.3", 22, None),
+        ("ssh -6 me@[fe80::1]", "fe80::1", 22, "me"),
+        ("ssh me@2001:db8::1", "2001:db8::1", 22, "me"),
+        ("ssh.exe -p 2222 me@example.com", "example.com", 2222, "me"),
+        ("/usr/bin/ssh -4 -q -v -T me@example.com", "example.com", 22, "me"),
+        ("me@example.com", "example.com", 22, "me"),
+    ],
+)
+def test_destination_forms(line: str, hostname: str, port: int, user: str | None) -> None:
+    host = parse_ssh_command(line).host
+    assert (host.hostname, host.port, host.user) == (hostname, port, user)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'ssh -i "C:\\Users\\me\\.ssh\\id_rsa" me@h',  # PowerShell double quotes
+        "ssh -i 'C:\\Users\\me\\.ssh\\id_rsa' me@h",  # PowerShell single quotes
+        "ssh -i C:\\Users\\me\\.ssh\\id_rsa me@h",  # no quotes
+        'ssh.exe -i "C:\\Users\\me\\.ssh\\id_rsa" me@h',
+    ],
+)
+def test_windows_identity_path_keeps_its_backslashes(line: str) -> None:
+    assert parse_ssh_command(line).host.identity_file == "C:\\Users\\me\\.ssh\\id_rsa"
+
+
+def test_powershell_quoting_rules() -> None:
+    # '' is a quote inside '...'; a backtick escapes inside "..."; backslashes are literal.
+    assert split_command("ssh -i 'C:\\it''s\\key' h") == ["ssh", "-i", "C:\\it's\\key", "h"]
+    assert split_command('ssh -i "C:\\a`"b\\key" h') == ["ssh", "-i", 'C:\\a"b\\key', "h"]
+
+
+def test_posix_quoting_and_spaces_in_identity_path() -> None:
+    parsed = parse_ssh_command("ssh -i ~/'my keys'/id_ed25519 me@h")
+    assert parsed.host.identity_file == "~/my keys/id_ed25519"
+    parsed = parse_ssh_command('ssh -i "$HOME/.ssh/id x" me@h')
+    assert parsed.host.identity_file == "$HOME/.ssh/id x"
+
+
+def test_jump_host_becomes_a_host_of_its_own() -> None:
+    parsed = parse_ssh_command("ssh -J jumper@bastion.corp.example:2200 me@10.0.0.5")
+    assert parsed.jump_host is not None
+    jump = parsed.jump_host
+    assert (jump.hostname, jump.port, jump.user) == ("bastion.corp.example", 2200, "jumper")
+    assert parsed.host.jump == jump.name
+    assert parsed.host.hostname == "10.0.0.5"
+    assert parsed.host.name == "10-0-0-5"
+
+
+def test_proxyjump_option_is_a_jump_too() -> None:
+    parsed = parse_ssh_command("ssh -o ProxyJump=gate.example.org me@inner")
+    assert parsed.jump_host is not None
+    assert parsed.jump_host.hostname == "gate.example.org"
+    assert parsed.host.jump == parsed.jump_host.name
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("ssh -L 8080:localhost:80 h", [("local", "127.0.0.1:8080", "localhost:80")]),
+        ("ssh -L 127.0.0.2:8080:db:5432 h", [("local", "127.0.0.2:8080", "db:5432")]),
+        ("ssh -L8080:db:5432 h", [("local", "127.0.0.1:8080", "db:5432")]),
+        ("ssh -L [::1]:8080:[::1]:80 h", [("local", "[::1]:8080", "[::1]:80")]),
+        ("ssh -L 8080:[2001:db8::2]:80 h", [("local", "127.0.0.1:8080", "[2001:db8::2]:80")]),
+        ("ssh -R 9000:localhost:3000 h", [("remote", "127.0.0.1:9000", "localhost:3000")]),
+        ("ssh -R 0.0.0.0:9000:127.0.0.1:3000 h", [("remote", "0.0.0.0:9000", "127.0.0.1:3000")]),
+        ("ssh -D 1080 h", [("dynamic", "127.0.0.1:1080", None)]),
+        ("ssh -D 127.0.0.1:1081 h", [("dynamic", "127.0.0.1:1081", None)]),
+        ("ssh -D [::1]:1082 h", [("dynamic", "[::1]:1082", None)]),
+        (
+            "ssh -L 1:a:1 -L 2:b:2 -R 3:c:3 -D 4 h",
+            [
+                ("local", "127.0.0.1:1", "a:1"),
+                ("local", "127.0.0.1:2", "b:2"),
+                ("remote", "127.0.0.1:3", "c:3"),
+                ("dynamic", "127.0.0.1:4", None),
+            ],
+        ),
+        (
+            "ssh -o LocalForward='8081 localhost:81' h",
+            [("local", "127.0.0.1:8081", "localhost:81")],
+        ),
+    ],
+)
+def test_forwards(line: str, expected: list[tuple[str, str, str | None]]) -> None:
+    assert forwards(parse_ssh_command(line).tunnels) == expected
+
+
+def test_tunnel_names_say_host_kind_and_port() -> None:
+    parsed = parse_ssh_command("ssh -L 7860:a:1 -R 9000:b:2 -D 1080 me@gpu.example.com")
+    assert [t.name for t in parsed.tunnels] == ["gpu-7860", "gpu-r9000", "gpu-socks1080"]
+    assert {t.host for t in parsed.tunnels} == {"gpu"}
+
+
+def test_combined_flags_with_a_trailing_argument() -> None:
+    # -CNgL 8080:... is -C -N -g -L 8080:...
+    parsed = parse_ssh_command("ssh -CNgL 8080:127.0.0.1:80 -p2222 me@h")
+    assert parsed.host.compression is True
+    assert parsed.host.port == 2222
+    assert forwards(parsed.tunnels) == [("local", "127.0.0.1:8080", "127.0.0.1:80")]
+    assert parsed.gateway_ports is True
+    assert any(note.startswith("-g ignored") for note in parsed.notes)
+
+
+def test_binding_all_interfaces_on_purpose_is_kept_and_said() -> None:
+    parsed = parse_ssh_command("ssh -L 0.0.0.0:8080:127.0.0.1:80 -L *:8081:127.0.0.1:81 me@h")
+    assert [str(t.listen) for t in parsed.tunnels] == ["0.0.0.0:8080", "0.0.0.0:8081"]
+    assert sum("all interfaces" in note for note in parsed.notes) == 2
+
+
+def test_agent_forwarding_is_recorded_off_with_a_note() -> None:
+    for line in ("ssh -A me@h", "ssh -o ForwardAgent=yes me@h", "ssh -CA me@h"):
+        parsed = parse_ssh_command(line)
+        assert parsed.host.forward_agent is False
+        assert any("agent forwarding" in note and "off" in note for note in parsed.notes), line
+
+
+def test_accept_new_is_not_obeyed_either() -> None:
+    notes = parse_ssh_command("ssh -o StrictHostKeyChecking=accept-new me@h").notes
+    assert any("StrictHostKeyChecking=accept-new is not obeyed" in n for n in notes)
+
+
+def test_unused_options_are_named_in_a_note() -> None:
+    parsed = parse_ssh_command("ssh -o ServerAliveInterval=30 -w 1 me@h uptime")
+    notes = "\n".join(parsed.notes)
+    assert "serveraliveinterval" in notes.lower()
+    assert "-w 1" in notes
+    assert "'uptime'" in notes
+
+
+def test_name_can_be_given() -> None:
+    parsed = parse_ssh_command("ssh -L 1:a:1 me@h", name="box")
+    assert parsed.host.name == "box"
+    assert parsed.tunnels[0].host == "box"
+    assert parsed.tunnels[0].name == "box-1"
+
+
+@pytest.mark.parametrize(
+    ("hostname", "name"),
+    [
+        ("ssh.intern-ai.org.cn", "intern-ai"),
+        ("gpu01.lab.example.com", "gpu01"),
+        ("login.cluster.edu", "cluster"),
+        ("localhost", "localhost"),
+        ("10.0.0.5", "10-0-0-5"),
+        ("2001:db8::1", "2001-db8-1"),
+    ],
+)
+def test_default_names_are_readable(hostname: str, name: str) -> None:
+    assert parse_ssh_command(f"ssh me@{hostname}").host.name == name
+
+
+# ---------------------------------------------------------------------------------------------
+# Malformed lines: one error naming the offending token
+
+
+@pytest.mark.parametrize(
+    ("line", "token"),
+    [
+        ("ssh -p abc h", "-p abc"),
+        ("ssh -p 70000 h", "-p 70000"),
+        ("ssh -p 0 h", "-p 0"),
+        ("ssh -p", "-p"),
+        ("ssh -Z h", "-Z"),
+        ("ssh -CZ h", "-CZ"),
+        ("ssh --name h", "--name"),
+        ("ssh -L 8080 h", "-L 8080"),
+        ("ssh -L 8080:db h", "-L 8080:db"),
+        ("ssh -L x:db:80 h", "-L x:db:80"),
+        ("ssh -L 80:db:99999 h", "-L 80:db:99999"),
+        ("ssh -L 8080:'a b':80 h", "-L 8080:a b:80"),
+        ("ssh -R 9000 h", "-R 9000"),
+        ("ssh -D a:b:c h", "-D a:b:c"),
+        ("ssh -D socks h", "-D socks"),
+        ("ssh -o Port=abc h", "-o Port=abc"),
+        ("ssh -o StrictHostKeyChecking", "-o StrictHostKeyChecking"),
+        ("ssh 'h;rm -rf ~'", "h;rm -rf ~"),
+        ("ssh 'me@h$(reboot)'", "me@h$(reboot)"),
+        ("ssh me@-oProxyCommand=evil", "me@-oProxyCommand=evil"),
+        ("ssh -l -oProxyCommand=evil h", "-oProxyCommand=evil"),
+        ("ssh -l 'bad user' h", "bad user"),
+        ("ssh ssh://me@h:port", "ssh://me@h:port"),
+        ("ssh -J a,b h", "a,b"),
+        ("ssh -o HostName=-x h", "-x"),
+    ],
+)
+def test_malformed_lines_name_the_offending_token(line: str, token: str) -> None:
+    with pytest.raises(SshCommandError) as caught:
+        parse_ssh_command(line)
+    assert caught.value.token == token
+    assert repr(token) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("line", ["", "   ", "ssh", "ssh -C -N", 'ssh "unclosed h'])
+def test_lines_without_a_destination_or_unbalanced_are_errors(line: str) -> None:
+    with pytest.raises(SshCommandError):
+        parse_ssh_command(line)
+
+
+def test_invalid_name_is_refused() -> None:
+    for name in ("my box", "box;ls", "-box", "a/b", "é"):
+        with pytest.raises(SshCommandError):
+            parse_ssh_command("ssh me@h", name=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The reverse: host -> ssh command line, host -> ~/.ssh/config block
+
+
+def test_host_to_command_line_and_config_block() -> None:
+    parsed = parse_ssh_command(TUTORIAL_TUNNEL)
+    command = to_ssh_command(parsed.host, parsed.tunnels)
+    assert command == (
+        "ssh -p 37367 -C -N -L 127.0.0.1:7860:127.0.0.1:7860 root@ssh.intern-ai.org.cn"
+    )
+    block = to_ssh_config_block(parsed.host, parsed.tunnels)
+    assert block == (
+        "Host intern-ai\n"
+        "    HostName ssh.intern-ai.org.cn\n"
+        "    User root\n"
+        "    Port 37367\n"
+        "    Compression yes\n"
+        "    LocalForward 127.0.0.1:7860 127.0.0.1:7860\n"
+    )
+
+
+def test_config_block_quotes_paths_with_spaces() -> None:
+    host = HostSpec("w", "w.example.com", identity_file="C:\\Users\\Me Too\\.ssh\\id")
+    assert '    IdentityFile "C:\\Users\\Me Too\\.ssh\\id"\n' in to_ssh_config_block(host)
+
+
+def test_command_line_with_jump_host() -> None:
+    jump = HostSpec("gate", "gate.example.org", port=2200, user="j")
+    host = HostSpec("inner", "10.0.0.5", user="me", jump="gate")
+    assert to_ssh_args(host, (), jump) == ["-J", "j@gate.example.org:2200", "me@10.0.0.5"]
+
+
+def test_command_line_never_lets_a_value_become_an_option() -> None:
+    # An identity file that starts with "-" stays the argument of -i.
+    host = HostSpec("h", "h.example.com", identity_file="-oProxyCommand=evil")
+    args = to_ssh_args(host)
+    assert args[args.index("-i") + 1] == "-oProxyCommand=evil"
+    assert parse_ssh_command(to_ssh_command(host)).host.identity_file == "-oProxyCommand=evil"
+
+
+# ---------------------------------------------------------------------------------------------
+# Property: host + tunnels -> ssh line -> the same host + tunnels
+
+_label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+_dns = st.lists(_label, min_size=1, max_size=4).map(".".join)
+_ipv4 = st.ip_addresses(v=4).map(str)
+_ipv6 = st.ip_addresses(v=6).map(str)
+hostnames = st.one_of(_dns, _ipv4, _ipv6).filter(lambda h: not h.startswith("-"))
+names = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+users = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.@\\$-]{0,15}", fullmatch=True)
+ports = st.integers(1, 65535)
+# Paths as people write them, plus quotes, spaces, unicode, Windows backslashes.
+identity_files = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
+    min_size=1,
+    max_size=30,
+) | st.sampled_from(
+    ["~/.ssh/id_ed25519", "C:\\Users\\me\\.ssh\\id_rsa", "/keys/it's mine", "D:\\a b\\k.exe"]
+)
+listen_addresses = st.sampled_from(["127.0.0.1", "127.0.0.2", "0.0.0.0", "::1", "::"])
+target_hosts = st.one_of(_dns, _ipv4, _ipv6, st.just("localhost"))
+
+
+@st.composite
+def host_specs(draw: st.DrawFn, name: str | None = None) -> HostSpec:
+    return HostSpec(
+        name=name or draw(names),
+        hostname=draw(hostnames),
+        port=draw(ports),
+        user=draw(st.none() | users),
+        identity_file=draw(st.none() | identity_files),
+        compression=draw(st.booleans()),
+    )
+
+
+@st.composite
+def tunnel_lists(draw: st.DrawFn, host: str) -> list[TunnelSpec]:
+    tunnels: list[TunnelSpec] = []
+    for _ in range(draw(st.integers(0, 4))):
+        kind: TunnelKind = draw(st.sampled_from(["local", "remote", "dynamic"]))
+        listen = Endpoint(draw(listen_addresses), draw(ports))
+        target = None if kind == "dynamic" else Endpoint(draw(target_hosts), draw(ports))
+        tunnel = TunnelSpec(f"{host}-t{len(tunnels)}", host, kind, listen, target)
+        if not any(listens_clash(tunnel, other) for other in tunnels):
+            tunnels.append(tunnel)
+    return tunnels
+
+
+def _host_fields(host: HostSpec) -> tuple[object, ...]:
+    return (host.hostname, host.port, host.user, host.identity_file, host.compression)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_ssh_line_round_trip(data: st.DataObject) -> None:
+    host = data.draw(host_specs())
+    tunnels = data.draw(tunnel_lists(host.name))
+    line = to_ssh_command(host, tunnels)
+    parsed = parse_ssh_command(line, name=host.name)
+    assert _host_fields(parsed.host) == _host_fields(host)
+    assert forwards(parsed.tunnels) == forwards(tunnels)
+    # What to_ssh_command writes is also what a POSIX shell would pass to ssh.
+    assert shlex.split(line)[1:] == to_ssh_args(host, tunnels)
+
+
+@settings(max_examples=60, deadline=None)
+@given(host=host_specs(name="target"), jump=host_specs(name="gate"))
+def test_ssh_line_round_trip_with_jump(host: HostSpec, jump: HostSpec) -> None:
+    host.jump = "gate"
+    parsed = parse_ssh_command(to_ssh_command(host, (), jump), name="target")
+    assert parsed.jump_host is not None
+    got = parsed.jump_host
+    assert (got.hostname, got.port, got.user) == (jump.hostname, jump.port, jump.user)
+    assert _host_fields(parsed.host) == _host_fields(host)
