@@ -235,9 +235,10 @@ def _is_no(value: str) -> bool:
     return value.strip().lower() in ("no", "false", "off", "0")
 
 
-def parse_ssh_command(line: str, name: str | None = None) -> ParsedCommand:
-    """Parse a pasted ssh command line into a host spec, tunnels and notes for the user."""
-    tokens = split_command(line)
+def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> ParsedCommand:
+    """Parse a pasted ssh command line (or its words, already split by a shell) into a host
+    spec, tunnels and notes for the user."""
+    tokens = split_command(line) if isinstance(line, str) else list(line)
     if not tokens:
         raise SshCommandError("the line is empty")
     first = tokens[0].replace("\\", "/").rsplit("/", 1)[-1].lower()

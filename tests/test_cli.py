@@ -117,6 +117,27 @@ def test_add_the_tutorial_lines(cli: Cli) -> None:
     assert "note:" not in again.stdout
 
 
+def test_add_an_unquoted_line_as_the_shell_split_it(cli: Cli) -> None:
+    # What PowerShell or bash hand over when the user forgets the quotes.
+    done = cli(
+        "add",
+        "ssh",
+        "-p",
+        "37367",
+        "root@ssh.intern-ai.org.cn",
+        "-L",
+        "7860:127.0.0.1:7860",
+        "--name",
+        "gpu",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Added host gpu: root@ssh.intern-ai.org.cn:37367" in done.stdout
+    tunnels = json.loads(cli("tunnels", "list", "--json").stdout)
+    assert [(t["name"], t["listen"]) for t in tunnels] == [("gpu-7860", "127.0.0.1:7860")]
+    empty = cli("add")
+    assert empty.returncode == 2 and "paste the ssh command line" in empty.stderr
+
+
 def test_add_with_jump_host(cli: Cli) -> None:
     done = cli("add", "--name", "inner", "ssh -J j@gate.example.org:2200 me@10.0.0.5")
     assert done.returncode == 0, done.stderr

@@ -47,8 +47,17 @@ def _load(args: argparse.Namespace) -> Config:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """devtui add 'SSH LINE' [--name N]"""
-    line = " ".join(args.line)
-    parsed = parse_ssh_command(line, name=args.name)
+    if not args.line:
+        raise SshCommandError(
+            "paste the ssh command line after add, e.g. devtui add 'ssh -p 2222 me@host'"
+        )
+    words = list(args.line)
+    if "--name" in words[:-1]:  # `devtui add ssh ... --name N`: the line swallowed it
+        at = words.index("--name")
+        args.name, words = words[at + 1], words[:at] + words[at + 2 :]
+    # One quoted argument is a pasted line; several are the words of an unquoted one,
+    # already split by the user's shell (POSIX or PowerShell).
+    parsed = parse_ssh_command(words[0] if len(words) == 1 else words, name=args.name)
     config = _load(args)
     hosts = [parsed.host]
     jump = parsed.jump_host
@@ -253,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Paste the ssh line your cloud console gave you, quoted: "
         "devtui add 'ssh -p 37367 root@host -L 7860:127.0.0.1:7860'",
     )
-    add.add_argument("line", nargs="+", help="the ssh command line (quote it)")
+    add.add_argument("line", nargs=argparse.REMAINDER, help="the ssh command line, quoted or not")
     add.add_argument("--name", help="the host's name (default: from the hostname)")
     add.set_defaults(handler=cmd_add)
 
