@@ -310,7 +310,7 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
             raise SshCommandError(f"unknown ssh option -{letter} in", token)
 
     if destination is None:
-        raise SshCommandError("no destination (user@host) in the line", line.strip()[-40:])
+        raise SshCommandError("no destination (user@host) in the line", " ".join(tokens)[-40:])
     d_user, hostname, d_port = _destination(destination, destination)
     # ssh gives -l/-p precedence over user@ in practice only when user@ is absent; mirror ssh.
     user = d_user or user
