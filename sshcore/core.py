@@ -14,7 +14,7 @@ import asyncssh
 from . import hostkeys
 from .config import Config, default_log_dir
 from .errors import DevtuiError
-from .events import Event, EventBus, TunnelTraffic, file_logger
+from .events import Event, EventBus, FileLog, TunnelTraffic
 from .keys import is_encrypted
 from .model import HostSpec, TunnelSpec
 from .prompts import NoPrompts, Prompts
@@ -53,9 +53,11 @@ class Core:
             log_file = (
                 hostkeys.expand(configured) if configured else default_log_dir() / "devtui.log"
             )
+        self._file_log: FileLog | None = None
         if isinstance(log_file, Path):
             with contextlib.suppress(OSError):  # an unwritable log dir must not stop the app
-                self.bus.subscribe(file_logger(log_file))
+                self._file_log = FileLog(log_file)
+                self.bus.subscribe(self._file_log)
         self.log_file = log_file if isinstance(log_file, Path) else None
 
     async def __aenter__(self) -> Core:
@@ -84,9 +86,11 @@ class Core:
         """The shared session of host `name` (created on first use, not yet connected)."""
         spec = self._host_spec(name)
         session = self.sessions.get(name)
-        # An edited host takes effect on its next connect: a live session keeps its spec.
-        if session is None or (session.spec != spec and session.state == HostState.IDLE):
-            jump = self.session(spec.jump) if spec.jump else None
+        jump = self.session(spec.jump) if spec.jump else None
+        # An edited host (or jump host) takes effect on its next connect: a live session
+        # keeps what it was started with.
+        stale = session is not None and (session.spec != spec or session.jump is not jump)
+        if session is None or (stale and session.state == HostState.IDLE):
             session = HostSession(
                 spec,
                 self.config.settings,
@@ -200,8 +204,11 @@ class Core:
         if spec is None:
             raise DevtuiError(f"no tunnel named {name!r} (see: devtui tunnels list)")
         tunnel = self.tunnels.get(name)
-        if tunnel is None or (tunnel.spec != spec and not tunnel.running):
-            tunnel = Tunnel(spec, self.session(spec.host), self.bus)
+        session = self.session(spec.host)
+        if tunnel is None or (
+            not tunnel.running and (tunnel.spec != spec or tunnel.session is not session)
+        ):
+            tunnel = Tunnel(spec, session, self.bus)
             self.tunnels[name] = tunnel
         return tunnel
 
@@ -259,3 +266,5 @@ class Core:
         # Hosts that others jump through close last.
         for session in sorted(self.sessions.values(), key=lambda s: s.jump is None):
             await session.close()
+        if self._file_log is not None:
+            self._file_log.close()

@@ -7,9 +7,11 @@ reads; `level` is "info", "warning" or "error".
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import logging.handlers
+import queue
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -254,22 +256,52 @@ class EventBus:
             unsubscribe()
 
 
-def file_logger(path: Path, max_bytes: int = 1_000_000, backups: int = 3) -> Subscriber:
-    """A subscriber writing one line per event to a rotated log file (traffic ticks left out)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
-    )
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger = logging.getLogger(f"devtui.file.{path}")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    logger.handlers[:] = [handler]
-    levels = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+class FileLog:
+    """A subscriber writing one line per event to a rotated log file (traffic ticks left out).
 
-    def write(event: Event) -> None:
+    Writes happen on a logging thread, never on the event loop; close() flushes and stops it.
+    """
+
+    _LEVELS: ClassVar[dict[str, int]] = {
+        "info": logging.INFO,
+        "warning": logging.WARNING,
+        "error": logging.ERROR,
+    }
+
+    def __init__(self, path: Path, max_bytes: int = 1_000_000, backups: int = 3) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = _QuietRotatingFileHandler(
+            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
+        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self._handler = handler
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self._listener = logging.handlers.QueueListener(records, handler)
+        self._listener.start()
+        self._closed = False
+        self._logger = logging.getLogger(f"devtui.file.{path}.{id(self)}")
+        self._logger.propagate = False
+        self._logger.setLevel(logging.INFO)
+        self._logger.handlers[:] = [logging.handlers.QueueHandler(records)]
+        atexit.register(self.close)
+
+    def __call__(self, event: Event) -> None:
         if isinstance(event, TunnelTraffic):
             return
-        logger.log(levels.get(event.level, logging.INFO), event.message())
+        self._logger.log(self._LEVELS.get(event.level, logging.INFO), event.message())
 
-    return write
+    def close(self) -> None:
+        """Write what is queued and stop the logging thread (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._listener.stop()
+            self._handler.close()
+            atexit.unregister(self.close)
+
+
+class _QuietRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A log file problem (disk full; on Windows, another devtui holding the file during
+    rotation) loses that line, and never prints a traceback into the user's terminal."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        return None

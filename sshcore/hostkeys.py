@@ -18,8 +18,17 @@ from .atomic import atomic_write_text
 
 
 def host_pattern(hostname: str, port: int) -> str:
-    """How OpenSSH names a host in known_hosts: `host`, or `[host]:port` off port 22."""
+    """How OpenSSH names a host in known_hosts: `host`, or `[host]:port` off port 22.
+
+    Lowercased, as OpenSSH does: `MyServer` and `myserver` are one host.
+    """
+    hostname = hostname.lower()
     return hostname if port == 22 else f"[{hostname}]:{port}"
+
+
+# Any valid key: lets asyncssh judge whether a line's host patterns match when the line's own
+# key cannot be read (an unsupported type), so such a line still counts as "host is known".
+_PROBE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEbJnrKmx4+3jRxObVGjE7OtxZ6kvNfl9kVw1BzZfbpm"
 
 
 @dataclass
@@ -38,11 +47,12 @@ class KnownKeys:
     trusted: list[KnownEntry] = field(default_factory=list)
     ca_keys: list[asyncssh.SSHKey] = field(default_factory=list)
     revoked: list[asyncssh.SSHKey] = field(default_factory=list)
+    unreadable: list[int] = field(default_factory=list)  # lines for this host we cannot parse
 
     @property
     def known(self) -> bool:
-        """True when the host has any key or CA on file (so a new key is a CHANGED key)."""
-        return bool(self.trusted or self.ca_keys)
+        """True when the host has anything on file (so a new key is a CHANGED key)."""
+        return bool(self.trusted or self.ca_keys or self.unreadable)
 
     def for_asyncssh(self) -> tuple[list[asyncssh.SSHKey], ...]:
         """The tuple form asyncssh.connect(known_hosts=...) takes."""
@@ -65,18 +75,37 @@ def lookup(path: Path, hostname: str, port: int, addr: str = "") -> KnownKeys:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        try:
-            entries = asyncssh.import_known_hosts(stripped + "\n")
-        except (ValueError, asyncssh.KeyImportError):
-            continue  # a line OpenSSH would also skip; never fatal
         # OpenSSH semantics: off port 22 only "[host]:port" entries count. asyncssh would fall
         # back to the bare host, which on cloud gateways (one hostname, a port per machine)
         # makes every other machine's key look like a changed key.
-        trusted, ca_keys, revoked, *_ = entries.match(host_pattern(hostname, port), addr, None)
+        pattern = host_pattern(hostname, port)
+        try:
+            entries = asyncssh.import_known_hosts(stripped + "\n")
+        except (ValueError, asyncssh.KeyImportError):
+            if _patterns_match(stripped, pattern, addr):
+                result.unreadable.append(number)
+            continue
+        trusted, ca_keys, revoked, *_ = entries.match(pattern, addr, None)
+        if not (trusted or ca_keys or revoked) and _patterns_match(stripped, pattern, addr):
+            # asyncssh skips keys it cannot read (a newer key type): still "known" to us.
+            result.unreadable.append(number)
         result.trusted.extend(KnownEntry(number, key) for key in trusted)
         result.ca_keys.extend(ca_keys)
         result.revoked.extend(revoked)
     return result
+
+
+def _patterns_match(line: str, pattern: str, addr: str) -> bool:
+    words = line.split()
+    if words and words[0].startswith("@"):
+        words = words[1:]
+    if not words:
+        return False
+    try:
+        probe = asyncssh.import_known_hosts(f"{words[0]} {_PROBE_KEY}\n")
+    except (ValueError, asyncssh.KeyImportError):
+        return False
+    return bool(probe.match(pattern, addr, None)[0])
 
 
 def learn(path: Path, hostname: str, port: int, key: asyncssh.SSHKey) -> int:

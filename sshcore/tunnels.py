@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import asyncssh
 
@@ -64,11 +64,17 @@ class TunnelError(ConnectError):
 class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
     """The SSH channel end: what the remote sends goes to the local socket."""
 
-    def __init__(self, pair: _Pair) -> None:
+    def __init__(self, pair: _Pair, resume_target: bool = False) -> None:
         self._pair = pair
+        self._resume_target = resume_target
 
     def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
-        self._pair.chan = chan
+        pair = self._pair
+        pair.chan = chan
+        if pair.closed:  # the other end went away while the channel was opening
+            chan.close()
+        elif self._resume_target and pair.transport is not None:
+            pair.transport.resume_reading()  # remote forward: the target may talk now
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         pair = self._pair
@@ -80,7 +86,13 @@ class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
     def eof_received(self) -> bool:
         transport = self._pair.transport
         if transport is not None and transport.can_write_eof():
-            transport.write_eof()
+            try:
+                transport.write_eof()
+            except OSError:
+                # The local peer already reset: end this pair only. An exception escaping
+                # here would take down the whole SSH connection and every tunnel on it.
+                self._pair.close()
+                return False
             return True  # keep the channel half-open, like OpenSSH
         return False
 
@@ -138,7 +150,7 @@ class _LocalSide(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport
         peer = transport.get_extra_info("peername")
         self.pair = _Pair(self.tunnel, f"{peer[0]}:{peer[1]}" if peer else "?")
         self.pair.transport = transport
@@ -158,24 +170,21 @@ class _LocalSide(asyncio.Protocol):
         assert pair is not None and pair.transport is not None
         tunnel = self.tunnel
         try:
-            conn = await asyncio.wait_for(
-                tunnel.session.wait_connected(), tunnel.session.settings.connect_timeout
-            )
+            conn = tunnel.session.conn
+            if conn is None or tunnel.session.state != HostState.CONNECTED:
+                conn = await asyncio.wait_for(
+                    tunnel.session.wait_connected(), tunnel.session.settings.connect_timeout
+                )
             await conn.create_connection(lambda: _ChannelSide(pair), host, port)
         except asyncssh.ChannelOpenError as e:
             tunnel.target_refused(f"{host}:{port}", e.reason)
-            if request is not None:
-                pair.transport.write(request.failure(refused=True))
-            pair.close()
+            self._fail(request, refused=True)
             return
         except (ConnectError, asyncio.TimeoutError, OSError, asyncssh.Error):
-            if request is not None:
-                pair.transport.write(request.failure(refused=False))
-            pair.close()
+            self._fail(request, refused=False)
             return
-        if pair.closed:
-            if pair.chan is not None:
-                pair.chan.close()
+        if pair.closed or pair.transport is None:
+            pair.close()
             return
         tunnel.connection_opened(pair, f"{host}:{port}")
         if request is not None:
@@ -184,6 +193,13 @@ class _LocalSide(asyncio.Protocol):
             pair.send_up(data)
         self.early.clear()
         pair.transport.resume_reading()
+
+    def _fail(self, request: SocksRequest | None, refused: bool) -> None:
+        pair = self.pair
+        assert pair is not None
+        if request is not None and pair.transport is not None:
+            pair.transport.write(request.failure(refused=refused))
+        pair.close()
 
     def data_received(self, data: bytes) -> None:
         pair = self.pair
@@ -236,8 +252,11 @@ class _TargetSide(asyncio.Protocol):
         self.pair = pair
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport
         self.pair.transport = transport
+        # Nothing may be read before the SSH channel exists (a banner would be lost):
+        # _ChannelSide.connection_made resumes reading.
+        transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
         if self.pair.chan is not None:
@@ -282,6 +301,7 @@ class Tunnel:
         self._remote: asyncssh.SSHListener | None = None
         self._remote_task: asyncio.Task[None] | None = None
         self._unwatch: list[Any] = []
+        self._active = False
 
     def status(self) -> TunnelStatus:
         """A snapshot for display."""
@@ -296,31 +316,41 @@ class Tunnel:
 
     @property
     def running(self) -> bool:
-        return self.state != TunnelState.STOPPED
+        """True between start() and stop() (also while waiting for its host or retrying)."""
+        return self._active
 
     async def start(self) -> None:
         """Bind (local/dynamic) now, then follow the host: up while connected, waiting otherwise.
 
-        Raises TunnelError if the local port is taken (naming the process that holds it).
+        Raises TunnelError if the local port is taken (naming the process that holds it);
+        the tunnel then stays startable, e.g. after the user frees the port.
         """
-        if self.running:
+        if self._active:
             return
+        self._active = True
         self._set(TunnelState.STARTING)
         if self.spec.kind != "remote":
             try:
                 await self._bind()
             except TunnelError as e:
+                self._active = False
                 self._set(TunnelState.FAILED, str(e))
                 self.bus.publish(TunnelFailed(self.spec.name, str(e)))
                 raise
+            if not self._active:  # stop() ran while we were binding
+                if self._server is not None:
+                    self._server.close()
+                    self._server = None
+                return
         self._unwatch.append(self.session.watch(self._host_changed))
         self.session.keep_connected()
         self._host_changed(self.session.state)
 
     async def stop(self) -> None:
         """Close the listener and every connection through it."""
-        if not self.running:
+        if not self._active:
             return
+        self._active = False
         for unwatch in self._unwatch:
             unwatch()
         self._unwatch.clear()
@@ -352,6 +382,9 @@ class Tunnel:
             self.bus.publish(TunnelFailed(self.spec.name, reason))
         elif self.state != TunnelState.WAITING:
             self._remote = None  # died with the connection
+            for pair in list(self.pairs):  # so did every channel; don't leave sockets hanging
+                if pair.chan is not None:
+                    pair.close()
             why = self.session.error or "connecting"
             self._set(TunnelState.WAITING, why)
             self.bus.publish(TunnelWaiting(self.spec.name, f"host {self.spec.host}: {why}"))
@@ -368,7 +401,8 @@ class Tunnel:
             sock = open_listener(listen.address, listen.port)
         except OSError as e:
             if is_addr_in_use(e):
-                raise TunnelError(busy_message(listen.address, listen.port)) from None
+                message = await asyncio.to_thread(busy_message, listen.address, listen.port)
+                raise TunnelError(message) from None
             raise TunnelError(f"cannot listen on {listen}: {e.strerror or e}") from None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _LocalSide(self), sock=sock)
@@ -424,7 +458,7 @@ class Tunnel:
                 asyncssh.OPEN_CONNECT_FAILED, f"target {target} refused"
             ) from None
         self.connection_opened(pair, str(target))
-        return _ChannelSide(pair)
+        return _ChannelSide(pair, resume_target=True)
 
     async def _close_remote(self) -> None:
         if self._remote_task is not None:

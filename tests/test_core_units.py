@@ -161,3 +161,18 @@ def test_stop_signals_per_platform() -> None:
     assert stop_signal_names("nt") == ["SIGINT", "SIGBREAK"]  # Ctrl+C, Ctrl+Break
     assert stop_signal_names("posix") == ["SIGINT", "SIGTERM"]
     assert all(hasattr(signal, n) for n in stop_signal_names("posix"))
+
+
+def test_host_names_match_case_insensitively_like_openssh(tmp_path: Path, key) -> None:
+    path = tmp_path / "kh"
+    hostkeys.learn(path, "MyServer.Example", 2222, key)
+    assert path.read_text().startswith("[myserver.example]:2222 ")
+    assert hostkeys.lookup(path, "myserver.EXAMPLE", 2222).known
+
+
+def test_an_unreadable_entry_for_the_host_still_counts_as_known(tmp_path: Path) -> None:
+    path = tmp_path / "kh"
+    path.write_text("[gpu.lab]:2200 ssh-futurekey AAAAnotakeyweknow\nother.lab ssh-rsa AAAA\n")
+    found = hostkeys.lookup(path, "gpu.lab", 2200)
+    assert found.known and found.unreadable == [1]  # a new key is CHANGED, not "unknown"
+    assert not hostkeys.lookup(path, "fresh.lab", 22).known

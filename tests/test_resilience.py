@@ -171,3 +171,23 @@ async def test_connect_attempt_is_bounded_by_connect_timeout(sshd, tcp_proxy, tm
             await core.connect("box")
         took = time.monotonic() - start
     assert 1.4 <= took <= 4, f"gave up after {took:.1f} s"
+
+
+async def test_closing_while_connecting_does_not_hang(sshd, tcp_proxy, tmp_path) -> None:
+    proxy = tcp_proxy("127.0.0.1", sshd.port)
+    proxy.blackhole()
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd, port=proxy.port)}, connect_timeout=60)
+    connecting = asyncio.ensure_future(core.connect("box"))
+    await asyncio.sleep(0.3)
+    await core.close()
+    with pytest.raises(sshcore.session.ConnectError, match="disconnected"):
+        await asyncio.wait_for(connecting, 5)
+
+
+async def test_unreadable_known_hosts_fails_clearly(sshd, tmp_path) -> None:
+    (tmp_path / "known_hosts").mkdir()  # a folder where the file should be
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+    async with core:
+        with pytest.raises(sshcore.session.ConnectError, match="cannot read"):
+            await asyncio.wait_for(core.connect("box"), 10)
+        assert core.host_state("box").state == HostState.FAILED

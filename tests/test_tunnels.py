@@ -220,3 +220,76 @@ async def test_stop_and_restart_one_tunnel_leaves_the_other_alone(
         writer.write(b"still here")
         assert await reader.readexactly(10) == b"still here"
         writer.close()
+
+
+class _BannerServer:
+    """Speaks first and hangs up, like sshd's banner or an SMTP greeting."""
+
+    def __init__(self) -> None:
+        self.server: asyncio.AbstractServer | None = None
+
+    async def __aenter__(self) -> int:
+        async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"HELLO banner\r\n")
+            await writer.drain()
+            writer.close()
+
+        self.server = await asyncio.start_server(greet, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def test_remote_forward_keeps_what_the_target_says_first(sshd, tmp_path) -> None:
+    port = free_port()
+    async with _BannerServer() as banner:
+        tunnels = {"r": _tunnel("remote", f"127.0.0.1:{port}", f"127.0.0.1:{banner}")}
+        core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+        async with core:
+            await core.start_tunnel("r")
+            await wait_for(lambda: core.tunnel_state("r").state == TunnelState.UP, 10)
+            for _ in range(10):  # e.g. -R 2222:localhost:22: the SSH banner must arrive
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                assert await asyncio.wait_for(reader.readline(), 5) == b"HELLO banner\r\n"
+                writer.close()
+
+
+async def test_clients_that_hang_up_early_do_not_drop_the_connection(sshd, tmp_path) -> None:
+    port = free_port()
+    async with _BannerServer() as banner:
+        tunnels = {"l": _tunnel("local", f"127.0.0.1:{port}", f"127.0.0.1:{banner}")}
+        core, _, events = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+        async with core:
+            await core.start_tunnel("l")
+            await wait_for(lambda: core.tunnel_state("l").state == TunnelState.UP, 10)
+            conn = await core.connection("box")
+            for _ in range(20):  # read the greeting, then reset (as browsers do)
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                assert await asyncio.wait_for(reader.readline(), 5) == b"HELLO banner\r\n"
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+                writer.close()
+            await asyncio.sleep(0.5)
+            assert await core.connection("box") is conn
+    assert not [e for e in events if type(e).__name__ == "HostLost"]
+
+
+async def test_a_freed_port_can_be_started_after_it_was_busy(sshd, echo_server, tmp_path) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    tunnels = {"l": _tunnel("local", f"127.0.0.1:{port}", f"127.0.0.1:{echo_server.port}")}
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    async with core:
+        with pytest.raises(TunnelError):
+            await core.start_tunnel("l")
+        holder.close()  # the user stops the other program
+        await core.start_tunnel("l")
+        await wait_for(lambda: core.tunnel_state("l").state == TunnelState.UP, 10)
+        sent, got = await echo_roundtrip("127.0.0.1", port, 1000)
+        assert sent == got

@@ -94,19 +94,21 @@ async def _up(args: argparse.Namespace, prompts: CliPrompts) -> int:
             raise DevtuiError(f"no tunnel named {name!r} (see: devtui tunnels list)")
     stop = asyncio.Event()
     install_stop_handlers(asyncio.get_running_loop(), stop.set)
-    started = 0
+    started: list[str] = []
     try:
         for name in names:
             try:
                 await core.start_tunnel(name)
-                started += 1
+                started.append(name)
             except DevtuiError as e:
                 # One busy port fails that tunnel alone; the others run.
                 print(f"devtui: tunnel {name}: {e}", file=sys.stderr)
-        if started == 0:
+        if not started:
             return 1
-        print(f"devtui: {started} tunnel(s) running; Ctrl+C to stop", file=sys.stderr, flush=True)
-        hosts = {core.config.tunnels[n].host for n in names}
+        print(
+            f"devtui: {len(started)} tunnel(s) running; Ctrl+C to stop", file=sys.stderr, flush=True
+        )
+        hosts = {core.config.tunnels[n].host for n in started}
         gave_up = False
 
         def check(event: Event) -> None:

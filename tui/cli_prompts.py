@@ -5,8 +5,40 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sshcore.prompts import HostKeyMismatch, HostKeyQuestion
+
+_T = TypeVar("_T")
+
+
+async def _in_daemon_thread(func: Callable[..., _T], *args: Any) -> _T:
+    """Run a blocking terminal read without holding up exit: asyncio.to_thread's worker would
+    keep Ctrl+C waiting until the user pressed Enter at an abandoned prompt."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def work() -> None:
+        try:
+            result = func(*args)
+        except BaseException as e:  # handed to the awaiting task, not lost in the thread
+            loop.call_soon_threadsafe(_settle, future, None, e)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    threading.Thread(target=work, daemon=True, name="devtui-prompt").start()
+    return await future
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class CliPrompts:
@@ -32,7 +64,7 @@ class CliPrompts:
         if not self.tty:
             return None
         try:
-            return await asyncio.to_thread(getpass.getpass, f"{prompt}: ")
+            return await _in_daemon_thread(getpass.getpass, f"{prompt}: ")
         except (EOFError, KeyboardInterrupt):
             return None
 
@@ -40,7 +72,7 @@ class CliPrompts:
         if not self.tty:
             return None
         try:
-            return await asyncio.to_thread(getpass.getpass, f"Passphrase for {key_path}: ")
+            return await _in_daemon_thread(getpass.getpass, f"Passphrase for {key_path}: ")
         except (EOFError, KeyboardInterrupt):
             return None
 
@@ -56,7 +88,7 @@ class CliPrompts:
             _say("Not trusted: run interactively to check it, or pass --accept-new.")
             return False
         try:
-            answer = await asyncio.to_thread(input, "Trust this key and continue? [y/N] ")
+            answer = await _in_daemon_thread(input, "Trust this key and continue? [y/N] ")
         except (EOFError, KeyboardInterrupt):
             return False
         return answer.strip().lower() in ("y", "yes")
