@@ -11,10 +11,11 @@ from pathlib import Path
 
 import asyncssh
 
-from . import hostkeys
+from . import discovery, hostkeys
 from .config import Config, default_log_dir
+from .discovery import ListeningPort
 from .errors import DevtuiError
-from .events import Event, EventBus, FileLog, TunnelTraffic
+from .events import Event, EventBus, FileLog, RemotePortClosed, RemotePortOpened, TunnelTraffic
 from .keys import is_encrypted
 from .model import HostSpec, TunnelSpec
 from .prompts import NoPrompts, Prompts
@@ -48,6 +49,7 @@ class Core:
         self.tunnels: dict[str, Tunnel] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._last_traffic: dict[str, tuple[int, int, int]] = {}
+        self._watchers: dict[str, asyncio.Task[None]] = {}
         if log_file is True:
             configured = config.settings.log_file
             log_file = (
@@ -191,6 +193,42 @@ class Core:
             result = await process.wait()
         return result.exit_status if result.exit_status is not None else 255
 
+    async def listening_ports(self, name: str) -> list[ListeningPort]:
+        """The TCP ports the remote `name` listens on."""
+        return await discovery.listening_ports(await self.connection(name))
+
+    def watch_ports(self, name: str, interval: float = 5.0) -> None:
+        """Publish RemotePortOpened / RemotePortClosed as the remote's ports come and go."""
+        task = self._watchers.get(name)
+        if task is None or task.done():
+            self._watchers[name] = asyncio.create_task(
+                self._watch_ports(name, interval), name=f"ports:{name}"
+            )
+
+    async def unwatch_ports(self, name: str) -> None:
+        """Stop watching the remote's ports."""
+        task = self._watchers.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _watch_ports(self, name: str, interval: float) -> None:
+        before: list[ListeningPort] | None = None
+        while True:
+            try:
+                now = await self.listening_ports(name)
+            except (DevtuiError, OSError, asyncssh.Error):
+                now = None  # the host is reconnecting: try again next round
+            if now is not None:
+                if before is not None:
+                    for port in discovery.new_ports(before, now):
+                        self.bus.publish(RemotePortOpened(name, port.port, port.address))
+                    for port in discovery.new_ports(now, before):
+                        self.bus.publish(RemotePortClosed(name, port.port))
+                before = now
+            await asyncio.sleep(interval)
+
     async def ping(self, name: str) -> float:
         """Round trip of a no-op command on the shared connection, in milliseconds."""
         conn = await self.connection(name)
@@ -261,6 +299,8 @@ class Core:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        for name in list(self._watchers):
+            await self.unwatch_ports(name)
         for tunnel in list(self.tunnels.values()):
             await tunnel.stop()
         # Hosts that others jump through close last.

@@ -216,6 +216,28 @@ class TunnelTraffic(Event):
         )
 
 
+# -- discovery -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RemotePortOpened(Event):
+    """Something started listening on the remote (e.g. a Gradio demo on 7860)."""
+
+    host: str
+    port: int
+    address: str
+
+    def message(self) -> str:
+        return f"{self.host}: new listening port {self.port} ({self.address}); forward it?"
+
+
+@dataclass(frozen=True)
+class RemotePortClosed(Event):
+    host: str
+    port: int
+
+    def message(self) -> str:
+        return f"{self.host}: port {self.port} stopped listening"
+
+
 # -- the bus ---------------------------------------------------------------------------------
 Subscriber = Callable[[Event], None]
 

@@ -16,9 +16,9 @@ from typing import Any
 from sshcore import __version__
 from sshcore.config import Config, default_config_path
 from sshcore.errors import ConfigError, DevtuiError, SshCommandError
-from sshcore.model import HostSpec, TunnelSpec
+from sshcore.model import HostSpec, TunnelSpec, tunnel_name
 from sshcore.openssh_config import plan_import, read_ssh_config
-from sshcore.sshcmd import parse_ssh_command, to_ssh_command, to_ssh_config_block
+from sshcore.sshcmd import parse_forward, parse_ssh_command, to_ssh_command, to_ssh_config_block
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -220,6 +220,30 @@ def cmd_tunnels_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tunnels_add(args: argparse.Namespace) -> int:
+    """devtui tunnels add HOST (-L|-R|-D) SPEC [--name N] [--autostart]"""
+    config = _load(args)
+    if args.host not in config.hosts:
+        raise ConfigError(f"no host named {args.host!r} (see: devtui hosts list)")
+    kind, spec = args.forward
+    listen, target, _ = parse_forward(kind, spec)
+    name = args.name or tunnel_name(args.host, kind, listen.port)
+    tunnel = TunnelSpec(name, args.host, kind, listen, target, autostart=args.autostart)
+    config.add_tunnel(tunnel)
+    _out(f"Added tunnel {name}: {tunnel.describe()}")
+    if kind != "remote" and listen.all_interfaces:
+        _out(f"note: {listen} listens on all interfaces: other machines can use it")
+    return 0
+
+
+def cmd_tunnels_remove(args: argparse.Namespace) -> int:
+    """devtui tunnels remove NAME"""
+    config = _load(args)
+    config.remove_tunnel(args.name)
+    _out(f"Removed tunnel {args.name}")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """devtui check: validate the config; exit 1 on any error."""
     path = Path(args.config).expanduser() if args.config else default_config_path()
@@ -289,6 +313,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = tunnels_sub.add_parser("list", help="list saved tunnels")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_tunnels_list)
+    p = tunnels_sub.add_parser(
+        "add",
+        help="add a tunnel to a saved host, written like ssh's -L/-R/-D",
+        description="e.g. devtui tunnels add intern -L 8888:127.0.0.1:8888 "
+        "(a bare listen port binds 127.0.0.1)",
+    )
+    p.add_argument("host")
+    forward = p.add_mutually_exclusive_group(required=True)
+    for letter, kind, metavar in (
+        ("L", "local", "[BIND:]PORT:HOST:HOSTPORT"),
+        ("R", "remote", "[BIND:]PORT:HOST:HOSTPORT"),
+        ("D", "dynamic", "[BIND:]PORT"),
+    ):
+        forward.add_argument(
+            f"-{letter}",
+            dest="forward",
+            metavar=metavar,
+            type=lambda value, kind=kind: (kind, value),
+            help=f"{kind} forward, as ssh -{letter}",
+        )
+    p.add_argument("--name", help="tunnel name (default HOST-PORT)")
+    p.add_argument("--autostart", action="store_true", help="start it with a bare `devtui up`")
+    p.set_defaults(handler=cmd_tunnels_add)
+    p = tunnels_sub.add_parser("remove", help="remove a tunnel")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_tunnels_remove)
 
     p = sub.add_parser("check", help="validate the config file (exit 1 on any error)")
     p.set_defaults(handler=cmd_check)

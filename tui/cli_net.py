@@ -1,9 +1,10 @@
-"""Commands that touch the network: `up`, `run`, `hosts test`, `hosts forget-key`."""
+"""Commands that touch the network: `up`, `run`, `ports`, `hosts test`, `hosts forget-key`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -15,7 +16,7 @@ from sshcore import hostkeys
 from sshcore.config import Config
 from sshcore.core import Core
 from sshcore.errors import DevtuiError
-from sshcore.events import Event, HostFailed, TunnelTraffic
+from sshcore.events import Event, HostFailed, RemotePortClosed, RemotePortOpened, TunnelTraffic
 from sshcore.session import HostState
 
 from .cli_prompts import CliPrompts
@@ -180,6 +181,58 @@ async def _run(args: argparse.Namespace, argv: list[str]) -> int:
         await core.close()
 
 
+def cmd_ports(args: argparse.Namespace) -> int:
+    """devtui ports HOST [--json] [--watch]: the remote's listening TCP ports."""
+    return asyncio.run(_ports(args))
+
+
+async def _ports(args: argparse.Namespace) -> int:
+    core = _core(args, _prompts(args), verbose=args.verbose)
+    try:
+        ports = await core.listening_ports(args.host)
+        forwarded = {
+            t.target.port: t.name
+            for t in core.config.data.tunnels_of(args.host)
+            if t.kind == "local" and t.target is not None
+        }
+        if args.json:
+            rows = [
+                {
+                    "port": p.port,
+                    "address": p.address,
+                    "loopback_only": p.loopback_only,
+                    "tunnel": forwarded.get(p.port),
+                }
+                for p in ports
+            ]
+            print(json.dumps(rows, indent=2))
+        else:
+            print(f"{'PORT':>5}  {'ADDRESS':<16} TUNNEL")
+            for p in ports:
+                hint = f"(devtui tunnels add {args.host} -L {p.port}:127.0.0.1:{p.port})"
+                print(f"{p.port:>5}  {p.address:<16} {forwarded.get(p.port) or hint}")
+        if args.watch:
+            stop = asyncio.Event()
+            install_stop_handlers(asyncio.get_running_loop(), stop.set)
+
+            def show(event: Event) -> None:
+                if isinstance(event, (RemotePortOpened, RemotePortClosed)):
+                    print(event.message(), flush=True)
+
+            core.subscribe(show)
+            core.watch_ports(args.host, interval=args.interval)
+            print(
+                f"watching {args.host} every {args.interval:g} s; Ctrl+C to stop", file=sys.stderr
+            )
+            await stop.wait()
+    except DevtuiError as e:
+        print(f"devtui: {args.host}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        await core.close()
+    return 0
+
+
 def cmd_forget_key(args: argparse.Namespace) -> int:
     """devtui hosts forget-key NAME: remove the host's known_hosts entries (explicit)."""
     config = Config.load(args.config)
@@ -222,6 +275,14 @@ def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
     p.add_argument("name")
     _auth_flags(p)
     p.set_defaults(handler=cmd_hosts_test)
+
+    p = sub.add_parser("ports", help="list the TCP ports a host listens on (to forward them)")
+    p.add_argument("host")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--watch", action="store_true", help="then report ports as they open/close")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between looks (--watch)")
+    _auth_flags(p)
+    p.set_defaults(handler=cmd_ports)
 
     p = hosts_sub.add_parser("forget-key", help="remove a host's saved host key (after a rebuild)")
     p.add_argument("name")

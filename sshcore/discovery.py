@@ -1,0 +1,98 @@
+"""The remote's listening TCP ports, for "forward this new port?" offers (like VS Code).
+
+Read with one fixed command over the shared session: /proc/net/tcp{,6} on Linux, falling
+back to `ss -ltnH` or `netstat -ltn` elsewhere. No user input reaches the command.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+import asyncssh
+
+# Fixed, quoted-nothing command: prints the proc tables, or a marker when they are missing.
+_PROC_COMMAND = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null || echo NO-PROC"
+_FALLBACK_COMMAND = "ss -ltnH 2>/dev/null || netstat -ltn 2>/dev/null"
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's st column
+
+
+@dataclass(frozen=True, order=True)
+class ListeningPort:
+    """A TCP port something listens on, on the remote."""
+
+    port: int
+    address: str
+
+    @property
+    def loopback_only(self) -> bool:
+        """True when only the remote itself can reach it (what a tunnel is for)."""
+        try:
+            return ipaddress.ip_address(self.address).is_loopback
+        except ValueError:
+            return self.address == "localhost"
+
+
+def _hex_address(text: str) -> str:
+    raw = bytes.fromhex(text)
+    if len(raw) == 4:
+        return str(ipaddress.IPv4Address(raw[::-1]))  # one little-endian 32-bit word
+    # IPv6: four 32-bit words, each little-endian.
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    address = ipaddress.IPv6Address(words)
+    return str(address.ipv4_mapped or address)
+
+
+def parse_proc_net_tcp(text: str) -> list[ListeningPort]:
+    """Listening sockets in the text of /proc/net/tcp and/or /proc/net/tcp6."""
+    found: set[ListeningPort] = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or ":" not in fields[1] or fields[3] != _LISTEN:
+            continue
+        address_hex, port_hex = fields[1].rsplit(":", 1)
+        try:
+            found.add(ListeningPort(int(port_hex, 16), _hex_address(address_hex)))
+        except ValueError:
+            continue
+    return sorted(found)
+
+
+_SS_RE = re.compile(r"(?:^|\s)(\[?[0-9A-Fa-f.:*%a-z]*\]?):(\d+)\s")
+
+
+def parse_ss(text: str) -> list[ListeningPort]:
+    """Listening sockets in `ss -ltnH` (or `netstat -ltn`) output."""
+    found: set[ListeningPort] = set()
+    for line in text.splitlines():
+        if "LISTEN" not in line.upper():
+            continue
+        for address, port in _SS_RE.findall(line + " "):
+            address = address.strip("[]").split("%")[0]
+            address = "0.0.0.0" if address in ("*", "", "0.0.0.0") else address
+            found.add(ListeningPort(int(port), "::" if address == "::" else address))
+            break
+    return sorted(found)
+
+
+async def listening_ports(conn: asyncssh.SSHClientConnection) -> list[ListeningPort]:
+    """The remote's listening TCP ports, sorted by port."""
+    result = await conn.run(_PROC_COMMAND, check=False)
+    out = str(result.stdout or "")
+    if "NO-PROC" not in out and out.strip():
+        return parse_proc_net_tcp(out)
+    result = await conn.run(_FALLBACK_COMMAND, check=False)
+    return parse_ss(str(result.stdout or ""))
+
+
+def new_ports(before: list[ListeningPort], now: list[ListeningPort]) -> list[ListeningPort]:
+    """Ports listening now that were not before (one entry per port number)."""
+    old = {p.port for p in before}
+    seen: set[int] = set()
+    fresh = []
+    for port in now:
+        if port.port not in old and port.port not in seen:
+            seen.add(port.port)
+            fresh.append(port)
+    return fresh
