@@ -7,11 +7,12 @@ import contextlib
 import shlex
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 
-from . import discovery, hostkeys
+from . import discovery, hostkeys, keys
 from .config import Config, default_log_dir
 from .discovery import ListeningPort
 from .errors import DevtuiError
@@ -28,6 +29,14 @@ OutputCallback = Callable[[str, bytes], None]
 
 class PassphraseNeeded(AuthError):
     """A passphrase-protected key was needed and nobody gave the passphrase."""
+
+
+@dataclass(frozen=True)
+class KeyInstall:
+    """What installing a key did: the host-side result, and whether a key-only login worked."""
+
+    result: keys.InstallResult
+    verified: bool | None
 
 
 class Core:
@@ -174,6 +183,21 @@ class Core:
             raise AuthError(f"login with {key_path} failed: {e}") from None
         finally:
             await probe.close()
+
+    async def install_key(self, name: str, key_path: Path) -> KeyInstall:
+        """ssh-copy-id for every OS: add the key to host `name`, then prove it logs in alone."""
+        info = await asyncio.to_thread(keys.inspect_key, key_path)
+        if info.public_line is None:
+            raise DevtuiError(f"{key_path}: {info.problem or 'no public key'}")
+        result = await keys.install_public_key(await self.connection(name), info.public_line)
+        verified: bool | None = None  # None: not tested (no private key, or no passphrase)
+        if info.has_private:
+            try:
+                await self.try_login(name, key_path)
+                verified = True
+            except PassphraseNeeded:
+                verified = None
+        return KeyInstall(result, verified)
 
     # -- commands -------------------------------------------------------------------------------
     async def run(

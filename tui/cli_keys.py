@@ -13,7 +13,6 @@ from typing import Any
 
 from sshcore import keys
 from sshcore.config import Config
-from sshcore.core import PassphraseNeeded
 from sshcore.errors import ConfigError, DevtuiError
 from sshcore.keys import KeyInfo
 
@@ -161,17 +160,17 @@ def cmd_keys_install(args: argparse.Namespace) -> int:
         raise ConfigError(f"no host named {args.host!r} (see: devtui hosts list)")
     key_path = keys.find_key(args.key, config.hosts.values())
     info = keys.inspect_key(key_path)
-    line = keys.public_key_line(key_path)
+    keys.public_key_line(key_path)  # fail now, before any password is asked
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise DevtuiError("--password-stdin: no password on standard input")
-    return asyncio.run(_install(args, config, info, line, password))
+    return asyncio.run(_install(args, config, info, password))
 
 
 async def _install(
-    args: argparse.Namespace, config: Config, info: KeyInfo, line: str, password: str | None
+    args: argparse.Namespace, config: Config, info: KeyInfo, password: str | None
 ) -> int:
     # Imported here so `keys list/show/generate` work without the network layer loaded.
     from sshcore.core import Core
@@ -183,21 +182,17 @@ async def _install(
     prompts = CliPrompts(accept_new=args.accept_new, password=password)
     _out(f"Installing {key_name} on {host.name} ({host.destination}) ...")
     async with Core(config, prompts, interactive=True) as core:
-        conn = await core.connection(host.name)
-        result = await keys.install_public_key(conn, line)
-        _out(_describe_install(result, host.name))
-        if info.has_private:
-            try:
-                await core.try_login(host.name, info.path)
-            except PassphraseNeeded:
-                _out(
-                    "The key has a passphrase and none was given, so devtui did not test the "
-                    f"login with it; connect once to check: devtui hosts test {host.name}"
-                )
-            else:
-                _out(f"Logged in to {host.name} with {key_name} alone: the key works.")
-        else:
-            _out("There is no private key beside it here, so devtui did not test the login.")
+        report = await core.install_key(host.name, info.path)
+    _out(_describe_install(report.result, host.name))
+    if report.verified:
+        _out(f"Logged in to {host.name} with {key_name} alone: the key works.")
+    elif info.has_private:
+        _out(
+            "The key has a passphrase and none was given, so devtui did not test the "
+            f"login with it; connect once to check: devtui hosts test {host.name}"
+        )
+    else:
+        _out("There is no private key beside it here, so devtui did not test the login.")
     if info.has_private:
         _offer_identity(args, config, info.path)
     return 0
