@@ -159,15 +159,9 @@ class Core:
         """
         spec = self._host_spec(name)
         session = self.session(name)
-        data = await asyncio.to_thread(key_path.read_bytes)
-        if passphrase is None and is_encrypted(data):
-            passphrase = await self.prompts.passphrase(str(key_path))
-            if passphrase is None:
-                raise PassphraseNeeded(f"{key_path} needs its passphrase to test the login")
-        try:
-            key = await asyncio.to_thread(asyncssh.import_private_key, data, passphrase)
-        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, ValueError) as e:
-            raise AuthError(f"cannot open {key_path}: {e}") from None
+        key = session.unlocked.get(hostkeys.expand(str(key_path)).absolute())
+        if key is None:  # not unlocked during this run: read it (asking for a passphrase)
+            key = await self._read_key(key_path, passphrase)
         probe = HostSession(
             spec,
             self.config.settings,
@@ -198,6 +192,17 @@ class Core:
             except PassphraseNeeded:
                 verified = None
         return KeyInstall(result, verified)
+
+    async def _read_key(self, key_path: Path, passphrase: str | None) -> asyncssh.SSHKey:
+        data = await asyncio.to_thread(key_path.read_bytes)
+        if passphrase is None and is_encrypted(data):
+            passphrase = await self.prompts.passphrase(str(key_path))
+            if passphrase is None:
+                raise PassphraseNeeded(f"{key_path} needs its passphrase to test the login")
+        try:
+            return await asyncio.to_thread(asyncssh.import_private_key, data, passphrase)
+        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, ValueError) as e:
+            raise AuthError(f"cannot open {key_path}: {e}") from None
 
     # -- commands -------------------------------------------------------------------------------
     async def run(

@@ -250,6 +250,7 @@ class HostSession:
         self.server_version: str | None = None
         self._keys: list[asyncssh.SSHKey] | None = None
         self._encrypted: list[Path] = []
+        self.unlocked: dict[Path, asyncssh.SSHKey] = {}  # passphrase keys opened this run
         self._live_client: _Client | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._first: asyncio.Future[asyncssh.SSHClientConnection] | None = None
@@ -461,6 +462,7 @@ class HostSession:
                 continue
             assert self._keys is not None
             self._keys.insert(0, key)
+            self.unlocked[path.absolute()] = key
             self._encrypted.remove(path)
 
     async def _attempt(self, first_attempt: bool) -> asyncssh.SSHClientConnection:
@@ -490,6 +492,7 @@ class HostSession:
                 await self._unlock_keys(client)
                 keys = list(self._keys or keys)
             client.key_count = len(keys)
+            client.prompt_seconds = 0.0  # time at the passphrase prompt is not connect time
             started = time.monotonic()
             try:
                 conn = await self._connect_bounded(client, known, keys, tunnel)

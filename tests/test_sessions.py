@@ -191,9 +191,18 @@ async def test_passphrase_key_is_unlocked_once_and_reused(sshd, tmp_path: Path) 
     host = sshd_host(sshd, identity_file=str(locked))
     core, prompts, _ = make_core(tmp_path, {"box": host})
     prompts.passphrases = ["s3cret phrase"]
+    typed = prompts.passphrase
+
+    async def slow_typist(key_path: str) -> str | None:
+        await asyncio.sleep(0.5)
+        return await typed(key_path)
+
+    prompts.passphrase = slow_typist  # type: ignore[method-assign]
     async with core:
         status = await core.connect("box")
         assert status.auth_method == "publickey"
+        # Time at the prompt is the user's, not the network's.
+        assert status.connect_ms is not None and 0 < status.connect_ms < 400
         sshd.restart()
         await asyncio.wait_for(core.session("box").wait_connected(), 20)
         await asyncio.sleep(0.3)
