@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .atomic import atomic_write_text
 from .errors import SshCommandError
 from .model import (
     ConfigData,
@@ -26,7 +27,7 @@ from .model import (
     tunnel_name,
     user_problem,
 )
-from .sshcmd import jump_host_spec, parse_forward
+from .sshcmd import jump_host_spec, parse_forward, to_ssh_config_block
 
 _MAX_INCLUDE_DEPTH = 16
 _KEYS = {
@@ -275,4 +276,45 @@ def plan_import(current: ConfigData, found: ImportResult) -> ImportResult:
     return plan
 
 
-__all__ = ["ImportResult", "plan_import", "read_ssh_config"]
+def _defined_hosts(text: str) -> dict[str, int]:
+    """Host names (exact, no wildcards) that `Host` lines of `text` define, with line numbers."""
+    found: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = _split_line(line) if line.strip() and not line.strip().startswith("#") else []
+        if words and words[0].lower() == "host":
+            for pattern in words[1:]:
+                found.setdefault(pattern, number)
+    return found
+
+
+def write_host_blocks(
+    path: Path | str | None, hosts: list[HostSpec], tunnels: list[TunnelSpec]
+) -> list[str]:
+    """Append `Host` blocks for `hosts` (a host and the jump hosts it needs) to ~/.ssh/config.
+
+    Hosts the file already defines are left as they are; returns the names written. Saved
+    atomically with a `.bak`; a new file is owner-only, as OpenSSH on Windows expects.
+    """
+    path = Path(path).expanduser() if path else Path("~/.ssh/config").expanduser()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        text = ""
+    defined = _defined_hosts(text)
+    blocks, written = [], []
+    for host in hosts:
+        if host.name in defined:
+            continue
+        mine = [t for t in tunnels if t.host == host.name]
+        blocks.append(f"# added by devtui\n{to_ssh_config_block(host, mine)}")
+        written.append(host.name)
+    if blocks:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += ("\n" if text else "") + "\n".join(blocks)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write_text(path, text, backup=True, mode=0o600)
+    return written
+
+
+__all__ = ["ImportResult", "plan_import", "read_ssh_config", "write_host_blocks"]

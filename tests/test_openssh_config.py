@@ -11,7 +11,7 @@ import pytest
 
 from sshcore.config import Config
 from sshcore.model import Endpoint, HostSpec, TunnelSpec
-from sshcore.openssh_config import plan_import, read_ssh_config
+from sshcore.openssh_config import plan_import, read_ssh_config, write_host_blocks
 
 
 @pytest.fixture
@@ -270,3 +270,34 @@ def test_cli_import_from_a_given_path(home: Path) -> None:
     done = devtui(home, "hosts", "import-ssh-config", str(other))
     assert done.returncode == 0, done.stderr
     assert "Imported host given: given.example:22" in done.stdout
+
+
+def test_written_host_blocks_are_what_openssh_reads_and_importable(tmp_path: Path) -> None:
+    target = tmp_path / "ssh_config"
+    target.write_text("Host old\n  HostName old.example")  # no final newline
+    gate = HostSpec("gate", "gate.example", 2200, "j")
+    inner = HostSpec("inner", "10.0.0.5", 2222, "me", identity_file="~/.ssh/id a", jump="gate")
+    tunnel = TunnelSpec(
+        "inner-8080", "inner", "local", Endpoint("127.0.0.1", 8080), Endpoint("localhost", 80)
+    )
+    assert write_host_blocks(target, [gate, inner], [tunnel]) == ["gate", "inner"]
+    assert write_host_blocks(target, [gate, inner], [tunnel]) == []  # nothing twice
+    assert target.read_text().startswith("Host old\n  HostName old.example\n")
+    seen = subprocess.run(
+        ["ssh", "-F", str(target), "-G", "inner"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    ).stdout.splitlines()
+    for line in ("hostname 10.0.0.5", "port 2222", "user me", "proxyjump gate"):
+        assert line in seen
+    assert "localforward [127.0.0.1]:8080 [localhost]:80" in seen
+    found = read_ssh_config(target)
+    by_name = {h.name: h for h in found.hosts}
+    assert (by_name["inner"].hostname, by_name["inner"].port, by_name["inner"].jump) == (
+        "10.0.0.5",
+        2222,
+        "gate",
+    )
+    assert by_name["inner"].identity_file == "~/.ssh/id a"
+    assert [t.name for t in found.tunnels] == ["inner-8080"]

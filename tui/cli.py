@@ -17,7 +17,7 @@ from sshcore import __version__
 from sshcore.config import Config, default_config_path
 from sshcore.errors import ConfigError, DevtuiError, SshCommandError
 from sshcore.model import HostSpec, TunnelSpec, tunnel_name
-from sshcore.openssh_config import plan_import, read_ssh_config
+from sshcore.openssh_config import plan_import, read_ssh_config, write_host_blocks
 from sshcore.sshcmd import parse_forward, parse_ssh_command, to_ssh_command, to_ssh_config_block
 
 EXIT_ERROR = 1
@@ -185,12 +185,23 @@ def cmd_hosts_import(args: argparse.Namespace) -> int:
 
 
 def cmd_hosts_export(args: argparse.Namespace) -> int:
-    """devtui hosts export NAME [--as command|config]"""
+    """devtui hosts export NAME [--as command|config] [--write [PATH]]"""
     config = _load(args)
     host = config.hosts.get(args.name)
     if host is None:
         raise ConfigError(f"no host named {args.name!r}", path=str(config.path))
     tunnels = config.data.tunnels_of(host.name)
+    if args.write:
+        chain = [host]
+        while chain[-1].jump and chain[-1].jump in config.hosts:
+            chain.append(config.hosts[chain[-1].jump])
+        target = Path(args.write).expanduser()
+        written = write_host_blocks(target, chain[::-1], list(config.tunnels.values()))
+        for name in written:
+            _out(f"Wrote Host {name} to {target} (plain ssh and VS Code Remote-SSH see it now)")
+        if host.name not in written:
+            _out(f"{target} already has a Host {host.name} block; left it as it is")
+        return 0
     if args.format == "config":
         _out(to_ssh_config_block(host, tunnels).rstrip("\n"))
     else:
@@ -305,6 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument(
         "--as", dest="format", choices=["command", "config"], default="command", help="form"
+    )
+    p.add_argument(
+        "--write",
+        nargs="?",
+        const="~/.ssh/config",
+        metavar="PATH",
+        help="append it as a Host block to ~/.ssh/config (or PATH) unless one exists",
     )
     p.set_defaults(handler=cmd_hosts_export)
 
