@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import socket
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for
-from harness.net import echo_roundtrip, free_port
+from harness.net import echo_roundtrip, echo_streams, free_port
 
 from sshcore.events import TargetRefused, TunnelConnectionClosed, TunnelFailed, TunnelTraffic
 from sshcore.tunnels import TunnelError, TunnelState
@@ -44,28 +43,7 @@ async def _socks5_connect(port: int, host: str, dest_port: int) -> tuple:
 async def _socks_echo(port: int, echo_port: int, nbytes: int) -> tuple[str, str]:
     reader, writer, reply = await _socks5_connect(port, "localhost", echo_port)
     assert reply[1] == 0, f"SOCKS reply {reply!r}"
-    sent, got = hashlib.sha256(), hashlib.sha256()
-
-    async def out() -> None:
-        left = nbytes
-        while left:
-            chunk = os.urandom(min(256 * 1024, left))
-            sent.update(chunk)
-            writer.write(chunk)
-            await writer.drain()
-            left -= len(chunk)
-
-    async def back() -> None:
-        received = 0
-        while received < nbytes:
-            data = await reader.read(256 * 1024)
-            assert data
-            got.update(data)
-            received += len(data)
-
-    await asyncio.gather(out(), back())
-    writer.close()
-    return sent.hexdigest(), got.hexdigest()
+    return await echo_streams(reader, writer, nbytes)
 
 
 @pytest.mark.slow

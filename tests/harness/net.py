@@ -214,6 +214,13 @@ async def echo_roundtrip(host: str, port: int, nbytes: int) -> tuple[str, str]:
     `(sha256 sent, sha256 received)`, which are equal when the path is sound.
     """
     reader, writer = await asyncio.open_connection(host, port)
+    return await echo_streams(reader, writer, nbytes)
+
+
+async def echo_streams(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nbytes: int
+) -> tuple[str, str]:
+    """`echo_roundtrip` on a connection already open (e.g. after a SOCKS handshake); closes it."""
     sent, got = hashlib.sha256(), hashlib.sha256()
 
     async def pump_out() -> None:
