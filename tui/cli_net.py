@@ -1,4 +1,4 @@
-"""Commands that touch the network: `up`, `run`, `ports`, `hosts test`, `hosts forget-key`."""
+"""Commands that touch the network: `up`, `run`, `ports`, `demo`, `hosts test`, `hosts forget-key`."""
 
 from __future__ import annotations
 
@@ -233,6 +233,45 @@ async def _ports(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """devtui demo [--check]: a tunnel to a built-in demo host on this machine."""
+    return asyncio.run(_demo(args))
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from sshcore.demo import DemoSite
+
+    async with DemoSite(args.port) as demo:
+        core = Core(Config.load(demo.config_path), CliPrompts(), interactive=False)
+        core.subscribe(_stderr_events)
+        try:
+            await core.start_tunnel("demo-web")
+            await core.connection("demo")
+            print(f"Demo host: demo@127.0.0.1:{demo.ssh_port} (embedded SSH server, this machine)")
+            print(f"Tunnel demo-web: {demo.url} -> the demo host's web app")
+            if args.check:
+                page = await asyncio.to_thread(_fetch, demo.url)
+                heading = next((ln for ln in page.splitlines() if "<h1>" in ln), page[:80])
+                print(f"Fetched {demo.url} through the tunnel: {heading}")
+                return 0
+            print(f"Open {demo.url} in a browser. In another terminal, try:")
+            print(f"  devtui --config {demo.config_path} hosts test demo")
+            print("Ctrl+C ends the demo (its temp files go with it).", flush=True)
+            stop = asyncio.Event()
+            install_stop_handlers(asyncio.get_running_loop(), stop.set)
+            await stop.wait()
+        finally:
+            await core.close()
+    return 0
+
+
+def _fetch(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return str(response.read().decode("utf-8", "replace"))
+
+
 def cmd_forget_key(args: argparse.Namespace) -> int:
     """devtui hosts forget-key NAME: remove the host's known_hosts entries (explicit)."""
     config = Config.load(args.config)
@@ -283,6 +322,13 @@ def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
     p.add_argument("--interval", type=float, default=5.0, help="seconds between looks (--watch)")
     _auth_flags(p)
     p.set_defaults(handler=cmd_ports)
+
+    p = sub.add_parser(
+        "demo", help="try a tunnel to a built-in demo host (no remote machine needed)"
+    )
+    p.add_argument("--check", action="store_true", help="fetch the page once through it, exit")
+    p.add_argument("--port", type=int, default=0, help="local port of the tunnel (default: free)")
+    p.set_defaults(handler=cmd_demo)
 
     p = hosts_sub.add_parser("forget-key", help="remove a host's saved host key (after a rebuild)")
     p.add_argument("name")

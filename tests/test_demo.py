@@ -1,0 +1,68 @@
+"""`devtui demo`: a newcomer's first tunnel, to a built-in host, with nothing else installed."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from harness.net import free_port
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", "DEVTUI_CONFIG")}
+    env["HOME"] = str(tmp_path)  # the user's own config and keys stay untouched
+    return env
+
+
+def test_demo_check_fetches_the_page_through_the_tunnel(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tui", "demo", "--check"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "through the tunnel: <h1>Hello from the devtui demo host</h1>" in done.stdout
+    assert "tunnel demo-web: up" in done.stderr
+    assert not list(tmp_path.iterdir())  # nothing written to the user's home
+
+
+def test_demo_runs_until_ctrl_c_and_cleans_up(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "demo", "--port", str(port)],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+        config = re.search(r"--config (\S+) hosts test demo", "".join(lines))
+        assert config, lines
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
+            assert b"Hello from the devtui demo host" in page.read()
+        # The demo host works with the other commands too, while it runs.
+        test = subprocess.run(
+            [sys.executable, "-m", "tui", "--config", config.group(1), "hosts", "test", "demo"],
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert test.returncode == 0, test.stderr
+        assert "auth         publickey" in test.stdout
+    finally:
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert not Path(config.group(1)).exists()  # the throwaway config is gone
