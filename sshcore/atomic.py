@@ -19,6 +19,8 @@ def atomic_write_text(path: Path, text: str, *, backup: bool = True, mode: int =
     With `backup`, the previous content is kept as `path` + ".bak" (one generation).
     A new file gets `mode`; an existing one keeps its mode.
     """
+    if path.is_symlink():  # a dotfiles link: update the file it points to, keep the link
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)

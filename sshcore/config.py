@@ -521,6 +521,7 @@ class Config:
 
     def add(self, hosts: Iterable[HostSpec], tunnels: Iterable[TunnelSpec] = ()) -> None:
         """Add hosts and tunnels in one save; refuses names that are taken."""
+        self._refresh()
         hosts, tunnels = list(hosts), list(tunnels)
         for spec in hosts:
             if spec.name in self.hosts:
@@ -543,6 +544,7 @@ class Config:
 
     def update_host(self, name: str, spec: HostSpec) -> None:
         """Replace host `name` by `spec` (same name), touching only keys that changed."""
+        self._refresh()
         self._require_host(name)
         if spec.name != name:
             raise ConfigError("renaming a host is not supported; add a new one", key=name)
@@ -554,6 +556,7 @@ class Config:
 
     def remove_host(self, name: str) -> list[str]:
         """Remove a host and its tunnels; returns the names of the tunnels removed with it."""
+        self._refresh()
         self._require_host(name)
         gone = [t.name for t in self.data.tunnels_of(name)]
         users = [h.name for h in self.hosts.values() if h.jump == name]
@@ -572,6 +575,7 @@ class Config:
 
     def update_tunnel(self, name: str, spec: TunnelSpec) -> None:
         """Replace tunnel `name` by `spec`, touching only keys that changed."""
+        self._refresh()
         if name not in self.tunnels:
             raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
 
@@ -582,6 +586,7 @@ class Config:
 
     def remove_tunnel(self, name: str) -> None:
         """Remove one tunnel."""
+        self._refresh()
         if name not in self.tunnels:
             raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
         self._edit(*_removal([("tunnels", name)]))
@@ -616,8 +621,30 @@ class Config:
             if candidate is not None and _same_data(candidate, doc):
                 text = candidate
         data, warnings = validate_text(text, str(self.path))
-        atomic_write_text(self.path, text)
+        try:
+            atomic_write_text(self.path, text)
+        except OSError as e:  # read-only, or (Windows) held open by another program
+            raise ConfigError(f"cannot save: {e.strerror or e}", path=str(self.path)) from None
         self._doc, self._text, self.data, self.warnings = tomlkit.parse(text), text, data, warnings
+
+    def _refresh(self) -> None:
+        """Adopt the file as it is on disk now, if someone (another devtui, an editor)
+        changed it since we read it: an edit must never silently undo theirs."""
+        try:
+            with self.path.open(encoding="utf-8-sig", newline="") as f:
+                on_disk = f.read()
+        except FileNotFoundError:
+            on_disk = ""
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read: {e}", path=str(self.path)) from None
+        if on_disk != self._text:
+            fresh = Config(self.path, on_disk)
+            self._doc, self._text, self.data, self.warnings = (
+                fresh._doc,
+                on_disk,
+                fresh.data,
+                fresh.warnings,
+            )
 
 
 def _section(doc: tomlkit.TOMLDocument, name: str) -> Any:

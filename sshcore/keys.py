@@ -641,17 +641,29 @@ def generate_key(
             f"cannot protect the key with a passphrase here ({e}); "
             "install the 'bcrypt' package or generate it without a passphrase"
         ) from None
-    public_data = (_public_line(key, _clean_comment(comment)) + "\n").encode("ascii")
+    # UTF-8 like ssh-keygen: the default comment is user@machine, and user names need not
+    # be ASCII (李明@pc, José@laptop).
+    public_data = (_public_line(key, _clean_comment(comment)) + "\n").encode("utf-8")
     _make_ssh_dir(path.parent)
     try:
         write_key_file(path, private_data, private=True, overwrite=overwrite)
-        try:
-            write_key_file(public, public_data, private=False, overwrite=overwrite)
-        except BaseException:
-            path.unlink(missing_ok=True)  # no private key without its .pub
-            raise
     except OSError as e:
         raise KeyFileError(f"cannot write {display_path(path)}: {e.strerror or e}") from None
+    try:
+        write_key_file(public, public_data, private=False, overwrite=overwrite)
+    except BaseException as e:
+        if not overwrite:
+            path.unlink(missing_ok=True)  # a brand-new key without its .pub: start clean
+        elif isinstance(e, OSError):
+            # The old private key is already replaced: never delete the only copy of the new
+            # one. The .pub can be made again from it.
+            raise KeyFileError(
+                f"wrote {display_path(path)} but not {display_path(public)} "
+                f"({e.strerror or e}); devtui keys show {display_path(path)} prints it"
+            ) from None
+        if isinstance(e, OSError):
+            raise KeyFileError(f"cannot write {display_path(public)}: {e.strerror or e}") from None
+        raise
     return inspect_key(path)
 
 

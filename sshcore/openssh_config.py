@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .atomic import atomic_write_text
-from .errors import SshCommandError
+from .errors import DevtuiError, SshCommandError
 from .model import (
     ConfigData,
     HostSpec,
@@ -287,33 +287,59 @@ def _defined_hosts(text: str) -> dict[str, int]:
     return found
 
 
+def _first_catch_all(text: str) -> int | None:
+    """Index of the first line that starts a `Host` block with only wildcards, or a `Match`."""
+    for index, line in enumerate(text.splitlines(keepends=True)):
+        words = _split_line(line) if line.strip() and not line.strip().startswith("#") else []
+        if not words:
+            continue
+        key = words[0].lower()
+        if key == "match" or (key == "host" and all(any(c in p for c in "*?!") for p in words[1:])):
+            return index
+    return None
+
+
 def write_host_blocks(
     path: Path | str | None, hosts: list[HostSpec], tunnels: list[TunnelSpec]
 ) -> list[str]:
-    """Append `Host` blocks for `hosts` (a host and the jump hosts it needs) to ~/.ssh/config.
+    """Add `Host` blocks for `hosts` (a host and the jump hosts it needs) to ~/.ssh/config.
 
-    Hosts the file already defines are left as they are; returns the names written. Saved
-    atomically with a `.bak`; a new file is owner-only, as OpenSSH on Windows expects.
+    Hosts the file already defines are left as they are; returns the names written. The
+    blocks go before the first catch-all block (`Host *`, `Match`), since OpenSSH takes the
+    first value it finds. Saved atomically with a `.bak`.
     """
     path = Path(path).expanduser() if path else Path("~/.ssh/config").expanduser()
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         text = ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise DevtuiError(f"cannot read {path}: {e}") from None
     defined = _defined_hosts(text)
     blocks, written = [], []
     for host in hosts:
         if host.name in defined:
             continue
         mine = [t for t in tunnels if t.host == host.name]
-        blocks.append(f"# added by devtui\n{to_ssh_config_block(host, mine)}")
+        blocks.append(f"# added by devtui\n{to_ssh_config_block(host, mine)}\n")
         written.append(host.name)
-    if blocks:
-        if text and not text.endswith("\n"):
-            text += "\n"
-        text += ("\n" if text else "") + "\n".join(blocks)
+    if not blocks:
+        return written
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    at = _first_catch_all(text)
+    if at is None:
+        if lines and lines[-1].strip():
+            lines.append("\n")
+        lines.extend(blocks)
+    else:
+        lines[at:at] = blocks
+    try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write_text(path, text, backup=True, mode=0o600)
+        atomic_write_text(path, "".join(lines), backup=True, mode=0o600)
+    except OSError as e:
+        raise DevtuiError(f"cannot write {path}: {e.strerror or e}") from None
     return written
 
 

@@ -60,10 +60,7 @@ def open_listener(address: str, port: int, platform: str | None = None) -> socke
 
 def is_addr_in_use(error: OSError) -> bool:
     """True for "address already in use" on any OS (Windows: WSAEADDRINUSE 10048)."""
-    return error.errno in (errno.EADDRINUSE, 10048) or getattr(error, "winerror", None) in (
-        10048,
-        10013,
-    )
+    return error.errno in (errno.EADDRINUSE, 10048) or getattr(error, "winerror", None) == 10048
 
 
 def port_owner(port: int, address: str | None = None) -> PortOwner | None:

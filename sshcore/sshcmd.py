@@ -47,11 +47,19 @@ class ParsedCommand:
 # Tokenizing: POSIX shells and PowerShell quote differently, and Windows paths hold backslashes.
 
 _WINDOWS_PATH_RE = re.compile(r"(^|[\s='\"])[A-Za-z]:\\")
+# A backslash before a letter, digit, '.', '~' or '%' is a Windows path separator
+# (~\.ssh\id_rsa, %USERPROFILE%\.ssh); POSIX lines escape only spaces, quotes and the like.
+_WINDOWS_SEPARATOR_RE = re.compile(r"\\[A-Za-z0-9._~%]")
 
 
 def split_command(line: str) -> list[str]:
     """Split a pasted line with PowerShell rules if it looks like Windows, else POSIX rules."""
-    if "`" in line or _WINDOWS_PATH_RE.search(line) or ".exe" in line.lower():
+    if (
+        "`" in line
+        or _WINDOWS_PATH_RE.search(line)
+        or _WINDOWS_SEPARATOR_RE.search(line)
+        or ".exe" in line.lower()
+    ):
         return _split_powershell(line)
     try:
         return shlex.split(line, posix=True)

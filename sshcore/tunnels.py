@@ -400,6 +400,11 @@ class Tunnel:
         try:
             sock = open_listener(listen.address, listen.port)
         except OSError as e:
+            if getattr(e, "winerror", None) == 10013:
+                raise TunnelError(
+                    f"{listen} is reserved or blocked by Windows (see: netsh interface ipv4 "
+                    "show excludedportrange protocol=tcp); pick another port"
+                ) from None
             if is_addr_in_use(e):
                 message = await asyncio.to_thread(busy_message, listen.address, listen.port)
                 raise TunnelError(message) from None

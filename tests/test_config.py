@@ -537,3 +537,38 @@ def test_any_edits_undone_give_back_the_hand_written_bytes(
     for host in [h for h in config.hosts if h.startswith("h")]:
         config.remove_host(host)
     assert path.read_text() == HAND_WRITTEN
+
+
+def test_an_edit_never_undoes_another_programs_save(tmp_path: Path) -> None:
+    # The dashboard holds the config; meanwhile `devtui add` runs in another window.
+    path = tmp_path / "config.toml"
+    dashboard = Config.load(path)
+    other = Config.load(path)
+    other.add_host(HostSpec("from-cli", "cli.example"))
+    dashboard.add_host(HostSpec("from-dashboard", "dash.example"))
+    assert set(Config.load(path).hosts) == {"from-cli", "from-dashboard"}
+
+
+def test_a_symlinked_config_stays_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "dotfiles" / "devtui.toml"
+    real.parent.mkdir()
+    real.write_text("# mine\n")
+    link = tmp_path / "config.toml"
+    link.symlink_to(real)
+    Config.load(link).add_host(HostSpec("a", "a.example"))
+    assert link.is_symlink()
+    assert "[hosts.a]" in real.read_text() and real.read_text().startswith("# mine\n")
+
+
+def test_a_file_that_cannot_be_saved_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("# mine\n")
+    config = Config.load(path)
+
+    def held_open(*args: object) -> None:  # what Windows says when another program has it open
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("sshcore.atomic.os.replace", held_open)
+    with pytest.raises(ConfigError, match="cannot save: Permission denied"):
+        config.add_host(HostSpec("a", "a.example"))
+    assert path.read_text() == "# mine\n"

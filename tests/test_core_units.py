@@ -176,3 +176,25 @@ def test_an_unreadable_entry_for_the_host_still_counts_as_known(tmp_path: Path) 
     found = hostkeys.lookup(path, "gpu.lab", 2200)
     assert found.known and found.unreadable == [1]  # a new key is CHANGED, not "unknown"
     assert not hostkeys.lookup(path, "fresh.lab", 22).known
+
+
+async def test_a_port_windows_reserved_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sshcore import tunnels
+    from sshcore.events import EventBus
+    from sshcore.model import Endpoint, HostSpec, Settings, TunnelSpec
+    from sshcore.prompts import NoPrompts
+    from sshcore.session import HostSession
+
+    def reserved(address: str, port: int) -> None:
+        error = OSError(13, "An attempt was made to access a socket in a way forbidden")
+        error.winerror = 10013  # type: ignore[attr-defined]  # WSAEACCES: Hyper-V/WSL ranges
+        raise error
+
+    monkeypatch.setattr(tunnels, "open_listener", reserved)
+    bus = EventBus()
+    session = HostSession(HostSpec("h", "h.example"), Settings(), NoPrompts(), bus)
+    spec = TunnelSpec("t", "h", "local", Endpoint("127.0.0.1", 50000), Endpoint("127.0.0.1", 80))
+    tunnel = tunnels.Tunnel(spec, session, bus)
+    with pytest.raises(tunnels.TunnelError, match="reserved or blocked by Windows"):
+        await tunnel.start()
+    assert not tunnel.running  # the user can pick another port and start it again

@@ -717,3 +717,19 @@ def test_cli_install_of_a_passphrase_key_says_the_login_was_not_tested(
     code, out, err = asyncio.run(scenario())
     assert code == 0, err
     assert "Added the key" in out and "did not test the login" in out
+
+
+def test_non_ascii_comment_is_written_and_printed_safely(home: Path) -> None:
+    # The default comment is user@machine, and Windows user names are often not ASCII.
+    info = keys.generate_key(comment="李明@pc")
+    listed = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(info.path)], capture_output=True, text=True
+    )
+    assert listed.returncode == 0 and "李明@pc" in listed.stdout
+    # A PowerShell pipe in a legacy code page: the key still prints, the comment as "?".
+    env = {**os.environ, "PYTHONIOENCODING": "cp1252"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "tui", "keys", "show", str(info.path)], capture_output=True, env=env
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith(b"ssh-ed25519 AAAA") and shown.stdout.rstrip().endswith(b"??@pc")

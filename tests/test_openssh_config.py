@@ -274,7 +274,8 @@ def test_cli_import_from_a_given_path(home: Path) -> None:
 
 def test_written_host_blocks_are_what_openssh_reads_and_importable(tmp_path: Path) -> None:
     target = tmp_path / "ssh_config"
-    target.write_text("Host old\n  HostName old.example")  # no final newline
+    # A catch-all last, as many people write it; OpenSSH takes the first value it finds.
+    target.write_text("Host old\n  HostName old.example\nHost *\n  User fallback")
     gate = HostSpec("gate", "gate.example", 2200, "j")
     inner = HostSpec("inner", "10.0.0.5", 2222, "me", identity_file="~/.ssh/id a", jump="gate")
     tunnel = TunnelSpec(
@@ -283,6 +284,7 @@ def test_written_host_blocks_are_what_openssh_reads_and_importable(tmp_path: Pat
     assert write_host_blocks(target, [gate, inner], [tunnel]) == ["gate", "inner"]
     assert write_host_blocks(target, [gate, inner], [tunnel]) == []  # nothing twice
     assert target.read_text().startswith("Host old\n  HostName old.example\n")
+    assert target.read_text().endswith("Host *\n  User fallback\n")
     seen = subprocess.run(
         ["ssh", "-F", str(target), "-G", "inner"],
         capture_output=True,

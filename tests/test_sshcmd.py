@@ -406,3 +406,15 @@ def test_ssh_line_round_trip_with_jump(host: HostSpec, jump: HostSpec) -> None:
     got = parsed.jump_host
     assert (got.hostname, got.port, got.user) == (jump.hostname, jump.port, jump.user)
     assert _host_fields(parsed.host) == _host_fields(host)
+
+
+@pytest.mark.parametrize(
+    "line, identity",
+    [
+        (r"ssh -i ~\.ssh\id_rsa me@gpu", r"~\.ssh\id_rsa"),  # PowerShell users write ~\...
+        (r"ssh -i %USERPROFILE%\.ssh\id_rsa me@gpu", r"%USERPROFILE%\.ssh\id_rsa"),
+        (r"ssh -i my\ key me@gpu", "my key"),  # a POSIX escaped space stays POSIX
+    ],
+)
+def test_backslashes_are_windows_separators_unless_they_escape(line: str, identity: str) -> None:
+    assert parse_ssh_command(line).host.identity_file == identity

@@ -7,9 +7,11 @@ Every error a user can cause ends as one line on stderr and a non-zero exit stat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -371,6 +373,35 @@ _EXTENSIONS: list[Callable[[Any, Any, Any], None]] = []
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `devtui` console script."""
+    # A console or pipe in a legacy code page (PowerShell redirects to cp1252/cp936) must not
+    # turn a non-ASCII key comment or host name into a crash: unencodable characters print as ?.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+    with _terminal_restored():
+        return _main(argv)
+
+
+@contextlib.contextmanager
+def _terminal_restored() -> Iterator[None]:
+    # Ctrl+C at a getpass prompt (its thread still waiting) must not leave echo off.
+    saved = None
+    if os.name == "posix" and sys.stdin is not None and sys.stdin.isatty():
+        import termios  # POSIX only, hence imported here
+
+        with contextlib.suppress(termios.error, OSError):
+            saved = termios.tcgetattr(sys.stdin.fileno())
+    try:
+        yield
+    finally:
+        if saved is not None:
+            import termios
+
+            with contextlib.suppress(termios.error, OSError):
+                termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _load_extensions()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
