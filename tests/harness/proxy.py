@@ -154,6 +154,12 @@ class TcpProxy:
                 conn.blackholed = True
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Python 3.11's start_server callback calls task.exception() on a cancelled handler
+        # and logs a CancelledError traceback; a handler cancelled at shutdown just ends.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._serve_one(reader, writer)
+
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.total_connections += 1
         if self._mode is Mode.CUT or len(self._conns) >= self.max_connections:
             abort_writer(writer)
