@@ -217,9 +217,6 @@ class _Client(asyncssh.SSHClient):
         return answers
 
 
-ConnectedHook = Callable[[asyncssh.SSHClientConnection], None]
-
-
 class HostSession:
     """The shared connection to one host."""
 
@@ -254,7 +251,6 @@ class HostSession:
         self._live_client: _Client | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._first: asyncio.Future[asyncssh.SSHClientConnection] | None = None
-        self._on_connected: list[ConnectedHook] = []
         self._watchers: list[Callable[[HostState], None]] = []
         self._changed = asyncio.Event()
         self._closing = False
@@ -278,11 +274,6 @@ class HostSession:
         """Call `hook(state)` on every state change; returns the unsubscribe function."""
         self._watchers.append(hook)
         return lambda: self._watchers.remove(hook)
-
-    def on_connected(self, hook: ConnectedHook) -> Callable[[], None]:
-        """Call `hook(conn)` after every (re)connect; returns the unsubscribe function."""
-        self._on_connected.append(hook)
-        return lambda: self._on_connected.remove(hook)
 
     async def connection(self) -> asyncssh.SSHClientConnection:
         """The live connection, connecting (and from then on healing) as needed.
@@ -371,6 +362,7 @@ class HostSession:
             except ConnectError as e:
                 if first and not (retry_first or self._keep):
                     self._set_state(HostState.FAILED, str(e))
+                    self.bus.publish(HostFailed(self.spec.name, str(e)))
                     self._resolve_first(e)
                     return
                 if e.permanent:
@@ -392,8 +384,6 @@ class HostSession:
             self.conn = conn
             self._set_state(HostState.CONNECTED)
             self._resolve_first(conn)
-            for hook in list(self._on_connected):
-                hook(conn)
             await conn.wait_closed()
             if self._closing:
                 return
