@@ -1,4 +1,5 @@
-"""SSH keys: list, generate (owner-only from the first byte), show, and install on a host.
+"""SSH keys: list, generate (owner-only from the first byte), show, install on a host, and
+make an existing key owner-only again (`fix_permissions`) when OpenSSH would refuse it.
 
 Parsing, fingerprints and key export are asyncssh's; this module adds what users of
 `ssh-keygen` and `ssh-copy-id` expect around them: the listing of ~/.ssh, files that are
@@ -21,6 +22,7 @@ import getpass
 import os
 import secrets
 import socket
+import stat
 import struct
 import sys
 from collections.abc import Collection, Iterable
@@ -69,7 +71,11 @@ _FIXED_BITS = {
     "sk-ssh-ed25519@openssh.com": 256,
     "sk-ecdsa-sha2-nistp256@openssh.com": 256,
 }
-_WINDOWS = sys.platform == "win32"
+
+
+def _on_windows() -> bool:
+    """Windows rules (ACLs instead of mode bits)? Asked at call time; tests patch it."""
+    return os.name == "nt"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,6 +151,9 @@ class KeyInfo:
     hosts: tuple[str, ...] = ()  # devtui hosts whose identity_file is this key
     in_agent: bool | None = None  # None when no agent answered
     loose_permissions: bool = False  # readable by others: OpenSSH refuses such a key
+    # Who else has access ("mode 644, other users can read it", "Users (BU) can read it"),
+    # or why that could not be checked; None when only the owner has access.
+    permissions_note: str | None = None
     public_line: str | None = None  # the one-line OpenSSH public key
     public_blob: bytes | None = field(default=None, repr=False)
     problem: str | None = None
@@ -170,6 +179,7 @@ class KeyInfo:
             "hosts": list(self.hosts),
             "in_agent": self.in_agent,
             "loose_permissions": self.loose_permissions,
+            "permissions_note": self.permissions_note,
             "public_key": self.public_line,
             "problem": self.problem,
         }
@@ -262,12 +272,41 @@ def _read_public(path: Path) -> tuple[asyncssh.SSHKey | None, str | None]:
 
 
 def _posix_loose(path: Path) -> bool:
-    if _WINDOWS:
+    """Group or others have any access (OpenSSH: "Permissions 0644 ... are too open")."""
+    if _on_windows():
         return False  # Windows uses ACLs; mode bits say nothing there
     try:
         return bool(path.stat().st_mode & 0o077)
     except OSError:
         return False
+
+
+def _mode_note(mode: int) -> str:
+    who = "other users" if mode & 0o007 else "its group"
+    if mode & 0o044:
+        how = "can read it"
+    elif mode & 0o022:
+        how = "can change it"
+    else:
+        how = "have access" if mode & 0o007 else "has access"
+    return f"{who} {how}"
+
+
+def _permissions(path: Path) -> tuple[bool, str | None]:
+    """(loose, note) for a private key file, by the rules OpenSSH applies on this OS."""
+    if _on_windows():
+        try:
+            problem = winacl.file_acl_problem(path)
+        except (OSError, ValueError) as e:
+            return False, f"could not check its ACL ({e})"
+        return problem is not None, problem
+    if not _posix_loose(path):
+        return False, None
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        return True, f"mode {mode & 0o777:03o}, {_mode_note(mode)}"
+    except OSError:
+        return True, None
 
 
 def inspect_key(
@@ -324,7 +363,8 @@ def inspect_key(
             problem = f"{public_path.name} does not match the private key"
         if pub_key is not None and not comment:
             comment = pub_key.get_comment() or ""
-    base = _replace(base, encrypted=encrypted, loose_permissions=_posix_loose(path))
+    loose, note = _permissions(path)
+    base = _replace(base, encrypted=encrypted, loose_permissions=loose, permissions_note=note)
     if key is None:
         return _replace(
             base, problem=problem or "passphrase-protected, and no .pub file to show its public key"
@@ -538,9 +578,9 @@ def _create_exclusive_posix(path: Path, data: bytes, mode: int) -> None:
 
 
 def _create_exclusive(path: Path, data: bytes, *, private: bool) -> None:
-    if private and _WINDOWS:
+    if private and _on_windows():
         winacl.create_private_file(path, data)
-    elif _WINDOWS:
+    elif _on_windows():
         with open(path, "xb") as f:  # a public key may inherit the folder's ACL
             f.write(data)
     else:
@@ -567,6 +607,86 @@ def write_key_file(path: Path, data: bytes, *, private: bool, overwrite: bool = 
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixing the permissions of an existing key
+
+
+def fix_permissions(path: Path) -> str:
+    """Make a private key file owner-only, as OpenSSH demands; returns what was done.
+
+    POSIX: chmod 600 when its group or others have any access. Windows: the owner-only,
+    protected ACL new keys get (`winacl.make_owner_only`) when OpenSSH for Windows would find
+    it too open. Nothing changes when it is fine already. Raises KeyFileError when `path` is
+    not a private key file devtui can read, or when the change fails.
+    """
+    path = _private_of(path.expanduser())
+    shown = display_path(path)
+    _check_private_key_file(path, shown)
+    if _on_windows():
+        return _fix_windows(path, shown)
+    return _fix_posix(path, shown)
+
+
+def _check_private_key_file(path: Path, shown: str) -> None:
+    if path.name.endswith(".pub"):
+        raise KeyFileError(f"{shown} is a public key; only private keys need to be owner-only")
+    if not path.exists():
+        raise KeyFileError(f"{shown} does not exist")
+    if not path.is_file():
+        raise KeyFileError(f"{shown} is not a file")
+    try:
+        data = _read_small(path)
+    except OSError as e:
+        raise KeyFileError(f"cannot read {shown}: {e.strerror or e}") from None
+    except ValueError:
+        raise KeyFileError(f"{shown} is not a private key file (too large)") from None
+    if data.startswith(b"PuTTY-User-Key-File"):
+        raise KeyFileError(
+            f"{shown} is a PuTTY .ppk key: export it in OpenSSH format with PuTTYgen first"
+        )
+    if is_encrypted(data):
+        return  # a passphrase-protected private key: its header says so
+    try:
+        asyncssh.import_private_key(data)
+    except Exception:  # garbage raises KeyImportError, ValueError, ...: all "not a key"
+        raise KeyFileError(f"{shown} is not a private key file") from None
+
+
+def _fix_posix(path: Path, shown: str) -> str:
+    try:
+        old = stat.S_IMODE(path.stat().st_mode)
+    except OSError as e:
+        raise KeyFileError(f"cannot read the mode of {shown}: {e.strerror or e}") from None
+    if not old & 0o077:
+        return f"{shown}: mode {old & 0o777:03o}, only you have access already; nothing changed"
+    try:
+        os.chmod(path, 0o600)
+    except OSError as e:
+        raise KeyFileError(f"cannot change the mode of {shown}: {e.strerror or e}") from None
+    return f"{shown}: mode {old & 0o777:03o} -> 600 (only you have access now)"
+
+
+_OWNER_ONLY = "only you, SYSTEM and Administrators have access"
+
+
+def _fix_windows(path: Path, shown: str) -> str:
+    try:
+        before = winacl.file_acl_problem(path)
+    except (OSError, ValueError) as e:
+        before = f"its ACL could not be read: {e}"  # still worth replacing
+    else:
+        if before is None:
+            return f"{shown}: {_OWNER_ONLY} already; nothing changed"
+    try:
+        winacl.make_owner_only(path)
+        after = winacl.file_acl_problem(path)
+    except (OSError, ValueError) as e:
+        raise KeyFileError(f"cannot change the ACL of {shown}: {e}") from None
+    if after is not None:
+        raise KeyFileError(f"set an owner-only ACL on {shown}, but it is still too open: {after}")
+    return f"{shown}: {_OWNER_ONLY} now (before: {before})"
 
 
 def _algorithm_for(key_type: str, bits: int | None) -> tuple[str, int, dict[str, Any]]:

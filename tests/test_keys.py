@@ -185,13 +185,16 @@ def test_windows_path_creates_the_private_key_through_the_acl_code(
         made.append((path, data))
         path.write_bytes(data)
 
-    monkeypatch.setattr(keys, "_WINDOWS", True)
+    monkeypatch.setattr(keys, "_on_windows", lambda: True)
     monkeypatch.setattr(winacl, "create_private_file", fake_create)
+    monkeypatch.setattr(winacl, "file_acl_problem", lambda path, api=None: None)
     info = keys.generate_key()
     assert [p for p, _ in made] == [home / ".ssh" / "id_ed25519"]  # private key only
     assert asyncssh.import_private_key(made[0][1]).get_fingerprint() == info.fingerprint
     assert (home / ".ssh" / "id_ed25519.pub").read_text().startswith("ssh-ed25519 ")
-    assert info.loose_permissions is False  # mode bits mean nothing on Windows
+    assert mode(info.path) == 0o644  # written by the fake with the umask...
+    assert info.loose_permissions is False  # ...but mode bits mean nothing on Windows
+    assert info.permissions_note is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -733,3 +736,284 @@ def test_non_ascii_comment_is_written_and_printed_safely(home: Path) -> None:
     )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith(b"ssh-ed25519 AAAA") and shown.stdout.rstrip().endswith(b"??@pc")
+
+
+# ---------------------------------------------------------------------------------------------
+# loose permissions: marked in the list with the fix, and fixed by fix-permissions
+
+
+def test_the_os_is_decided_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert keys._on_windows() is (os.name == "nt")
+    monkeypatch.setattr(os, "name", "nt")  # only for this call: pathlib follows os.name too
+    on_windows = keys._on_windows()
+    monkeypatch.undo()
+    assert on_windows is True
+
+
+def keygen_y(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ssh-keygen", "-y", "-f", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_loose_key_is_listed_with_its_fix_and_fixed_for_openssh(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = keys.generate_key(comment="me@pc")
+    key = info.path
+    key.chmod(0o644)
+    refused = keygen_y(key)  # OpenSSH's own check (sshkey_perm_ok), as ssh -i would apply it
+    assert refused.returncode != 0 and "UNPROTECTED PRIVATE KEY FILE" in refused.stderr
+    code, out, _ = run_cli(["keys", "list"], capsys)
+    assert code == 0
+    assert (
+        "mode 644, other users can read it: ssh refuses it "
+        "(fix: devtui keys fix-permissions id_ed25519)"
+    ) in out
+    code, out, _ = run_cli(["keys", "list", "--json"], capsys)
+    (listed,) = json.loads(out)
+    assert listed["loose_permissions"] is True
+    assert listed["permissions_note"] == "mode 644, other users can read it"
+
+    code, out, err = run_cli(["keys", "fix-permissions", "id_ed25519"], capsys)
+    assert (code, err) == (0, "")
+    assert out == "~/.ssh/id_ed25519: mode 644 -> 600 (only you have access now)\n"
+    assert mode(key) == 0o600
+    assert mode(public_path(key)) == 0o644  # the public key stays readable
+    accepted = keygen_y(key)
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.split()[:2] == (info.public_line or "").split()[:2]
+    code, out, _ = run_cli(["keys", "list"], capsys)
+    assert code == 0 and "fix-permissions" not in out and "mode" not in out
+    code, out, _ = run_cli(["keys", "list", "--json"], capsys)
+    (listed,) = json.loads(out)
+    assert (listed["loose_permissions"], listed["permissions_note"]) == (False, None)
+
+    code, out, _ = run_cli(["keys", "fix-permissions", str(key)], capsys)
+    assert (code, out) == (
+        0,
+        "~/.ssh/id_ed25519: mode 600, only you have access already; nothing changed\n",
+    )
+
+
+def public_path(key: Path) -> Path:
+    return keys.public_path_of(key)
+
+
+@pytest.mark.parametrize(
+    ("file_mode", "note"),
+    [
+        (0o604, "mode 604, other users can read it"),
+        (0o640, "mode 640, its group can read it"),
+        (0o620, "mode 620, its group can change it"),
+        (0o602, "mode 602, other users can change it"),
+        (0o601, "mode 601, other users have access"),
+        (0o610, "mode 610, its group has access"),
+        (0o600, None),
+        (0o400, None),
+    ],
+)
+def test_posix_note_says_who_else_has_access(home: Path, file_mode: int, note: str | None) -> None:
+    info = keys.generate_key()
+    info.path.chmod(file_mode)
+    got = keys.inspect_key(info.path)
+    assert (got.loose_permissions, got.permissions_note) == (note is not None, note)
+    assert (keygen_y(info.path).returncode == 0) is (note is None)  # OpenSSH agrees
+
+
+def test_fix_permissions_of_a_passphrase_key_and_by_its_pub(home: Path) -> None:
+    info = keys.generate_key(passphrase="pass phrase")
+    info.path.chmod(0o640)
+    assert keys.fix_permissions(public_path(info.path)) == (
+        "~/.ssh/id_ed25519: mode 640 -> 600 (only you have access now)"
+    )
+    assert mode(info.path) == 0o600 and mode(public_path(info.path)) == 0o644
+
+
+def test_fix_permissions_refuses_what_is_not_a_private_key(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = keys.generate_key()
+    d = home / ".ssh"
+    (d / "junk").write_bytes(b"\x00 not a key")
+    (d / "lone.pub").write_bytes(public_path(info.path).read_bytes())
+    (d / "putty.ppk").write_text("PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n")
+    (d / "folder").mkdir()
+    (d / "locked").write_bytes(info.path.read_bytes())
+    real_read = keys._read_small
+
+    def read_small(path: Path) -> bytes:
+        if path.name == "locked":  # root reads every file: simulate EACCES
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read(path)
+
+    monkeypatch.setattr(keys, "_read_small", read_small)
+    cases = {
+        "junk": "~/.ssh/junk is not a private key file",
+        "lone.pub": "~/.ssh/lone.pub is a public key; only private keys need to be owner-only",
+        "putty.ppk": "~/.ssh/putty.ppk is a PuTTY .ppk key: export it in OpenSSH format",
+        "folder": "~/.ssh/folder is not a file",
+        "gone": "~/.ssh/gone does not exist",
+        "locked": "cannot read ~/.ssh/locked: Permission denied",
+    }
+    for name, message in cases.items():
+        with pytest.raises(KeyFileError) as caught:
+            keys.fix_permissions(d / name)
+        assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+    for name in ("junk", "lone.pub", "putty.ppk"):
+        assert mode(d / name) == 0o644  # refused files are left alone
+    code, out, err = run_cli(["keys", "fix-permissions", "junk"], capsys)
+    assert (code, out) == (1, "")
+    assert err == "devtui: error: ~/.ssh/junk is not a private key file\n"
+
+
+def test_list_hint_quotes_a_name_with_spaces() -> None:
+    import tui.cli_keys
+
+    info = keys.KeyInfo(
+        path=Path("/x/my keys/id x"),
+        name="~/my keys/id x",
+        has_private=True,
+        loose_permissions=True,
+        permissions_note="Everyone (WD) can read it",
+    )
+    assert tui.cli_keys._flags(info) == (
+        "Everyone (WD) can read it: ssh refuses it "
+        "(fix: devtui keys fix-permissions '~/my keys/id x')"
+    )
+
+
+# -- the same on Windows: keys.py asks winacl (faked here at its WinApi protocol) -------------
+
+WIN_USER = "S-1-5-21-1004336348-1177238915-682003330-1001"
+# A key copied in from a share: it inherited "Users: read & execute" from the folder.
+WIN_COPIED = (
+    f"O:{WIN_USER}G:{WIN_USER}D:AI(A;ID;FA;;;SY)(A;ID;FA;;;BA)(A;ID;FA;;;{WIN_USER})"
+    "(A;ID;0x1200a9;;;BU)"
+)
+
+
+class FakeAcls:
+    """`winacl.WinApi` answering as Windows would: one SDDL per file; changes are logged."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, str] = {}
+        self.sets: list[tuple[str, str, int]] = []
+        self.refuse: OSError | None = None
+        self.ignore_sets = False
+
+    def current_user_sid(self) -> str:
+        return WIN_USER
+
+    def security_descriptor(self, sddl: str) -> int:
+        self.built = sddl
+        return 1
+
+    def descriptor_sddl(self, descriptor: int, information: int) -> str:
+        return self.built
+
+    def free(self, pointer: int) -> None:
+        pass
+
+    def file_sddl(self, path: str) -> str:
+        if path not in self.files:
+            raise OSError(f"GetNamedSecurityInfoW({path}) failed (Windows error 2)")
+        return self.files[path]
+
+    def set_file_security(self, path: str, sddl: str, information: int) -> None:
+        self.sets.append((path, sddl, information))
+        if self.refuse:
+            raise self.refuse
+        if not self.ignore_sets:
+            self.files[path] = sddl.replace("S-1-5-18", "SY").replace("S-1-5-32-544", "BA")
+
+
+@pytest.fixture
+def windows(monkeypatch: pytest.MonkeyPatch) -> FakeAcls:
+    """keys.py believes it runs on Windows; winacl's Win32 calls go to a FakeAcls."""
+    acls = FakeAcls()
+    monkeypatch.setattr(keys, "_on_windows", lambda: True)
+    monkeypatch.setattr(winacl.Win32Api, "load", lambda: acls)
+    return acls
+
+
+def test_on_windows_the_acl_decides_not_the_mode(home: Path, windows: FakeAcls) -> None:
+    key = home / ".ssh" / "k"
+    key.parent.mkdir(mode=0o700)
+    key.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
+    key.chmod(0o600)  # fine by POSIX rules...
+    windows.files[str(key)] = WIN_COPIED
+    info = keys.inspect_key(key)  # ...too open by the ACL
+    assert info.loose_permissions is True
+    assert info.permissions_note == "Users (BU) can read it (inherited from its folder)"
+    key.chmod(0o644)  # loose by POSIX rules, fine by the ACL
+    windows.files[str(key)] = f"O:{WIN_USER}D:P(A;;FA;;;{WIN_USER})(A;;FA;;;SY)(A;;FA;;;BA)"
+    info = keys.inspect_key(key)
+    assert (info.loose_permissions, info.permissions_note) == (False, None)
+    del windows.files[str(key)]  # the ACL cannot be read: say so, do not guess
+    info = keys.inspect_key(key)
+    assert info.loose_permissions is False and info.problem is None
+    assert info.permissions_note == (
+        f"could not check its ACL (GetNamedSecurityInfoW({key}) failed (Windows error 2))"
+    )
+
+
+def test_on_windows_list_and_fix_permissions_use_the_acl(
+    home: Path, windows: FakeAcls, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = home / ".ssh" / "id_ed25519"
+    key.parent.mkdir(mode=0o700)
+    key.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
+    key.chmod(0o644)
+    windows.files[str(key)] = WIN_COPIED
+    code, out, _ = run_cli(["keys", "list"], capsys)
+    assert code == 0
+    assert (
+        "Users (BU) can read it (inherited from its folder): ssh refuses it "
+        "(fix: devtui keys fix-permissions id_ed25519)"
+    ) in out
+    code, out, err = run_cli(["keys", "fix-permissions", "id_ed25519"], capsys)
+    assert (code, err) == (0, "")
+    assert out == (
+        "~/.ssh/id_ed25519: only you, SYSTEM and Administrators have access now "
+        "(before: Users (BU) can read it (inherited from its folder))\n"
+    )
+    # The owner (the user) is fine, so only the DACL is replaced, and protected.
+    protected_dacl = winacl.DACL_SECURITY_INFORMATION | winacl.PROTECTED_DACL_SECURITY_INFORMATION
+    assert windows.sets == [(str(key), winacl.owner_only_sddl(WIN_USER), protected_dacl)]
+    assert mode(key) == 0o644  # no chmod on Windows
+    code, out, _ = run_cli(["keys", "list"], capsys)
+    assert code == 0 and "fix-permissions" not in out and "BU" not in out
+    code, out, _ = run_cli(["keys", "fix-permissions", "id_ed25519"], capsys)
+    assert out == (
+        "~/.ssh/id_ed25519: only you, SYSTEM and Administrators have access already; "
+        "nothing changed\n"
+    )
+    assert len(windows.sets) == 1
+
+
+def test_on_windows_fix_failures_are_one_clear_line(home: Path, windows: FakeAcls) -> None:
+    key = home / "id_rsa"
+    key.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
+    windows.files[str(key)] = "O:S-1-5-21-1-2-3-1002D:(A;;FA;;;S-1-5-21-1-2-3-1002)"
+    windows.refuse = OSError(
+        f"SetNamedSecurityInfoW({key}) failed (Windows error 5: access denied)"
+    )
+    with pytest.raises(KeyFileError) as caught:
+        keys.fix_permissions(key)
+    assert str(caught.value) == (
+        f"cannot change the ACL of ~/id_rsa: SetNamedSecurityInfoW({key}) failed "
+        "(Windows error 5: access denied)"
+    )
+    everything = (
+        winacl.OWNER_SECURITY_INFORMATION
+        | winacl.DACL_SECURITY_INFORMATION
+        | winacl.PROTECTED_DACL_SECURITY_INFORMATION
+    )
+    assert windows.sets == [(str(key), winacl.owner_only_sddl(WIN_USER), everything)]
+    windows.refuse = None
+    windows.ignore_sets = True  # e.g. a drive that keeps no ACLs
+    with pytest.raises(
+        KeyFileError, match="still too open: owned by the account S-1-5-21-1-2-3-1002"
+    ):
+        keys.fix_permissions(key)

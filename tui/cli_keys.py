@@ -1,4 +1,4 @@
-"""`devtui keys ...`: list, generate, show and install SSH keys (the sshcore.keys API)."""
+"""`devtui keys ...`: list, generate, show, install SSH keys and fix their permissions."""
 
 from __future__ import annotations
 
@@ -40,10 +40,22 @@ def _flags(info: KeyInfo) -> str:
     if not info.has_private and info.problem != "missing":
         notes.append("public key only")
     if info.loose_permissions:
-        notes.append("readable by others: ssh refuses it (chmod 600)")
+        why = info.permissions_note or "others have access"
+        notes.append(
+            f"{why}: ssh refuses it (fix: devtui keys fix-permissions {_shell_word(info.name)})"
+        )
+    elif info.permissions_note:
+        notes.append(info.permissions_note)  # e.g. the ACL could not be read
     if info.problem:
         notes.append(info.problem)
     return "; ".join(notes)
+
+
+def _shell_word(text: str) -> str:
+    """`text` as one argument in PowerShell, cmd and POSIX shells alike, when it can be."""
+    if text and not any(c.isspace() or c in "'\"`$&;|<>()[]{}*?!#," for c in text):
+        return text
+    return f"'{text}'" if "'" not in text else f'"{text}"'
 
 
 def _yes_no(value: bool | None) -> str:
@@ -85,6 +97,14 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
     config = _load(args)
     path = keys.find_key(args.key, config.hosts.values())
     _out(keys.public_key_line(path))
+    return 0
+
+
+def cmd_keys_fix_permissions(args: argparse.Namespace) -> int:
+    """devtui keys fix-permissions KEY: make a private key owner-only, as ssh demands."""
+    config = _load(args)
+    path = keys.find_key(args.key, config.hosts.values())
+    _out(keys.fix_permissions(path))
     return 0
 
 
@@ -235,7 +255,7 @@ def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
     """Add `devtui keys ...` to the command line."""
     parser = sub.add_parser(
         "keys",
-        help="list, generate, show and install SSH keys",
+        help="list, generate, show and install SSH keys; fix their permissions",
         description="SSH keys without ssh-keygen or ssh-copy-id, on every OS. "
         "KEY is a path, a file name in ~/.ssh (as `keys list` shows it) or a SHA256 fingerprint.",
     )
@@ -275,6 +295,16 @@ def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
     )
     p.add_argument("key", metavar="KEY")
     p.set_defaults(handler=cmd_keys_show)
+
+    p = keys_sub.add_parser(
+        "fix-permissions",
+        help="make a private key file owner-only, so ssh accepts it",
+        description="ssh refuses a private key that others can read (UNPROTECTED PRIVATE KEY "
+        "FILE). This makes it owner-only: mode 600 on Linux and macOS; on Windows an ACL "
+        "for you, SYSTEM and Administrators only, no longer inherited from the folder.",
+    )
+    p.add_argument("key", metavar="KEY")
+    p.set_defaults(handler=cmd_keys_fix_permissions)
 
     p = keys_sub.add_parser(
         "install",
