@@ -139,7 +139,32 @@ class _Pair:
         self.tunnel.connection_closed(self)
 
 
-class _LocalSide(asyncio.Protocol):
+class _SocketSide(asyncio.Protocol):
+    """The plain-socket end of a pair: EOF, close and flow control go to the channel."""
+
+    pair: _Pair | None
+
+    def eof_received(self) -> bool:
+        if self.pair is not None and self.pair.chan is not None:
+            self.pair.chan.write_eof()
+            return True  # half-close: the other direction keeps flowing
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.pair is not None:
+            self.pair.transport = None
+            self.pair.close()
+
+    def pause_writing(self) -> None:
+        if self.pair is not None and self.pair.chan is not None:
+            self.pair.chan.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.pair is not None and self.pair.chan is not None:
+            self.pair.chan.resume_reading()
+
+
+class _LocalSide(_SocketSide):
     """A connection accepted on a local (or SOCKS) listener."""
 
     def __init__(self, tunnel: Tunnel) -> None:
@@ -225,60 +250,24 @@ class _LocalSide(asyncio.Protocol):
             pair.transport.pause_reading()
             self._open(request.host, request.port, request)
 
-    def eof_received(self) -> bool:
-        if self.pair is not None and self.pair.chan is not None:
-            self.pair.chan.write_eof()
-            return True
-        return False
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.pair is not None:
-            self.pair.transport = None
-            self.pair.close()
-
-    def pause_writing(self) -> None:
-        if self.pair is not None and self.pair.chan is not None:
-            self.pair.chan.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.pair is not None and self.pair.chan is not None:
-            self.pair.chan.resume_reading()
-
-
-class _TargetSide(asyncio.Protocol):
+class _TargetSide(_SocketSide):
     """For remote forwards: the local connection to the target."""
 
     def __init__(self, pair: _Pair) -> None:
-        self.pair = pair
+        self.pair: _Pair | None = pair
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport
+        assert self.pair is not None
         self.pair.transport = transport
         # Nothing may be read before the SSH channel exists (a banner would be lost):
         # _ChannelSide.connection_made resumes reading.
         transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
-        if self.pair.chan is not None:
+        if self.pair is not None and self.pair.chan is not None:
             self.pair.send_up(data)
-
-    def eof_received(self) -> bool:
-        if self.pair.chan is not None:
-            self.pair.chan.write_eof()
-            return True
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.pair.transport = None
-        self.pair.close()
-
-    def pause_writing(self) -> None:
-        if self.pair.chan is not None:
-            self.pair.chan.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.pair.chan is not None:
-            self.pair.chan.resume_reading()
 
 
 # ---------------------------------------------------------------------------------------------
