@@ -194,7 +194,7 @@ async def test_passphrase_key_is_unlocked_once_and_reused(sshd, tmp_path: Path) 
     typed = prompts.passphrase
 
     async def slow_typist(key_path: str) -> str | None:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(2.0)
         return await typed(key_path)
 
     prompts.passphrase = slow_typist  # type: ignore[method-assign]
@@ -202,7 +202,7 @@ async def test_passphrase_key_is_unlocked_once_and_reused(sshd, tmp_path: Path) 
         status = await core.connect("box")
         assert status.auth_method == "publickey"
         # Time at the prompt is the user's, not the network's.
-        assert status.connect_ms is not None and 0 < status.connect_ms < 400
+        assert status.connect_ms is not None and 0 < status.connect_ms < 2000
         sshd.restart()
         await asyncio.wait_for(core.session("box").wait_connected(), 20)
         await asyncio.sleep(0.3)
