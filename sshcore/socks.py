@@ -1,4 +1,9 @@
-"""The server side of a SOCKS4/4a/5 CONNECT handshake, as a pure byte parser (no I/O)."""
+"""The server side of a SOCKS4/4a/5 CONNECT handshake, as a pure byte parser (no I/O).
+
+asyncssh's own `forward_socks` would do the handshake too, but a tunnel built on it has no
+hook for per-tunnel byte counters or for reporting a refused target; so tunnels.py runs the
+forward itself and only needs this parser.
+"""
 
 from __future__ import annotations
 

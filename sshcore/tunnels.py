@@ -1,7 +1,8 @@
 """Local (-L), remote (-R) and dynamic SOCKS (-D) forwards on a shared HostSession.
 
 Bytes are pumped at the protocol level (no streams) with flow control both ways, the
-same way asyncssh's own forwarders do, plus per-tunnel counters. A local listener is
+same way asyncssh's own forwarders do, plus per-tunnel counters and a "target refused"
+report, which asyncssh's forward_local_port / forward_socks have no hook for. A local listener is
 bound once at start and kept while the host reconnects, so the port stays ours.
 """
 
