@@ -206,12 +206,13 @@ class TcpProxy:
             while data := await src.read(CHUNK):
                 if conn.blackholed or dst is None:
                     continue
-                dst.write(data)
-                await dst.drain()
+                # Count before writing: a test that has read every byte must see them counted.
                 if up:
                     self.bytes_up += len(data)
                 else:
                     self.bytes_down += len(data)
+                dst.write(data)
+                await dst.drain()
             if not conn.blackholed and dst is not None and dst.can_write_eof():
                 dst.write_eof()
         except OSError:
