@@ -9,17 +9,19 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .errors import SshCommandError
+from .errors import ConfigError, SshCommandError
 from .model import (
     LOOPBACK,
+    ConfigData,
     Endpoint,
     HostSpec,
     TunnelKind,
     TunnelSpec,
     check_port,
     hostname_problem,
+    listens_clash,
     name_problem,
     tunnel_name,
     user_problem,
@@ -405,6 +407,115 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         tunnel = TunnelSpec(tunnel_name(name, kind_, listen.port), name, kind_, listen, target)
         parsed.tunnels.append(tunnel)
     return parsed
+
+
+@dataclass
+class AddPlan:
+    """What saving a pasted line changes: only what the config does not have yet."""
+
+    hosts: list[HostSpec] = field(default_factory=list)  # to add, jump host first
+    tunnels: list[TunnelSpec] = field(default_factory=list)  # to add
+    host: str = ""  # the name the pasted host is saved under (new or already there)
+    reused: bool = False  # the pasted host was already saved
+    jump_reused: str | None = None  # the saved host that -J named
+    kept: list[TunnelSpec] = field(default_factory=list)  # pasted tunnels already saved
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> bool:
+        """True when there is anything to save."""
+        return bool(self.hosts or self.tunnels)
+
+
+def _same_machine(a: HostSpec, b: HostSpec) -> bool:
+    return (a.hostname.lower(), a.port, a.user) == (b.hostname.lower(), b.port, b.user)
+
+
+def _same_forward(a: TunnelSpec, b: TunnelSpec) -> bool:
+    return (a.host, a.kind, a.listen, a.target) == (b.host, b.kind, b.listen, b.target)
+
+
+def plan_add(
+    current: ConfigData, parsed: ParsedCommand, *, name_given: bool = False, path: str = ""
+) -> AddPlan:
+    """Plan saving `parsed`: a machine already saved is reused, its tunnels added to it.
+
+    The tutorial's flow pastes the login line first and the `-L` line later; both name
+    the same machine, so the second paste adds only the tunnel. Pasting a line twice
+    adds nothing. A name taken by a different machine, or a listen address another
+    tunnel holds, is a ConfigError that says what to do; nothing is planned then.
+    """
+    plan = AddPlan()
+    host = parsed.host
+    jump = parsed.jump_host
+    if jump is not None:
+        same = next((h for h in current.hosts.values() if _same_machine(h, jump)), None)
+        if same is not None:
+            host = replace(host, jump=same.name)
+            plan.jump_reused = same.name
+        elif jump.name in current.hosts or jump.name == host.name:
+            raise ConfigError(
+                f"the jump host would be named {jump.name!r}, which is taken; "
+                'add it first with its own name, then set jump = "NAME"',
+                path=path,
+            )
+        else:
+            plan.hosts.append(jump)
+    saved = current.hosts.get(host.name)
+    if saved is None and not name_given:
+        saved = next((h for h in current.hosts.values() if _same_machine(h, host)), None)
+    if saved is not None and not _same_machine(saved, host):
+        hint = "pick another with --name" if not name_given else "pick another name"
+        raise ConfigError(
+            f"a host named {host.name!r} already exists ({saved.destination}); {hint}",
+            path=path,
+        )
+    if saved is None:
+        plan.hosts.append(host)
+        plan.host = host.name
+    else:
+        plan.host, plan.reused = saved.name, True
+        plan.hosts, plan.jump_reused = [], None  # the saved host keeps its own way in
+        if host.identity_file and host.identity_file != saved.identity_file:
+            plan.notes.append(
+                f"host {saved.name} keeps its saved identity_file "
+                f"({saved.identity_file or 'none: agent and default keys'}), not "
+                f"{host.identity_file}; change it in its [hosts.{saved.name}] table"
+            )
+        if host.jump != saved.jump and jump is not None:
+            plan.notes.append(
+                f"host {saved.name} keeps its saved jump ({saved.jump or 'none'}); "
+                f"change it in its [hosts.{saved.name}] table"
+            )
+    taken = set(current.tunnels)
+    for pasted in parsed.tunnels:
+        tunnel = replace(
+            pasted, name=tunnel_name(plan.host, pasted.kind, pasted.listen.port), host=plan.host
+        )
+        old = next(
+            (t for t in (*current.tunnels.values(), *plan.tunnels) if _same_forward(t, tunnel)),
+            None,
+        )
+        if old is not None:
+            plan.kept.append(old)
+            continue
+        clash = next(
+            (t for t in (*current.tunnels.values(), *plan.tunnels) if listens_clash(t, tunnel)),
+            None,
+        )
+        if clash is not None:
+            raise ConfigError(
+                f"{tunnel.listen} is already used by tunnel {clash.name} ({clash.describe()}); "
+                "remove that tunnel first or pick another local port",
+                path=path,
+            )
+        base, n = tunnel.name, 2
+        while tunnel.name in taken:
+            tunnel = replace(tunnel, name=f"{base}-{n}")
+            n += 1
+        taken.add(tunnel.name)
+        plan.tunnels.append(tunnel)
+    return plan
 
 
 def jump_host_spec(jump: str) -> HostSpec:

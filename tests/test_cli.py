@@ -102,19 +102,59 @@ def test_add_the_tutorial_lines(cli: Cli) -> None:
         ("intern-ai-7860", "intern-ai", "local", "127.0.0.1:7860", "127.0.0.1:7860")
     ]
 
-    # The login line for the same machine clashes: a clear error, nothing changed.
+    # Pasting the same line again saves nothing and says so.
     before = cli.config.read_text()
-    clash = cli("add", TUTORIAL_LOGIN)
+    again = cli("add", TUTORIAL_TUNNEL)
+    assert again.returncode == 0, again.stderr
+    assert "Host intern-ai is already saved (root@ssh.intern-ai.org.cn:37367)" in again.stdout
+    assert "Tunnel intern-ai-7860 is already saved" in again.stdout
+    assert "Nothing new to save" in again.stdout
+    assert cli.config.read_text() == before
+
+    # An explicit new name for the same machine is a second host, as asked.
+    second = cli("add", TUTORIAL_LOGIN, "--name", "intern2")
+    assert second.returncode == 0, second.stderr
+    assert "Added host intern2: root@ssh.intern-ai.org.cn:37367" in second.stdout
+    assert "note:" not in second.stdout
+
+
+def test_tutorial_order_login_line_then_tunnel_line_adds_the_tunnel_to_the_host(cli: Cli) -> None:
+    # USER-WORKFLOW: step 1 pastes the login line, step 4 the -L line for the same machine.
+    assert cli("add", TUTORIAL_LOGIN).returncode == 0
+    done = cli("add", TUTORIAL_TUNNEL)
+    assert done.returncode == 0, done.stderr
+    assert "Host intern-ai is already saved" in done.stdout
+    assert "Added tunnel intern-ai-7860: local 127.0.0.1:7860 -> 127.0.0.1:7860 via intern-ai" in (
+        done.stdout
+    )
+    # A second -L line for another port goes to the same host too; a host name that
+    # only differs in case is the same machine, as it is for ssh.
+    other = cli("add", "ssh -p 37367 root@SSH.intern-ai.org.cn -L 8888:localhost:8888")
+    assert other.returncode == 0, other.stderr
+    hosts = json.loads(cli("hosts", "list", "--json").stdout)
+    assert [h["name"] for h in hosts] == ["intern-ai"]
+    tunnels = json.loads(cli("tunnels", "list", "--json").stdout)
+    assert [(t["name"], t["host"], t["listen"]) for t in tunnels] == [
+        ("intern-ai-7860", "intern-ai", "127.0.0.1:7860"),
+        ("intern-ai-8888", "intern-ai", "127.0.0.1:8888"),
+    ]
+
+
+def test_add_refuses_a_taken_name_or_listen_port_and_changes_nothing(cli: Cli) -> None:
+    assert cli("add", TUTORIAL_TUNNEL).returncode == 0
+    before = cli.config.read_text()
+    # Another machine under the taken name.
+    clash = cli("add", "ssh root@other.example.org", "--name", "intern-ai")
     assert clash.returncode == 1
     line = one_error_line(clash)
-    assert "'intern-ai' already exists" in line and "--name" in line
-    assert cli.config.read_text() == before
+    assert "'intern-ai' already exists (root@ssh.intern-ai.org.cn:37367)" in line
     assert clash.stdout == ""
-
-    again = cli("add", TUTORIAL_LOGIN, "--name", "intern2")
-    assert again.returncode == 0, again.stderr
-    assert "Added host intern2: root@ssh.intern-ai.org.cn:37367" in again.stdout
-    assert "note:" not in again.stdout
+    # Another machine wanting the same local port: names the tunnel that holds it.
+    busy = cli("add", "ssh me@gpu.example.org -L 7860:127.0.0.1:7861")
+    assert busy.returncode == 1
+    line = one_error_line(busy)
+    assert "127.0.0.1:7860 is already used by tunnel intern-ai-7860" in line
+    assert cli.config.read_text() == before
 
 
 def test_add_an_unquoted_line_as_the_shell_split_it(cli: Cli) -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sshcore.errors import SshCommandError
-from sshcore.model import Endpoint, HostSpec, TunnelKind, TunnelSpec, listens_clash
+from sshcore.errors import ConfigError, SshCommandError
+from sshcore.model import ConfigData, Endpoint, HostSpec, TunnelKind, TunnelSpec, listens_clash
 from sshcore.sshcmd import (
     parse_ssh_command,
+    plan_add,
     split_command,
     to_ssh_args,
     to_ssh_command,
@@ -418,3 +420,70 @@ def test_ssh_line_round_trip_with_jump(host: HostSpec, jump: HostSpec) -> None:
 )
 def test_backslashes_are_windows_separators_unless_they_escape(line: str, identity: str) -> None:
     assert parse_ssh_command(line).host.identity_file == identity
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving a pasted line next to what is already saved
+
+
+def _saved(*lines: str) -> ConfigData:
+    data = ConfigData()
+    for line in lines:
+        plan = plan_add(data, parse_ssh_command(line))
+        data.hosts.update({h.name: h for h in plan.hosts})
+        data.tunnels.update({t.name: t for t in plan.tunnels})
+    return data
+
+
+def test_plan_reuses_the_saved_machine_under_its_saved_name() -> None:
+    data = _saved("ssh -p 2222 me@gpu.example.org")
+    data.hosts = {"lab": replace(data.hosts["gpu"], name="lab")}  # the user renamed it
+    plan = plan_add(
+        data, parse_ssh_command("ssh -p 2222 me@gpu.example.org -R 9000:localhost:3000")
+    )
+    assert plan.reused and plan.host == "lab" and plan.hosts == []
+    assert [(t.name, t.host) for t in plan.tunnels] == [("lab-r9000", "lab")]
+
+
+def test_plan_a_different_user_or_port_is_another_machine() -> None:
+    data = _saved("ssh -p 2222 me@gpu.example.org")
+    with pytest.raises(ConfigError, match=r"'gpu' already exists \(me@gpu.example.org:2222\)"):
+        plan_add(data, parse_ssh_command("ssh -p 2200 me@gpu.example.org"))
+    with pytest.raises(ConfigError, match="pick another name"):
+        plan_add(
+            data,
+            parse_ssh_command("ssh -p 2200 me@gpu.example.org", name="gpu"),
+            name_given=True,
+        )
+    other = plan_add(
+        data, parse_ssh_command("ssh -p 2200 you@gpu.example.org", name="gpu2"), name_given=True
+    )
+    assert [h.name for h in other.hosts] == ["gpu2"] and not other.reused
+
+
+def test_plan_says_what_the_saved_host_keeps() -> None:
+    data = _saved("ssh me@gpu.example.org")
+    plan = plan_add(data, parse_ssh_command(r"ssh -i ~/.ssh/lab me@gpu.example.org -D 1080"))
+    assert [t.name for t in plan.tunnels] == ["gpu-socks1080"]
+    assert any("keeps its saved identity_file" in n and "~/.ssh/lab" in n for n in plan.notes)
+    # A -J for a saved host adds no unused jump host.
+    jumped = plan_add(data, parse_ssh_command("ssh -J j@gate.example.org me@gpu.example.org"))
+    assert jumped.hosts == [] and not jumped.changes
+    assert any("keeps its saved jump (none)" in n for n in jumped.notes)
+
+
+def test_plan_reuses_a_saved_jump_host() -> None:
+    data = _saved("ssh -p 2200 j@gate.example.org")
+    plan = plan_add(data, parse_ssh_command("ssh -J j@gate.example.org:2200 me@10.0.0.5"))
+    assert plan.jump_reused == "example"  # gate.example.org's default name
+    assert [(h.name, h.jump) for h in plan.hosts] == [("10-0-0-5", "example")]
+
+
+def test_plan_twice_is_nothing_and_a_second_bind_address_gets_its_own_name() -> None:
+    data = _saved(TUTORIAL_TUNNEL)
+    again = plan_add(data, parse_ssh_command(TUTORIAL_TUNNEL))
+    assert not again.changes and [t.name for t in again.kept] == ["intern-ai-7860"]
+    other_bind = plan_add(data, parse_ssh_command(TUTORIAL_LOGIN + " -L 127.0.0.2:7860:db:5432"))
+    assert [t.name for t in other_bind.tunnels] == ["intern-ai-7860-2"]
+    with pytest.raises(ConfigError, match="already used by tunnel intern-ai-7860"):
+        plan_add(data, parse_ssh_command("ssh me@other.example.org -L 0.0.0.0:7860:db:5432"))

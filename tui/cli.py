@@ -20,7 +20,13 @@ from sshcore.config import Config, default_config_path
 from sshcore.errors import ConfigError, DevtuiError, SshCommandError
 from sshcore.model import HostSpec, TunnelSpec, tunnel_name
 from sshcore.openssh_config import plan_import, read_ssh_config, write_host_blocks
-from sshcore.sshcmd import parse_forward, parse_ssh_command, to_ssh_command, to_ssh_config_block
+from sshcore.sshcmd import (
+    parse_forward,
+    parse_ssh_command,
+    plan_add,
+    to_ssh_command,
+    to_ssh_config_block,
+)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -61,41 +67,26 @@ def cmd_add(args: argparse.Namespace) -> int:
     # already split by the user's shell (POSIX or PowerShell).
     parsed = parse_ssh_command(words[0] if len(words) == 1 else words, name=args.name)
     config = _load(args)
-    hosts = [parsed.host]
-    jump = parsed.jump_host
-    if jump is not None:
-        same = next(
-            (
-                h
-                for h in config.hosts.values()
-                if (h.hostname, h.port, h.user) == (jump.hostname, jump.port, jump.user)
-            ),
-            None,
-        )
-        if same is not None:
-            parsed.host.jump = same.name
-        elif jump.name in config.hosts or jump.name == parsed.host.name:
-            raise ConfigError(
-                f"the jump host would be named {jump.name!r}, which is taken; "
-                'add it first with its own name, then set jump = "NAME"',
-                path=str(config.path),
-            )
-        else:
-            hosts.insert(0, jump)
-    if parsed.host.name in config.hosts:
-        raise ConfigError(
-            f"a host named {parsed.host.name!r} already exists; pick another with --name",
-            path=str(config.path),
-        )
-    config.add(hosts, parsed.tunnels)
-    for host in hosts:
-        what = "jump host" if host is jump else "host"
+    plan = plan_add(config.data, parsed, name_given=args.name is not None, path=str(config.path))
+    if plan.changes:
+        config.add(plan.hosts, plan.tunnels)
+    for host in plan.hosts:
+        what = "host" if host.name == plan.host else "jump host"
         _out(f"Added {what} {host.name}: {host.destination}")
-    for tunnel in parsed.tunnels:
+    if plan.jump_reused:
+        _out(f"Jump host {plan.jump_reused} is already saved: used as it is")
+    if plan.reused:
+        saved = config.hosts[plan.host]
+        _out(f"Host {plan.host} is already saved ({saved.destination}): used as it is")
+    for tunnel in plan.tunnels:
         _out(f"Added tunnel {tunnel.name}: {tunnel.describe()}")
+    for tunnel in plan.kept:
+        _out(f"Tunnel {tunnel.name} is already saved: {tunnel.describe()}")
+    for note in plan.notes:
+        _out(f"note: {note}")
     for note in parsed.notes:
         _out(f"note: {note}")
-    _out(f"Saved to {config.path}")
+    _out(f"Saved to {config.path}" if plan.changes else "Nothing new to save")
     return 0
 
 
