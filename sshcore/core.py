@@ -24,6 +24,17 @@ from .session import AuthError, ConnectError, HostSession, HostState, HostStatus
 from .tunnels import Tunnel, TunnelStatus
 
 TRAFFIC_INTERVAL = 0.5  # seconds between traffic events: a few a second, never per packet
+
+# `devtui run` wraps the command so that it ends when we close its stdin. sshd sends no signal
+# to a command without a terminal, and refuses "signal" requests for root logins (no privsep
+# child), so a quiet command (sleep, journalctl -f) would outlive the view that followed it.
+# The command gets /dev/null as stdin; our stdin only says "still watching".
+_RUN_WRAPPER = (
+    'exec 3<&0; "$@" </dev/null & p=$!; '
+    '{ cat <&3 >/dev/null 2>&1; kill -TERM "$p" 2>/dev/null; } & w=$!; '
+    'wait "$p"; s=$?; kill "$w" 2>/dev/null; exit "$s"'
+)
+RUN_STOP_TIMEOUT = 3.0  # seconds a cancelled run waits for the host to confirm the end
 OutputCallback = Callable[[str, bytes], None]
 
 
@@ -208,18 +219,31 @@ class Core:
     async def run(
         self, name: str, argv: Sequence[str], on_output: OutputCallback | None = None
     ) -> int:
-        """Run `argv` on host `name`, streaming ("stdout"|"stderr", bytes); returns exit status."""
+        """Run `argv` on host `name`, streaming ("stdout"|"stderr", bytes); returns exit status.
+
+        Cancelling the call (Ctrl+C, closing a follow view) ends the remote command too.
+        """
         conn = await self.connection(name)
-        command = shlex.join(argv)  # quoted: every word arrives as one argument
-        async with conn.create_process(command, encoding=None) as process:
+        # Quoted: every word arrives as one argument, never re-split by the remote shell.
+        command = shlex.join(["sh", "-c", _RUN_WRAPPER, "devtui", *argv])
+        process = await conn.create_process(command, encoding=None)
 
-            async def pump(stream: asyncssh.SSHReader[bytes], label: str) -> None:
-                while chunk := await stream.read(65536):
-                    if on_output is not None:
-                        on_output(label, chunk)
+        async def pump(stream: asyncssh.SSHReader[bytes], label: str) -> None:
+            while chunk := await stream.read(65536):
+                if on_output is not None:
+                    on_output(label, chunk)
 
+        try:
             await asyncio.gather(pump(process.stdout, "stdout"), pump(process.stderr, "stderr"))
             result = await process.wait()
+        except asyncio.CancelledError:
+            with contextlib.suppress(OSError, asyncssh.Error):
+                process.stdin.write_eof()  # the wrapper stops the command
+            with contextlib.suppress(asyncio.TimeoutError, OSError, asyncssh.Error):
+                await asyncio.wait_for(process.wait_closed(), RUN_STOP_TIMEOUT)
+            raise
+        finally:
+            process.close()
         return result.exit_status if result.exit_status is not None else 255
 
     async def listening_ports(self, name: str) -> list[ListeningPort]:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from coreutil import sshd_host, write_config
 from harness.net import echo_roundtrip_sync, free_port, wait_port
@@ -138,6 +139,37 @@ def test_run_streams_and_returns_exit_status(sshd, tmp_path) -> None:
     assert result.returncode == 4
     assert result.stdout == "to-out\n"
     assert "to-err" in result.stderr
+
+
+def test_ctrl_c_on_run_ends_the_remote_command(sshd, tmp_path) -> None:
+    config = write_config(tmp_path / "c.toml", {"box": sshd_host(sshd)})
+    script = 'echo "$$"; exec sleep 300'  # quiet: it would never notice a closed pipe
+    proc = subprocess.Popen(
+        [*DEVTUI, "run", "box", "--accept-new", "--", "sh", "-c", script],
+        env=_env(tmp_path, config),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        pid = int(proc.stdout.readline())  # the sshd is local: its children are visible
+        assert psutil.pid_exists(pid)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=15)[1]
+    assert proc.returncode == 130 and "Traceback" not in err
+    deadline = time.monotonic() + 5
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the remote command outlived devtui run"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_password_stdin_for_scripts(sshd, throwaway_user, tmp_path) -> None:

@@ -6,8 +6,9 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
-from coreutil import isolate_home, make_core, of_type, sshd_host
+from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for
 
 from sshcore import hostkeys
 from sshcore.events import AuthFailed, HostConnected, HostKeyLearned, HostKeyRejected
@@ -159,6 +160,40 @@ async def test_run_streams_output_and_exit_status(sshd, tmp_path: Path) -> None:
     out = b"".join(b for s, b in chunks if s == "stdout")
     assert out == b"out\na b|$HOME|;x|"
     assert b"".join(b for s, b in chunks if s == "stderr") == b"err\n"
+
+
+async def test_cancelling_run_ends_the_remote_command(sshd, tmp_path: Path) -> None:
+    # Following a quiet command's output and then stopping must not leave it running on the
+    # host (GNU tail notices a closed pipe by itself, most commands never do). The sshd
+    # here is local, so its child processes are ours to look at.
+    log = tmp_path / "app.log"
+    log.write_text("started\n")
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+    chunks: list[bytes] = []
+    async with core:
+        follow = asyncio.ensure_future(
+            core.run(
+                "box",
+                ["sh", "-c", 'echo "$$"; cat "$1"; exec sleep 300', "sh", str(log)],
+                lambda s, b: chunks.append(b),
+            )
+        )
+        await wait_for(lambda: b"started" in b"".join(chunks), 10, what="first log line")
+        pid = int(b"".join(chunks).split()[0])
+        assert psutil.pid_exists(pid)
+        follow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(follow, 10)  # and the cancel itself does not hang
+        await wait_for(lambda: not _alive(pid), 5, what=f"remote tail (pid {pid}) to end")
+        # The shared connection is still good for the next command.
+        assert await core.run("box", ["true"]) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 async def test_jump_host_carries_the_connection(sshd_factory, tmp_path: Path) -> None:
