@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +18,7 @@ from types import TracebackType
 
 import asyncssh
 
+from . import discovery
 from .atomic import atomic_write_text
 from .keys import write_key_file
 
@@ -51,13 +54,40 @@ class _DemoServer(asyncssh.SSHServer):
         return listen_host in ("127.0.0.1", "localhost", "::1")
 
 
-async def _demo_command(process: asyncssh.SSHServerProcess[str]) -> None:
-    # Enough for `devtui hosts test` (its round trip runs "exit 0") and a friendly `run`.
+def proc_net_tcp(ports: list[int]) -> str:
+    """/proc/net/tcp text with a 127.0.0.1 listener per port (what discovery reads)."""
+    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
+    rows = [
+        f"{i:4}: 0100007F:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000\n"
+        for i, port in enumerate(ports)
+    ]
+    return header + "".join(rows)
+
+
+def _user_words(command: str) -> str:
+    """What the user asked `devtui run` for, without the wrapper it travels in."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    if words[:2] == ["sh", "-c"] and words[3:4] == ["devtui"]:
+        return shlex.join(words[4:])
+    return command
+
+
+async def _demo_command(process: asyncssh.SSHServerProcess[str], ports: list[int]) -> None:
+    # Enough for `devtui hosts test` (its round trip runs "exit 0"), port discovery (it reads
+    # /proc/net/tcp: here the demo's own listeners) and a friendly `run`.
     command = (process.command or "").strip()
     if command == "exit 0":
         process.exit(0)
         return
-    process.stdout.write(f"devtui demo host: this is not a real shell ({command!r})\n")
+    if command == discovery.PROC_COMMAND:
+        process.stdout.write(proc_net_tcp(ports))
+        process.exit(0)
+        return
+    words = _user_words(command)
+    process.stdout.write(f"devtui demo host: this is not a real shell ({words})\n")
     process.exit(0)
 
 
@@ -83,6 +113,7 @@ class DemoSite:
         self.web_port = 0
         self._ssh: asyncssh.SSHAcceptor | None = None
         self._web: asyncio.AbstractServer | None = None
+        self._ports: list[int] = []  # what the demo host "listens on", for discovery
 
     async def __aenter__(self) -> DemoSite:
         try:
@@ -112,10 +143,11 @@ class DemoSite:
             0,
             server_host_keys=[host_key],
             server_factory=lambda: _DemoServer(client_key),
-            process_factory=_demo_command,
+            process_factory=functools.partial(_demo_command, ports=self._ports),
             allow_scp=False,
         )
         self.ssh_port = self._ssh.get_port()
+        self._ports[:] = sorted((self.ssh_port, self.web_port))
         if not self.local_port:
             self.local_port = _free_port()
         known = f"[127.0.0.1]:{self.ssh_port} {host_key.export_public_key().decode().strip()}\n"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import asyncssh
 
 # Fixed, quoted-nothing command: prints the proc tables, or a marker when they are missing.
-_PROC_COMMAND = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null || echo NO-PROC"
+PROC_COMMAND = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null || echo NO-PROC"
 _FALLBACK_COMMAND = "ss -ltnH 2>/dev/null || netstat -ltn 2>/dev/null"
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's st column
 
@@ -78,7 +78,7 @@ def parse_ss(text: str) -> list[ListeningPort]:
 
 async def listening_ports(conn: asyncssh.SSHClientConnection) -> list[ListeningPort]:
     """The remote's listening TCP ports, sorted by port."""
-    result = await conn.run(_PROC_COMMAND, check=False)
+    result = await conn.run(PROC_COMMAND, check=False)
     out = str(result.stdout or "")
     if "NO-PROC" not in out and out.strip():
         return parse_proc_net_tcp(out)

@@ -13,6 +13,10 @@ from pathlib import Path
 
 from harness.net import free_port
 
+from sshcore.config import Config
+from sshcore.core import Core
+from sshcore.demo import DemoSite
+
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", "DEVTUI_CONFIG")}
@@ -66,3 +70,19 @@ def test_demo_runs_until_ctrl_c_and_cleans_up(tmp_path: Path) -> None:
         proc.communicate(timeout=15)
     assert proc.returncode == 0
     assert not Path(config.group(1)).exists()  # the throwaway config is gone
+
+
+async def test_demo_host_answers_discovery_and_run() -> None:
+    # The demo host is what the dashboard's --demo will sit on: its "remote" ports are
+    # discoverable (the web app shows up, as a fresh Gradio app would) and run says plainly
+    # what it is.
+    async with DemoSite() as demo:
+        core = Core(Config.load(demo.config_path), log_file=False)
+        async with core:
+            ports = {p.port: p for p in await core.listening_ports("demo")}
+            assert demo.web_port in ports and ports[demo.web_port].loopback_only
+            assert demo.ssh_port in ports
+            out: list[bytes] = []
+            status = await core.run("demo", ["uname", "-a"], lambda _, b: out.append(b))
+    assert status == 0
+    assert b"".join(out) == b"devtui demo host: this is not a real shell (uname -a)\n"
