@@ -326,6 +326,25 @@ class Core:
         self.tunnels.pop(name, None)
         return await self.start_tunnel(name)
 
+    def add_tunnel(self, spec: TunnelSpec) -> None:
+        """Save a new tunnel on a saved host (it is not started)."""
+        self.config.add_tunnel(spec)
+
+    async def update_tunnel(self, name: str, spec: TunnelSpec) -> TunnelStatus:
+        """Save changes to a tunnel; if it runs, it restarts with them. Others are untouched."""
+        self.config.update_tunnel(name, spec)
+        tunnel = self.tunnels.get(name)
+        if tunnel is not None and tunnel.running:
+            return await self.restart_tunnel(name)
+        return self.tunnel_state(name)
+
+    async def remove_tunnel(self, name: str) -> None:
+        """Stop and delete one tunnel."""
+        self.config.remove_tunnel(name)  # first: a refused edit leaves the tunnel running
+        await self.stop_tunnel(name)
+        self.tunnels.pop(name, None)
+        self._last_traffic.pop(name, None)
+
     def default_tunnels(self) -> list[str]:
         """What `devtui up` starts with no names: autostart tunnels, or all if none are marked."""
         auto = [t.name for t in self.config.tunnels.values() if t.autostart]

@@ -200,6 +200,39 @@ async def test_stop_and_restart_one_tunnel_leaves_the_other_alone(
         writer.close()
 
 
+async def test_edit_and_remove_a_running_tunnel(sshd, echo_server, tmp_path) -> None:
+    # What the dashboard's edit and delete keys do: the change is saved, the tunnel follows
+    # it at once, and the other tunnel on the host never notices.
+    a, b, moved = free_port(), free_port(), free_port()
+    target = f"127.0.0.1:{echo_server.port}"
+    tunnels = {"a": _tunnel("local", f"{a}", target), "b": _tunnel("local", f"{b}", target)}
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    config_path = core.config.path
+    async with core:
+        await core.start_tunnel("a")
+        await core.start_tunnel("b")
+        await wait_for(lambda: core.tunnel_state("a").state == TunnelState.UP, 10)
+        reader, writer = await asyncio.open_connection("127.0.0.1", b)
+        spec = core.config.tunnels["a"]
+        new = type(spec)("a", "box", "local", type(spec.listen)("127.0.0.1", moved), spec.target)
+        status = await core.update_tunnel("a", new)
+        assert status.state in (TunnelState.STARTING, TunnelState.UP)
+        await wait_for(lambda: core.tunnel_state("a").state == TunnelState.UP, 10)
+        sent, got = await echo_roundtrip("127.0.0.1", moved, 10_000)
+        assert sent == got
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", a)
+        assert f"127.0.0.1:{moved}" in config_path.read_text()
+
+        await core.remove_tunnel("a")
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", moved)
+        assert "a" not in core.config.tunnels and "[tunnels.a]" not in config_path.read_text()
+        writer.write(b"still here")
+        assert await reader.readexactly(10) == b"still here"
+        writer.close()
+
+
 class _BannerServer:
     """Speaks first and hangs up, like sshd's banner or an SMTP greeting."""
 
