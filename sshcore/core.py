@@ -28,10 +28,11 @@ TRAFFIC_INTERVAL = 0.5  # seconds between traffic events: a few a second, never 
 # `devtui run` wraps the command so that it ends when we close its stdin. sshd sends no signal
 # to a command without a terminal, and refuses "signal" requests for root logins (no privsep
 # child), so a quiet command (sleep, journalctl -f) would outlive the view that followed it.
-# The command gets /dev/null as stdin; our stdin only says "still watching".
+# sshd makes each session its own process group, so `kill 0` ends the command and everything
+# it started. The command gets /dev/null as stdin; our stdin only says "still watching".
 _RUN_WRAPPER = (
     'exec 3<&0; "$@" </dev/null & p=$!; '
-    '{ cat <&3 >/dev/null 2>&1; kill -TERM "$p" 2>/dev/null; } & w=$!; '
+    "{ cat <&3 >/dev/null 2>&1; kill -TERM 0; } & w=$!; "
     'wait "$p"; s=$?; kill "$w" 2>/dev/null; exit "$s"'
 )
 RUN_STOP_TIMEOUT = 3.0  # seconds a cancelled run waits for the host to confirm the end
@@ -225,7 +226,7 @@ class Core:
         """
         conn = await self.connection(name)
         # Quoted: every word arrives as one argument, never re-split by the remote shell.
-        command = shlex.join(["sh", "-c", _RUN_WRAPPER, "devtui", *argv])
+        command = shlex.join(["sh", "-c", _RUN_WRAPPER, "sh", *argv])
         process = await conn.create_process(command, encoding=None)
 
         async def pump(stream: asyncssh.SSHReader[bytes], label: str) -> None:

@@ -70,7 +70,7 @@ def _user_words(command: str) -> str:
         words = shlex.split(command)
     except ValueError:
         return command
-    if words[:2] == ["sh", "-c"] and words[3:4] == ["devtui"]:
+    if words[:2] == ["sh", "-c"] and words[3:4] == ["sh"] and "kill -TERM 0" in words[2]:
         return shlex.join(words[4:])
     return command
 

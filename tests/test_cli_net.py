@@ -139,6 +139,20 @@ def test_run_streams_and_returns_exit_status(sshd, tmp_path) -> None:
     assert result.returncode == 4
     assert result.stdout == "to-out\n"
     assert "to-err" in result.stderr
+    # One quoted word is a shell line, as with ssh; several words stay exactly as given.
+    line = _devtui(env, "run", "box", "--", "printf '%s-' a b | tr - +; exit 3")
+    assert (line.returncode, line.stdout) == (3, "a+b+")
+    words = _devtui(env, "run", "box", "--", "printf", "%s|", "a b", "$HOME")
+    assert (words.returncode, words.stdout) == (0, "a b|$HOME|")
+    missing = _devtui(env, "run", "box", "--", "no-such-command-here")
+    assert missing.returncode == 127 and "devtui" not in missing.stderr  # the host's words
+
+
+def test_ports_watch_needs_a_positive_interval(tmp_path) -> None:
+    config = write_config(tmp_path / "c.toml", {"box": {"hostname": "127.0.0.1"}})
+    for bad in ("0", "-1", "nan"):
+        done = _devtui(_env(tmp_path, config), "ports", "box", "--watch", "--interval", bad)
+        assert done.returncode == 2 and "must be more than 0 seconds" in done.stderr
 
 
 def test_ctrl_c_on_run_ends_the_remote_command(sshd, tmp_path) -> None:

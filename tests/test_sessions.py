@@ -174,17 +174,20 @@ async def test_cancelling_run_ends_the_remote_command(sshd, tmp_path: Path) -> N
         follow = asyncio.ensure_future(
             core.run(
                 "box",
-                ["sh", "-c", 'echo "$$"; cat "$1"; exec sleep 300', "sh", str(log)],
+                ["sh", "-c", 'echo "$$"; cat "$1"; sleep 300 & exec sleep 301', "sh", str(log)],
                 lambda s, b: chunks.append(b),
             )
         )
         await wait_for(lambda: b"started" in b"".join(chunks), 10, what="first log line")
         pid = int(b"".join(chunks).split()[0])
         assert psutil.pid_exists(pid)
+        children = psutil.Process(pid).children()  # what the command started itself
+        assert children
         follow.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(follow, 10)  # and the cancel itself does not hang
-        await wait_for(lambda: not _alive(pid), 5, what=f"remote tail (pid {pid}) to end")
+        await wait_for(lambda: not _alive(pid), 5, what=f"remote command (pid {pid}) to end")
+        await wait_for(lambda: not any(_alive(c.pid) for c in children), 5, what="its children")
         # The shared connection is still good for the next command.
         assert await core.run("box", ["true"]) == 0
 

@@ -164,7 +164,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     if not argv:
         raise DevtuiError("nothing to run: devtui run HOST -- COMMAND [ARGS...]")
-    return asyncio.run(_run(args, argv))
+    return asyncio.run(_run(args, shell_words(argv)))
+
+
+_SHELL_CHARS = set(" \t\n|&;<>()$`\\\"'*?[#~")
+
+
+def shell_words(argv: list[str]) -> list[str]:
+    """One word that holds a shell line ('tail -f log | grep x') runs in sh, as ssh would;
+    several words run exactly as given."""
+    if len(argv) == 1 and _SHELL_CHARS & set(argv[0]):
+        return ["sh", "-c", argv[0]]
+    return argv
 
 
 async def _run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -179,6 +190,16 @@ async def _run(args: argparse.Namespace, argv: list[str]) -> int:
         return await core.run(args.host, argv, output)
     finally:
         await core.close()
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
@@ -304,7 +325,15 @@ def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
     _auth_flags(p)
     p.set_defaults(handler=cmd_up, verbose=True)
 
-    p = sub.add_parser("run", help="run a command on a host and stream its output")
+    p = sub.add_parser(
+        "run",
+        help="run a command on a host and stream its output",
+        description="Run a command on a host and stream its output; exits with its status. "
+        "Several words run exactly as given (no remote shell re-splits them); one quoted "
+        "word with spaces or shell characters is a shell command line, as with ssh: "
+        "devtui run gpu -- 'nvidia-smi | head'. Ctrl+C ends the command on the host too. "
+        "The command's input is empty (stdin is not forwarded).",
+    )
     p.add_argument("host")
     p.add_argument("argv", nargs="*", metavar="CMD", help="the command; put -- before it")
     _auth_flags(p)
@@ -319,7 +348,9 @@ def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
     p.add_argument("host")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--watch", action="store_true", help="then report ports as they open/close")
-    p.add_argument("--interval", type=float, default=5.0, help="seconds between looks (--watch)")
+    p.add_argument(
+        "--interval", type=_positive, default=5.0, help="seconds between looks (--watch)"
+    )
     _auth_flags(p)
     p.set_defaults(handler=cmd_ports)
 
