@@ -598,6 +598,12 @@ def test_cli_generate_passphrase_from_stdin(home: Path, capsys: pytest.CaptureFi
     assert ok.returncode == 0
     code, _, err = run_cli(["keys", "generate", "--path", str(home / "k2")], capsys, "one\ntwo\n")
     assert code == 1 and "do not match" in err and not (home / "k2").exists()
+    # No terminal and no input at all: nobody chose "no passphrase", so nothing is made.
+    code, _, err = run_cli(["keys", "generate", "--path", str(home / "k3")], capsys, "")
+    assert code == 1 and "--no-passphrase" in err and not (home / "k3").exists()
+    # An empty line is that choice, said on purpose.
+    code, out, err = run_cli(["keys", "generate", "--path", str(home / "k4")], capsys, "\n")
+    assert code == 0 and "without a passphrase" in out, err
 
 
 def test_cli_install_with_password_then_key(

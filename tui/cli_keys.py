@@ -122,7 +122,13 @@ def _read_passphrase() -> str | None:
     elif sys.stdin is None:  # e.g. started without a console: nobody can type one
         return None
     else:
-        first = sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.readline()
+        if not line:  # no input at all: nobody chose "no passphrase", so do not assume it
+            raise DevtuiError(
+                "no passphrase on stdin and no terminal to ask on: give it twice on stdin, "
+                "an empty line for none, or use --no-passphrase; nothing was written"
+            )
+        first = line.rstrip("\r\n")
         second = sys.stdin.readline().rstrip("\r\n") if first else ""
     if first != second:
         raise DevtuiError("the passphrases do not match; nothing was written")
