@@ -120,7 +120,11 @@ def _scan(path: Path, ssh_dir: Path, blocks: list[_Block], notes: list[str], dep
                 expanded = Path(pattern).expanduser()
                 if not expanded.is_absolute():
                     expanded = ssh_dir / expanded
-                for found in sorted(glob.glob(str(expanded))):
+                matches = sorted(glob.glob(str(expanded)))
+                if not matches and not any(c in pattern for c in "*?["):
+                    # ssh skips it silently too, but the user may wonder where hosts went
+                    notes.append(f"{where}: Include {pattern}: {expanded} does not exist")
+                for found in matches:
                     _scan(Path(found), ssh_dir, blocks, notes, depth + 1)
         elif key in _KEYS:
             blocks[-1].options.append(_Option(key, words[1:], where))

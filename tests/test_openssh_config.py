@@ -119,6 +119,15 @@ def test_include_is_relative_to_dot_ssh_and_takes_globs(
     monkeypatch.chdir(elsewhere)
     found = read_ssh_config(main)
     assert [h.name for h in found.hosts] == ["one", "two", "three", "top"]
+    assert found.notes == []
+
+
+def test_include_of_a_missing_file_is_noted(home: Path) -> None:
+    ssh_config(home, "Include work.conf nothing/*.conf\nHost top\n    HostName top.example\n")
+    found = read_ssh_config()
+    assert [h.name for h in found.hosts] == ["top"]
+    assert len(found.notes) == 1  # an empty glob is normal; a named file that is not there is not
+    assert "Include work.conf" in found.notes[0] and "does not exist" in found.notes[0]
 
 
 def test_include_loops_do_not_hang(home: Path) -> None:

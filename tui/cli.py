@@ -160,6 +160,9 @@ def cmd_hosts_import(args: argparse.Namespace) -> int:
     """devtui hosts import-ssh-config [PATH]"""
     config = _load(args)
     source = Path(args.path).expanduser() if args.path else Path("~/.ssh/config").expanduser()
+    if args.path and not source.is_file():  # asked for by name: a typo must not pass as "empty"
+        what = "is a folder" if source.is_dir() else "does not exist"
+        raise DevtuiError(f"{source} {what}; give the path of an ssh config file")
     found = read_ssh_config(source)
     plan = plan_import(config.data, found)
     if plan.hosts or plan.tunnels:
@@ -189,6 +192,12 @@ def cmd_hosts_export(args: argparse.Namespace) -> int:
         while chain[-1].jump and chain[-1].jump in config.hosts:
             chain.append(config.hosts[chain[-1].jump])
         target = Path(args.write).expanduser()
+        default = Path("~/.ssh/config").expanduser()
+        if target != default and not target.parent.is_dir():
+            # ~/.ssh may not exist yet on a fresh machine; any other missing folder is a typo.
+            raise DevtuiError(f"folder {target.parent} does not exist; nothing was written")
+        if target.is_dir():
+            raise DevtuiError(f"{target} is a folder; give the path of an ssh config file")
         written = write_host_blocks(target, chain[::-1], list(config.tunnels.values()))
         for name in written:
             _out(f"Wrote Host {name} to {target} (plain ssh and VS Code Remote-SSH see it now)")
@@ -273,13 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="devtui",
         description="Hosts, keys and SSH tunnels for remote development machines. "
-        "With no command: the dashboard.",
+        "With no command: this help (the dashboard is not in this version yet).",
     )
     parser.add_argument("--version", action="version", version=f"devtui {__version__}")
     parser.add_argument(
         "--config",
         metavar="PATH",
-        help=f"config file (default: $DEVTUI_CONFIG or {default_config_path()})",
+        help="config file (default: $DEVTUI_CONFIG if set, else the platform's config folder; "
+        f"now: {default_config_path()})",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -319,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_hosts_export)
 
-    tunnels = sub.add_parser("tunnels", help="list tunnels")
+    tunnels = sub.add_parser("tunnels", help="list, add and remove tunnels")
     tunnels_sub = tunnels.add_subparsers(dest="tunnels_command", metavar="ACTION", required=True)
     p = tunnels_sub.add_parser("list", help="list saved tunnels")
     p.add_argument("--json", action="store_true", help="machine-readable output")
