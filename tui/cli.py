@@ -18,7 +18,7 @@ from typing import Any
 from sshcore import __version__
 from sshcore.config import Config, default_config_path
 from sshcore.errors import ConfigError, DevtuiError, SshCommandError
-from sshcore.model import HostSpec, TunnelSpec, tunnel_name
+from sshcore.model import HostSpec, TunnelSpec, name_problem, tunnel_name
 from sshcore.openssh_config import plan_import, read_ssh_config, write_host_blocks
 from sshcore.sshcmd import (
     parse_forward,
@@ -32,6 +32,10 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(DevtuiError):
+    """A bad argument on the command line (exit status 2, like argparse's own errors)."""
 
 
 def _out(text: str = "") -> None:
@@ -237,9 +241,14 @@ def cmd_tunnels_add(args: argparse.Namespace) -> int:
     """devtui tunnels add HOST (-L|-R|-D) SPEC [--name N] [--autostart]"""
     config = _load(args)
     if args.host not in config.hosts:
-        raise ConfigError(f"no host named {args.host!r} (see: devtui hosts list)")
+        raise DevtuiError(f"no host named {args.host!r} (see: devtui hosts list)")
     kind, spec = args.forward
-    listen, target, _ = parse_forward(kind, spec)
+    try:
+        listen, target, _ = parse_forward(kind, spec)
+    except SshCommandError as e:  # no ssh line was given: say what was wrong, not "ssh command"
+        raise UsageError(str(e)) from None
+    if args.name is not None and (problem := name_problem(args.name)):
+        raise UsageError(f"--name {args.name!r}: a tunnel name {problem}")
     name = args.name or tunnel_name(args.host, kind, listen.port)
     tunnel = TunnelSpec(name, args.host, kind, listen, target, autostart=args.autostart)
     config.add_tunnel(tunnel)
@@ -426,6 +435,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return handler(args)
     except SshCommandError as e:
         _err(f"devtui: cannot read that ssh command: {e}")
+        return EXIT_USAGE
+    except UsageError as e:
+        _err(f"devtui: error: {e}")
         return EXIT_USAGE
     except DevtuiError as e:
         if args.debug:
