@@ -173,7 +173,7 @@ def _evaluate(alias: str, blocks: list[_Block], known: set[str], result: ImportR
         result.notes.append(f"Host {alias} skipped: HostName {hostname!r} {problem}")
         return
     port_text = value("port") or "22"
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
         result.notes.append(f"Host {alias} skipped: {first['port'].where}: bad Port {port_text!r}")
         return
     user = value("user")

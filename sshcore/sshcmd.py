@@ -31,7 +31,21 @@ from .model import (
 _WITH_ARG = set("BbcDEeFIiJLlmOopQRSWw")
 _NO_ARG = set("46AaCfGgKkMNnqsTtVvXxYy")
 # Flags with no bearing on a saved host: accepted silently.
-_HARMLESS = set("46CfNnqTtvKkax")
+_HARMLESS = set("46CfNnqTvKkax")
+# Flags the parser turns into host settings or notes of their own.
+_HANDLED_FLAGS = set("ACg")
+# Every other flag changes what one session does and cannot be saved (X11 and a forced tty
+# mean nothing for a saved host): it gets a note, so the user does not expect it to work.
+_FLAG_NAMES = {
+    "X": "-X (X11 forwarding)",
+    "Y": "-Y (trusted X11 forwarding)",
+    "t": "-t (force a terminal)",
+    "M": "-M (connection sharing)",
+    "s": "-s (subsystem)",
+    "G": "-G (print the configuration)",
+    "V": "-V (print the version)",
+    "y": "-y (log to syslog)",
+}
 
 
 @dataclass
@@ -43,6 +57,8 @@ class ParsedCommand:
     notes: list[str] = field(default_factory=list)
     gateway_ports: bool = False
     jump_host: HostSpec | None = None  # from -J / ProxyJump: to be saved too
+    # The -J value when it is a bare name (no user@, no :port): it may be a saved host's name.
+    jump_alias: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,14 +70,37 @@ _WINDOWS_PATH_RE = re.compile(r"(^|[\s='\"])[A-Za-z]:\\")
 _WINDOWS_SEPARATOR_RE = re.compile(r"\\[A-Za-z0-9._~%]")
 
 
-def split_command(line: str) -> list[str]:
-    """Split a pasted line with PowerShell rules if it looks like Windows, else POSIX rules."""
-    if (
+# Docs split long commands over lines: `\` ends a continued line in bash, a backtick in
+# PowerShell. Spaces after it are tolerated: copying from a web page often leaves some.
+_POSIX_CONTINUATION_RE = re.compile(r"\\[ \t]*\r?\n")
+_POWERSHELL_CONTINUATION_RE = re.compile(r"`[ \t]*\r?\n")
+
+
+def _looks_like_powershell(line: str) -> bool:
+    return bool(
         "`" in line
         or _WINDOWS_PATH_RE.search(line)
         or _WINDOWS_SEPARATOR_RE.search(line)
         or ".exe" in line.lower()
-    ):
+    )
+
+
+def split_command(line: str) -> list[str]:
+    """Split a pasted line with PowerShell rules if it looks like Windows, else POSIX rules.
+
+    A command continued over several lines (a backslash at the ends in bash, a backtick in
+    PowerShell) is one line. Text that still spans lines after that is several commands,
+    and is refused: saving only the first would silently lose the rest.
+    """
+    powershell = _looks_like_powershell(line)
+    continuation = _POWERSHELL_CONTINUATION_RE if powershell else _POSIX_CONTINUATION_RE
+    line = continuation.sub(" ", line).strip()
+    if "\n" in line or "\r" in line:
+        lines = [part.strip() for part in line.splitlines() if part.strip()]
+        raise SshCommandError(
+            f"paste one ssh command: the text has {len(lines)} lines; line 2 is", lines[1][:60]
+        )
+    if powershell:
         return _split_powershell(line)
     try:
         return shlex.split(line, posix=True)
@@ -149,7 +188,9 @@ def _split_colons(spec: str) -> list[str]:
 
 
 def _port(text: str, token: str) -> int:
-    if not text.isdigit():
+    # ASCII only: str.isdigit() also accepts fullwidth and superscript digits, which no
+    # ssh or config file reads as the same port.
+    if not (text.isascii() and text.isdigit()):
         raise SshCommandError(f"{text!r} is not a port number in", token)
     try:
         return check_port(int(text))
@@ -221,6 +262,8 @@ def _destination(text: str, token: str) -> tuple[str | None, str, int | None]:
         user, _, host = text.rpartition("@")
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
+    if "@" in text and not user:
+        raise SshCommandError("the user before '@' is empty in", token)
     if problem := hostname_problem(host):
         raise SshCommandError(f"destination host {problem}", token)
     if user and (problem := user_problem(user)):
@@ -229,20 +272,68 @@ def _destination(text: str, token: str) -> tuple[str | None, str, int | None]:
 
 
 def default_host_name(hostname: str) -> str:
-    """A readable name from a hostname: ssh.intern-ai.org.cn -> intern-ai, 10.0.0.5 -> 10-0-0-5."""
-    if re.fullmatch(r"[\d.]+", hostname) or ":" in hostname:
-        name = re.sub(r"[^A-Za-z0-9]+", "-", hostname).strip("-")
-        return name or "host"
-    generic = {"ssh", "www", "login", "gate", "gateway", "bastion", "connect", "shell"}
-    labels = [label for label in hostname.split(".") if label]
-    for label in labels[:-1] if len(labels) > 1 else labels:
-        if label.lower() not in generic:
-            return label
-    return labels[0] if labels else "host"
+    """A readable name from a hostname.
+
+    ssh.intern-ai.org.cn -> intern-ai (the first label that is not a generic one),
+    10.0.0.5 -> 10-0-0-5, IPv6 addresses get an "ipv6-" prefix (::1 -> ipv6-1,
+    2001:db8::1 -> ipv6-2001-db8-1), and a name that would be all digits gets a "host-"
+    prefix (a host "1234" -> host-1234), so a name never reads like a port or a count.
+    """
+    if ":" in hostname:
+        rest = re.sub(r"[^A-Za-z0-9]+", "-", hostname).strip("-")
+        return f"ipv6-{rest}"[:64].rstrip("-") if rest else "ipv6"  # names hold <= 64 chars
+    if re.fullmatch(r"[\d.]+", hostname):
+        name = re.sub(r"[^0-9]+", "-", hostname).strip("-")[:64].rstrip("-")
+    else:
+        generic = {"ssh", "www", "login", "gate", "gateway", "bastion", "connect", "shell"}
+        labels = [label for label in hostname.split(".") if label]
+        candidates = labels[:-1] if len(labels) > 1 else labels
+        name = next((label for label in candidates if label.lower() not in generic), "")
+        name = name or (labels[0] if labels else "")
+    if not name:
+        return "host"
+    return f"host-{name}"[:64] if name.isdigit() else name
 
 
 def _is_no(value: str) -> bool:
     return value.strip().lower() in ("no", "false", "off", "0")
+
+
+def _positional_words(tokens: Sequence[str]) -> list[str]:
+    """The words that are neither options nor their values, read with ssh's option letters."""
+    words: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if token == "--":
+            continue
+        if not token.startswith("-") or token == "-":
+            words.append(token)
+            continue
+        for j, letter in enumerate(token[1:], start=1):
+            if letter in _WITH_ARG:
+                if j == len(token) - 1:
+                    i += 1  # the value is the next word
+                break
+    return words
+
+
+def _not_ssh(tokens: Sequence[str]) -> SshCommandError | None:
+    """An error when the line runs another program (scp a b, sshx root@h, sudo ssh ...).
+
+    Its words would otherwise pass as a host named after the program. A line that leaves
+    out "ssh" is still fine when it starts with an option or a user@host / ssh:// address,
+    or is one word (a host name).
+    """
+    first = tokens[0]
+    if first.startswith("-") or "@" in first or first.startswith("ssh://"):
+        return None
+    if len(_positional_words(tokens)) < 2:
+        return None
+    error = SshCommandError(f"{first!r} is not ssh: paste a line like  ssh -p 2222 user@host")
+    error.token = first
+    return error
 
 
 def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> ParsedCommand:
@@ -254,6 +345,8 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
     first = tokens[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
     if first in ("ssh", "ssh.exe"):
         tokens = tokens[1:]
+    elif error := _not_ssh(tokens):
+        raise error
     user: str | None = None
     port: int | None = None
     options: dict[str, str] = {}
@@ -291,6 +384,10 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
                         raise SshCommandError(f"-{letter} needs a value", token)
                     value = tokens[i]
                     i += 1
+                if not value:
+                    # An empty value is a paste error (a lost quote, an unset variable);
+                    # taking it as "not given" would save something the user did not ask for.
+                    raise SshCommandError(f"-{letter} needs a value, not an empty string", token)
                 arg_token = f"-{letter} {value}" if token == f"-{letter}" else token
                 if letter == "p":
                     port = _port(value, arg_token)
@@ -305,15 +402,19 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
                     forwards.append((kind, value, arg_token))
                 elif letter == "o":
                     key, value2 = _option(value, tokens, i)
-                    if value2 is None:
+                    if not key or not value2:
                         raise SshCommandError("-o needs Key=Value", arg_token)
-                    if "=" not in value and value2 is not None and " " not in value.strip():
+                    if "=" not in value and " " not in value.strip():
                         i += 1  # "-o Key Value": the value was the next token
                     options.setdefault(key.lower(), value2)
                 else:
                     notes.append(f"-{letter} {value} is not used by devtui; ignored")
                 break
             if letter in _NO_ARG:
+                ignored = letter not in _HARMLESS | _HANDLED_FLAGS
+                if ignored and letter not in flags:  # -tt is one note
+                    what = _FLAG_NAMES.get(letter, f"-{letter}")
+                    notes.append(f"{what} is not used by devtui; ignored")
                 flags.add(letter)
                 j += 1
                 continue
@@ -336,6 +437,8 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
             raise SshCommandError(f"HostName {problem}", hostname)
     identity = identity or options.pop("identityfile", None)
     jump = jump or options.pop("proxyjump", None)
+    if jump is not None and jump.lower() == "none":  # ssh's own spelling of "no jump host"
+        jump = None
     compression = "C" in flags or _truthy(options.pop("compression", "no"))
     gateway = "g" in flags or _truthy(options.pop("gatewayports", "no"))
     agent = "A" in flags or _truthy(options.pop("forwardagent", "no"))
@@ -375,6 +478,7 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
     if jump:
         jump_host = jump_host_spec(jump)
     jump_name = jump_host.name if jump_host else None
+    bare_jump = jump_host is not None and jump_host.user is None and jump == jump_host.hostname
 
     name = name or default_host_name(hostname)
     if problem := name_problem(name):
@@ -389,7 +493,13 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         compression=compression,
         forward_agent=False,
     )
-    parsed = ParsedCommand(host=host, notes=notes, gateway_ports=gateway, jump_host=jump_host)
+    parsed = ParsedCommand(
+        host=host,
+        notes=notes,
+        gateway_ports=gateway,
+        jump_host=jump_host,
+        jump_alias=jump if bare_jump else None,
+    )
     shared_note = False
     for kind_, spec, token in forwards:
         listen, target, bind_given = parse_forward(kind_, spec, token)
@@ -450,6 +560,9 @@ def plan_add(
     jump = parsed.jump_host
     if jump is not None:
         same = next((h for h in current.hosts.values() if _same_machine(h, jump)), None)
+        if parsed.jump_alias is not None and parsed.jump_alias in current.hosts:
+            # `-J bastion` names a saved host, as it would name a Host alias in ~/.ssh/config.
+            same = current.hosts[parsed.jump_alias]
         if same is not None:
             host = replace(host, jump=same.name)
             plan.jump_reused = same.name
@@ -523,6 +636,8 @@ def jump_host_spec(jump: str) -> HostSpec:
     if "," in jump:
         raise SshCommandError("only one jump host is supported", jump)
     user, _, hostport = jump.rpartition("@")
+    if "@" in jump and not user:
+        raise SshCommandError("the jump user before '@' is empty in", jump)
     port = 22
     if hostport.startswith("["):
         close = hostport.find("]")

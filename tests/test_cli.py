@@ -188,6 +188,43 @@ def test_add_with_jump_host(cli: Cli) -> None:
     assert command.stdout.strip() == "ssh -J j@gate.example.org:2200 me@10.0.0.5"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ssh -p 37367 root@ssh.intern-ai.org.cn `\n  -L 7860:127.0.0.1:7860",  # PowerShell docs
+        "ssh -p 37367 root@ssh.intern-ai.org.cn \\\r\n  -L 7860:127.0.0.1:7860\n",  # bash docs
+    ],
+)
+def test_add_a_command_split_over_lines(cli: Cli, text: str) -> None:
+    done = cli("add", text)
+    assert done.returncode == 0, done.stderr
+    assert "Added tunnel intern-ai-7860: " in done.stdout
+    assert "ignored" not in done.stdout  # the -L did not become a "remote command"
+    tunnels = json.loads(cli("tunnels", "list", "--json").stdout)
+    assert [(t["name"], t["listen"], t["target"]) for t in tunnels] == [
+        ("intern-ai-7860", "127.0.0.1:7860", "127.0.0.1:7860")
+    ]
+
+
+def test_add_with_a_saved_host_as_jump(cli: Cli) -> None:
+    assert cli("add", "ssh -p 2222 u@bastion.example", "--name", "bastion").returncode == 0
+    done = cli("add", "ssh -J bastion inner@10.1.1.1")
+    assert done.returncode == 0, done.stderr
+    assert "Jump host bastion is already saved: used as it is" in done.stdout
+    hosts = {h["name"]: h for h in json.loads(cli("hosts", "list", "--json").stdout)}
+    assert set(hosts) == {"bastion", "10-1-1-1"}
+    assert hosts["10-1-1-1"]["jump"] == "bastion"
+    command = cli("hosts", "export", "10-1-1-1", "--as", "command")
+    assert command.stdout.strip() == "ssh -J u@bastion.example:2222 inner@10.1.1.1"
+
+
+def test_add_notes_x11_forwarding(cli: Cli) -> None:
+    done = cli("add", "ssh -X -t me@gpu.example.org")
+    assert done.returncode == 0, done.stderr
+    assert "note: -X (X11 forwarding) is not used by devtui; ignored" in done.stdout
+    assert "note: -t (force a terminal) is not used by devtui; ignored" in done.stdout
+
+
 def test_list_json_shapes(cli: Cli) -> None:
     assert (
         cli(
@@ -226,6 +263,15 @@ def test_empty_lists(cli: Cli) -> None:
         ("ssh -CZ root@h", "'-CZ'"),
         ("ssh 'h;reboot'", "'h;reboot'"),
         ("ssh -C -N", None),
+        ("scp a b", "'scp' is not ssh: paste a line like  ssh -p 2222 user@host"),
+        ("sshx root@h", "'sshx' is not ssh"),
+        ("ssh @h", "the user before '@' is empty in: '@h'"),
+        ("ssh -J '' me@h", "-J needs a value"),
+        ("ssh -p ２２ me@h", "'-p ２２'"),
+        (
+            "ssh me@a.example.com\nssh -L 1:x:1 me@b.example.com",
+            "paste one ssh command: the text has 2 lines; line 2 is: 'ssh -L 1:x:1 me@b.example.com'",
+        ),
     ],
 )
 def test_unreadable_ssh_line_exits_2_with_one_line(cli: Cli, line: str, token: str | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import replace
 
@@ -120,6 +121,100 @@ def test_powershell_quoting_rules() -> None:
     assert split_command('ssh -i "C:\\a`"b\\key" h') == ["ssh", "-i", 'C:\\a"b\\key', "h"]
 
 
+# ---------------------------------------------------------------------------------------------
+# Commands split over several lines, as cloud docs print them
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ssh -p 37367 root@ssh.intern-ai.org.cn \\\n  -L 7860:127.0.0.1:7860",  # bash
+        "ssh -p 37367 root@ssh.intern-ai.org.cn \\\r\n  -L 7860:127.0.0.1:7860",  # bash, CRLF
+        "ssh -p 37367 root@ssh.intern-ai.org.cn \\  \n  -L 7860:127.0.0.1:7860",  # spaces after
+        "ssh -p 37367 root@ssh.intern-ai.org.cn `\n  -L 7860:127.0.0.1:7860",  # PowerShell
+        "ssh -p 37367 root@ssh.intern-ai.org.cn `\r\n  -L 7860:127.0.0.1:7860",  # PowerShell, CRLF
+        "ssh -p 37367 \\\n root@ssh.intern-ai.org.cn \\\n -L 7860:127.0.0.1:7860 \\\n -N",
+        "\n\n  ssh -p 37367 root@ssh.intern-ai.org.cn -L 7860:127.0.0.1:7860  \r\n\n",
+    ],
+)
+def test_a_command_split_over_lines_keeps_its_tunnels(text: str) -> None:
+    parsed = parse_ssh_command(text)
+    assert (parsed.host.hostname, parsed.host.port) == ("ssh.intern-ai.org.cn", 37367)
+    assert forwards(parsed.tunnels) == [("local", "127.0.0.1:7860", "127.0.0.1:7860")]
+    assert parsed.notes == []  # nothing became an ignored "remote command"
+
+
+def test_powershell_continuation_with_a_windows_path() -> None:
+    text = "ssh.exe -i C:\\Users\\me\\.ssh\\id `\n -L 7860:127.0.0.1:7860 me@gpu"
+    parsed = parse_ssh_command(text)
+    assert parsed.host.identity_file == "C:\\Users\\me\\.ssh\\id"
+    assert [t.name for t in parsed.tunnels] == ["gpu-7860"]
+
+
+@pytest.mark.parametrize(
+    ("text", "lines", "second"),
+    [
+        ("ssh me@a.example.com\nssh you@b.example.com", 2, "ssh you@b.example.com"),
+        ("ssh me@a.example.com\r\n\r\nssh -L 1:x:1 b\nssh c", 3, "ssh -L 1:x:1 b"),
+        # A backslash does not continue a PowerShell line (this one has a Windows path).
+        ("ssh -i C:\\k\\id me@h \\\n -L 1:a:1", 2, "-L 1:a:1"),
+        # Nor a backtick a bash line: the backtick makes it PowerShell, where \ is literal.
+        ("ssh me@h \\\n -L 1:a:1 # `x`", 2, "-L 1:a:1 # `x`"),
+    ],
+)
+def test_several_commands_are_refused(text: str, lines: int, second: str) -> None:
+    with pytest.raises(SshCommandError) as caught:
+        parse_ssh_command(text)
+    message = str(caught.value)
+    assert message.startswith(f"paste one ssh command: the text has {lines} lines; line 2 is")
+    assert caught.value.token == second
+    assert "\n" not in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Lines that run another program
+
+
+@pytest.mark.parametrize(
+    ("line", "word"),
+    [
+        ("scp a b", "scp"),
+        ("scp -P 2222 file root@h:/tmp", "scp"),
+        ("sshx root@h", "sshx"),
+        ("mosh root@h", "mosh"),
+        ("sudo ssh root@h", "sudo"),
+        ("ssh-copy-id -p 2222 root@h", "ssh-copy-id"),
+        ("autossh -M 0 -L 1:a:1 root@h", "autossh"),
+    ],
+)
+def test_a_line_that_is_not_ssh_is_refused(line: str, word: str) -> None:
+    for words in (line, shlex.split(line)):  # pasted, or already split by the user's shell
+        with pytest.raises(SshCommandError) as caught:
+            parse_ssh_command(words)
+        assert str(caught.value) == (
+            f"{word!r} is not ssh: paste a line like  ssh -p 2222 user@host"
+        )
+        assert caught.value.token == word
+
+
+@pytest.mark.parametrize(
+    ("line", "hostname"),
+    [
+        ("SSH.EXE -p 2 me@h.example", "h.example"),
+        ("C:\\Windows\\System32\\OpenSSH\\ssh.exe me@h.example", "h.example"),
+        ('"C:\\Program Files\\OpenSSH\\ssh.exe" me@h.example', "h.example"),
+        ("/usr/local/bin/SSH me@h.example", "h.example"),
+        # No "ssh" but clearly its arguments.
+        ("-p 2222 me@h.example", "h.example"),
+        ("me@h.example uptime", "h.example"),
+        ("ssh://me@h.example:2222", "h.example"),
+        ("gpu", "gpu"),
+    ],
+)
+def test_ssh_in_any_spelling_or_left_out_is_accepted(line: str, hostname: str) -> None:
+    assert parse_ssh_command(line).host.hostname == hostname
+
+
 def test_posix_quoting_and_spaces_in_identity_path() -> None:
     parsed = parse_ssh_command("ssh -i ~/'my keys'/id_ed25519 me@h")
     assert parsed.host.identity_file == "~/my keys/id_ed25519"
@@ -218,6 +313,21 @@ def test_unused_options_are_named_in_a_note() -> None:
     assert "'uptime'" in notes
 
 
+def test_x11_and_tty_flags_are_named_in_a_note() -> None:
+    notes = parse_ssh_command("ssh -X -Y -tt me@h").notes
+    assert notes == [
+        "-X (X11 forwarding) is not used by devtui; ignored",
+        "-Y (trusted X11 forwarding) is not used by devtui; ignored",
+        "-t (force a terminal) is not used by devtui; ignored",  # once for -tt
+    ]
+    # Combined with flags devtui does use, the note still comes.
+    parsed = parse_ssh_command("ssh -CXL 8080:db:80 me@h")
+    assert parsed.host.compression and len(parsed.tunnels) == 1
+    assert parsed.notes == ["-X (X11 forwarding) is not used by devtui; ignored"]
+    # -T (no terminal) and -N (no command) are what a saved tunnel does anyway: no note.
+    assert parse_ssh_command("ssh -T -N -q me@h").notes == []
+
+
 def test_name_can_be_given() -> None:
     parsed = parse_ssh_command("ssh -L 1:a:1 me@h", name="box")
     assert parsed.host.name == "box"
@@ -233,7 +343,10 @@ def test_name_can_be_given() -> None:
         ("login.cluster.edu", "cluster"),
         ("localhost", "localhost"),
         ("10.0.0.5", "10-0-0-5"),
-        ("2001:db8::1", "2001-db8-1"),
+        ("2001:db8::1", "ipv6-2001-db8-1"),
+        ("[::1]", "ipv6-1"),  # not just "1"
+        ("[fe80::1%eth0]", "ipv6-fe80-1-eth0"),
+        ("1234", "host-1234"),  # a name that reads like a port gets a prefix
     ],
 )
 def test_default_names_are_readable(hostname: str, name: str) -> None:
@@ -272,6 +385,19 @@ def test_default_names_are_readable(hostname: str, name: str) -> None:
         ("ssh ssh://me@h:port", "ssh://me@h:port"),
         ("ssh -J a,b h", "a,b"),
         ("ssh -o HostName=-x h", "-x"),
+        # Empty parts were taken as "not given"; they are paste errors.
+        ("ssh @h", "@h"),
+        ("ssh ssh://@h:22", "ssh://@h:22"),
+        ("ssh -l '' h", "-l"),
+        ("ssh -J '' h", "-J"),
+        ("ssh -J @gate h", "@gate"),
+        ("ssh -o User= h", "-o User="),
+        # Ports are ASCII digits: fullwidth, Arabic-Indic or superscript ones are not.
+        ("ssh -p ２２ h", "-p ２２"),
+        ("ssh -p ² h", "-p ²"),
+        ("ssh -L ８０８０:db:80 h", "-L ８０８０:db:80"),
+        ("ssh -D ١٠٨٠ h", "-D ١٠٨٠"),
+        ("ssh -J gate:２２ h", "gate:２２"),
     ],
 )
 def test_malformed_lines_name_the_offending_token(line: str, token: str) -> None:
@@ -280,6 +406,15 @@ def test_malformed_lines_name_the_offending_token(line: str, token: str) -> None
     assert caught.value.token == token
     assert repr(token) in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_empty_user_and_jump_messages() -> None:
+    with pytest.raises(SshCommandError, match=r"^the user before '@' is empty in: '@h'$"):
+        parse_ssh_command("ssh @h")
+    with pytest.raises(SshCommandError, match=r"^-J needs a value, not an empty string: '-J'$"):
+        parse_ssh_command('ssh -J "" me@h')
+    with pytest.raises(SshCommandError, match=r"^'２２' is not a port number in: '-p ２２'$"):
+        parse_ssh_command("ssh -p ２２ me@h")
 
 
 @pytest.mark.parametrize("line", ["", "   ", "ssh", "ssh -C -N", 'ssh "unclosed h'])
@@ -338,7 +473,12 @@ def test_command_line_never_lets_a_value_become_an_option() -> None:
 # Property: host + tunnels -> ssh line -> the same host + tunnels
 
 _label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
-_dns = st.lists(_label, min_size=1, max_size=4).map(".".join)
+# Dotted numbers ("0.0") are not DNS names: they must be real IPv4 addresses.
+_dns = (
+    st.lists(_label, min_size=1, max_size=4)
+    .map(".".join)
+    .filter(lambda h: "." not in h or not re.fullmatch(r"[0-9.]+", h))
+)
 _ipv4 = st.ip_addresses(v=4).map(str)
 _ipv6 = st.ip_addresses(v=6).map(str)
 hostnames = st.one_of(_dns, _ipv4, _ipv6).filter(lambda h: not h.startswith("-"))
@@ -479,6 +619,21 @@ def test_plan_reuses_a_saved_jump_host() -> None:
     assert [(h.name, h.jump) for h in plan.hosts] == [("10-0-0-5", "example")]
 
 
+def test_plan_a_bare_jump_name_is_the_saved_host_of_that_name() -> None:
+    data = ConfigData()
+    bastion = parse_ssh_command("ssh -p 2222 u@bastion.example", name="bastion")
+    data.hosts["bastion"] = plan_add(data, bastion, name_given=True).hosts[0]
+    plan = plan_add(data, parse_ssh_command("ssh -J bastion inner@10.1.1.1"))
+    assert plan.jump_reused == "bastion"
+    assert [(h.name, h.hostname, h.jump) for h in plan.hosts] == [
+        ("10-1-1-1", "10.1.1.1", "bastion")
+    ]
+    # With a user or a port, -J names a machine, not a saved host: that one is new.
+    for jump in ("other@bastion", "bastion:2200"):
+        with pytest.raises(ConfigError, match="the jump host would be named 'bastion'"):
+            plan_add(data, parse_ssh_command(f"ssh -J {jump} inner@10.1.1.1"))
+
+
 def test_plan_twice_is_nothing_and_a_second_bind_address_gets_its_own_name() -> None:
     data = _saved(TUTORIAL_TUNNEL)
     again = plan_add(data, parse_ssh_command(TUTORIAL_TUNNEL))
@@ -487,3 +642,9 @@ def test_plan_twice_is_nothing_and_a_second_bind_address_gets_its_own_name() -> 
     assert [t.name for t in other_bind.tunnels] == ["intern-ai-7860-2"]
     with pytest.raises(ConfigError, match="already used by tunnel intern-ai-7860"):
         plan_add(data, parse_ssh_command("ssh me@other.example.org -L 0.0.0.0:7860:db:5432"))
+
+
+def test_jump_none_means_no_jump_host_as_in_ssh() -> None:
+    for line in ("ssh -J none me@gpu.example.org", "ssh -o ProxyJump=none me@gpu.example.org"):
+        parsed = parse_ssh_command(line)
+        assert parsed.host.jump is None and parsed.jump_host is None
