@@ -337,6 +337,24 @@ def test_export_as_config_and_command(cli: Cli) -> None:
     assert missing.returncode == 1 and "no host named 'nope'" in one_error_line(missing)
 
 
+def test_tunnels_add_errors_name_what_was_wrong(cli: Cli) -> None:
+    assert cli("add", "ssh me@gpu.example.org").returncode == 0
+    before = cli.config.read_text()
+    cases = [
+        (("gpu", "-L", "8080:localhost:80", "--name", "bad name"), 2, "--name 'bad name'"),
+        (("gpu", "-L", "abc"), 2, "for -L, got: 'abc'"),
+        (("nope", "-L", "8080:localhost:80"), 1, "no host named 'nope'"),
+    ]
+    for argv, code, message in cases:
+        done = cli("tunnels", "add", *argv)
+        line = one_error_line(done)
+        assert done.returncode == code and message in line, (argv, line)
+        assert "ssh command" not in line and str(cli.config) not in line
+    assert cli.config.read_text() == before
+    ok = cli("tunnels", "add", "gpu", "-L", "8080:localhost:80")
+    assert ok.returncode == 0 and "Added tunnel gpu-8080" in ok.stdout
+
+
 # ---------------------------------------------------------------------------------------------
 # Config location and check
 

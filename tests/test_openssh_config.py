@@ -279,6 +279,28 @@ def test_cli_import_from_a_given_path(home: Path) -> None:
     done = devtui(home, "hosts", "import-ssh-config", str(other))
     assert done.returncode == 0, done.stderr
     assert "Imported host given: given.example:22" in done.stdout
+    # A path named on purpose that is not a file is an error, not "nothing to import".
+    for bad, what in ((home / "typo", "does not exist"), (home, "is a folder")):
+        refused = devtui(home, "hosts", "import-ssh-config", str(bad))
+        assert refused.returncode == 1 and refused.stdout == ""
+        assert f"{bad} {what}" in refused.stderr and refused.stderr.count("\n") == 1
+
+
+def test_cli_export_write_refuses_a_missing_folder_but_makes_dot_ssh(home: Path) -> None:
+    assert devtui(home, "add", "ssh me@gpu.example.org").returncode == 0
+    typo = home / "nowhere" / "deeper" / "config"
+    refused = devtui(home, "hosts", "export", "gpu", "--write", str(typo))
+    assert refused.returncode == 1 and "does not exist; nothing was written" in refused.stderr
+    assert not (home / "nowhere").exists()
+    fresh = home / "fresh"
+    fresh.mkdir()
+    made = devtui(fresh, "add", "ssh me@gpu.example.org")
+    assert made.returncode == 0
+    wrote = devtui(fresh, "hosts", "export", "gpu", "--write")
+    assert wrote.returncode == 0, wrote.stderr
+    assert "Host gpu" in (fresh / ".ssh" / "config").read_text()
+    if os.name == "posix":
+        assert (fresh / ".ssh").stat().st_mode & 0o777 == 0o700
 
 
 def test_written_host_blocks_are_what_openssh_reads_and_importable(tmp_path: Path) -> None:

@@ -202,6 +202,8 @@ def cmd_hosts_export(args: argparse.Namespace) -> int:
             raise DevtuiError(f"folder {target.parent} does not exist; nothing was written")
         if target.is_dir():
             raise DevtuiError(f"{target} is a folder; give the path of an ssh config file")
+        if target == default:
+            default.parent.mkdir(mode=0o700, exist_ok=True)  # as ssh-keygen makes it
         written = write_host_blocks(target, chain[::-1], list(config.tunnels.values()))
         for name in written:
             _out(f"Wrote Host {name} to {target} (plain ssh and VS Code Remote-SSH see it now)")
