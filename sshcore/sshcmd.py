@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from .errors import ConfigError, SshCommandError
+from .errors import ConfigError, DevtuiError, SshCommandError
 from .model import (
     LOOPBACK,
     ConfigData,
@@ -721,6 +721,11 @@ def to_ssh_command(
 
 
 def _config_value(value: str) -> str:
+    if '"' in value:
+        # ssh_config has no escape for a double quote: ssh would read another path.
+        raise DevtuiError(
+            f"ssh_config cannot hold a value with a double quote ({value!r}); rename the file"
+        )
     return f'"{value}"' if any(c.isspace() for c in value) else value
 
 

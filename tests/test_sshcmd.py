@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sshcore.errors import ConfigError, SshCommandError
+from sshcore.errors import ConfigError, DevtuiError, SshCommandError
 from sshcore.model import ConfigData, Endpoint, HostSpec, TunnelKind, TunnelSpec, listens_clash
 from sshcore.sshcmd import (
     parse_ssh_command,
@@ -648,3 +648,9 @@ def test_jump_none_means_no_jump_host_as_in_ssh() -> None:
     for line in ("ssh -J none me@gpu.example.org", "ssh -o ProxyJump=none me@gpu.example.org"):
         parsed = parse_ssh_command(line)
         assert parsed.host.jump is None and parsed.jump_host is None
+
+
+def test_config_block_refuses_a_path_ssh_config_cannot_hold() -> None:
+    host = HostSpec("gpu", "gpu.example.org", identity_file='/home/me/keys/my "work" key')
+    with pytest.raises(DevtuiError, match="double quote"):
+        to_ssh_config_block(host)
