@@ -38,7 +38,13 @@ def atomic_write_text(path: Path, text: str, *, backup: bool = True, mode: int =
             os.chmod(tmp, mode)
         if backup and path.exists():
             bak = path.with_name(path.name + ".bak")
-            bak_tmp = bak.with_name(bak.name + ".tmp")
+            # A name of its own: two writers copying into one fixed temp name would replace
+            # each other's copy and the second os.replace would find nothing to move.
+            bak_fd, bak_name = tempfile.mkstemp(
+                prefix=f".{bak.name}.", suffix=".tmp", dir=bak.parent
+            )
+            os.close(bak_fd)
+            bak_tmp = Path(bak_name)
             shutil.copy2(path, bak_tmp)
             _checkpoint("backup-copied")
             os.replace(bak_tmp, bak)

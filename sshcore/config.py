@@ -8,15 +8,19 @@ atomically with one `.bak`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import datetime
+import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import filelock
 import platformdirs
 import tomlkit
 import tomlkit.exceptions
@@ -166,6 +170,36 @@ def _type_name(types: tuple[type, ...]) -> str:
     return " or ".join(dict.fromkeys(names[t] for t in types))
 
 
+def _escape(c: str) -> str:
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+
+
+def _toml_value(value: Any) -> str:
+    """What the file holds, as TOML names and spells it: 'a boolean (true)', 'a table'."""
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, float):
+        return f"a float ({value})"
+    if isinstance(value, str):
+        # JSON's escapes are TOML's; also escape what JSON leaves raw (DEL, U+2028) so the
+        # message stays on one line.
+        quoted = json.dumps(value, ensure_ascii=False)
+        return f"a string ({''.join(c if c.isprintable() else _escape(c) for c in quoted)})"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, datetime.datetime):
+        return "a date-time"
+    if isinstance(value, datetime.date):
+        return "a date"
+    if isinstance(value, datetime.time):
+        return "a time"
+    return type(value).__name__  # pragma: no cover - TOML has no other types
+
+
 def _get(
     check: _Checker,
     table: tuple[str, ...],
@@ -178,11 +212,8 @@ def _get(
         return default
     value = raw[key]
     # bool is an int in Python; never let `port = true` through as 1.
-    if isinstance(value, bool) and bool not in types:
-        check.error(table, key, f"must be {_type_name(types)}, not {value!r}")
-        return default
-    if not isinstance(value, types):
-        check.error(table, key, f"must be {_type_name(types)}, not {value!r}")
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        check.error(table, key, f"must be {_type_name(types)}, not {_toml_value(value)}")
         return default
     if isinstance(value, str):
         problem = text_problem(value)
@@ -226,38 +257,32 @@ def _check_host(check: _Checker, name: str, raw: Any) -> HostSpec | None:
         check.error(("hosts",), name, "must be a table ([hosts.NAME])")
         return None
     check.unknown(table, raw, _HOST_KEYS)
-    ok = True
+    # Check every key, so that one run of `devtui check` shows all that is wrong here.
+    before = len(check.errors)
     hostname = _get(check, table, raw, "hostname", (str,))
-    if hostname is None:
-        if "hostname" not in raw:
-            check.error(table, None, "hostname is missing")
-        ok = False
-    elif problem := hostname_problem(hostname):
+    if "hostname" not in raw:
+        check.error(table, None, "hostname is missing")
+    elif hostname is not None and (problem := hostname_problem(hostname)):
         check.error(table, "hostname", f"{hostname!r} {problem}")
-        ok = False
     port = _get(check, table, raw, "port", (int,), 22)
     try:
         check_port(port)
     except ValueError as e:
         check.error(table, "port", str(e))
-        ok = False
     user = _get(check, table, raw, "user", (str,))
     if user is not None and (problem := user_problem(user)):
         check.error(table, "user", f"{user!r} {problem}")
-        ok = False
-    jump = _get(check, table, raw, "jump", (str,))
-    if not ok:
-        return None
-    return HostSpec(
+    spec = HostSpec(
         name=name,
         hostname=hostname,
         port=port,
         user=user,
         identity_file=_get(check, table, raw, "identity_file", (str,)),
-        jump=jump,
+        jump=_get(check, table, raw, "jump", (str,)),
         compression=_get(check, table, raw, "compression", (bool,), False),
         forward_agent=_get(check, table, raw, "forward_agent", (bool,), False),
     )
+    return spec if len(check.errors) == before else None
 
 
 def _check_tunnel(
@@ -272,57 +297,53 @@ def _check_tunnel(
         check.error(("tunnels",), name, "must be a table ([tunnels.NAME])")
         return None
     check.unknown(table, raw, _TUNNEL_KEYS)
+    # Check every key, so that one run of `devtui check` shows all that is wrong here.
+    before = len(check.errors)
     host = _get(check, table, raw, "host", (str,))
-    if host is None:
-        if "host" not in raw:
-            check.error(table, None, "host is missing (which host does this tunnel use?)")
-        return None
-    if host not in host_names:
+    if "host" not in raw:
+        check.error(table, None, "host is missing (which host does this tunnel use?)")
+    elif host is not None and host not in host_names:
         check.error(table, "host", f"no host named {host!r} in [hosts]")
-        return None
     kind = _get(check, table, raw, "kind", (str,), "local")
     if kind not in TUNNEL_KINDS:
         check.error(table, "kind", f"unknown tunnel kind {kind!r} (use local, remote or dynamic)")
-        return None
-    endpoints: dict[str, Endpoint | None] = {}
-    for key in ("listen", "target"):
-        value = raw.get(key)
-        if value is None:
-            endpoints[key] = None
-            continue
-        if not isinstance(value, (str, int)) or isinstance(value, bool):
-            check.error(table, key, f'must be "ADDR:PORT" or a port number, not {value!r}')
-            return None
-        try:
-            endpoints[key] = Endpoint.parse(value)
-        except ValueError as e:
-            check.error(table, key, str(e))
-            return None
-    if endpoints["listen"] is None:
+    listen = _endpoint(check, table, raw, "listen")
+    target = _endpoint(check, table, raw, "target")
+    if "listen" not in raw:
         check.error(table, None, 'listen is missing (e.g. listen = "127.0.0.1:7860")')
-        return None
-    if kind == "dynamic" and endpoints["target"] is not None:
+    if kind == "dynamic" and "target" in raw:
         check.error(table, "target", "a dynamic (SOCKS) tunnel has no target")
-        return None
-    if kind != "dynamic" and endpoints["target"] is None:
+    elif kind in ("local", "remote") and "target" not in raw:
         check.error(table, None, f'a {kind} tunnel needs a target (e.g. target = "127.0.0.1:80")')
+    autostart = _get(check, table, raw, "autostart", (bool,), False)
+    if len(check.errors) > before or listen is None:
         return None
     if host not in hosts:  # the host exists but is itself invalid: already reported
         return None
-    return TunnelSpec(
-        name=name,
-        host=host,
-        kind=kind,
-        listen=endpoints["listen"],
-        target=endpoints["target"],
-        autostart=_get(check, table, raw, "autostart", (bool,), False),
-    )
+    return TunnelSpec(name, host, kind, listen, target, autostart)
+
+
+def _endpoint(
+    check: _Checker, table: tuple[str, ...], raw: dict[str, Any], key: str
+) -> Endpoint | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        check.error(table, key, f'must be "ADDR:PORT" or a port number, not {_toml_value(value)}')
+        return None
+    try:
+        return Endpoint.parse(value)
+    except ValueError as e:
+        check.error(table, key, str(e))
+        return None
 
 
 def validate_text(text: str, path: str = "config") -> tuple[ConfigData, list[str]]:
     """Parse and validate config text; returns (data, warnings) or raises ConfigError.
 
-    The raised error is the first problem; `.others` holds the rest.
+    The raised error is the first problem; `.others` holds the rest and `.warnings` the
+    warnings (unknown keys), which are found even when there are errors.
     """
     doc = _parse(text, path)
     return _validate_doc(doc.unwrap(), text, path)
@@ -390,6 +411,8 @@ def _validate_doc(raw: dict[str, Any], text: str, path: str) -> tuple[ConfigData
     if check.errors:
         first = check.errors[0]
         first.others = check.errors[1:]  # type: ignore[attr-defined]
+        # Unknown keys are often the cause (a typo'd key name): show them with the errors.
+        first.warnings = check.warnings  # type: ignore[attr-defined]
         raise first
     return data, check.warnings
 
@@ -474,6 +497,9 @@ def _plain(item: Any) -> Any:
 class Config:
     """A config file held in memory as a tomlkit document plus its validated specs."""
 
+    # How long an edit waits for another devtui that is saving the same file.
+    lock_timeout: float = 10.0
+
     def __init__(self, path: Path, text: str = "") -> None:
         self.path = Path(path)
         self._text = text
@@ -521,8 +547,10 @@ class Config:
 
     def add(self, hosts: Iterable[HostSpec], tunnels: Iterable[TunnelSpec] = ()) -> None:
         """Add hosts and tunnels in one save; refuses names that are taken."""
-        self._refresh()
-        hosts, tunnels = list(hosts), list(tunnels)
+        with self._saving():
+            self._add(list(hosts), list(tunnels))
+
+    def _add(self, hosts: list[HostSpec], tunnels: list[TunnelSpec]) -> None:
         for spec in hosts:
             if spec.name in self.hosts:
                 raise ConfigError(f"a host named {spec.name!r} already exists", path=str(self.path))
@@ -544,7 +572,10 @@ class Config:
 
     def update_host(self, name: str, spec: HostSpec) -> None:
         """Replace host `name` by `spec` (same name), touching only keys that changed."""
-        self._refresh()
+        with self._saving():
+            self._update_host(name, spec)
+
+    def _update_host(self, name: str, spec: HostSpec) -> None:
         self._require_host(name)
         if spec.name != name:
             raise ConfigError("renaming a host is not supported; add a new one", key=name)
@@ -556,7 +587,10 @@ class Config:
 
     def remove_host(self, name: str) -> list[str]:
         """Remove a host and its tunnels; returns the names of the tunnels removed with it."""
-        self._refresh()
+        with self._saving():
+            return self._remove_host(name)
+
+    def _remove_host(self, name: str) -> list[str]:
         self._require_host(name)
         gone = [t.name for t in self.data.tunnels_of(name)]
         users = [h.name for h in self.hosts.values() if h.jump == name]
@@ -575,7 +609,10 @@ class Config:
 
     def update_tunnel(self, name: str, spec: TunnelSpec) -> None:
         """Replace tunnel `name` by `spec`, touching only keys that changed."""
-        self._refresh()
+        with self._saving():
+            self._update_tunnel(name, spec)
+
+    def _update_tunnel(self, name: str, spec: TunnelSpec) -> None:
         if name not in self.tunnels:
             raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
 
@@ -586,10 +623,37 @@ class Config:
 
     def remove_tunnel(self, name: str) -> None:
         """Remove one tunnel."""
-        self._refresh()
-        if name not in self.tunnels:
-            raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
-        self._edit(*_removal([("tunnels", name)]))
+        with self._saving():
+            if name not in self.tunnels:
+                raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
+            self._edit(*_removal([("tunnels", name)]))
+
+    @contextlib.contextmanager
+    def _saving(self) -> Iterator[None]:
+        """Hold the file's lock and adopt the file as it is now, for one edit.
+
+        Every devtui saving this file takes the same lock around read, change and save, so
+        two saves at once both land instead of the later one writing over the earlier.
+        """
+        # The real file's lock: two links to one file must not make two locks. An OS lock
+        # (filelock: flock / LockFileEx) dies with its process, so a crash never leaves the
+        # file locked; on POSIX the empty .lock file itself stays, which is harmless.
+        real = Path(os.path.realpath(self.path))
+        lock = filelock.FileLock(real.with_name(real.name + ".lock"), timeout=self.lock_timeout)
+        try:
+            real.parent.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except filelock.Timeout:
+            raise ConfigError(
+                "another devtui is saving this file right now; try again", path=str(self.path)
+            ) from None
+        except OSError as e:  # no lock file can be made: the folder is read-only
+            raise ConfigError(f"cannot save: {e.strerror or e}", path=str(self.path)) from None
+        try:
+            self._refresh()
+            yield
+        finally:
+            lock.release()
 
     def _require_host(self, name: str) -> None:
         if name not in self.hosts:

@@ -19,6 +19,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:%-]{0,252}$")
 # Users: POSIX names, plus the DOMAIN\user and user@domain forms Windows servers use.
 _USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@\\$-]{0,63}$")
+# Only digits and dots: the resolver reads it as an IPv4 address, never as a DNS name.
+_DOTTED_NUMBERS_RE = re.compile(r"^[0-9.]*\.[0-9.]*$")
 
 
 def name_problem(name: str) -> str | None:
@@ -42,8 +44,14 @@ def hostname_problem(hostname: str) -> str | None:
         try:
             ipaddress.IPv6Address(hostname.split("%", 1)[0])
         except ValueError:
-            return "is not a host name or IP address"
-        return None if _HOSTNAME_RE.match("x" + hostname) else "is not a host name or IP address"
+            return "is not a valid IPv6 address"
+        return None if _HOSTNAME_RE.match("x" + hostname) else "is not a valid IPv6 address"
+    if _DOTTED_NUMBERS_RE.match(hostname):
+        try:
+            ipaddress.IPv4Address(hostname)
+        except ValueError:
+            return "is not a valid IPv4 address"
+        return None
     if not _HOSTNAME_RE.match(hostname):
         return "is not a host name or IP address"
     return None
@@ -110,13 +118,15 @@ class Endpoint:
             if close < 0 or text[close + 1 : close + 2] != ":":
                 raise ValueError(f'{text!r} is not "[ADDR]:PORT"')
             address, port_text = text[1:close], text[close + 2 :]
+            if ":" not in address:  # brackets are for IPv6 only
+                raise ValueError(f"address {address!r} is not a valid IPv6 address")
         elif text.count(":") == 1:
             address, port_text = text.split(":")
         elif ":" not in text:
             address, port_text = default_address, text
         else:
             raise ValueError(f'{text!r}: write IPv6 addresses in brackets, e.g. "[::1]:8080"')
-        if not port_text.isdigit():
+        if not (port_text.isascii() and port_text.isdigit()):
             raise ValueError(f"{port_text!r} is not a port number")
         if address == "*" or address == "":
             address = "0.0.0.0"
@@ -214,6 +224,17 @@ def listens_clash(a: TunnelSpec, b: TunnelSpec) -> bool:
     side_b = b.host if b.kind == "remote" else None
     if side_a != side_b or a.listen.port != b.listen.port:
         return False
-    return (
-        a.listen.address == b.listen.address or a.listen.all_interfaces or b.listen.all_interfaces
-    )
+    if a.listen.all_interfaces or b.listen.all_interfaces:
+        return True
+    return bool(_bound(a.listen.address) & _bound(b.listen.address))
+
+
+def _bound(address: str) -> frozenset[str]:
+    """The addresses a listener on `address` takes, spelled one way (::0:1 is ::1)."""
+    if address.lower() == "localhost":
+        # Binding "localhost" takes every address it resolves to: both loopbacks.
+        return frozenset({LOOPBACK, "::1"})
+    try:
+        return frozenset({str(ipaddress.ip_address(address))})
+    except ValueError:  # a host name: the same name is the same place
+        return frozenset({address.lower()})

@@ -387,7 +387,12 @@ def test_check_ok_and_errors(cli: Cli) -> None:
     assert done.stderr.splitlines() == [
         f"error: {cli.config}:3: hosts.a.port: port 0 is outside 1-65535",
         f"error: {cli.config}:7: hosts.b.hostname: 'b;' is not a host name or IP address",
+        f"warning: {cli.config}:4: hosts.a.shoe_size: unknown key (kept, ignored)",
     ]
+    # Other commands keep to one line, and point at check for the rest.
+    listed = cli("hosts", "list")
+    assert listed.returncode == 1
+    assert one_error_line(listed).endswith("(and 1 more: see devtui check)")
 
     cli.config.write_text('[hosts.a]\nhostname = "a"\nshoe_size = 44\n')
     done = cli("check")

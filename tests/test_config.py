@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -151,6 +153,52 @@ TUNNEL = '[tunnels.t]\nhost = "a"\nlisten = "8080"\ntarget = "127.0.0.1:80"\n'
             "already used by tunnel 't'",
         ),
         ("[settings]\nkeepalive_interval = -1\n", 2, "settings.keepalive_interval", "0 (off)"),
+        (HOST + "port = true\n", 3, "hosts.a.port", "must be a number, not a boolean (true)"),
+        (HOST + 'port = "22"\n', 3, "hosts.a.port", 'must be a number, not a string ("22")'),
+        (HOST + "port = [22]\n", 3, "hosts.a.port", "must be a number, not an array"),
+        (HOST + 'port = "a\\nb\\u2028"\n', 3, "hosts.a.port", 'not a string ("a\\nb\\u2028")'),
+        (HOST + "forward_agent = 1\n", 3, "hosts.a.forward_agent", "not an integer (1)"),
+        ("[settings]\nconnect_timeout = 1979-05-27\n", 2, "settings.connect_timeout", "a date"),
+        (HOST + TUNNEL + "autostart = 1.5\n", 7, "tunnels.t.autostart", "not a float (1.5)"),
+        (HOST + TUNNEL.replace('"8080"', "true"), 5, "tunnels.t.listen", "not a boolean (true)"),
+        (
+            HOST + TUNNEL.replace('"8080"', '"999.1.1.1:8080"'),
+            5,
+            "tunnels.t.listen",
+            "'999.1.1.1' is not a valid IPv4 address",
+        ),
+        (
+            HOST + TUNNEL.replace('"8080"', '"10.0.0:8080"'),
+            5,
+            "tunnels.t.listen",
+            "not a valid IPv4 address",
+        ),
+        (
+            HOST + TUNNEL.replace('"8080"', '"[::g]:8080"'),
+            5,
+            "tunnels.t.listen",
+            "'::g' is not a valid IPv6 address",
+        ),
+        (
+            HOST + TUNNEL.replace('"8080"', '"[abc]:8080"'),
+            5,
+            "tunnels.t.listen",
+            "'abc' is not a valid IPv6 address",
+        ),
+        (
+            HOST + TUNNEL.replace('"127.0.0.1:80"', '"300.0.0.1:80"'),
+            6,
+            "tunnels.t.target",
+            "not a valid IPv4 address",
+        ),
+        ('[hosts.a]\nhostname = "10.0.0.256"\n', 2, "hosts.a.hostname", "not a valid IPv4"),
+        ('[hosts.a]\nhostname = "fe80::1::2"\n', 2, "hosts.a.hostname", "not a valid IPv6"),
+        (
+            HOST + TUNNEL + '[tunnels.u]\nhost = "a"\nlisten = "localhost:8080"\ntarget = "h:2"\n',
+            9,
+            "tunnels.u.listen",
+            "localhost:8080 is already used by tunnel 't'",
+        ),
         (HOST + 'jump = "nowhere"\n', 3, "hosts.a.jump", "no host named 'nowhere'"),
     ],
 )
@@ -180,6 +228,65 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
         validate_text(text, "c.toml")
     errors = [caught.value, *caught.value.others]  # type: ignore[attr-defined]
     assert [str(e).split(": ")[0] for e in errors] == ["c.toml:3", "c.toml:5"]
+
+
+def test_every_problem_of_one_tunnel_is_reported() -> None:
+    text = HOST + '[tunnels.t]\nlisten = "abc"\nautostart = "yes"\ntarget = "h:x"\n'
+    with pytest.raises(ConfigError) as caught:
+        validate_text(text, "c.toml")
+    errors = [caught.value, *caught.value.others]  # type: ignore[attr-defined]
+    assert [str(e) for e in errors] == [
+        "c.toml:3: tunnels.t: host is missing (which host does this tunnel use?)",
+        "c.toml:4: tunnels.t.listen: 'abc' is not a port number",
+        "c.toml:6: tunnels.t.target: 'x' is not a port number",
+        'c.toml:5: tunnels.t.autostart: must be true or false, not a string ("yes")',
+    ]
+
+
+def test_every_problem_of_one_host_is_reported() -> None:
+    text = '[hosts.a]\nhostname = "a;b"\nport = 0\nuser = "-x"\ncompression = "on"\n'
+    with pytest.raises(ConfigError) as caught:
+        validate_text(text, "c.toml")
+    errors = [caught.value, *caught.value.others]  # type: ignore[attr-defined]
+    assert [str(e).split(": ")[1] for e in errors] == [
+        "hosts.a.hostname",
+        "hosts.a.port",
+        "hosts.a.user",
+        "hosts.a.compression",
+    ]
+
+
+def test_unknown_keys_are_warned_about_even_when_there_are_errors() -> None:
+    text = '[hosts.a]\nhostname = "a"\nprot = 2222\nport = 0\n'
+    with pytest.raises(ConfigError) as caught:
+        validate_text(text, "c.toml")
+    assert str(caught.value) == "c.toml:4: hosts.a.port: port 0 is outside 1-65535"
+    assert caught.value.warnings == [  # type: ignore[attr-defined]
+        "c.toml:3: hosts.a.prot: unknown key (kept, ignored)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "clash"),
+    [
+        ("localhost", "127.0.0.1", True),
+        ("LocalHost", "::1", True),
+        ("localhost", "localhost", True),
+        ("::1", "0:0:0:0:0:0:0:1", True),
+        ("127.0.0.1", "::1", False),
+        ("localhost", "127.0.0.2", False),
+        ("127.0.0.1", "0.0.0.0", True),
+        ("::1", "::", True),
+    ],
+)
+def test_listen_addresses_clash_by_what_they_bind(a: str, b: str, clash: bool) -> None:
+    def local(name: str, address: str) -> TunnelSpec:
+        return TunnelSpec(name, "h", "local", Endpoint(address, 8080), Endpoint("db", 5432))
+
+    assert listens_clash(local("a", a), local("b", b)) is clash
+    assert listens_clash(local("b", b), local("a", a)) is clash
+    other_port = TunnelSpec("c", "h", "local", Endpoint(b, 8081), Endpoint("db", 5432))
+    assert not listens_clash(local("a", a), other_port)
 
 
 def test_a_key_with_a_line_break_still_gives_a_one_line_message() -> None:
@@ -360,7 +467,7 @@ def test_a_crash_at_any_step_leaves_old_or_new_text(
     assert text in (HAND_WRITTEN, new_text)
     assert text == (new_text if step == "replaced" else HAND_WRITTEN)
     # No temp files left behind, whatever happened.
-    assert sorted(p.name for p in tmp_path.iterdir()) in (
+    assert _names(tmp_path) in (
         ["config.toml"],
         ["config.toml", "config.toml.bak"],
     )
@@ -390,8 +497,10 @@ def test_new_file_is_owner_only_and_existing_mode_is_kept(tmp_path: Path) -> Non
 # Properties: valid specs round-trip; hostile strings never corrupt the file
 
 _label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+# Digits and dots only read as an IPv4 address, so such a DNS name is not a valid one.
+_dns = st.lists(_label, min_size=1, max_size=3).map(".".join)
 hostnames = st.one_of(
-    st.lists(_label, min_size=1, max_size=3).map(".".join),
+    _dns.filter(lambda h: not re.fullmatch(r"[0-9.]*\.[0-9.]*", h)),
     st.ip_addresses().map(str),
 ).filter(lambda h: not h.startswith("-"))
 names = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
@@ -572,3 +681,170 @@ def test_a_file_that_cannot_be_saved_is_a_clear_error(tmp_path: Path, monkeypatc
     with pytest.raises(ConfigError, match="cannot save: Permission denied"):
         config.add_host(HostSpec("a", "a.example"))
     assert path.read_text() == "# mine\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Saves by several programs at once: one lock per file, never left behind
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Each adder loads the file, waits for "go" on stdin, then adds its host: all edits start at
+# once, from the same stale view of the file.
+ADDER = """
+import sys
+from pathlib import Path
+from sshcore.config import Config
+from sshcore.model import HostSpec
+config = Config.load(Path(sys.argv[1]))
+print("ready", flush=True)
+sys.stdin.readline()
+config.add_host(HostSpec(sys.argv[2], sys.argv[2] + ".example"))
+"""
+
+HOLDER = """
+import sys
+from filelock import FileLock
+with FileLock(sys.argv[1] + ".lock"):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def _python(script: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _lock_of(path: Path) -> Path:
+    return Path(os.path.realpath(path)).with_name(path.name + ".lock")
+
+
+def _names(folder: Path) -> list[str]:
+    """The files a save leaves; the OS lock's file may stay (empty) on POSIX."""
+    lock = folder / "config.toml.lock"
+    assert not lock.exists() or lock.stat().st_size == 0
+    return sorted(p.name for p in folder.iterdir() if p != lock)
+
+
+def test_saves_by_many_processes_at_once_all_land(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    names = [f"h{i}" for i in range(10)]
+    adders = [_python(ADDER, str(path), name) for name in names]
+    try:
+        for adder in adders:
+            assert adder.stdout is not None and adder.stdout.readline() == "ready\n"
+        for adder in adders:
+            assert adder.stdin is not None
+            adder.stdin.write("go\n")
+            adder.stdin.flush()
+        results = [adder.communicate(timeout=60) for adder in adders]
+    finally:
+        for adder in adders:
+            adder.kill()
+            adder.wait()
+    assert [a.returncode for a in adders] == [0] * len(adders), [err for _, err in results]
+    config = Config.load(path)
+    assert set(config.hosts) == {"intern", "lab", *names}
+    assert "# gradio, see the tutorial\n[tunnels.gradio]\n" in path.read_text()
+    assert _names(tmp_path) == ["config.toml", "config.toml.bak"]
+
+
+def _holder(path: Path) -> subprocess.Popen[str]:
+    holder = _python(HOLDER, os.path.realpath(path))
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def _let_go(holder: subprocess.Popen[str]) -> None:
+    holder.communicate("\n", timeout=30)
+    assert holder.returncode == 0
+
+
+def test_an_edit_waits_for_a_live_holder_then_says_so(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    config.lock_timeout = 0.2
+    holder = _holder(path)
+    try:
+        with pytest.raises(ConfigError) as caught:
+            config.add_host(HostSpec("new", "new.example.com"))
+        assert str(caught.value) == (
+            f"{path}: another devtui is saving this file right now; try again"
+        )
+        assert path.read_text() == HAND_WRITTEN
+    finally:
+        _let_go(holder)
+    config.add_host(HostSpec("new", "new.example.com"))
+    assert "new" in Config.load(path).hosts
+
+
+def test_a_killed_holder_never_leaves_the_file_locked(tmp_path: Path) -> None:
+    # A devtui killed mid-save (Task Manager, kill -9): the OS drops its lock with it.
+    path = write(tmp_path, HAND_WRITTEN)
+    holder = _holder(path)
+    holder.kill()
+    holder.communicate(timeout=30)
+    config = Config.load(path)
+    config.lock_timeout = 5  # it must not come to waiting this long
+    config.add_host(HostSpec("new", "new.example.com"))
+    assert "new" in Config.load(path).hosts
+
+
+def test_only_the_file_and_its_backup_are_left_after_saves_and_refused_edits(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    config.add_host(HostSpec("new", "new.example.com"))
+    with pytest.raises(ConfigError, match="already exists"):
+        config.add_host(HostSpec("new", "new.example.com"))
+    with pytest.raises(ConfigError, match="no tunnel named"):
+        config.remove_tunnel("nope")
+    config.update_host("new", HostSpec("new", "new2.example.com"))
+    assert config.remove_host("new") == []
+    assert _names(tmp_path) == ["config.toml", "config.toml.bak"]
+
+
+def test_the_first_save_makes_the_folder(tmp_path: Path) -> None:
+    path = tmp_path / "devtui" / "config.toml"  # %APPDATA%\devtui does not exist yet
+    Config.load(path).add_host(HostSpec("new", "new.example.com"))
+    assert "new" in Config.load(path).hosts
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="POSIX folder modes")
+def test_a_read_only_folder_is_a_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(ConfigError, match="cannot save: Permission denied"):
+            config.add_host(HostSpec("new", "new.example.com"))
+    finally:
+        tmp_path.chmod(0o700)
+    assert _names(tmp_path) == ["config.toml"]
+
+
+def test_two_unlocked_writers_backing_up_at_once_do_not_collide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # atomic_write_text is used without the lock too: the .bak copies must not share a name.
+    path = write(tmp_path, "old\n")
+    nested = []
+
+    def checkpoint(step: str) -> None:
+        if step == "backup-copied" and not nested:
+            nested.append(step)  # the other writer runs its whole save right here
+            sshcore.atomic.atomic_write_text(path, "other\n")
+
+    monkeypatch.setattr(sshcore.atomic, "_checkpoint", checkpoint)
+    sshcore.atomic.atomic_write_text(path, "mine\n")
+    assert nested and path.read_text() == "mine\n"
+    assert (tmp_path / "config.toml.bak").read_text() == "old\n"
+    assert _names(tmp_path) == ["config.toml", "config.toml.bak"]

@@ -47,7 +47,13 @@ def _err(text: str) -> None:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    config = Config.load(args.config)
+    try:
+        config = Config.load(args.config)
+    except ConfigError as e:
+        more = len(getattr(e, "others", []))
+        if more:  # one line stays one line; check lists them all
+            raise DevtuiError(f"{e} (and {more} more: see devtui check)") from None
+        raise
     for warning in config.warnings:
         _err(f"warning: {warning}")
     return config
@@ -276,6 +282,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as e:
         for error in [e, *getattr(e, "others", [])]:
             _err(f"error: {error}")
+        for warning in getattr(e, "warnings", []):
+            _err(f"warning: {warning}")
         return EXIT_ERROR
     for warning in config.warnings:
         _err(f"warning: {warning}")
