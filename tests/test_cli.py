@@ -176,6 +176,11 @@ def test_add_an_unquoted_line_as_the_shell_split_it(cli: Cli) -> None:
     assert [(t["name"], t["listen"]) for t in tunnels] == [("gpu-7860", "127.0.0.1:7860")]
     empty = cli("add")
     assert empty.returncode == 2 and "paste the ssh command line" in empty.stderr
+    # The same without its `ssh` word: the options are the line's, not add's.
+    bare = cli("add", "--name", "bare", "-p", "2222", "me@bare.example.org", "-D", "1080")
+    assert bare.returncode == 0, bare.stderr
+    assert "Added host bare: me@bare.example.org:2222" in bare.stdout
+    assert "Added tunnel bare-socks1080" in bare.stdout
 
 
 def test_add_with_jump_host(cli: Cli) -> None:

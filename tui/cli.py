@@ -431,7 +431,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, tail = argv[:cut], argv[cut + 1 :]
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_bare_add_line(argv))
     if tail is not None:
         if not hasattr(args, "argv"):
             parser.error("'--' is only used as in: devtui run HOST -- COMMAND")
@@ -461,6 +461,22 @@ def _main(argv: Sequence[str] | None) -> int:
             raise
         _err(f"devtui: internal error: {type(e).__name__}: {e} (run with --debug for details)")
         return EXIT_ERROR
+
+
+def _bare_add_line(argv: list[str]) -> list[str]:
+    """`devtui add -p 22 root@h`: an unquoted line without its `ssh` word would reach argparse
+    as options of `add`; give it back its `ssh` so that the whole line is the line."""
+    i = 0
+    while i < len(argv) and argv[i] in ("--config", "--debug"):
+        i += 2 if argv[i] == "--config" else 1
+    if argv[i : i + 1] != ["add"]:
+        return argv
+    j = i + 1
+    while argv[j : j + 1] == ["--name"]:
+        j += 2
+    if j < len(argv) and argv[j].startswith("-") and argv[j] not in ("-h", "--help"):
+        return [*argv[:j], "ssh", *argv[j:]]
+    return argv
 
 
 def _load_extensions() -> None:
