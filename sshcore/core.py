@@ -28,13 +28,19 @@ TRAFFIC_INTERVAL = 0.5  # seconds between traffic events: a few a second, never 
 # `devtui run` wraps the command so that it ends when we close its stdin. sshd sends no signal
 # to a command without a terminal, and refuses "signal" requests for root logins (no privsep
 # child), so a quiet command (sleep, journalctl -f) would outlive the view that followed it.
-# sshd makes each session its own process group, so `kill 0` ends the command and everything
-# it started. The command gets /dev/null as stdin; our stdin only says "still watching".
-_RUN_WRAPPER = (
-    'exec 3<&0; "$@" </dev/null & p=$!; '
-    "{ cat <&3 >/dev/null 2>&1; kill -TERM 0; } & w=$!; "
-    'wait "$p"; s=$?; kill "$w" 2>/dev/null; exit "$s"'
-)
+# OpenSSH makes each session its own process group: when the wrapper leads its group, `kill 0`
+# ends the command and everything it started; otherwise (another server, a login shell that
+# forks) only the command itself is signalled. TERM first, KILL 2 s later for those that trap
+# it. The command gets /dev/null as stdin; our stdin only says "still watching".
+_RUN_WRAPPER = """exec 3<&0
+"$@" </dev/null 3<&- & p=$!
+g=$(cut -d' ' -f5 "/proc/$$/stat" 2>/dev/null)
+t=$p; [ "$g" = "$$" ] && t=0
+{ trap '' TERM; cat <&3; kill -TERM "$t"; sleep 2; kill -KILL "$t"; } >/dev/null 2>&1 & w=$!
+exec 3<&-
+wait "$p"; s=$?; kill -KILL "$w" 2>/dev/null; exit "$s"
+"""
+_POSIX_PROBE = "sh -c 'echo devtui-posix'"
 RUN_STOP_TIMEOUT = 3.0  # seconds a cancelled run waits for the host to confirm the end
 OutputCallback = Callable[[str, bytes], None]
 
@@ -71,6 +77,7 @@ class Core:
         self._ticker: asyncio.Task[None] | None = None
         self._last_traffic: dict[str, tuple[int, int, int]] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._posix: dict[str, tuple[asyncssh.SSHClientConnection, bool]] = {}
         if log_file is True:
             configured = config.settings.log_file
             log_file = (
@@ -218,15 +225,43 @@ class Core:
 
     # -- commands -------------------------------------------------------------------------------
     async def run(
-        self, name: str, argv: Sequence[str], on_output: OutputCallback | None = None
+        self, name: str, argv: Sequence[str] | str, on_output: OutputCallback | None = None
     ) -> int:
-        """Run `argv` on host `name`, streaming ("stdout"|"stderr", bytes); returns exit status.
+        """Run a command on host `name`, streaming ("stdout"|"stderr", bytes); returns its status.
 
-        Cancelling the call (Ctrl+C, closing a follow view) ends the remote command too.
+        A list runs exactly as given (each word one argument); a string is a shell line for
+        the user's login shell, as `ssh host 'LINE'` runs it. Cancelling the call (Ctrl+C,
+        closing a follow view) ends the remote command too.
         """
         conn = await self.connection(name)
-        # Quoted: every word arrives as one argument, never re-split by the remote shell.
-        command = shlex.join(["sh", "-c", _RUN_WRAPPER, "sh", *argv])
+        try:
+            if await self._is_posix(name, conn):
+                if isinstance(argv, str):
+                    argv = ["sh", "-c", 'exec "${SHELL:-/bin/sh}" -c "$1"', "sh", argv]
+                # Quoted: every word arrives as one argument, never re-split by a shell.
+                command = shlex.join(["sh", "-c", _RUN_WRAPPER, "sh", *argv])
+            else:  # e.g. a Windows OpenSSH server: no sh, so no clean stop on cancel either
+                command = argv if isinstance(argv, str) else shlex.join(argv)
+            return await self._run(conn, command, on_output)
+        except (asyncssh.Error, OSError) as e:  # the link died mid-run, or the host refused
+            raise DevtuiError(f"{name}: the command did not finish: {e}") from None
+
+    async def _is_posix(self, name: str, conn: asyncssh.SSHClientConnection) -> bool:
+        """Whether the host has a POSIX sh (asked once per connection)."""
+        known = self._posix.get(name)
+        if known is not None and known[0] is conn:
+            return known[1]
+        result = await conn.run(_POSIX_PROBE, check=False)
+        posix = result.exit_status == 0 and result.stdout == "devtui-posix\n"
+        self._posix[name] = (conn, posix)
+        return posix
+
+    async def _run(
+        self,
+        conn: asyncssh.SSHClientConnection,
+        command: str,
+        on_output: OutputCallback | None,
+    ) -> int:
         process = await conn.create_process(command, encoding=None)
 
         async def pump(stream: asyncssh.SSHReader[bytes], label: str) -> None:
@@ -333,7 +368,8 @@ class Core:
 
     async def update_tunnel(self, name: str, spec: TunnelSpec) -> TunnelStatus:
         """Save changes to a tunnel; if it runs, it restarts with them. Others are untouched."""
-        self.config.update_tunnel(name, spec)
+        # In a thread: the save may wait for another devtui's lock, and keepalives must not.
+        await asyncio.to_thread(self.config.update_tunnel, name, spec)
         tunnel = self.tunnels.get(name)
         if tunnel is not None and tunnel.running:
             return await self.restart_tunnel(name)
@@ -341,7 +377,8 @@ class Core:
 
     async def remove_tunnel(self, name: str) -> None:
         """Stop and delete one tunnel."""
-        self.config.remove_tunnel(name)  # first: a refused edit leaves the tunnel running
+        # First: a refused edit leaves the tunnel running. In a thread, as in update_tunnel.
+        await asyncio.to_thread(self.config.remove_tunnel, name)
         await self.stop_tunnel(name)
         self.tunnels.pop(name, None)
         self._last_traffic.pop(name, None)

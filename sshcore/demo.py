@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -64,17 +63,6 @@ def proc_net_tcp(ports: list[int]) -> str:
     return header + "".join(rows)
 
 
-def _user_words(command: str) -> str:
-    """What the user asked `devtui run` for, without the wrapper it travels in."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return command
-    if words[:2] == ["sh", "-c"] and words[3:4] == ["sh"] and "kill -TERM 0" in words[2]:
-        return shlex.join(words[4:])
-    return command
-
-
 async def _demo_command(process: asyncssh.SSHServerProcess[str], ports: list[int]) -> None:
     # Enough for `devtui hosts test` (its round trip runs "exit 0"), port discovery (it reads
     # /proc/net/tcp: here the demo's own listeners) and a friendly `run`.
@@ -86,8 +74,7 @@ async def _demo_command(process: asyncssh.SSHServerProcess[str], ports: list[int
         process.stdout.write(proc_net_tcp(ports))
         process.exit(0)
         return
-    words = _user_words(command)
-    process.stdout.write(f"devtui demo host: this is not a real shell ({words})\n")
+    process.stdout.write(f"devtui demo host: this is not a real shell ({command})\n")
     process.exit(0)
 
 

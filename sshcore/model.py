@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,8 +49,9 @@ def hostname_problem(hostname: str) -> str | None:
         return None if _HOSTNAME_RE.match("x" + hostname) else "is not a valid IPv6 address"
     if _DOTTED_NUMBERS_RE.match(hostname):
         try:
-            ipaddress.IPv4Address(hostname)
-        except ValueError:
+            # inet_aton, as ssh's resolver: also the short forms 127.1 and 10.1.2
+            socket.inet_aton(hostname)
+        except OSError:
             return "is not a valid IPv4 address"
         return None
     if not _HOSTNAME_RE.match(hostname):

@@ -541,6 +541,10 @@ def _same_machine(a: HostSpec, b: HostSpec) -> bool:
     return (a.hostname.lower(), a.port, a.user) == (b.hostname.lower(), b.port, b.user)
 
 
+def _same_route(a: HostSpec, b: HostSpec) -> bool:
+    return _same_machine(a, b) and a.jump == b.jump
+
+
 def _same_forward(a: TunnelSpec, b: TunnelSpec) -> bool:
     return (a.host, a.kind, a.listen, a.target) == (b.host, b.kind, b.listen, b.target)
 
@@ -574,13 +578,18 @@ def plan_add(
             )
         else:
             plan.hosts.append(jump)
+    # The same machine by another route (another jump host, or none) may be another machine:
+    # 10.0.0.5 behind two bastions is two boxes. Only the same address and route is reused.
     saved = current.hosts.get(host.name)
     if saved is None and not name_given:
-        saved = next((h for h in current.hosts.values() if _same_machine(h, host)), None)
-    if saved is not None and not _same_machine(saved, host):
+        saved = next((h for h in current.hosts.values() if _same_route(h, host)), None)
+    if saved is not None and not _same_route(saved, host):
         hint = "pick another with --name" if not name_given else "pick another name"
+        how = ""
+        if _same_machine(saved, host):
+            how = f" through {saved.jump or 'no jump host'}, not {host.jump or 'directly'}"
         raise ConfigError(
-            f"a host named {host.name!r} already exists ({saved.destination}); {hint}",
+            f"a host named {host.name!r} already exists ({saved.destination}{how}); {hint}",
             path=path,
         )
     if saved is None:
@@ -594,11 +603,6 @@ def plan_add(
                 f"host {saved.name} keeps its saved identity_file "
                 f"({saved.identity_file or 'none: agent and default keys'}), not "
                 f"{host.identity_file}; change it in its [hosts.{saved.name}] table"
-            )
-        if host.jump != saved.jump and jump is not None:
-            plan.notes.append(
-                f"host {saved.name} keeps its saved jump ({saved.jump or 'none'}); "
-                f"change it in its [hosts.{saved.name}] table"
             )
     taken = set(current.tunnels)
     for pasted in parsed.tunnels:

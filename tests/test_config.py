@@ -168,7 +168,7 @@ TUNNEL = '[tunnels.t]\nhost = "a"\nlisten = "8080"\ntarget = "127.0.0.1:80"\n'
             "'999.1.1.1' is not a valid IPv4 address",
         ),
         (
-            HOST + TUNNEL.replace('"8080"', '"10.0.0:8080"'),
+            HOST + TUNNEL.replace('"8080"', '"1.2.3.4.5:8080"'),
             5,
             "tunnels.t.listen",
             "not a valid IPv4 address",

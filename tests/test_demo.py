@@ -84,5 +84,10 @@ async def test_demo_host_answers_discovery_and_run() -> None:
             assert demo.ssh_port in ports
             out: list[bytes] = []
             status = await core.run("demo", ["uname", "-a"], lambda _, b: out.append(b))
+            # No POSIX sh there (like a Windows server): a line goes to its shell as typed.
+            await core.run("demo", "dir | more", lambda _, b: out.append(b))
     assert status == 0
-    assert b"".join(out) == b"devtui demo host: this is not a real shell (uname -a)\n"
+    assert b"".join(out) == (
+        b"devtui demo host: this is not a real shell (uname -a)\n"
+        b"devtui demo host: this is not a real shell (dir | more)\n"
+    )

@@ -11,6 +11,7 @@ import pytest
 from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for
 
 from sshcore import hostkeys
+from sshcore.errors import DevtuiError
 from sshcore.events import AuthFailed, HostConnected, HostKeyLearned, HostKeyRejected
 from sshcore.session import AuthError, HostKeyError, HostState
 
@@ -162,34 +163,50 @@ async def test_run_streams_output_and_exit_status(sshd, tmp_path: Path) -> None:
     assert b"".join(b for s, b in chunks if s == "stderr") == b"err\n"
 
 
-async def test_cancelling_run_ends_the_remote_command(sshd, tmp_path: Path) -> None:
-    # Following a quiet command's output and then stopping must not leave it running on the
-    # host (GNU tail notices a closed pipe by itself, most commands never do). The sshd
-    # here is local, so its child processes are ours to look at.
-    log = tmp_path / "app.log"
-    log.write_text("started\n")
+@pytest.mark.parametrize("traps_term", [False, True])
+async def test_cancelling_run_ends_the_remote_command(sshd, tmp_path: Path, traps_term) -> None:
+    # Following a quiet command's output and then stopping must not leave it, or what it
+    # started, running on the host (GNU tail notices a closed pipe by itself, most commands
+    # never do). One that ignores TERM gets KILL. The sshd here is local, so its child
+    # processes are ours to look at.
+    trap = "trap '' TERM; " if traps_term else ""
+    script = trap + 'sleep 300 & echo "$$ $!"; exec sleep 301'
     core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
     chunks: list[bytes] = []
     async with core:
         follow = asyncio.ensure_future(
-            core.run(
-                "box",
-                ["sh", "-c", 'echo "$$"; cat "$1"; sleep 300 & exec sleep 301', "sh", str(log)],
-                lambda s, b: chunks.append(b),
-            )
+            core.run("box", ["sh", "-c", script], lambda s, b: chunks.append(b))
         )
-        await wait_for(lambda: b"started" in b"".join(chunks), 10, what="first log line")
-        pid = int(b"".join(chunks).split()[0])
-        assert psutil.pid_exists(pid)
-        children = psutil.Process(pid).children()  # what the command started itself
-        assert children
+        await wait_for(lambda: b"\n" in b"".join(chunks), 10, what="the pids")
+        pids = [int(word) for word in b"".join(chunks).split()]
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
         follow.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(follow, 10)  # and the cancel itself does not hang
-        await wait_for(lambda: not _alive(pid), 5, what=f"remote command (pid {pid}) to end")
-        await wait_for(lambda: not any(_alive(c.pid) for c in children), 5, what="its children")
+        for pid in pids:
+            await wait_for(lambda p=pid: not _alive(p), 8, what=f"remote pid {pid} to end")
         # The shared connection is still good for the next command.
         assert await core.run("box", ["true"]) == 0
+
+
+async def test_run_a_line_in_the_login_shell_and_a_lost_link_is_one_clear_error(
+    sshd, tcp_proxy, tmp_path: Path
+) -> None:
+    import pwd
+
+    proxy = tcp_proxy("127.0.0.1", sshd.port)
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd, port=proxy.port)})
+    out: list[bytes] = []
+    async with core:
+        # A string is a shell line for the user's login shell, as `ssh box 'LINE'` runs it.
+        status = await core.run("box", 'echo "$0"; exit 5', lambda _, b: out.append(b))
+        assert status == 5
+        assert b"".join(out).decode().strip() == pwd.getpwnam(sshd.user).pw_shell
+        running = asyncio.ensure_future(core.run("box", ["sleep", "30"]))
+        await asyncio.sleep(0.5)
+        proxy.cut()
+        with pytest.raises(DevtuiError, match="box: the command did not finish"):
+            await asyncio.wait_for(running, 30)
 
 
 def _alive(pid: int) -> bool:

@@ -606,10 +606,22 @@ def test_plan_says_what_the_saved_host_keeps() -> None:
     plan = plan_add(data, parse_ssh_command(r"ssh -i ~/.ssh/lab me@gpu.example.org -D 1080"))
     assert [t.name for t in plan.tunnels] == ["gpu-socks1080"]
     assert any("keeps its saved identity_file" in n and "~/.ssh/lab" in n for n in plan.notes)
-    # A -J for a saved host adds no unused jump host.
-    jumped = plan_add(data, parse_ssh_command("ssh -J j@gate.example.org me@gpu.example.org"))
-    assert jumped.hosts == [] and not jumped.changes
-    assert any("keeps its saved jump (none)" in n for n in jumped.notes)
+
+
+def test_plan_the_same_address_by_another_route_is_not_the_saved_host() -> None:
+    # 10.0.0.5 behind two bastions is two machines: a tunnel must not land on the wrong one.
+    data = _saved("ssh -J me@bastion1.example.org root@10.0.0.5")
+    other = parse_ssh_command("ssh -J me@bastion2.example.org root@10.0.0.5 -L 8080:localhost:80")
+    with pytest.raises(ConfigError, match=r"through bastion1, not bastion2\); pick another"):
+        plan_add(data, other)
+    direct = parse_ssh_command("ssh root@10.0.0.5 -L 8080:localhost:80")
+    with pytest.raises(ConfigError, match=r"through bastion1, not directly\)"):
+        plan_add(data, direct)
+    named = parse_ssh_command("ssh root@10.0.0.5 -L 8080:localhost:80", name="lab-direct")
+    plan = plan_add(data, named, name_given=True)
+    assert [h.name for h in plan.hosts] == ["lab-direct"] and not plan.reused
+    same = parse_ssh_command("ssh -J me@bastion1.example.org root@10.0.0.5 -L 8080:localhost:80")
+    assert plan_add(data, same).reused
 
 
 def test_plan_reuses_a_saved_jump_host() -> None:

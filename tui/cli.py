@@ -467,13 +467,13 @@ def _bare_add_line(argv: list[str]) -> list[str]:
     """`devtui add -p 22 root@h`: an unquoted line without its `ssh` word would reach argparse
     as options of `add`; give it back its `ssh` so that the whole line is the line."""
     i = 0
-    while i < len(argv) and argv[i] in ("--config", "--debug"):
+    while i < len(argv) and (argv[i] in ("--config", "--debug") or argv[i].startswith("--config=")):
         i += 2 if argv[i] == "--config" else 1
     if argv[i : i + 1] != ["add"]:
         return argv
     j = i + 1
-    while argv[j : j + 1] == ["--name"]:
-        j += 2
+    while j < len(argv) and (argv[j] == "--name" or argv[j].startswith("--name=")):
+        j += 2 if argv[j] == "--name" else 1
     if j < len(argv) and argv[j].startswith("-") and argv[j] not in ("-h", "--help"):
         return [*argv[:j], "ssh", *argv[j:]]
     return argv

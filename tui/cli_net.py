@@ -170,15 +170,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 _SHELL_CHARS = set(" \t\n|&;<>()$`\\\"'*?[#~")
 
 
-def shell_words(argv: list[str]) -> list[str]:
-    """One word that holds a shell line ('tail -f log | grep x') runs in sh, as ssh would;
-    several words run exactly as given."""
+def shell_words(argv: list[str]) -> list[str] | str:
+    """One word that holds a shell line ('tail -f log | grep x') is a line for the host's
+    login shell, as ssh runs it; several words run exactly as given."""
     if len(argv) == 1 and _SHELL_CHARS & set(argv[0]):
-        return ["sh", "-c", argv[0]]
+        return argv[0]
     return argv
 
 
-async def _run(args: argparse.Namespace, argv: list[str]) -> int:
+async def _run(args: argparse.Namespace, argv: list[str] | str) -> int:
     core = _core(args, _prompts(args), verbose=args.verbose)
 
     def output(label: str, data: bytes) -> None:
@@ -329,9 +329,11 @@ def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
         "run",
         help="run a command on a host and stream its output",
         description="Run a command on a host and stream its output; exits with its status. "
-        "Several words run exactly as given (no remote shell re-splits them); one quoted "
-        "word with spaces or shell characters is a shell command line, as with ssh: "
-        "devtui run gpu -- 'nvidia-smi | head'. Ctrl+C ends the command on the host too. "
+        "Several words run exactly as given (no remote shell re-splits them; for variables "
+        "use env: -- env FOO=1 python x.py); one quoted word with spaces or shell characters "
+        "is a line for your login shell there, as with ssh: "
+        "devtui run gpu -- 'nvidia-smi | head'. Ctrl+C, or a dropped connection, ends the "
+        "command and what it started on the host (use tmux or nohup for long jobs). "
         "The command's input is empty (stdin is not forwarded).",
     )
     p.add_argument("host")
