@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
+import functools
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import filelock
 import platformdirs
@@ -494,6 +495,21 @@ def _plain(item: Any) -> Any:
     return item.unwrap() if hasattr(item, "unwrap") else item
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _locked(edit: Callable[Concatenate[Config, _P], _R]) -> Callable[Concatenate[Config, _P], _R]:
+    """Run a Config edit under the file's lock, on the file as it is now (see _saving)."""
+
+    def locked(self: Config, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._saving():
+            return edit(self, *args, **kwargs)
+
+    functools.update_wrapper(locked, edit)  # its name and docstring
+    return locked
+
+
 class Config:
     """A config file held in memory as a tomlkit document plus its validated specs."""
 
@@ -545,12 +561,10 @@ class Config:
         """Add a host (and optionally its tunnels); refuses a name that is taken."""
         self.add([spec], tunnels)
 
+    @_locked
     def add(self, hosts: Iterable[HostSpec], tunnels: Iterable[TunnelSpec] = ()) -> None:
         """Add hosts and tunnels in one save; refuses names that are taken."""
-        with self._saving():
-            self._add(list(hosts), list(tunnels))
-
-    def _add(self, hosts: list[HostSpec], tunnels: list[TunnelSpec]) -> None:
+        hosts, tunnels = list(hosts), list(tunnels)
         for spec in hosts:
             if spec.name in self.hosts:
                 raise ConfigError(f"a host named {spec.name!r} already exists", path=str(self.path))
@@ -570,12 +584,9 @@ class Config:
 
         self._edit(edit, edit_text)
 
+    @_locked
     def update_host(self, name: str, spec: HostSpec) -> None:
         """Replace host `name` by `spec` (same name), touching only keys that changed."""
-        with self._saving():
-            self._update_host(name, spec)
-
-    def _update_host(self, name: str, spec: HostSpec) -> None:
         self._require_host(name)
         if spec.name != name:
             raise ConfigError("renaming a host is not supported; add a new one", key=name)
@@ -585,12 +596,9 @@ class Config:
 
         self._edit(edit)
 
+    @_locked
     def remove_host(self, name: str) -> list[str]:
         """Remove a host and its tunnels; returns the names of the tunnels removed with it."""
-        with self._saving():
-            return self._remove_host(name)
-
-    def _remove_host(self, name: str) -> list[str]:
         self._require_host(name)
         gone = [t.name for t in self.data.tunnels_of(name)]
         users = [h.name for h in self.hosts.values() if h.jump == name]
@@ -607,12 +615,9 @@ class Config:
         """Add a tunnel; refuses a taken name."""
         self.add([], [spec])
 
+    @_locked
     def update_tunnel(self, name: str, spec: TunnelSpec) -> None:
         """Replace tunnel `name` by `spec`, touching only keys that changed."""
-        with self._saving():
-            self._update_tunnel(name, spec)
-
-    def _update_tunnel(self, name: str, spec: TunnelSpec) -> None:
         if name not in self.tunnels:
             raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
 
@@ -621,12 +626,12 @@ class Config:
 
         self._edit(edit)
 
+    @_locked
     def remove_tunnel(self, name: str) -> None:
         """Remove one tunnel."""
-        with self._saving():
-            if name not in self.tunnels:
-                raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
-            self._edit(*_removal([("tunnels", name)]))
+        if name not in self.tunnels:
+            raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
+        self._edit(*_removal([("tunnels", name)]))
 
     @contextlib.contextmanager
     def _saving(self) -> Iterator[None]:

@@ -154,21 +154,25 @@ class Core:
         if session is not None:
             await session.close()
 
-    def add_host(self, spec: HostSpec, tunnels: Sequence[TunnelSpec] = ()) -> None:
+    # Config edits run in a thread: a save may wait up to lock_timeout for another devtui,
+    # and the event loop (keepalives, tunnels, the dashboard) must not wait with it.
+    async def add_host(self, spec: HostSpec, tunnels: Sequence[TunnelSpec] = ()) -> None:
         """Save a new host (and tunnels)."""
-        self.config.add([spec], tunnels)
+        await asyncio.to_thread(self.config.add, [spec], tunnels)
 
-    def update_host(self, name: str, spec: HostSpec) -> None:
+    async def update_host(self, name: str, spec: HostSpec) -> None:
         """Save changes to a host; takes effect on its next connect."""
-        self.config.update_host(name, spec)
+        await asyncio.to_thread(self.config.update_host, name, spec)
 
     async def remove_host(self, name: str) -> list[str]:
-        """Disconnect and delete a host and its tunnels; returns the tunnels removed."""
+        """Delete a host and its tunnels, then disconnect it; returns the tunnels removed."""
+        # Saved first: a refused edit (it is another host's jump host) leaves it connected.
+        gone = await asyncio.to_thread(self.config.remove_host, name)
+        for tunnel in gone:
+            await self.stop_tunnel(tunnel)
+            self.tunnels.pop(tunnel, None)
         await self.disconnect(name)
         self.sessions.pop(name, None)
-        gone = self.config.remove_host(name)
-        for tunnel in gone:
-            self.tunnels.pop(tunnel, None)
         return gone
 
     async def try_login(self, name: str, key_path: Path, passphrase: str | None = None) -> None:
@@ -362,13 +366,12 @@ class Core:
         self.tunnels.pop(name, None)
         return await self.start_tunnel(name)
 
-    def add_tunnel(self, spec: TunnelSpec) -> None:
+    async def add_tunnel(self, spec: TunnelSpec) -> None:
         """Save a new tunnel on a saved host (it is not started)."""
-        self.config.add_tunnel(spec)
+        await asyncio.to_thread(self.config.add_tunnel, spec)
 
     async def update_tunnel(self, name: str, spec: TunnelSpec) -> TunnelStatus:
         """Save changes to a tunnel; if it runs, it restarts with them. Others are untouched."""
-        # In a thread: the save may wait for another devtui's lock, and keepalives must not.
         await asyncio.to_thread(self.config.update_tunnel, name, spec)
         tunnel = self.tunnels.get(name)
         if tunnel is not None and tunnel.running:
@@ -377,7 +380,7 @@ class Core:
 
     async def remove_tunnel(self, name: str) -> None:
         """Stop and delete one tunnel."""
-        # First: a refused edit leaves the tunnel running. In a thread, as in update_tunnel.
+        # Saved first: a refused edit leaves the tunnel running.
         await asyncio.to_thread(self.config.remove_tunnel, name)
         await self.stop_tunnel(name)
         self.tunnels.pop(name, None)

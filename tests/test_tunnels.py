@@ -12,6 +12,7 @@ import pytest
 from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for
 from harness.net import echo_roundtrip, echo_streams, free_port
 
+from sshcore.errors import ConfigError
 from sshcore.events import TargetRefused, TunnelConnectionClosed, TunnelFailed, TunnelTraffic
 from sshcore.tunnels import TunnelError, TunnelState
 
@@ -205,10 +206,16 @@ async def test_edit_and_remove_a_running_tunnel(sshd, echo_server, tmp_path) -> 
     # it at once, and the other tunnel on the host never notices.
     a, b, moved = free_port(), free_port(), free_port()
     target = f"127.0.0.1:{echo_server.port}"
-    tunnels = {"a": _tunnel("local", f"{a}", target), "b": _tunnel("local", f"{b}", target)}
-    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    core, _, _ = make_core(
+        tmp_path, {"box": sshd_host(sshd)}, {"b": _tunnel("local", f"{b}", target)}
+    )
     config_path = core.config.path
     async with core:
+        spec = core.config.tunnels["b"]
+        await core.add_tunnel(
+            type(spec)("a", "box", "local", type(spec.listen)("127.0.0.1", a), spec.target)
+        )
+        assert "[tunnels.a]" in config_path.read_text()
         await core.start_tunnel("a")
         await core.start_tunnel("b")
         await wait_for(lambda: core.tunnel_state("a").state == TunnelState.UP, 10)
@@ -231,6 +238,27 @@ async def test_edit_and_remove_a_running_tunnel(sshd, echo_server, tmp_path) -> 
         writer.write(b"still here")
         assert await reader.readexactly(10) == b"still here"
         writer.close()
+
+
+async def test_removing_a_host_stops_its_tunnels_unless_another_host_jumps_through_it(
+    sshd, echo_server, tmp_path
+) -> None:
+    port = free_port()
+    target = f"127.0.0.1:{echo_server.port}"
+    hosts = {"box": sshd_host(sshd), "inner": sshd_host(sshd, jump="box")}
+    core, _, _ = make_core(tmp_path, hosts, {"l": _tunnel("local", f"{port}", target)})
+    async with core:
+        await core.start_tunnel("l")
+        await wait_for(lambda: core.tunnel_state("l").state == TunnelState.UP, 10)
+        with pytest.raises(ConfigError, match="jump host of inner"):
+            await core.remove_host("box")
+        sent, got = await echo_roundtrip("127.0.0.1", port, 10_000)  # refused: nothing stopped
+        assert sent == got
+        await core.remove_host("inner")
+        assert await core.remove_host("box") == ["l"]
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", port)
+        assert core.config.hosts == {} and "box" not in core.sessions
 
 
 class _BannerServer:
