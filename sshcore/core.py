@@ -45,6 +45,10 @@ RUN_STOP_TIMEOUT = 3.0  # seconds a cancelled run waits for the host to confirm 
 OutputCallback = Callable[[str, bytes], None]
 
 
+class _OutputFailed(Exception):
+    """Core.run's output callback raised; its error goes back to the caller as it was."""
+
+
 class PassphraseNeeded(AuthError):
     """A passphrase-protected key was needed and nobody gave the passphrase."""
 
@@ -247,6 +251,9 @@ class Core:
             else:  # e.g. a Windows OpenSSH server: no sh, so no clean stop on cancel either
                 command = argv if isinstance(argv, str) else shlex.join(argv)
             return await self._run(conn, command, on_output)
+        except _OutputFailed as e:  # the caller's own error (a closed pipe), not the link's
+            assert e.__cause__ is not None
+            raise e.__cause__ from None
         except (asyncssh.Error, OSError) as e:  # the link died mid-run, or the host refused
             raise DevtuiError(f"{name}: the command did not finish: {e}") from None
 
@@ -271,7 +278,10 @@ class Core:
         async def pump(stream: asyncssh.SSHReader[bytes], label: str) -> None:
             while chunk := await stream.read(65536):
                 if on_output is not None:
-                    on_output(label, chunk)
+                    try:
+                        on_output(label, chunk)
+                    except Exception as e:
+                        raise _OutputFailed from e
 
         try:
             await asyncio.gather(pump(process.stdout, "stdout"), pump(process.stderr, "stderr"))

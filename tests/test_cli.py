@@ -360,6 +360,25 @@ def test_tunnels_add_errors_name_what_was_wrong(cli: Cli) -> None:
     assert ok.returncode == 0 and "Added tunnel gpu-8080" in ok.stdout
 
 
+def test_a_reader_that_stops_early_is_no_error(cli: Cli) -> None:
+    # `devtui hosts list | head -1`: here the reader is gone before devtui writes at all.
+    assert cli("add", TUTORIAL_TUNNEL).returncode == 0
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tui"]
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [*command, "--config", str(cli.config), "hosts", "list"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == ""
+
+
 # ---------------------------------------------------------------------------------------------
 # Config location and check
 

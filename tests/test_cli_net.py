@@ -179,6 +179,39 @@ def test_ctrl_c_on_run_ends_the_remote_command(sshd, tmp_path) -> None:
         time.sleep(0.05)
 
 
+def test_run_into_a_closed_pipe_ends_quietly_and_stops_the_command(sshd, tmp_path) -> None:
+    # `devtui run box -- journalctl -f | head -1`: once the reader is gone, devtui ends
+    # quietly (as ssh does on SIGPIPE) and the command on the host ends with it.
+    config = write_config(tmp_path / "c.toml", {"box": sshd_host(sshd)})
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [*DEVTUI, "run", "box", "--accept-new", "--", "sh", "-c", "echo x; exec sleep 300"],
+            env=_env(tmp_path, config),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141
+    assert "error" not in done.stderr and "Traceback" not in done.stderr
+    sessions = psutil.Process(sshd.pid).children(recursive=True)
+    deadline = time.monotonic() + 5
+    while any(_alive(p.pid) and "sleep" in " ".join(_cmdline(p)) for p in sessions):
+        assert time.monotonic() < deadline, "the command outlived devtui run"
+        time.sleep(0.05)
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE

@@ -456,6 +456,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `devtui hosts list | head -1`: the reader has had enough, which is no error. Point
+        # stdout at devnull so that the flush at exit does not complain either.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it
     except Exception as e:  # a bug: still one line, unless asked for more
         if args.debug:
             raise
