@@ -13,6 +13,8 @@ TUNNEL_KINDS: tuple[TunnelKind, ...] = ("local", "remote", "dynamic")
 
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = frozenset({"0.0.0.0", "::", "*"})
+# What the resolver may read as a numeric IPv4 address: 0, 000, 0x0, 127.1, 0x7f.1 ...
+_NUMERIC_V4_RE = re.compile(r"^[0-9A-Fa-fXx.]+$")
 
 # Names end up as TOML keys, file names and command-line arguments: keep them boring.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -87,6 +89,10 @@ class Endpoint:
     address: str
     port: int
 
+    def __post_init__(self) -> None:
+        # Compared and shown in one spelling: "0:8080" is the 0.0.0.0:8080 it binds.
+        object.__setattr__(self, "address", canonical_address(self.address))
+
     def __str__(self) -> str:
         if ":" in self.address:
             return f"[{self.address}]:{self.port}"
@@ -95,17 +101,24 @@ class Endpoint:
     @property
     def all_interfaces(self) -> bool:
         """True when this listens on every interface, i.e. is reachable from other machines."""
-        return self.address in ALL_INTERFACES
+        if self.address in ALL_INTERFACES:
+            return True
+        ip = _ip(self.address)
+        return ip is not None and ip.is_unspecified
+
+    @property
+    def exposed(self) -> bool:
+        """True when a listener here may be reachable from other machines: any address that
+        is not loopback (all interfaces, a LAN address, a host name other than localhost)."""
+        return not self.loopback
 
     @property
     def loopback(self) -> bool:
         """True for 127.0.0.0/8, ::1 and localhost."""
-        if self.address == "localhost":
+        if self.address.lower() == "localhost":
             return True
-        try:
-            return ipaddress.ip_address(self.address).is_loopback
-        except ValueError:
-            return False
+        ip = _ip(self.address)
+        return ip is not None and ip.is_loopback
 
     @classmethod
     def parse(cls, text: str | int, default_address: str = LOOPBACK) -> Endpoint:
@@ -136,6 +149,34 @@ class Endpoint:
         if problem:
             raise ValueError(f"address {address!r} {problem}")
         return cls(address, check_port(int(port_text)))
+
+
+def canonical_address(address: str) -> str:
+    """The one spelling of an IP address, as the OS binds it: `0`, `0x0` and `000` are
+    0.0.0.0, `127.1` is 127.0.0.1, `0::` and `0:0:0:0:0:0:0:0` are `::`. Host names stay."""
+    if ":" in address:
+        try:
+            return str(ipaddress.IPv6Address(address))
+        except ValueError:
+            return address
+    if _NUMERIC_V4_RE.match(address):
+        try:
+            # inet_aton, as getaddrinfo reads a numeric host: every spelling the OS accepts.
+            return socket.inet_ntoa(socket.inet_aton(address))
+        except OSError:
+            return address
+    return address
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `address` spells (an IPv4-mapped IPv6 one as IPv4), or None."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def check_port(port: int) -> int:
@@ -204,6 +245,7 @@ class Settings:
     connect_timeout: float = 15.0
     known_hosts: str = "~/.ssh/known_hosts"
     log_file: str | None = None
+    theme: str | None = None  # the dashboard's colour theme, picked from its command palette
 
 
 @dataclass
