@@ -848,3 +848,43 @@ def test_two_unlocked_writers_backing_up_at_once_do_not_collide(
     assert nested and path.read_text() == "mine\n"
     assert (tmp_path / "config.toml.bak").read_text() == "old\n"
     assert _names(tmp_path) == ["config.toml", "config.toml.bak"]
+
+
+def test_a_save_reaches_the_disk_before_it_replaces_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without fsync a power cut after the rename can leave an empty config: the rename is
+    # on disk, the data not yet. The folder's fsync makes the rename itself durable (POSIX).
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    events: list[tuple[str, int, bytes]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        content = b""
+        if stat.S_ISREG(info.st_mode):  # what is in the file now (no os.pread on Windows)
+            position = os.lseek(fd, 0, os.SEEK_CUR)
+            os.lseek(fd, 0, os.SEEK_SET)
+            content = os.read(fd, info.st_size)
+            os.lseek(fd, position, os.SEEK_SET)
+        events.append(("fsync", info.st_ino, content))
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        if Path(dst) == path:
+            events.append(("replace", os.stat(src).st_ino, b""))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    config.add_host(HostSpec("new", "new.example.com"))
+    new_text = path.read_bytes()
+    assert b"[hosts.new]" in new_text
+    replaced = [i for i, event in enumerate(events) if event[0] == "replace"]
+    assert len(replaced) == 1, events
+    at, new_inode = replaced[0], events[replaced[0]][1]
+    assert ("fsync", new_inode, new_text) in events[:at]  # the data, complete, before
+    if os.name == "posix":
+        folder = os.stat(tmp_path).st_ino
+        assert ("fsync", folder, b"") in events[at:]  # the rename, after
