@@ -15,18 +15,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sshcore import __version__
+from sshcore import __version__, ops
 from sshcore.config import Config, default_config_path
 from sshcore.errors import ConfigError, DevtuiError, SshCommandError
-from sshcore.model import HostSpec, TunnelSpec, name_problem, tunnel_name
-from sshcore.openssh_config import plan_import, read_ssh_config, write_host_blocks
-from sshcore.sshcmd import (
-    parse_forward,
-    parse_ssh_command,
-    plan_add,
-    to_ssh_command,
-    to_ssh_config_block,
-)
+from sshcore.model import HostSpec, TunnelSpec
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -34,8 +26,8 @@ EXIT_USAGE = 2
 Handler = Callable[[argparse.Namespace], int]
 
 
-class UsageError(DevtuiError):
-    """A bad argument on the command line (exit status 2, like argparse's own errors)."""
+# A bad argument on the command line: exit status 2, like argparse's own errors.
+UsageError = ops.UsageError
 
 
 def _out(text: str = "") -> None:
@@ -75,29 +67,15 @@ def cmd_add(args: argparse.Namespace) -> int:
         args.name, words = words[at + 1], words[:at] + words[at + 2 :]
     # One quoted argument is a pasted line; several are the words of an unquoted one,
     # already split by the user's shell (POSIX or PowerShell).
-    parsed = parse_ssh_command(words[0] if len(words) == 1 else words, name=args.name)
+    line = words[0] if len(words) == 1 else words
     config = _load(args)
-    plan = plan_add(config.data, parsed, name_given=args.name is not None, path=str(config.path))
-    if plan.changes:
-        config.add(plan.hosts, plan.tunnels)
-    for host in plan.hosts:
-        what = "host" if host.name == plan.host else "jump host"
-        _out(f"Added {what} {host.name}: {host.destination}")
-    if plan.jump_reused:
-        _out(f"Jump host {plan.jump_reused} is already saved: used as it is")
-    if plan.reused:
-        saved = config.hosts[plan.host]
-        _out(f"Host {plan.host} is already saved ({saved.destination}): used as it is")
-    for tunnel in plan.tunnels:
-        _out(f"Added tunnel {tunnel.name}: {tunnel.describe()}")
-    for tunnel in plan.kept:
-        _out(f"Tunnel {tunnel.name} is already saved: {tunnel.describe()}")
-    for note in plan.notes:
-        _out(f"note: {note}")
-    for note in parsed.notes:
-        _out(f"note: {note}")
-    _out(f"Saved to {config.path}" if plan.changes else "Nothing new to save")
+    _show(ops.add_from_line(config, line, args.name))
     return 0
+
+
+def _show(outcome: ops.Outcome) -> None:
+    for line in outcome.lines:
+        _out(line)
 
 
 def _host_json(config: Config, host: HostSpec) -> dict[str, Any]:
@@ -158,69 +136,25 @@ def cmd_hosts_list(args: argparse.Namespace) -> int:
 
 def cmd_hosts_remove(args: argparse.Namespace) -> int:
     """devtui hosts remove NAME"""
-    config = _load(args)
-    gone = config.remove_host(args.name)
-    _out(f"Removed host {args.name}")
-    if gone:
-        _out(f"Removed its tunnels too: {', '.join(gone)}")
+    _show(ops.remove_host(_load(args), args.name))
     return 0
 
 
 def cmd_hosts_import(args: argparse.Namespace) -> int:
     """devtui hosts import-ssh-config [PATH]"""
     config = _load(args)
-    source = Path(args.path).expanduser() if args.path else Path("~/.ssh/config").expanduser()
-    if args.path and not source.is_file():  # asked for by name: a typo must not pass as "empty"
-        what = "is a folder" if source.is_dir() else "does not exist"
-        raise DevtuiError(f"{source} {what}; give the path of an ssh config file")
-    found = read_ssh_config(source)
-    plan = plan_import(config.data, found)
-    if plan.hosts or plan.tunnels:
-        config.add(plan.hosts, plan.tunnels)
-    for host in plan.hosts:
-        _out(f"Imported host {host.name}: {host.destination}")
-    for tunnel in plan.tunnels:
-        _out(f"Imported tunnel {tunnel.name}: {tunnel.describe()}")
-    for note in plan.notes:
-        _out(f"note: {note}")
-    if not found.hosts and not source.exists():
-        _out(f"{source} does not exist: nothing to import")
-    elif not plan.hosts:
-        _out(f"Nothing new to import from {source}")
+    path = Path(args.path) if args.path else None
+    _show(ops.import_ssh_config(config, path, explicit=path is not None))
     return 0
 
 
 def cmd_hosts_export(args: argparse.Namespace) -> int:
     """devtui hosts export NAME [--as command|config] [--write [PATH]]"""
     config = _load(args)
-    host = config.hosts.get(args.name)
-    if host is None:
-        raise ConfigError(f"no host named {args.name!r}", path=str(config.path))
-    tunnels = config.data.tunnels_of(host.name)
     if args.write:
-        chain = [host]
-        while chain[-1].jump and chain[-1].jump in config.hosts:
-            chain.append(config.hosts[chain[-1].jump])
-        target = Path(args.write).expanduser()
-        default = Path("~/.ssh/config").expanduser()
-        if target != default and not target.parent.is_dir():
-            # ~/.ssh may not exist yet on a fresh machine; any other missing folder is a typo.
-            raise DevtuiError(f"folder {target.parent} does not exist; nothing was written")
-        if target.is_dir():
-            raise DevtuiError(f"{target} is a folder; give the path of an ssh config file")
-        if target == default:
-            default.parent.mkdir(mode=0o700, exist_ok=True)  # as ssh-keygen makes it
-        written = write_host_blocks(target, chain[::-1], list(config.tunnels.values()))
-        for name in written:
-            _out(f"Wrote Host {name} to {target} (plain ssh and VS Code Remote-SSH see it now)")
-        if host.name not in written:
-            _out(f"{target} already has a Host {host.name} block; left it as it is")
-        return 0
-    if args.format == "config":
-        _out(to_ssh_config_block(host, tunnels).rstrip("\n"))
+        _show(ops.export_host(config, args.name, Path(args.write)))
     else:
-        jump = config.hosts.get(host.jump) if host.jump else None
-        _out(to_ssh_command(host, tunnels, jump))
+        _out(ops.host_as_text(config, args.name, args.format))
     return 0
 
 
@@ -248,48 +182,36 @@ def cmd_tunnels_list(args: argparse.Namespace) -> int:
 def cmd_tunnels_add(args: argparse.Namespace) -> int:
     """devtui tunnels add HOST (-L|-R|-D) SPEC [--name N] [--autostart]"""
     config = _load(args)
-    if args.host not in config.hosts:
-        raise DevtuiError(f"no host named {args.host!r} (see: devtui hosts list)")
     kind, spec = args.forward
     try:
-        listen, target, _ = parse_forward(kind, spec)
-    except SshCommandError as e:  # no ssh line was given: say what was wrong, not "ssh command"
-        raise UsageError(str(e)) from None
-    if args.name is not None and (problem := name_problem(args.name)):
-        raise UsageError(f"--name {args.name!r}: a tunnel name {problem}")
-    name = args.name or tunnel_name(args.host, kind, listen.port)
-    tunnel = TunnelSpec(name, args.host, kind, listen, target, autostart=args.autostart)
-    config.add_tunnel(tunnel)
-    _out(f"Added tunnel {name}: {tunnel.describe()}")
-    if kind != "remote" and listen.all_interfaces:
-        _out(f"note: {listen} listens on all interfaces: other machines can use it")
+        outcome = ops.add_tunnel(config, args.host, kind, spec, args.name, args.autostart)
+    except ops.NotFoundError as e:
+        raise DevtuiError(f"{e} (see: devtui hosts list)") from None
+    except UsageError as e:
+        if e.field != "name":
+            raise
+        raise UsageError(f"--{e}") from None
+    _show(outcome)
     return 0
 
 
 def cmd_tunnels_remove(args: argparse.Namespace) -> int:
     """devtui tunnels remove NAME"""
-    config = _load(args)
-    config.remove_tunnel(args.name)
-    _out(f"Removed tunnel {args.name}")
+    _show(ops.remove_tunnel(_load(args), args.name))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """devtui check: validate the config; exit 1 on any error."""
     path = Path(args.config).expanduser() if args.config else default_config_path()
-    try:
-        config = Config.load(path)
-    except ConfigError as e:
-        for error in [e, *getattr(e, "others", [])]:
-            _err(f"error: {error}")
-        for warning in getattr(e, "warnings", []):
-            _err(f"warning: {warning}")
-        return EXIT_ERROR
-    for warning in config.warnings:
-        _err(f"warning: {warning}")
-    exists = "" if path.exists() else " (file does not exist yet: empty config)"
-    _out(f"OK: {len(config.hosts)} hosts, {len(config.tunnels)} tunnels in {path}{exists}")
-    return 0
+    ok, lines = ops.check_config(path)
+    for line in lines:
+        # Problems go to stderr, the verdict to stdout (scripts read it).
+        if line.startswith(("error: ", "warning: ")):
+            _err(line)
+        else:
+            _out(line)
+    return 0 if ok else EXIT_ERROR
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import getpass
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from sshcore import keys
+from sshcore import keys, ops
 from sshcore.config import Config
 from sshcore.errors import ConfigError, DevtuiError
 from sshcore.keys import KeyInfo
@@ -209,48 +208,27 @@ async def _install(
     _out(f"Installing {key_name} on {host.name} ({host.destination}) ...")
     async with Core(config, prompts, interactive=True) as core:
         report = await core.install_key(host.name, info.path)
-    _out(_describe_install(report.result, host.name))
-    if report.verified:
-        _out(f"Logged in to {host.name} with {key_name} alone: the key works.")
-    elif info.has_private:
-        _out(
-            "The key has a passphrase and none was given, so devtui did not test the "
-            f"login with it; connect once to check: devtui hosts test {host.name}"
-        )
-    else:
-        _out("There is no private key beside it here, so devtui did not test the login.")
+    for line in ops.install_lines(report.result, report.verified, info, host.name):
+        _out(line)
     if info.has_private:
         _offer_identity(args, config, info.path)
     return 0
 
 
-def _describe_install(result: keys.InstallResult, host: str) -> str:
-    if not result.added:
-        return f"The key was already in ~/.ssh/authorized_keys on {host}; nothing changed."
-    made = []
-    if result.created_dir:
-        made.append("created ~/.ssh (mode 700)")
-    if result.created_file:
-        made.append("created ~/.ssh/authorized_keys (mode 600)")
-    made += [f"tightened {fix}" for fix in result.fixed_modes]
-    extra = f" ({'; '.join(made)})" if made else ""
-    return f"Added the key to ~/.ssh/authorized_keys on {host}{extra}."
-
-
 def _offer_identity(args: argparse.Namespace, config: Config, key_path: Path) -> None:
     host = config.hosts[args.host]
-    if host.identity_file and keys.same_path(keys.identity_path(host.identity_file), key_path):
+    if ops.uses_key(config, host.name, key_path):
         return  # already its key
-    value = keys.display_path(key_path)
     if not args.set_identity:
         if args.password_stdin or not _stdin_is_tty():
             _out(f"To use this key for {host.name} from now on, run again with --set-identity.")
             return
+        value = keys.display_path(key_path)
         answer = input(f"Use {value} for {host.name} from now on (identity_file)? [Y/n] ")
         if answer.strip().lower() not in ("", "y", "yes"):
             return
-    config.update_host(host.name, dataclasses.replace(host, identity_file=value))
-    _out(f'Set identity_file = "{value}" for {host.name} in {config.path}.')
+    for line in ops.set_identity(config, host.name, key_path).lines:
+        _out(line)
 
 
 # ---------------------------------------------------------------------------------------------
