@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import socket
 from pathlib import Path
@@ -10,7 +11,16 @@ from pathlib import Path
 import psutil
 import pytest
 from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for
-from harness.net import echo_roundtrip, echo_streams, free_port
+from harness.net import (
+    ByteSource,
+    echo_roundtrip,
+    echo_streams,
+    free_port,
+    read_all,
+    read_stream,
+    send_random,
+    send_stream,
+)
 
 from sshcore.errors import ConfigError
 from sshcore.events import TargetRefused, TunnelConnectionClosed, TunnelFailed, TunnelTraffic
@@ -32,11 +42,18 @@ def _tunnel(kind: str, listen: str, target: str | None = None, host: str = "box"
 
 
 async def _socks5_connect(port: int, host: str, dest_port: int) -> tuple:
+    """SOCKS5 CONNECT: an IP literal goes as ATYP 1 (IPv4) or 4 (IPv6), a name as ATYP 3."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"\x05\x01\x00")
     assert await reader.readexactly(2) == b"\x05\x00"
-    name = host.encode()
-    writer.write(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + dest_port.to_bytes(2, "big"))
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.encode()
+        address = b"\x03" + bytes([len(name)]) + name
+    else:
+        address = (b"\x01" if ip.version == 4 else b"\x04") + ip.packed
+    writer.write(b"\x05\x01\x00" + address + dest_port.to_bytes(2, "big"))
     reply = await reader.readexactly(10)
     return reader, writer, reply
 
@@ -91,6 +108,78 @@ async def test_100_concurrent_connections_through_one_tunnel(sshd, echo_server, 
         assert all(sent == got for sent, got in results)
         assert len(core.sessions) == 1  # one SSH connection carried all of them
         assert core.tunnel_state("l").bytes_up == 100 * 64 * 1024
+
+
+SOURCE_BYTES = 3 * MiB + 123  # odd sizes, different each way: no count is another's by chance
+SINK_BYTES = 2 * MiB + 77
+
+
+async def test_counters_tell_up_from_down_for_local_remote_and_socks(
+    sshd, sha256_sink, tmp_path
+) -> None:
+    # One-way traffic (a source that only talks, a sink that only listens), so a swap of
+    # the two directions shows. "Up" is what this machine sends over SSH: for -L and -D
+    # what the local client sends, for -R what the local target answers.
+    with ByteSource(SOURCE_BYTES) as source:
+        ports = {name: free_port() for name in ("l-src", "l-sink", "r-src", "r-sink")}
+        ports |= {"d-src": free_port(), "d-sink": free_port()}
+        src, sink = f"127.0.0.1:{source.port}", f"127.0.0.1:{sha256_sink.port}"
+        tunnels = {
+            "l-src": _tunnel("local", f"127.0.0.1:{ports['l-src']}", src),
+            "l-sink": _tunnel("local", f"127.0.0.1:{ports['l-sink']}", sink),
+            "r-src": _tunnel("remote", f"127.0.0.1:{ports['r-src']}", src),
+            "r-sink": _tunnel("remote", f"127.0.0.1:{ports['r-sink']}", sink),
+            "d-src": _tunnel("dynamic", f"127.0.0.1:{ports['d-src']}"),
+            "d-sink": _tunnel("dynamic", f"127.0.0.1:{ports['d-sink']}"),
+        }
+        core, _, events = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+        async with core:
+            for name in tunnels:
+                await core.start_tunnel(name)
+            await wait_for(
+                lambda: all(core.tunnel_state(n).state == TunnelState.UP for n in tunnels), 15
+            )
+            received: dict[str, tuple[int, str]] = {}
+            sent: dict[str, str] = {}
+            for name in ("l-src", "r-src"):
+                received[name] = await read_all("127.0.0.1", ports[name])
+            for name in ("l-sink", "r-sink"):
+                sent[name] = await send_random("127.0.0.1", ports[name], SINK_BYTES)
+            # SOCKS with an IPv4 address (ATYP 1): a byte-order slip would miss the target.
+            reader, writer, reply = await _socks5_connect(ports["d-src"], "127.0.0.1", source.port)
+            assert reply[:2] == b"\x05\x00", reply
+            received["d-src"] = await read_stream(reader)
+            writer.close()
+            reader, writer, reply = await _socks5_connect(
+                ports["d-sink"], "127.0.0.1", sha256_sink.port
+            )
+            assert reply[:2] == b"\x05\x00", reply
+            sent["d-sink"] = await send_stream(reader, writer, SINK_BYTES)
+            await wait_for(
+                lambda: all(core.tunnel_state(n).connections == 0 for n in tunnels),
+                10,
+                what="every forwarded connection closed",
+            )
+            counters = {
+                n: (core.tunnel_state(n).bytes_up, core.tunnel_state(n).bytes_down) for n in tunnels
+            }
+        for name, (nbytes, digest) in received.items():
+            assert nbytes == SOURCE_BYTES and digest in source.sent, name
+        results = await asyncio.to_thread(sha256_sink.wait_results, 3, 10)
+        assert sorted(r.sha256 for r in results) == sorted(sent.values())
+        assert source.received == 0
+    assert counters == {
+        "l-src": (0, SOURCE_BYTES),
+        "l-sink": (SINK_BYTES, 0),
+        "r-src": (SOURCE_BYTES, 0),
+        "r-sink": (0, SINK_BYTES),
+        "d-src": (0, SOURCE_BYTES),
+        "d-sink": (SINK_BYTES, 0),
+    }
+    per_connection = {
+        e.tunnel: (e.bytes_up, e.bytes_down) for e in of_type(events, TunnelConnectionClosed)
+    }
+    assert per_connection == counters
 
 
 async def test_busy_port_fails_that_tunnel_alone_naming_the_process(

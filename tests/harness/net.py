@@ -188,9 +188,63 @@ class Sha256Sink(_ThreadedServer):
             return list(self.results)
 
 
+class ByteSource(_ThreadedServer):
+    """Sends `nbytes` random bytes to each connection, then EOF; counts what it receives.
+
+    With a `Sha256Sink` it makes one-way traffic, so a test can tell the two directions
+    of a forward apart (an echo sends the same amount both ways).
+    """
+
+    def __init__(self, nbytes: int, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
+        self.nbytes = nbytes
+        self.sent: list[str] = []  # sha256 of what each connection was sent
+        self.received = 0  # bytes that came back from any client (one-way: should stay 0)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        h = hashlib.sha256()
+        left = self.nbytes
+        while left:
+            chunk = os.urandom(min(CHUNK, left))
+            h.update(chunk)
+            writer.write(chunk)
+            await writer.drain()
+            left -= len(chunk)
+        self.sent.append(h.hexdigest())
+        if writer.can_write_eof():
+            writer.write_eof()
+        while data := await reader.read(CHUNK):
+            self.received += len(data)
+
+
+async def read_all(host: str, port: int) -> tuple[int, str]:
+    """Connect, send nothing, read until EOF; returns (bytes, sha256) of what arrived."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        return await read_stream(reader)
+    finally:
+        writer.close()
+
+
+async def read_stream(reader: asyncio.StreamReader) -> tuple[int, str]:
+    """Read until EOF; returns (bytes, sha256) of what arrived."""
+    h, n = hashlib.sha256(), 0
+    while data := await reader.read(CHUNK):
+        h.update(data)
+        n += len(data)
+    return n, h.hexdigest()
+
+
 async def send_random(host: str, port: int, nbytes: int) -> str:
     """Send `nbytes` random bytes to `host:port`, then EOF; returns the sha256 of what was sent."""
     reader, writer = await asyncio.open_connection(host, port)
+    return await send_stream(reader, writer, nbytes)
+
+
+async def send_stream(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, nbytes: int
+) -> str:
+    """`send_random` on a connection already open (e.g. after a SOCKS handshake); closes it."""
     h = hashlib.sha256()
     try:
         left = nbytes
