@@ -18,7 +18,7 @@ import pytest
 from sshcore import hostkeys, ports
 from sshcore.session import backoff_delay
 from sshcore.socks import SocksError, SocksHandshake
-from tui.cli_net import stop_signal_names
+from tui.cli.net import stop_signal_names
 
 
 def _hashed(host: str) -> str:

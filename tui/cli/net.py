@@ -19,7 +19,7 @@ from sshcore.errors import DevtuiError
 from sshcore.events import Event, HostFailed, RemotePortClosed, RemotePortOpened, TunnelTraffic
 from sshcore.session import HostState
 
-from .cli_prompts import CliPrompts
+from .prompts import CliPrompts
 
 
 def stop_signal_names(platform: str) -> list[str]:

@@ -412,7 +412,7 @@ def _load_extensions() -> None:
         return
     import importlib
 
-    for module in ("tui.cli_keys", "tui.cli_net"):
+    for module in ("tui.cli.keys", "tui.cli.net"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:

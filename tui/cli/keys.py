@@ -15,7 +15,7 @@ from sshcore.config import Config
 from sshcore.errors import ConfigError, DevtuiError
 from sshcore.keys import KeyInfo
 
-from .cli import _load, _table
+from .main import _load, _table
 
 
 def _out(text: str = "") -> None:
@@ -200,7 +200,7 @@ async def _install(
     # Imported here so `keys list/show/generate` work without the network layer loaded.
     from sshcore.core import Core
 
-    from .cli_prompts import CliPrompts
+    from .prompts import CliPrompts
 
     host = config.hosts[args.host]
     key_name = keys.display_path(info.path)
