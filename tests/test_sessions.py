@@ -9,11 +9,13 @@ from pathlib import Path
 import psutil
 import pytest
 from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for
+from harness.asyncssh_server import AsyncsshServer
+from harness.net import free_port
 
 from sshcore import hostkeys
 from sshcore.errors import DevtuiError
 from sshcore.events import AuthFailed, HostConnected, HostKeyLearned, HostKeyRejected
-from sshcore.session import AuthError, HostKeyError, HostState
+from sshcore.session import AuthError, ConnectError, HostKeyError, HostState
 
 
 @pytest.fixture(autouse=True)
@@ -235,6 +237,42 @@ async def test_jump_host_carries_the_connection(sshd_factory, tmp_path: Path) ->
     assert {q.host for q in prompts.questions} == {"bastion", "inner"}
     assert [e.host for e in of_type(events, HostConnected)] == ["bastion", "inner"]
     assert "direct-tcpip" in jump.log_text() or "Accepted" in jump.log_text()
+
+
+async def test_an_inner_host_only_the_jump_host_can_reach(sshd, tmp_path: Path) -> None:
+    # The inner address leads nowhere from this machine (nothing listens there); only the
+    # bastion's network maps it to the real sshd, as a private subnet behind a bastion
+    # would. Reaching "inner" at all proves the connection went through the bastion.
+    hidden = free_port()
+    route = {("127.0.0.1", hidden): ("127.0.0.1", sshd.port)}
+    async with AsyncsshServer(routes=route) as bastion:
+        key = bastion.client_key("jumper")
+        hosts = {
+            "bastion": {
+                "hostname": "127.0.0.1",
+                "port": bastion.port,
+                "user": "jumper",
+                "identity_file": str(key),
+            },
+            "inner": sshd_host(sshd, port=hidden, jump="bastion"),
+            "direct": sshd_host(sshd, port=hidden),  # the same address without the bastion
+        }
+        core, prompts, _ = make_core(tmp_path, hosts)
+        async with core:
+            with pytest.raises(ConnectError):
+                await core.connect("direct")
+            assert bastion.forwarded == []
+            await core.connect("inner")
+            conn = await core.connection("inner")
+            result = await conn.run("echo $SSH_CONNECTION", check=True)
+    # (Asked more than once: learning the inner host key takes a first attempt.)
+    assert set(bastion.forwarded) == {("127.0.0.1", hidden)}
+    # The inner sshd saw the bastion's connection to its real port.
+    assert str(result.stdout).split()[2:] == ["127.0.0.1", str(sshd.port)]
+    assert [q.address for q in prompts.questions] == [
+        f"[127.0.0.1]:{bastion.port}",
+        f"[127.0.0.1]:{hidden}",  # the inner host is known by the name the user gave it
+    ]
 
 
 async def test_passphrase_key_is_unlocked_once_and_reused(sshd, tmp_path: Path) -> None:

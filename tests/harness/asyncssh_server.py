@@ -75,7 +75,12 @@ class _Server(asyncssh.SSHServer):
 
     def connection_requested(
         self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
-    ) -> bool:
+    ) -> Any:
+        self._owner.forwarded.append((dest_host, dest_port))
+        route = self._owner.routes.get((dest_host, dest_port))
+        if route is not None and self._conn is not None:
+            # The server's own network: this address leads elsewhere from here.
+            return self._conn.forward_connection(*route)
         return True
 
     def server_requested(self, listen_host: str, listen_port: int) -> Any:
@@ -90,7 +95,8 @@ class _Server(asyncssh.SSHServer):
 class AsyncsshServer:
     """`async with AsyncsshServer(users={"alice": "pw"}) as srv:` -> listening on `srv.port`.
 
-    `users` maps a name to a password (str) or a `User` (password and/or keys).
+    `users` maps a name to a password (str) or a `User` (password and/or keys); `routes`
+    maps a forward's (host, port) to where this server really connects it (see `routes`).
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class AsyncsshServer:
         sftp: bool = True,
         real_commands: bool = False,
         port: int = 0,
+        routes: Mapping[tuple[str, int], tuple[str, int]] | None = None,
     ) -> None:
         self.users: dict[str, User] = {
             name: User(password=u) if isinstance(u, str) else u for name, u in (users or {}).items()
@@ -113,6 +120,10 @@ class AsyncsshServer:
         self.home.mkdir()
         self.connections: set[asyncssh.SSHServerConnection] = set()
         self.total_connections = 0
+        # A jump host's view of the network: a forward (direct-tcpip) to a key goes to its
+        # value, so a test can hide a target at an address only this server reaches.
+        self.routes: dict[tuple[str, int], tuple[str, int]] = dict(routes or {})
+        self.forwarded: list[tuple[str, int]] = []  # (host, port) of every forward asked for
         self._acceptor: asyncssh.SSHAcceptor | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
