@@ -266,6 +266,49 @@ async def test_listeners_bind_loopback_unless_asked(sshd, echo_server, tmp_path)
     assert mine[socks_port] == "127.0.0.1"
 
 
+def _listening_addresses(port: int) -> set[str]:
+    """Every address something on this machine listens on at `port` (TCP, v4 and v6)."""
+    return {
+        c.laddr.ip
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+    }
+
+
+async def test_remote_listeners_ask_for_loopback_when_the_server_lets_the_client_choose(
+    sshd_factory, echo_server, tmp_path
+) -> None:
+    # With the harness's usual `GatewayPorts no`, sshd binds loopback whatever devtui asks
+    # for, which would hide a request for every interface. `clientspecified` binds what
+    # the client asks, as many servers are set up: so ask for loopback, every time.
+    sshd = sshd_factory(["GatewayPorts clientspecified"])
+    bare, explicit, v6 = free_port(), free_port(), free_port()
+    target = f"127.0.0.1:{echo_server.port}"
+    tunnels = {
+        "bare": _tunnel("remote", f"{bare}", target),  # a port alone means loopback
+        "explicit": _tunnel("remote", f"127.0.0.1:{explicit}", target),
+        "v6": _tunnel("remote", f"[::1]:{v6}", target),
+    }
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    async with core:
+        for name in tunnels:
+            await core.start_tunnel(name)
+        await wait_for(
+            lambda: all(core.tunnel_state(n).state == TunnelState.UP for n in tunnels), 10
+        )
+        found = {
+            name: _listening_addresses(port)
+            for name, port in (("bare", bare), ("explicit", explicit), ("v6", v6))
+        }
+        sent, got = await echo_roundtrip("127.0.0.1", bare, 10_000)
+        assert sent == got
+    assert found == {
+        "bare": {"127.0.0.1"},
+        "explicit": {"127.0.0.1"},
+        "v6": {"::1"},  # the server really binds what the client names
+    }
+
+
 async def test_stop_and_restart_one_tunnel_leaves_the_other_alone(
     sshd, echo_server, tmp_path
 ) -> None:
