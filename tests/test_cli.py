@@ -67,12 +67,54 @@ def test_version(cli: Cli) -> None:
     assert done.stdout.strip() == f"devtui {version('devtui')}"
 
 
-def test_bare_devtui_prints_help_and_exits_0(cli: Cli) -> None:
+def test_bare_devtui_without_a_terminal_prints_help_and_exits_0(cli: Cli) -> None:
+    # Pipes, not a terminal: no full-screen app to drive, so the help says what there is.
     done = cli(config=False)
     assert done.returncode == 0
     assert done.stdout.startswith("usage: devtui")
     for command in ("add", "hosts", "tunnels", "check"):
         assert command in done.stdout
+    assert "With no command: opens the dashboard" in " ".join(done.stdout.split())
+    demo = " ".join(cli("demo", "--help", config=False).stdout.split())
+    assert "Opens the dashboard on a demo host" in demo and "--check" in demo
+
+
+class _Launch:
+    """Stands in for tui.launch (the Textual app), recording how the CLI calls it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def run_dashboard(self, config: str | None) -> int:
+        self.calls.append(("dashboard", config))
+        return 3
+
+    def run_demo(self, port: int) -> int:
+        self.calls.append(("demo", port))
+        return 4
+
+
+def test_on_a_terminal_bare_devtui_and_demo_open_the_dashboard(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+    import types
+
+    from tui.cli import main
+
+    launch = _Launch()
+    module = types.ModuleType("tui.launch")
+    module.run_dashboard = launch.run_dashboard  # type: ignore[attr-defined]
+    module.run_demo = launch.run_demo  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tui.launch", module)
+    for name in ("tui.cli.main", "tui.cli.net"):
+        monkeypatch.setattr(importlib.import_module(name), "has_terminal", lambda: True)
+    config = str(tmp_path / "c.toml")
+    assert main(["--config", config]) == 3  # its exit status is devtui's
+    assert main([]) == 3
+    assert main(["demo", "--port", "8123"]) == 4
+    assert launch.calls == [("dashboard", config), ("dashboard", None), ("demo", 8123)]
+    assert capsys.readouterr().out == ""  # no help printed over the app
 
 
 # ---------------------------------------------------------------------------------------------

@@ -214,6 +214,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if ok else EXIT_ERROR
 
 
+def has_terminal() -> bool:
+    """Whether a person can see and drive a full-screen app here (stdin and stdout are a
+    terminal). Pipes, scripts and CI get the headless behaviour instead."""
+    return all(s is not None and s.isatty() for s in (sys.stdin, sys.stdout))
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Bare `devtui`: the dashboard on the user's config (help when there is no terminal)."""
+    if not has_terminal():
+        build_parser().print_help()
+        return 0
+    from tui.launch import run_dashboard  # Textual: loaded only for the dashboard
+
+    return run_dashboard(args.config)
+
+
 # ---------------------------------------------------------------------------------------------
 # The parser
 
@@ -223,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="devtui",
         description="Hosts, keys and SSH tunnels for remote development machines. "
-        "With no command: this help (the dashboard is not in this version yet).",
+        "With no command: opens the dashboard (hosts, tunnels, keys and logs, live; "
+        "without a terminal, this help). First time? devtui demo opens it on a built-in "
+        "demo host.",
     )
     parser.add_argument("--version", action="version", version=f"devtui {__version__}")
     parser.add_argument(
@@ -358,11 +376,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if not hasattr(args, "argv"):
             parser.error("'--' is only used as in: devtui run HOST -- COMMAND")
         args.argv = [*args.argv, *tail]
-    handler: Handler | None = getattr(args, "handler", None)
-    if handler is None:
-        # The dashboard arrives in its own issue; until then bare `devtui` explains itself.
-        parser.print_help()
-        return 0
+    handler: Handler = getattr(args, "handler", cmd_dashboard)
     try:
         return handler(args)
     except SshCommandError as e:

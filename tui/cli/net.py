@@ -19,6 +19,7 @@ from sshcore.errors import DevtuiError
 from sshcore.events import Event, HostFailed, RemotePortClosed, RemotePortOpened, TunnelTraffic
 from sshcore.session import HostState
 
+from .main import has_terminal
 from .prompts import CliPrompts
 
 
@@ -255,11 +256,18 @@ async def _ports(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """devtui demo [--check]: a tunnel to a built-in demo host on this machine."""
-    return asyncio.run(_demo(args))
+    """devtui demo: the dashboard on a built-in demo host on this machine; with --check, or
+    without a terminal, the headless demo."""
+    if args.check or not has_terminal():
+        return asyncio.run(_demo(args))
+    from tui.launch import run_demo  # Textual: loaded only for the dashboard
+
+    return run_demo(args.port)
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    """The headless demo: --check fetches the page once; without a terminal (scripts, a
+    pipe) the tunnel runs until Ctrl+C."""
     from sshcore.demo import DemoSite
 
     async with DemoSite(args.port) as demo:
@@ -357,9 +365,16 @@ def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
     p.set_defaults(handler=cmd_ports)
 
     p = sub.add_parser(
-        "demo", help="try a tunnel to a built-in demo host (no remote machine needed)"
+        "demo",
+        help="open the dashboard on a built-in demo host (no remote machine needed)",
+        description="Opens the dashboard on a demo host served on this machine, connected, "
+        "its tunnel up and its page's URL on screen. With --check: no dashboard; start the "
+        "tunnel, fetch the page once through it, print it and exit. Without a terminal "
+        "(a pipe, a script): the tunnel alone, until Ctrl+C.",
     )
-    p.add_argument("--check", action="store_true", help="fetch the page once through it, exit")
+    p.add_argument(
+        "--check", action="store_true", help="no dashboard: fetch the page once through it, exit"
+    )
     p.add_argument("--port", type=int, default=0, help="local port of the tunnel (default: free)")
     p.set_defaults(handler=cmd_demo)
 
