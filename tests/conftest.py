@@ -5,9 +5,11 @@ See tests/harness/ for the classes; every server listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
 import pytest
+from harness.agent import AGENT_MISSING, SshAgent
 from harness.asyncssh_server import DEFAULT_PASSWORD, DEFAULT_USER, AsyncsshServer
 from harness.net import EchoServer, Sha256Sink
 from harness.proxy import TcpProxy
@@ -116,3 +118,12 @@ def throwaway_user() -> Iterator[ThrowawayUser]:
         yield user
     finally:
         remove_throwaway_user(user.name)
+
+
+@pytest.fixture
+def ssh_agent() -> Iterator[SshAgent]:
+    """A started, empty OpenSSH ssh-agent (`.socket`); stopped by PID afterwards."""
+    if shutil.which("ssh-agent") is None:
+        pytest.skip(AGENT_MISSING)
+    with SshAgent() as agent:
+        yield agent

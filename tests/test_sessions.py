@@ -275,6 +275,30 @@ async def test_an_inner_host_only_the_jump_host_can_reach(sshd, tmp_path: Path) 
     ]
 
 
+async def test_agent_is_forwarded_only_to_hosts_that_ask_for_it(
+    sshd, ssh_agent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Forwarding the agent lets the host's root use your keys while you are logged in:
+    # off unless the host's config says `forward_agent = true`.
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(ssh_agent.socket))
+    hosts = {"plain": sshd_host(sshd), "trusted": sshd_host(sshd, forward_agent=True)}
+    core, _, _ = make_core(tmp_path, hosts)
+    seen: dict[str, tuple[int, str]] = {}
+    async with core:
+        for name in hosts:
+            out: list[bytes] = []
+            # `ssh-add -l`: 1 = an agent answered (it holds no keys), 2 = no agent to ask.
+            status = await core.run(
+                name,
+                ["sh", "-c", 'echo "${SSH_AUTH_SOCK:-none}"; ssh-add -l >/dev/null 2>&1'],
+                lambda _, b, o=out: o.append(b),
+            )
+            seen[name] = (status, b"".join(out).decode().strip())
+    assert seen["plain"] == (2, "none")
+    status, path = seen["trusted"]
+    assert status == 1 and path.startswith("/") and path != str(ssh_agent.socket)
+
+
 async def test_passphrase_key_is_unlocked_once_and_reused(sshd, tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     subprocess.run(
