@@ -8,7 +8,6 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from sshcore import keys, ops
 from sshcore.config import Config
@@ -229,82 +228,3 @@ def _offer_identity(args: argparse.Namespace, config: Config, key_path: Path) ->
             return
     for line in ops.set_identity(config, host.name, key_path).lines:
         _out(line)
-
-
-# ---------------------------------------------------------------------------------------------
-# The parser
-
-
-def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
-    """Add `devtui keys ...` to the command line."""
-    parser = sub.add_parser(
-        "keys",
-        help="list, generate, show and install SSH keys; fix their permissions",
-        description="SSH keys without ssh-keygen or ssh-copy-id, on every OS. "
-        "KEY is a path, a file name in ~/.ssh (as `keys list` shows it) or a SHA256 fingerprint.",
-    )
-    keys_sub = parser.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-
-    p = keys_sub.add_parser(
-        "list",
-        help="keys in ~/.ssh and those the config names",
-        description="Type, bits, SHA256 fingerprint (as ssh-keygen -l prints it), comment, "
-        "passphrase, whether the SSH agent holds it, and which hosts use it.",
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(handler=cmd_keys_list)
-
-    p = keys_sub.add_parser(
-        "generate",
-        help="make a new key pair (owner-only private key file)",
-        description="Make a key pair like ssh-keygen: ed25519 by default. The passphrase is "
-        "asked twice (masked); without a terminal it is read as two lines of stdin.",
-    )
-    p.add_argument(
-        "--type", choices=list(keys.KEY_TYPES), default="ed25519", help="key type (ed25519)"
-    )
-    p.add_argument(
-        "--bits", type=int, help="rsa: 3072 (default) or 4096; ecdsa: 256 (default), 384, 521"
-    )
-    p.add_argument("--path", help="private key file (default ~/.ssh/id_TYPE)")
-    p.add_argument("--comment", help="comment (default user@machine)")
-    p.add_argument("--no-passphrase", action="store_true", help="do not ask for a passphrase")
-    p.add_argument("--force", action="store_true", help="replace existing key files")
-    p.set_defaults(handler=cmd_keys_generate)
-
-    p = keys_sub.add_parser(
-        "show",
-        help="print the public key as one line (for a web console)",
-        description="Print the public key in OpenSSH's one-line form, ready to paste.",
-    )
-    p.add_argument("key", metavar="KEY")
-    p.set_defaults(handler=cmd_keys_show)
-
-    p = keys_sub.add_parser(
-        "fix-permissions",
-        help="make a private key file owner-only, so ssh accepts it",
-        description="ssh refuses a private key that others can read (UNPROTECTED PRIVATE KEY "
-        "FILE). This makes it owner-only: mode 600 on Linux and macOS; on Windows an ACL "
-        "for you, SYSTEM and Administrators only, no longer inherited from the folder.",
-    )
-    p.add_argument("key", metavar="KEY")
-    p.set_defaults(handler=cmd_keys_fix_permissions)
-
-    p = keys_sub.add_parser(
-        "install",
-        help="add the public key to ~/.ssh/authorized_keys on a host (ssh-copy-id)",
-        description="Log in (with a password if that is the only way in), add the key to "
-        "~/.ssh/authorized_keys once, then log in with the key alone to prove it works.",
-    )
-    p.add_argument("key", metavar="KEY")
-    p.add_argument("host", metavar="HOST", help="a saved host (devtui hosts list)")
-    p.add_argument(
-        "--password-stdin", action="store_true", help="read the login password from stdin"
-    )
-    p.add_argument(
-        "--set-identity", action="store_true", help="make HOST use this key (identity_file)"
-    )
-    p.add_argument(
-        "--accept-new", action="store_true", help="trust an unknown host key (first use)"
-    )
-    p.set_defaults(handler=cmd_keys_install)

@@ -233,6 +233,23 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 # The parser
 
+# sshcore.keys.KEY_TYPES, spelled out here: importing sshcore.keys loads asyncssh, which the
+# offline commands must not wait for (tests/test_imports.py checks that both agree).
+KEY_TYPES = ("ed25519", "rsa", "ecdsa")
+
+
+def _lazy(module: str, name: str) -> Handler:
+    """The handler `name` of tui.cli.`module`, imported when that command runs: the key and
+    network commands pull in asyncssh, and `devtui hosts list` should not wait for it."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        command: Handler = getattr(importlib.import_module(f"tui.cli.{module}"), name)
+        return command(args)
+
+    return handler
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, documented in --help."""
@@ -322,13 +339,157 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate the config file (exit 1 on any error)")
     p.set_defaults(handler=cmd_check)
-    for register in _EXTENSIONS:
-        register(sub, hosts_sub, tunnels_sub)
+    _keys_commands(sub)
+    _net_commands(sub, hosts_sub)
     return parser
 
 
-# Other modules add their subcommands here (keys, up, run, hosts test) to keep this file small.
-_EXTENSIONS: list[Callable[[Any, Any, Any], None]] = []
+def _keys_commands(sub: Any) -> None:
+    """devtui keys ..."""
+    parser = sub.add_parser(
+        "keys",
+        help="list, generate, show and install SSH keys; fix their permissions",
+        description="SSH keys without ssh-keygen or ssh-copy-id, on every OS. "
+        "KEY is a path, a file name in ~/.ssh (as `keys list` shows it) or a SHA256 fingerprint.",
+    )
+    keys_sub = parser.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+
+    p = keys_sub.add_parser(
+        "list",
+        help="keys in ~/.ssh and those the config names",
+        description="Type, bits, SHA256 fingerprint (as ssh-keygen -l prints it), comment, "
+        "passphrase, whether the SSH agent holds it, and which hosts use it.",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=_lazy("keys", "cmd_keys_list"))
+
+    p = keys_sub.add_parser(
+        "generate",
+        help="make a new key pair (owner-only private key file)",
+        description="Make a key pair like ssh-keygen: ed25519 by default. The passphrase is "
+        "asked twice (masked); without a terminal it is read as two lines of stdin.",
+    )
+    p.add_argument("--type", choices=list(KEY_TYPES), default="ed25519", help="key type (ed25519)")
+    p.add_argument(
+        "--bits", type=int, help="rsa: 3072 (default) or 4096; ecdsa: 256 (default), 384, 521"
+    )
+    p.add_argument("--path", help="private key file (default ~/.ssh/id_TYPE)")
+    p.add_argument("--comment", help="comment (default user@machine)")
+    p.add_argument("--no-passphrase", action="store_true", help="do not ask for a passphrase")
+    p.add_argument("--force", action="store_true", help="replace existing key files")
+    p.set_defaults(handler=_lazy("keys", "cmd_keys_generate"))
+
+    p = keys_sub.add_parser(
+        "show",
+        help="print the public key as one line (for a web console)",
+        description="Print the public key in OpenSSH's one-line form, ready to paste.",
+    )
+    p.add_argument("key", metavar="KEY")
+    p.set_defaults(handler=_lazy("keys", "cmd_keys_show"))
+
+    p = keys_sub.add_parser(
+        "fix-permissions",
+        help="make a private key file owner-only, so ssh accepts it",
+        description="ssh refuses a private key that others can read (UNPROTECTED PRIVATE KEY "
+        "FILE). This makes it owner-only: mode 600 on Linux and macOS; on Windows an ACL "
+        "for you, SYSTEM and Administrators only, no longer inherited from the folder.",
+    )
+    p.add_argument("key", metavar="KEY")
+    p.set_defaults(handler=_lazy("keys", "cmd_keys_fix_permissions"))
+
+    p = keys_sub.add_parser(
+        "install",
+        help="add the public key to ~/.ssh/authorized_keys on a host (ssh-copy-id)",
+        description="Log in (with a password if that is the only way in), add the key to "
+        "~/.ssh/authorized_keys once, then log in with the key alone to prove it works.",
+    )
+    p.add_argument("key", metavar="KEY")
+    p.add_argument("host", metavar="HOST", help="a saved host (devtui hosts list)")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the login password from stdin"
+    )
+    p.add_argument(
+        "--set-identity", action="store_true", help="make HOST use this key (identity_file)"
+    )
+    p.add_argument(
+        "--accept-new", action="store_true", help="trust an unknown host key (first use)"
+    )
+    p.set_defaults(handler=_lazy("keys", "cmd_keys_install"))
+
+
+def _net_commands(sub: Any, hosts_sub: Any) -> None:
+    """The commands that touch the network: up, run, hosts test, ports, demo, forget-key."""
+    p = sub.add_parser("up", help="run tunnels until Ctrl+C (default: autostart tunnels, or all)")
+    p.add_argument("tunnels", nargs="*", metavar="TUNNEL")
+    _auth_flags(p)
+    p.set_defaults(handler=_lazy("net", "cmd_up"), verbose=True)
+
+    p = sub.add_parser(
+        "run",
+        help="run a command on a host and stream its output",
+        description="Run a command on a host and stream its output; exits with its status. "
+        "Several words run exactly as given (no remote shell re-splits them; for variables "
+        "use env: -- env FOO=1 python x.py); one quoted word with spaces or shell characters "
+        "is a line for your login shell there, as with ssh: "
+        "devtui run gpu -- 'nvidia-smi | head'. Ctrl+C, or a dropped connection, ends the "
+        "command and what it started on the host (use tmux or nohup for long jobs). "
+        "The command's input is empty (stdin is not forwarded).",
+    )
+    p.add_argument("host")
+    p.add_argument("argv", nargs="*", metavar="CMD", help="the command; put -- before it")
+    _auth_flags(p)
+    p.set_defaults(handler=_lazy("net", "cmd_run"))
+
+    p = hosts_sub.add_parser("test", help="connect; print latency, auth method, server version")
+    p.add_argument("name")
+    _auth_flags(p)
+    p.set_defaults(handler=_lazy("net", "cmd_hosts_test"))
+
+    p = sub.add_parser("ports", help="list the TCP ports a host listens on (to forward them)")
+    p.add_argument("host")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--watch", action="store_true", help="then report ports as they open/close")
+    p.add_argument(
+        "--interval", type=_positive, default=5.0, help="seconds between looks (--watch)"
+    )
+    _auth_flags(p)
+    p.set_defaults(handler=_lazy("net", "cmd_ports"))
+
+    p = sub.add_parser(
+        "demo",
+        help="open the dashboard on a built-in demo host (no remote machine needed)",
+        description="Opens the dashboard on a demo host served on this machine, connected, "
+        "its tunnel up and its page's URL on screen. With --check: no dashboard; start the "
+        "tunnel, fetch the page once through it, print it and exit. Without a terminal "
+        "(a pipe, a script): the tunnel alone, until Ctrl+C.",
+    )
+    p.add_argument(
+        "--check", action="store_true", help="no dashboard: fetch the page once through it, exit"
+    )
+    p.add_argument("--port", type=int, default=0, help="local port of the tunnel (default: free)")
+    p.set_defaults(handler=_lazy("net", "cmd_demo"))
+
+    p = hosts_sub.add_parser("forget-key", help="remove a host's saved host key (after a rebuild)")
+    p.add_argument("name")
+    p.set_defaults(handler=_lazy("net", "cmd_forget_key"))
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def _auth_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p.add_argument("--accept-new", action="store_true", help="trust an unknown host key (shows it)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print events to stderr")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -362,7 +523,6 @@ def _terminal_restored() -> Iterator[None]:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    _load_extensions()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # Everything after "--" is a remote command (devtui run HOST -- CMD ...); argparse's own
@@ -419,18 +579,3 @@ def _bare_add_line(argv: list[str]) -> list[str]:
     if j < len(argv) and argv[j].startswith("-") and argv[j] not in ("-h", "--help"):
         return [*argv[:j], "ssh", *argv[j:]]
     return argv
-
-
-def _load_extensions() -> None:
-    if _EXTENSIONS:
-        return
-    import importlib
-
-    for module in ("tui.cli.keys", "tui.cli.net"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        _EXTENSIONS.append(mod.register)

@@ -10,7 +10,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 from sshcore import hostkeys
 from sshcore.config import Config
@@ -193,16 +192,6 @@ async def _run(args: argparse.Namespace, argv: list[str] | str) -> int:
         await core.close()
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
-    return value
-
-
 def cmd_ports(args: argparse.Namespace) -> int:
     """devtui ports HOST [--json] [--watch]: the remote's listening TCP ports."""
     return asyncio.run(_ports(args))
@@ -316,68 +305,3 @@ def cmd_forget_key(args: argparse.Namespace) -> int:
     else:
         print(f"No key for {address} in {path}")
     return 0
-
-
-def _auth_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
-    p.add_argument("--accept-new", action="store_true", help="trust an unknown host key (shows it)")
-    p.add_argument("-v", "--verbose", action="store_true", help="print events to stderr")
-
-
-def register(sub: Any, hosts_sub: Any, tunnels_sub: Any) -> None:
-    """Add these commands to the devtui parser."""
-    p = sub.add_parser("up", help="run tunnels until Ctrl+C (default: autostart tunnels, or all)")
-    p.add_argument("tunnels", nargs="*", metavar="TUNNEL")
-    _auth_flags(p)
-    p.set_defaults(handler=cmd_up, verbose=True)
-
-    p = sub.add_parser(
-        "run",
-        help="run a command on a host and stream its output",
-        description="Run a command on a host and stream its output; exits with its status. "
-        "Several words run exactly as given (no remote shell re-splits them; for variables "
-        "use env: -- env FOO=1 python x.py); one quoted word with spaces or shell characters "
-        "is a line for your login shell there, as with ssh: "
-        "devtui run gpu -- 'nvidia-smi | head'. Ctrl+C, or a dropped connection, ends the "
-        "command and what it started on the host (use tmux or nohup for long jobs). "
-        "The command's input is empty (stdin is not forwarded).",
-    )
-    p.add_argument("host")
-    p.add_argument("argv", nargs="*", metavar="CMD", help="the command; put -- before it")
-    _auth_flags(p)
-    p.set_defaults(handler=cmd_run)
-
-    p = hosts_sub.add_parser("test", help="connect; print latency, auth method, server version")
-    p.add_argument("name")
-    _auth_flags(p)
-    p.set_defaults(handler=cmd_hosts_test)
-
-    p = sub.add_parser("ports", help="list the TCP ports a host listens on (to forward them)")
-    p.add_argument("host")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--watch", action="store_true", help="then report ports as they open/close")
-    p.add_argument(
-        "--interval", type=_positive, default=5.0, help="seconds between looks (--watch)"
-    )
-    _auth_flags(p)
-    p.set_defaults(handler=cmd_ports)
-
-    p = sub.add_parser(
-        "demo",
-        help="open the dashboard on a built-in demo host (no remote machine needed)",
-        description="Opens the dashboard on a demo host served on this machine, connected, "
-        "its tunnel up and its page's URL on screen. With --check: no dashboard; start the "
-        "tunnel, fetch the page once through it, print it and exit. Without a terminal "
-        "(a pipe, a script): the tunnel alone, until Ctrl+C.",
-    )
-    p.add_argument(
-        "--check", action="store_true", help="no dashboard: fetch the page once through it, exit"
-    )
-    p.add_argument("--port", type=int, default=0, help="local port of the tunnel (default: free)")
-    p.set_defaults(handler=cmd_demo)
-
-    p = hosts_sub.add_parser("forget-key", help="remove a host's saved host key (after a rebuild)")
-    p.add_argument("name")
-    p.set_defaults(handler=cmd_forget_key)
