@@ -1,31 +1,30 @@
 """The TOML config file: load, validate, edit and save, keeping the user's comments.
 
-Reading validates the whole file and reports file, line and key for every problem.
-Edits change only the tables and keys they concern (tomlkit keeps everything else
-byte for byte), are validated as the text that would be written, and are saved
-atomically with one `.bak`.
+Reading parses with tomllib (the stdlib's fast parser) and validates the whole file; the lines
+named in messages are looked up only when there is something to report. An edit changes only
+the tables and keys it concerns: whole tables are added and removed as text, keys inside one
+table are set by tomlkit on that table's own text, and tomlkit parses the whole file only when
+it is written in a way these cannot handle. The result is parsed again and must mean exactly
+the intended change, is validated, and is saved atomically with one `.bak`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
+import dataclasses
 import datetime
 import functools
 import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-import filelock
 import platformdirs
-import tomlkit
-import tomlkit.exceptions
-from tomlkit.items import AoT, Item, Null, Table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,6 +48,11 @@ from .model import (
     user_problem,
 )
 
+if TYPE_CHECKING:
+    # tomlkit (and filelock) are imported where a save needs them: reading never does.
+    from tomlkit import TOMLDocument
+    from tomlkit.items import Table
+
 APP_NAME = "devtui"
 ENV_CONFIG = "DEVTUI_CONFIG"
 
@@ -68,7 +72,8 @@ def default_log_dir() -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# Finding lines: tomlkit keeps no positions, so map (table path, key) to a line by scanning.
+# Finding lines: tomllib keeps no positions, so map (table path, key) to a line by scanning the
+# text, once, and only when a message needs a line.
 
 _HEADER_RE = re.compile(r"^\s*\[\[?\s*(?P<name>[^\]]*?)\s*\]\]?\s*(#.*)?$")
 _KEY_RE = re.compile(r"""^\s*(?P<key>"[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
@@ -79,36 +84,22 @@ def _split_dotted(name: str) -> tuple[str, ...]:
     return tuple(a or b or c for a, b, c in parts)
 
 
-def _locate(text: str, table: tuple[str, ...], key: str | None = None) -> int | None:
-    """1-based line of `key` in `[table]` (or of the header itself when key is None).
-
-    Falls back to the nearest enclosing table or key that can be found (inline tables).
-    """
-    path = (*table, key) if key is not None else table
-    while path:
-        line = _find_line(text, path)
-        if line is not None:
-            return line
-        path = path[:-1]
-    return None
-
-
-def _find_line(text: str, path: tuple[str, ...]) -> int | None:
-    """1-based line of the `[path]` header or of the `key = ...` line that defines `path`."""
+def _line_index(text: str) -> dict[tuple[str, ...], int]:
+    """The first 1-based line of every `[path]` header and of every `key = ...` line."""
+    index: dict[tuple[str, ...], int] = {}
     current: tuple[str, ...] = ()
     # Only "\n" ends a TOML line; str.splitlines() would also split at U+2028 and friends.
     for number, line in enumerate(text.split("\n"), start=1):
         header = _HEADER_RE.match(line)
         if header:
             current = _split_dotted(header.group("name"))
-            if current == path:
-                return number
+            index.setdefault(current, number)
             continue
         match = _KEY_RE.match(line)
         # A key may be written under its own table or dotted from a parent table.
-        if match and current + _split_dotted(match.group("key")) == path:
-            return number
-    return None
+        if match:
+            index.setdefault(current + _split_dotted(match.group("key")), number)
+    return index
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,15 +112,28 @@ class _Checker:
     text: str
     errors: list[ConfigError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    _lines: dict[tuple[str, ...], int] | None = None
+
+    def line(self, table: tuple[str, ...], key: str | None) -> int | None:
+        """The line of `key` in `[table]` (or of the header), else of the nearest enclosing
+        table or key that can be found (inline tables)."""
+        if self._lines is None:
+            self._lines = _line_index(self.text)
+        path = (*table, key) if key is not None else table
+        while path:
+            if path in self._lines:
+                return self._lines[path]
+            path = path[:-1]
+        return None
 
     def error(self, table: tuple[str, ...], key: str | None, message: str) -> None:
         shown = _shown((*table, key) if key else table)
-        line = _locate(self.text, table, key)
+        line = self.line(table, key)
         self.errors.append(ConfigError(message, path=self.path, line=line, key=shown))
 
     def warn(self, table: tuple[str, ...], key: str | None, message: str) -> None:
         shown = _shown((*table, key) if key else table)
-        line = _locate(self.text, table, key)
+        line = self.line(table, key)
         where = f"{self.path}:{line}" if line else self.path
         self.warnings.append(f"{where}: {shown}: {message}")
 
@@ -154,6 +158,8 @@ _SETTINGS_KEYS = {
     "known_hosts": (str,),
     "log_file": (str,),
 }
+# Keys Settings holds; a known key it does not model yet is kept in the file, not warned about.
+_SETTINGS_FIELDS = {f.name for f in dataclasses.fields(Settings)}
 _HOST_KEYS = {
     "hostname",
     "port",
@@ -243,7 +249,7 @@ def _check_settings(check: _Checker, raw: Any) -> Settings:
             check.error(table, key, "must be more than 0 seconds")
         elif key == "keepalive_count_max" and value < 1:
             check.error(table, key, "must be at least 1")
-        else:
+        elif key in _SETTINGS_FIELDS:
             setattr(settings, key, float(value) if float in types else value)
     return settings
 
@@ -346,34 +352,40 @@ def validate_text(text: str, path: str = "config") -> tuple[ConfigData, list[str
     The raised error is the first problem; `.others` holds the rest and `.warnings` the
     warnings (unknown keys), which are found even when there are errors.
     """
-    doc = _parse(text, path)
-    return _validate_doc(doc.unwrap(), text, path)
+    return _validate(_loads(text, path), text, path)
 
 
-def _parse(text: str, path: str) -> tomlkit.TOMLDocument:
-    """tomlkit.parse, with every TOML error turned into a ConfigError naming line and column."""
+def _loads(text: str, path: str) -> dict[str, Any]:
+    """tomllib.loads, with every TOML error turned into a ConfigError naming line and column."""
     try:
-        return tomlkit.parse(text)
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise _syntax_error(text, path, e) from None
+
+
+def _syntax_error(text: str, path: str, error: tomllib.TOMLDecodeError) -> ConfigError:
+    """The message for a file that is not TOML: tomlkit's words where it says more (it names
+    the key given twice), else tomllib's."""
+    import tomlkit
+    import tomlkit.exceptions
+
+    found = re.search(r"line (\d+), column (\d+)", str(error))
+    line = int(found.group(1)) if found else None
+    where = f" (line {line}, column {found.group(2)})" if found else ""
+    try:
+        tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as e:
         message = str(e).split(" at line ")[0]
-        raise ConfigError(
+        return ConfigError(
             f"not valid TOML: {message} (line {e.line}, column {e.col})", path=path, line=e.line
-        ) from None
-    except tomlkit.exceptions.TOMLKitError as e:
-        # Some errors (a key given twice) carry no position; the stdlib parser knows it.
-        line: int | None = None
-        where = ""
-        try:
-            tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e2:
-            found = re.search(r"line (\d+), column (\d+)", str(e2))
-            if found:
-                line = int(found.group(1))
-                where = f" (line {line}, column {found.group(2)})"
-        raise ConfigError(f"not valid TOML: {e}{where}", path=path, line=line) from None
+        )
+    except tomlkit.exceptions.TOMLKitError as e:  # no position of its own (a key given twice)
+        return ConfigError(f"not valid TOML: {e}{where}", path=path, line=line)
+    message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)$", "", str(error))
+    return ConfigError(f"not valid TOML: {message}{where}", path=path, line=line)
 
 
-def _validate_doc(raw: dict[str, Any], text: str, path: str) -> tuple[ConfigData, list[str]]:
+def _validate(raw: dict[str, Any], text: str, path: str) -> tuple[ConfigData, list[str]]:
     check = _Checker(path, text)
     check.unknown((), raw, ("settings", "hosts", "tunnels"))
     data = ConfigData(settings=_check_settings(check, raw.get("settings")))
@@ -430,18 +442,11 @@ def _jump_loops(name: str, hosts: dict[str, HostSpec]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Writing specs into the document
+# Writing specs: the values of a table, and the tables tomlkit edits when text will not do
 
 
-def _host_table(spec: HostSpec) -> Table:
-    table = tomlkit.table()
-    _fill_host(table, spec)
-    table.add(tomlkit.nl())
-    return table
-
-
-def _fill_host(table: Table | dict[str, Any], spec: HostSpec) -> None:
-    values: dict[str, Any] = {
+def _host_values(spec: HostSpec) -> dict[str, Any]:
+    return {
         "hostname": spec.hostname,
         "port": spec.port,
         "user": spec.user,
@@ -450,7 +455,6 @@ def _fill_host(table: Table | dict[str, Any], spec: HostSpec) -> None:
         "compression": spec.compression or None,
         "forward_agent": spec.forward_agent or None,
     }
-    _apply(table, values)
 
 
 def _tunnel_values(spec: TunnelSpec) -> dict[str, Any]:
@@ -463,8 +467,19 @@ def _tunnel_values(spec: TunnelSpec) -> dict[str, Any]:
     }
 
 
+def _new_table(values: dict[str, Any]) -> Table:
+    import tomlkit
+
+    table = tomlkit.table()
+    _apply(table, values)
+    table.add(tomlkit.nl())
+    return table
+
+
 def _apply(table: Table | dict[str, Any], values: dict[str, Any]) -> None:
     """Set keys whose value changed, drop keys set to None; leave the rest (and comments) alone."""
+    from tomlkit.items import Item, Table
+
     for key, value in values.items():
         if value is None:
             if key in table:
@@ -484,6 +499,8 @@ def _apply(table: Table | dict[str, Any], values: dict[str, Any]) -> None:
 
 def _last_key(table: Table) -> Any:
     """The key of the last plain value in `table` (no sub-tables), or None."""
+    from tomlkit.items import AoT, Null, Table
+
     last = None
     for key, item in table.value.body:
         if key is not None and not isinstance(item, (Table, AoT, Null)):
@@ -493,6 +510,48 @@ def _last_key(table: Table) -> Any:
 
 def _plain(item: Any) -> Any:
     return item.unwrap() if hasattr(item, "unwrap") else item
+
+
+def _read(path: Path) -> str:
+    """The file's text ("" when there is no file), line endings as they are."""
+    try:
+        # newline="": keep the file's own line endings (CRLF stays CRLF on save).
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read: {e}", path=str(path)) from None
+
+
+@dataclass
+class _Change:
+    """One edit, three ways: what it does to the data, to the text, to a tomlkit document."""
+
+    data: Callable[[dict[str, Any]], dict[str, Any]]  # the meaning the result must have
+    text: Callable[[str], str | None]  # fast, keeps comments with their tables; None: cannot
+    doc: Callable[[TOMLDocument], None]  # the whole file through tomlkit: any layout
+
+
+def _with(raw: dict[str, Any], section: str, name: str, value: Any) -> dict[str, Any]:
+    """`raw` with raw[section][name] set to `value` (or removed for None); copies, no edits."""
+    inner = dict(raw.get(section, {}))
+    if value is None:
+        inner.pop(name, None)
+    else:
+        inner[name] = value
+    result = dict(raw)
+    result[section] = inner
+    return result
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal data, an empty [hosts] or [tunnels] being the same as none."""
+
+    def strip(raw: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in raw.items() if v != {} or k not in ("hosts", "tunnels")}
+
+    return strip(a) == strip(b)
 
 
 _P = ParamSpec("_P")
@@ -511,33 +570,29 @@ def _locked(edit: Callable[Concatenate[Config, _P], _R]) -> Callable[Concatenate
 
 
 class Config:
-    """A config file held in memory as a tomlkit document plus its validated specs."""
+    """A config file held in memory as its text plus its validated specs."""
 
     # How long an edit waits for another devtui that is saving the same file.
     lock_timeout: float = 10.0
 
     def __init__(self, path: Path, text: str = "") -> None:
         self.path = Path(path)
-        self._text = text
-        # Validate first: it turns TOML syntax errors into a ConfigError naming line and column.
-        self.data, self.warnings = (
-            validate_text(text, str(self.path)) if text else (ConfigData(), [])
-        )
-        self._doc = tomlkit.parse(text) if text else tomlkit.document()
+        raw = _loads(text, str(self.path))
+        data, warnings = _validate(raw, text, str(self.path))
+        # A save (in a thread) and a reload may adopt a new state at the same time.
+        self._state = threading.Lock()
+        self._generation = 0
+        self._text, self._raw, self.data, self.warnings = text, raw, data, warnings
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Config:
         """Read and validate `path` (default: `default_config_path()`). Missing file = empty."""
         path = Path(path).expanduser() if path else default_config_path()
-        try:
-            # newline="": keep the file's own line endings (CRLF stays CRLF on save).
-            with path.open(encoding="utf-8-sig", newline="") as f:
-                text = f.read()
-        except FileNotFoundError:
-            text = ""
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read: {e}", path=str(path)) from None
-        return cls(path, text)
+        return cls(path, _read(path))
+
+    def _adopt(self, text: str, raw: dict[str, Any], data: ConfigData, warnings: list[str]) -> None:
+        self._text, self._raw, self.data, self.warnings = text, raw, data, warnings
+        self._generation += 1
 
     # -- views ------------------------------------------------------------------------------
     @property
@@ -554,7 +609,7 @@ class Config:
 
     def text(self) -> str:
         """The file's text as it is (or would be) on disk."""
-        return self._doc.as_string()
+        return self._text
 
     # -- edits (each validated, then saved) -------------------------------------------------
     def add_host(self, spec: HostSpec, tunnels: Iterable[TunnelSpec] = ()) -> None:
@@ -570,19 +625,24 @@ class Config:
                 raise ConfigError(f"a host named {spec.name!r} already exists", path=str(self.path))
         for tunnel in tunnels:
             self._refuse_taken_tunnel(tunnel.name)
-        tables = [("hosts", h.name, _host_table(h)) for h in hosts]
-        tables += [("tunnels", t.name, _tunnel_table(t)) for t in tunnels]
+        tables = [("hosts", h.name, _host_values(h)) for h in hosts]
+        tables += [("tunnels", t.name, _tunnel_values(t)) for t in tunnels]
 
-        def edit(doc: tomlkit.TOMLDocument) -> None:
-            for section, name, table in tables:
-                _section(doc, section)[name] = copy.deepcopy(table)
+        def data(raw: dict[str, Any]) -> dict[str, Any]:
+            for section, name, values in tables:
+                raw = _with(raw, section, name, {k: v for k, v in values.items() if v is not None})
+            return raw
 
-        def edit_text(text: str) -> str | None:
-            for section, name, table in tables:
-                text = _add_table_text(text, section, name, table)
+        def text(text: str) -> str | None:
+            for section, name, values in tables:
+                text = _add_table_text(text, (section, name), values)
             return text
 
-        self._edit(edit, edit_text)
+        def doc(doc: TOMLDocument) -> None:
+            for section, name, values in tables:
+                _section(doc, section)[name] = _new_table(values)
+
+        self._edit(_Change(data, text, doc))
 
     @_locked
     def update_host(self, name: str, spec: HostSpec) -> None:
@@ -590,11 +650,7 @@ class Config:
         self._require_host(name)
         if spec.name != name:
             raise ConfigError("renaming a host is not supported; add a new one", key=name)
-
-        def edit(doc: tomlkit.TOMLDocument) -> None:
-            _fill_host(doc["hosts"][name], spec)  # type: ignore[index,arg-type]
-
-        self._edit(edit)
+        self._edit(_set_keys(("hosts", name), _host_values(spec)))
 
     @_locked
     def remove_host(self, name: str) -> list[str]:
@@ -607,8 +663,7 @@ class Config:
                 f"host {name!r} is the jump host of {', '.join(users)}; change those first",
                 path=str(self.path),
             )
-        tables = [("tunnels", t) for t in gone] + [("hosts", name)]
-        self._edit(*_removal(tables))
+        self._edit(_removal([("tunnels", t) for t in gone] + [("hosts", name)]))
         return gone
 
     def add_tunnel(self, spec: TunnelSpec) -> None:
@@ -620,18 +675,14 @@ class Config:
         """Replace tunnel `name` by `spec`, touching only keys that changed."""
         if name not in self.tunnels:
             raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
-
-        def edit(doc: tomlkit.TOMLDocument) -> None:
-            _apply(doc["tunnels"][name], _tunnel_values(spec))  # type: ignore[index,arg-type]
-
-        self._edit(edit)
+        self._edit(_set_keys(("tunnels", name), _tunnel_values(spec)))
 
     @_locked
     def remove_tunnel(self, name: str) -> None:
         """Remove one tunnel."""
         if name not in self.tunnels:
             raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
-        self._edit(*_removal([("tunnels", name)]))
+        self._edit(_removal([("tunnels", name)]))
 
     @contextlib.contextmanager
     def _saving(self) -> Iterator[None]:
@@ -640,6 +691,8 @@ class Config:
         Every devtui saving this file takes the same lock around read, change and save, so
         two saves at once both land instead of the later one writing over the earlier.
         """
+        import filelock
+
         # The real file's lock: two links to one file must not make two locks. An OS lock
         # (filelock: flock / LockFileEx) dies with its process, so a crash never leaves the
         # file locked; on POSIX the empty .lock file itself stays, which is harmless.
@@ -668,87 +721,132 @@ class Config:
         if name in self.tunnels:
             raise ConfigError(f"a tunnel named {name!r} already exists", path=str(self.path))
 
-    def _edit(
-        self,
-        change: Callable[[tomlkit.TOMLDocument], None],
-        change_text: Callable[[str], str | None] | None = None,
-    ) -> None:
-        # Edit a copy, validate the exact text that would land on disk, then save and adopt it.
-        doc = copy.deepcopy(self._doc)
-        try:
-            change(doc)
-        except (ValueError, tomlkit.exceptions.TOMLKitError) as e:
-            # e.g. hosts written as one inline table cannot take a [hosts.NAME] table
-            raise ConfigError(
-                f"cannot make this change to the file as written: {e}", path=str(self.path)
-            ) from None
-        text = doc.as_string()
-        if change_text is not None:
-            # Whole tables are added and removed as text so that comments stay with the table
-            # they describe; used only when it means exactly what tomlkit's edit means.
-            candidate = change_text(self.text())
-            if candidate is not None and _same_data(candidate, doc):
-                text = candidate
-        data, warnings = validate_text(text, str(self.path))
+    def _edit(self, change: _Change) -> None:
+        """Make `change` to the text, validate what would land on disk, save it, adopt it."""
+        path = str(self.path)
+        made = _text_edit(self._text, self._raw, change)
+        if made is None:
+            text = _edit_document(self._text, change.doc, path)
+            made = text, _loads(text, path)
+        text, raw = made
+        data, warnings = _validate(raw, text, path)
         try:
             atomic_write_text(self.path, text)
         except OSError as e:  # read-only, or (Windows) held open by another program
-            raise ConfigError(f"cannot save: {e.strerror or e}", path=str(self.path)) from None
-        self._doc, self._text, self.data, self.warnings = tomlkit.parse(text), text, data, warnings
+            raise ConfigError(f"cannot save: {e.strerror or e}", path=path) from None
+        with self._state:
+            self._adopt(text, raw, data, warnings)
 
     def _refresh(self) -> None:
         """Adopt the file as it is on disk now, if someone (another devtui, an editor)
         changed it since we read it: an edit must never silently undo theirs."""
-        try:
-            with self.path.open(encoding="utf-8-sig", newline="") as f:
-                on_disk = f.read()
-        except FileNotFoundError:
-            on_disk = ""
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read: {e}", path=str(self.path)) from None
+        on_disk = _read(self.path)
         if on_disk != self._text:
-            fresh = Config(self.path, on_disk)
-            self._doc, self._text, self.data, self.warnings = (
-                fresh._doc,
-                on_disk,
-                fresh.data,
-                fresh.warnings,
-            )
+            raw = _loads(on_disk, str(self.path))
+            data, warnings = _validate(raw, on_disk, str(self.path))
+            with self._state:
+                self._adopt(on_disk, raw, data, warnings)
 
 
-def _section(doc: tomlkit.TOMLDocument, name: str) -> Any:
+def _text_edit(
+    text: str, raw: dict[str, Any], change: _Change
+) -> tuple[str, dict[str, Any]] | None:
+    """`change` made as text, with what it parses to; None unless it means exactly the change
+    (a header-like line inside a multi-line string can mislead a text edit)."""
+    candidate = change.text(text)
+    if candidate is None:
+        return None
+    try:
+        parsed = tomllib.loads(candidate)
+    except tomllib.TOMLDecodeError:
+        return None
+    return (candidate, parsed) if _same(parsed, change.data(raw)) else None
+
+
+def _edit_document(text: str, change: Callable[[TOMLDocument], None], path: str) -> str:
+    """`change` made by tomlkit on the whole file: slow, but takes any layout TOML allows."""
+    import tomlkit
+    import tomlkit.exceptions
+
+    try:
+        doc = tomlkit.parse(text)
+        change(doc)
+    except (ValueError, KeyError, tomlkit.exceptions.TOMLKitError) as e:
+        # e.g. hosts written as one inline table cannot take a [hosts.NAME] table
+        raise ConfigError(
+            f"cannot make this change to the file as written: {e}", path=path
+        ) from None
+    return doc.as_string()
+
+
+def _section(doc: TOMLDocument, name: str) -> Any:
+    import tomlkit
+
     if name not in doc:
         doc[name] = tomlkit.table(is_super_table=True)
     return doc[name]
 
 
-def _removal(
-    tables: list[tuple[str, str]],
-) -> tuple[Callable[[tomlkit.TOMLDocument], None], Callable[[str], str | None]]:
-    """The tomlkit edit and the text edit that remove [section.name] tables."""
+def _set_keys(path: tuple[str, ...], values: dict[str, Any]) -> _Change:
+    """Set (or, for None, drop) keys of the [path] table; the table is made if missing."""
 
-    def edit(doc: tomlkit.TOMLDocument) -> None:
+    def data(raw: dict[str, Any]) -> dict[str, Any]:
+        table = dict(raw)
+        at = table
+        for part in path:
+            at[part] = dict(at.get(part, {}))
+            at = at[part]
+        for key, value in values.items():
+            if value is None:
+                at.pop(key, None)
+            else:
+                at[key] = value
+        return table
+
+    def text(text: str) -> str | None:
+        found = _set_keys_text(text, path, values)
+        if found is None and len(path) == 1 and not _has_header(text, path):
+            return _add_table_text(text, path, values)
+        return found
+
+    def doc(doc: TOMLDocument) -> None:
+        import tomlkit
+
+        table: Any = doc
+        for part in path:
+            if part not in table:
+                table[part] = tomlkit.table()
+            table = table[part]
+        _apply(table, values)
+
+    return _Change(data, text, doc)
+
+
+def _removal(tables: list[tuple[str, str]]) -> _Change:
+    """Remove [section.name] tables."""
+
+    def data(raw: dict[str, Any]) -> dict[str, Any]:
         for section, name in tables:
-            del doc[section][name]  # type: ignore[union-attr]
-            outer = doc[section]
-            if isinstance(outer, Table) and outer.is_super_table() and not outer:
-                del doc[section]  # [hosts.x] headers only: nothing left to show
+            raw = _with(raw, section, name, None)
+        return raw
 
-    def edit_text(text: str) -> str | None:
+    def text(text: str) -> str | None:
         result: str | None = text
         for section, name in tables:
             if result is not None:
                 result = _remove_table_text(result, (section, name))
         return result
 
-    return edit, edit_text
+    def doc(doc: TOMLDocument) -> None:
+        from tomlkit.items import Table
 
+        for section, name in tables:
+            del doc[section][name]  # type: ignore[union-attr]
+            outer = doc[section]
+            if isinstance(outer, Table) and outer.is_super_table() and not outer:
+                del doc[section]  # [hosts.x] headers only: nothing left to show
 
-def _same_data(text: str, doc: tomlkit.TOMLDocument) -> bool:
-    try:
-        return bool(tomlkit.parse(text).unwrap() == doc.unwrap())
-    except (ValueError, tomlkit.exceptions.TOMLKitError):
-        return False
+    return _Change(data, text, doc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -833,33 +931,83 @@ def _remove_table_text(text: str, path: tuple[str, ...]) -> str | None:
     return _join(lines)
 
 
-def _add_table_text(text: str, section: str, name: str, table: Table) -> str:
+def _has_header(text: str, path: tuple[str, ...]) -> bool:
+    return any(p == path for _, p in _headers(_lines(text)))
+
+
+def _set_keys_text(text: str, path: tuple[str, ...], values: dict[str, Any]) -> str | None:
+    """Set keys of the [path] table by parsing and editing only that table's own lines with
+    tomlkit (its header up to the next header); None when the file has no such header."""
+    import tomlkit
+    import tomlkit.exceptions
+    from tomlkit.items import Table
+
+    begin = end = None
+    offset = 0
+    for line in text.split("\n"):
+        header = _HEADER_RE.match(line)
+        if header:
+            if begin is not None and end is None:
+                end = offset
+            if _split_dotted(header.group("name")) == path:
+                if begin is not None or line.lstrip().startswith("[["):
+                    return None  # an array of tables: not ours to edit as one table
+                begin = offset
+        offset += len(line) + 1
+    if begin is None:
+        return None
+    end = len(text) if end is None else end
+    try:
+        doc = tomlkit.parse(text[begin:end])
+        table: Any = doc
+        for part in path:
+            table = table[part]
+    except (ValueError, KeyError, tomlkit.exceptions.TOMLKitError):
+        return None
+    if not isinstance(table, Table):
+        return None
+    _apply(table, values)
+    return text[:begin] + doc.as_string() + text[end:]
+
+
+def _table_block(path: tuple[str, ...], values: dict[str, Any]) -> list[str]:
+    """The lines of a new [path] table holding `values`, as tomlkit writes them."""
+    import tomlkit
+
     doc = tomlkit.document()
-    outer = tomlkit.table(is_super_table=True)
-    outer.append(name, copy.deepcopy(table))
-    doc.append(section, outer)
-    block = _lines(doc.as_string().rstrip("\n"))
+    table = _new_table(values)
+    if len(path) == 2:
+        outer = tomlkit.table(is_super_table=True)
+        outer.append(path[1], table)
+        doc.append(path[0], outer)
+    else:
+        doc.append(path[0], table)
+    return _lines(doc.as_string().rstrip("\n"))
+
+
+def _add_table_text(text: str, path: tuple[str, ...], values: dict[str, Any]) -> str:
+    """Add a [path] table: a [section.name] after the last table of its section (before the
+    comments that lead the next table), [settings] before the first table."""
     lines = _lines(text)
     eol = "\r" if lines and lines[0].endswith("\r") else ""
-    block = [line + eol for line in block]
+    block = [line + eol for line in _table_block(path, values)]
     headers = _headers(lines)
-    ours = [k for k, (_, p) in enumerate(headers) if p[:1] == (section,)]
+    ours = [k for k, (_, p) in enumerate(headers) if p[:1] == path[:1]]
     if ours:
-        # After the last table of the section, before whatever leads the next one.
         end = _table_extent(lines, headers, ours[-1]).stop
         new = [eol, *block]
         if end < len(lines) and not _is_blank(lines[end]):
             new.append(eol)
         lines[end:end] = new
+    elif len(path) == 1 and headers:
+        # Settings first, as people write them; top-level keys (before any header) stay above.
+        start = _table_extent(lines, headers, 0).start
+        new = [*block, eol]
+        if start > 0 and not _is_blank(lines[start - 1]):
+            new.insert(0, eol)
+        lines[start:start] = new
     else:
         if lines and not _is_blank(lines[-1]):
             lines.append(eol)
         lines += block
     return _join(lines)
-
-
-def _tunnel_table(spec: TunnelSpec) -> Table:
-    table = tomlkit.table()
-    _apply(table, _tunnel_values(spec))
-    table.add(tomlkit.nl())
-    return table

@@ -888,3 +888,102 @@ def test_a_save_reaches_the_disk_before_it_replaces_the_file(
     if os.name == "posix":
         folder = os.stat(tmp_path).st_ino
         assert ("fsync", folder, b"") in events[at:]  # the rename, after
+
+
+# ---------------------------------------------------------------------------------------------
+# Files written in ways the text edits cannot handle still take every edit (through tomlkit)
+
+INLINE = """\
+# hosts as inline tables
+[hosts]
+a = { hostname = "a.example.com", port = 2222 }  # the first box
+b.hostname = "b.example.com"
+
+[tunnels]
+t = { host = "a", listen = "8080", target = "127.0.0.1:80" }
+"""
+
+
+def test_inline_and_dotted_tables_take_every_edit_and_keep_their_comments(tmp_path: Path) -> None:
+    path = write(tmp_path, INLINE)
+    config = Config.load(path)
+    assert config.hosts["a"].port == 2222 and config.hosts["b"].hostname == "b.example.com"
+    config.update_host("a", HostSpec("a", "a2.example.com", port=2222, user="me"))
+    config.update_host("b", HostSpec("b", "b2.example.com"))
+    config.add_host(HostSpec("c", "c.example.com"))
+    tunnel = config.tunnels["t"]
+    config.update_tunnel("t", dataclasses.replace(tunnel, listen=Endpoint("127.0.0.1", 9090)))
+    config.remove_host("b")
+    text = path.read_text()
+    assert "# hosts as inline tables\n" in text and "# the first box\n" in text
+    loaded = Config.load(path)
+    assert loaded.hosts["a"] == HostSpec("a", "a2.example.com", port=2222, user="me")
+    assert set(loaded.hosts) == {"a", "c"}
+    assert loaded.tunnels["t"].listen == Endpoint("127.0.0.1", 9090)
+    assert loaded.warnings == []
+
+
+# A line inside a multi-line string that looks like a header and a comment: a text edit that
+# trusted it would add the host into the string, or cut the string in two.
+TRAP = """\
+[hosts.a]
+hostname = "a.example.com"
+motd = \"\"\"
+[hosts.zz]
+# welcome\"\"\"
+
+[tunnels.t]
+host = "a"
+listen = "8080"
+target = "127.0.0.1:80"
+"""
+
+
+def test_an_edit_means_exactly_what_it_says_even_when_the_text_misleads(tmp_path: Path) -> None:
+    path = write(tmp_path, TRAP)
+    motd = "[hosts.zz]\n# welcome"
+    config = Config.load(path)
+    config.add_host(HostSpec("new", "new.example.com"))
+    config.update_host("a", HostSpec("a", "a2.example.com"))
+    raw = tomllib.loads(path.read_text())
+    assert raw["hosts"]["new"] == {"hostname": "new.example.com", "port": 22}
+    assert raw["hosts"]["a"] == {"hostname": "a2.example.com", "port": 22, "motd": motd}
+    config.remove_tunnel("t")
+    config.remove_host("a")
+    assert tomllib.loads(path.read_text()) == {
+        "hosts": {"new": {"hostname": "new.example.com", "port": 22}}
+    }
+
+
+def test_hosts_written_as_one_inline_table_cannot_take_a_new_table(tmp_path: Path) -> None:
+    text = 'hosts = { a = { hostname = "a.example.com" } }\n'
+    path = write(tmp_path, text)
+    config = Config.load(path)
+    with pytest.raises(ConfigError, match="cannot make this change to the file as written"):
+        config.add_host(HostSpec("b", "b.example.com"))
+    assert path.read_text() == text
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading stays fast: tomlkit (slow on a big file) only ever runs for a save
+
+CHECK_IMPORTS = """
+import sys
+from sshcore.config import Config
+config = Config.load(sys.argv[1])
+assert config.hosts, "nothing loaded"
+print(",".join(m for m in ("tomlkit", "filelock") if m in sys.modules))
+"""
+
+
+def test_loading_never_parses_with_tomlkit(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK_IMPORTS, str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
