@@ -157,6 +157,7 @@ _SETTINGS_KEYS = {
     "connect_timeout": (int, float),
     "known_hosts": (str,),
     "log_file": (str,),
+    "theme": (str,),  # the dashboard's theme
 }
 # Keys Settings holds; a known key it does not model yet is kept in the file, not warned about.
 _SETTINGS_FIELDS = {f.name for f in dataclasses.fields(Settings)}
@@ -590,6 +591,25 @@ class Config:
         path = Path(path).expanduser() if path else default_config_path()
         return cls(path, _read(path))
 
+    def reload(self) -> bool:
+        """Re-read the file if it changed since it was loaded or saved; returns whether it did.
+
+        A bad file raises ConfigError (file:line) and the last good state stays.
+        """
+        for _ in range(3):  # a save that lands meanwhile makes what was read stale: read again
+            with self._state:
+                generation, known = self._generation, self._text
+            text = _read(self.path)
+            if text == known:
+                return False
+            raw = _loads(text, str(self.path))
+            data, warnings = _validate(raw, text, str(self.path))
+            with self._state:
+                if self._generation == generation:
+                    self._adopt(text, raw, data, warnings)
+                    return True
+        return True  # saves kept landing: changed, and what is held is theirs
+
     def _adopt(self, text: str, raw: dict[str, Any], data: ConfigData, warnings: list[str]) -> None:
         self._text, self._raw, self.data, self.warnings = text, raw, data, warnings
         self._generation += 1
@@ -683,6 +703,18 @@ class Config:
         if name not in self.tunnels:
             raise ConfigError(f"no tunnel named {name!r}", path=str(self.path))
         self._edit(_removal([("tunnels", name)]))
+
+    @_locked
+    def set_setting(self, key: str, value: str | int | float | bool) -> None:
+        """Save one key of [settings] (the table is made if missing), validated like the rest."""
+        if key not in _SETTINGS_KEYS:
+            known = ", ".join(sorted(_SETTINGS_KEYS))
+            raise ConfigError(
+                f"unknown setting (known: {known})",
+                path=str(self.path),
+                key=_shown(("settings", key)),
+            )
+        self._edit(_set_keys(("settings",), {key: value}))
 
     @contextlib.contextmanager
     def _saving(self) -> Iterator[None]:

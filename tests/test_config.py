@@ -913,6 +913,7 @@ def test_inline_and_dotted_tables_take_every_edit_and_keep_their_comments(tmp_pa
     config.add_host(HostSpec("c", "c.example.com"))
     tunnel = config.tunnels["t"]
     config.update_tunnel("t", dataclasses.replace(tunnel, listen=Endpoint("127.0.0.1", 9090)))
+    config.set_setting("theme", "nord")
     config.remove_host("b")
     text = path.read_text()
     assert "# hosts as inline tables\n" in text and "# the first box\n" in text
@@ -920,6 +921,7 @@ def test_inline_and_dotted_tables_take_every_edit_and_keep_their_comments(tmp_pa
     assert loaded.hosts["a"] == HostSpec("a", "a2.example.com", port=2222, user="me")
     assert set(loaded.hosts) == {"a", "c"}
     assert loaded.tunnels["t"].listen == Endpoint("127.0.0.1", 9090)
+    assert tomllib.loads(text)["settings"] == {"theme": "nord"}
     assert loaded.warnings == []
 
 
@@ -962,6 +964,118 @@ def test_hosts_written_as_one_inline_table_cannot_take_a_new_table(tmp_path: Pat
     with pytest.raises(ConfigError, match="cannot make this change to the file as written"):
         config.add_host(HostSpec("b", "b.example.com"))
     assert path.read_text() == text
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings saved from the dashboard
+
+
+def test_set_setting_makes_the_settings_table_first_and_keeps_the_rest(tmp_path: Path) -> None:
+    text = HAND_WRITTEN.replace("[settings]\n", "").replace(
+        'keepalive_interval = 10   # seconds\nknown_hosts = "~/.ssh/known_hosts"\n\n', ""
+    )
+    path = write(tmp_path, text)
+    config = Config.load(path)
+    config.set_setting("theme", "gruvbox")
+    header_end = text.index("# the tutorial's machine")
+    assert path.read_text() == (
+        text[:header_end] + '[settings]\ntheme = "gruvbox"\n\n' + text[header_end:]
+    )
+    assert not any("theme" in w for w in config.warnings + Config.load(path).warnings)
+
+
+def test_set_setting_changes_one_line_of_an_existing_table(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    config.set_setting("keepalive_interval", 20)
+    config.set_setting("theme", "nord")
+    assert path.read_text() == HAND_WRITTEN.replace(
+        "keepalive_interval = 10   # seconds\n",
+        "keepalive_interval = 20   # seconds\n",
+    ).replace(
+        'known_hosts = "~/.ssh/known_hosts"\n',
+        'known_hosts = "~/.ssh/known_hosts"\ntheme = "nord"\n',
+    )
+    assert config.settings.keepalive_interval == 20
+    assert not any("theme" in w for w in config.warnings)
+
+
+def test_set_setting_in_a_new_file_and_in_a_crlf_file(tmp_path: Path) -> None:
+    fresh = tmp_path / "new" / "config.toml"
+    Config.load(fresh).set_setting("theme", "nord")
+    assert fresh.read_text() == '[settings]\ntheme = "nord"\n'
+    path = tmp_path / "config.toml"
+    path.write_bytes(HAND_WRITTEN.replace("\n", "\r\n").encode())
+    Config.load(path).set_setting("theme", "nord")
+    assert b'known_hosts = "~/.ssh/known_hosts"\r\ntheme = "nord"\r\n' in path.read_bytes()
+    assert b"\n" not in path.read_bytes().replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("keepalive_interval", -1, ":5: settings.keepalive_interval: must be 0 (off)"),
+        (
+            "connect_timeout",
+            "soon",
+            ': settings.connect_timeout: must be a number, not a string ("soon")',
+        ),
+        (
+            "keepalive_count_max",
+            True,
+            ": settings.keepalive_count_max: must be a number, not a boolean",
+        ),
+        ("theme", "dark\nred", ": settings.theme: must not contain control characters"),
+        ("colour", "red", ": settings.colour: unknown setting (known: "),
+    ],
+)
+def test_a_bad_setting_is_refused_and_the_file_left_alone(
+    tmp_path: Path, key: str, value: str | int | bool, message: str
+) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    with pytest.raises(ConfigError) as caught:
+        config.set_setting(key, value)
+    assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert path.read_text() == HAND_WRITTEN
+    assert config.settings.keepalive_interval == 10 and config.text() == HAND_WRITTEN
+
+
+# ---------------------------------------------------------------------------------------------
+# Reload: the dashboard picks up what an editor or another devtui saved
+
+
+def test_reload_adopts_a_changed_file_and_says_whether_it_changed(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    assert config.reload() is False
+    path.write_text(HAND_WRITTEN + '\n[hosts.edited]\nhostname = "e.example.com"\n')
+    assert config.reload() is True
+    assert "edited" in config.hosts and config.text() == path.read_text()
+    assert config.reload() is False
+    config.add_host(HostSpec("mine", "m.example.com"))
+    assert config.reload() is False  # its own save is not a change from outside
+    path.unlink()
+    assert config.reload() is True and config.hosts == {}
+
+
+def test_reload_of_a_bad_file_names_the_line_and_keeps_the_last_good_state(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    path.write_text(HAND_WRITTEN.replace("port = 37367", "port = 0"))
+    with pytest.raises(ConfigError) as caught:
+        config.reload()
+    assert str(caught.value) == f"{path}:11: hosts.intern.port: port 0 is outside 1-65535"
+    assert config.hosts["intern"].port == 37367 and config.text() == HAND_WRITTEN
+    path.write_text(HAND_WRITTEN.replace("[hosts.lab]", "[hosts.lab"))
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}:17: not valid TOML"):
+        config.reload()
+    assert set(config.hosts) == {"intern", "lab"}
+    path.write_text(HAND_WRITTEN.replace("port = 37367", "port = 2222"))
+    assert config.reload() is True and config.hosts["intern"].port == 2222
 
 
 # ---------------------------------------------------------------------------------------------
