@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sshcore.atomic
+import sshcore.config
 from sshcore.config import Config, default_config_path, validate_text
 from sshcore.errors import ConfigError
 from sshcore.model import Endpoint, HostSpec, TunnelSpec, listens_clash
@@ -418,6 +419,11 @@ def test_crlf_file_stays_crlf(tmp_path: Path) -> None:
     config = Config.load(path)
     config.add_host(HostSpec("new", "new.example.com"))
     config.remove_host("new")
+    assert path.read_bytes() == original.encode()
+    intern = config.hosts["intern"]
+    config.update_host("intern", dataclasses.replace(intern, identity_file="~/.ssh/k"))
+    assert b'# not a devtui key: kept\r\nidentity_file = "~/.ssh/k"\r\n' in path.read_bytes()
+    config.update_host("intern", intern)
     assert path.read_bytes() == original.encode()
 
 
@@ -1076,6 +1082,31 @@ def test_reload_of_a_bad_file_names_the_line_and_keeps_the_last_good_state(
     assert set(config.hosts) == {"intern", "lab"}
     path.write_text(HAND_WRITTEN.replace("port = 37367", "port = 2222"))
     assert config.reload() is True and config.hosts["intern"].port == 2222
+
+
+def test_a_reload_racing_a_save_never_brings_back_the_older_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The dashboard reloads on its loop while a save runs in a thread: the save lands between
+    # the reload's read and its adopting what it read.
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    path.write_text(HAND_WRITTEN + '\n[hosts.external]\nhostname = "e.example.com"\n')
+    real_read = sshcore.config._read
+    raced: list[bool] = []
+
+    def read(file: Path) -> str:
+        text = real_read(file)
+        if not raced:
+            raced.append(True)
+            config.add_host(HostSpec("mine", "m.example.com"))  # lands right here
+        return text
+
+    monkeypatch.setattr(sshcore.config, "_read", read)
+    config.reload()
+    assert raced
+    assert {"external", "mine"} <= set(config.hosts)
+    assert config.text() == path.read_text()
 
 
 # ---------------------------------------------------------------------------------------------
