@@ -16,10 +16,19 @@ from . import discovery, hostkeys, keys
 from .config import Config, default_log_dir
 from .discovery import ListeningPort
 from .errors import DevtuiError
-from .events import Event, EventBus, FileLog, RemotePortClosed, RemotePortOpened, TunnelTraffic
+from .events import (
+    Event,
+    EventBus,
+    FileLog,
+    PortWatchFailed,
+    RemotePortClosed,
+    RemotePortOpened,
+    TunnelTraffic,
+)
 from .keys import is_encrypted
 from .model import HostSpec, TunnelSpec
 from .prompts import NoPrompts, Prompts
+from .remote import KIB, RemoteCommandError, run_bounded
 from .session import AuthError, ConnectError, HostSession, HostState, HostStatus
 from .tunnels import Tunnel, TunnelStatus
 
@@ -42,6 +51,11 @@ wait "$p"; s=$?; kill -KILL "$w" 2>/dev/null; exit "$s"
 """
 _POSIX_PROBE = "sh -c 'echo devtui-posix'"
 RUN_STOP_TIMEOUT = 3.0  # seconds a cancelled run waits for the host to confirm the end
+# The probe and the ping answer in a line at most; a host that says more, or never ends, is
+# cut off (a hostile server must not fill memory or hang `hosts test`).
+PROBE_LIMIT = 4 * KIB
+PROBE_TIMEOUT = 15.0
+PING_TIMEOUT = 15.0
 OutputCallback = Callable[[str, bytes], None]
 
 
@@ -262,8 +276,10 @@ class Core:
         known = self._posix.get(name)
         if known is not None and known[0] is conn:
             return known[1]
-        result = await conn.run(_POSIX_PROBE, check=False)
-        posix = result.exit_status == 0 and result.stdout == "devtui-posix\n"
+        result = await run_bounded(
+            conn, _POSIX_PROBE, limit=PROBE_LIMIT, timeout=PROBE_TIMEOUT, what="the POSIX sh check"
+        )
+        posix = result.exit_status == 0 and result.stdout == b"devtui-posix\n"
         self._posix[name] = (conn, posix)
         return posix
 
@@ -317,12 +333,24 @@ class Core:
                 await task
 
     async def _watch_ports(self, name: str, interval: float) -> None:
+        # This runs in the process that carries every tunnel: whatever one host sends, the
+        # watcher says so once and keeps going; it never dies silently nor takes others down.
         before: list[ListeningPort] | None = None
+        said: str | None = None
         while True:
+            now: list[ListeningPort] | None = None
+            problem: str | None = None
             try:
                 now = await self.listening_ports(name)
+            except RemoteCommandError as e:
+                problem = str(e)
             except (DevtuiError, OSError, asyncssh.Error):
-                now = None  # the host is reconnecting: try again next round
+                pass  # the host is reconnecting: try again next round
+            except Exception as e:  # a bug or a reply nobody foresaw: say it, keep watching
+                problem = f"{type(e).__name__}: {e}"
+            if problem is not None and problem != said:
+                self.bus.publish(PortWatchFailed(name, problem))
+            said = problem if now is None else None
             if now is not None:
                 if before is not None:
                     for port in discovery.new_ports(before, now):
@@ -336,7 +364,12 @@ class Core:
         """Round trip of a no-op command on the shared connection, in milliseconds."""
         conn = await self.connection(name)
         start = time.monotonic()
-        await conn.run("exit 0", check=False)
+        try:
+            await run_bounded(
+                conn, "exit 0", limit=PROBE_LIMIT, timeout=PING_TIMEOUT, what="the no-op command"
+            )
+        except (asyncssh.Error, OSError) as e:
+            raise DevtuiError(f"the no-op command failed: {e}") from None
         return (time.monotonic() - start) * 1000
 
     # -- tunnels --------------------------------------------------------------------------------

@@ -238,6 +238,18 @@ class RemotePortClosed(Event):
         return f"{self.host}: port {self.port} stopped listening"
 
 
+@dataclass(frozen=True)
+class PortWatchFailed(Event):
+    """One round of port watching failed (the watcher keeps going and says it once)."""
+
+    host: str
+    reason: str
+    level: ClassVar[str] = "warning"
+
+    def message(self) -> str:
+        return f"{self.host}: cannot read its listening ports: {self.reason}"
+
+
 # -- the bus ---------------------------------------------------------------------------------
 Subscriber = Callable[[Event], None]
 

@@ -35,6 +35,7 @@ import asyncssh
 from . import winacl
 from .errors import DevtuiError
 from .model import HostSpec, text_problem
+from .remote import KIB, MIB, Bounded, RemoteCommandError, run_bounded
 
 
 class KeyFileError(DevtuiError):
@@ -864,6 +865,14 @@ class InstallResult:
 
 
 _SSH_DIR = ".ssh"  # SFTP and exec both start in the login (home) folder
+# A real authorized_keys is a few KiB; a larger one is not read (a hostile host could send
+# an endless one), and nothing is added to it.
+AUTHORIZED_KEYS_LIMIT = 1 * MIB
+INSTALL_TIMEOUT = 60.0  # seconds for each step of an install (SFTP session, each command)
+_TOO_BIG = (
+    f"~/.ssh/authorized_keys on the host is larger than {AUTHORIZED_KEYS_LIMIT // MIB} MiB; "
+    "devtui does not read or change a file that size: check it on the host"
+)
 _AUTHORIZED_KEYS = ".ssh/authorized_keys"
 
 # Fixed scripts for hosts without SFTP: no user data in them; the key arrives on stdin.
@@ -893,13 +902,11 @@ async def install_public_key(
     """
     entry = parse_public_line(public_key_line)
     try:
-        try:
-            sftp = await conn.start_sftp_client()
-        except (asyncssh.ChannelOpenError, asyncssh.SFTPError) as e:
-            sftp_problem = _reason(e)
-        else:
-            async with sftp:
-                return await _install_sftp(sftp, entry)
+        # The whole SFTP exchange (session, stat, read, write, close) is bounded in time.
+        outcome = await asyncio.wait_for(_via_sftp(conn, entry), INSTALL_TIMEOUT)
+        if isinstance(outcome, InstallResult):
+            return outcome
+        sftp_problem = outcome
         try:
             return await _install_shell(conn, entry)
         except _ShellRefused as e:
@@ -911,6 +918,23 @@ async def install_public_key(
         raise KeyInstallError(
             f"the connection failed while installing the key: {_reason(e)}"
         ) from None
+    except asyncio.TimeoutError:
+        raise KeyInstallError(
+            f"the host did not answer within {INSTALL_TIMEOUT:g} s while installing the key"
+        ) from None
+
+
+async def _via_sftp(
+    conn: asyncssh.SSHClientConnection, entry: PublicKeyEntry
+) -> InstallResult | str:
+    """Install over SFTP; the reason as a string when the host has no SFTP."""
+    try:
+        sftp = await conn.start_sftp_client()
+    except (asyncssh.ChannelOpenError, asyncssh.SFTPError) as e:
+        return _reason(e)
+    async with sftp:
+        result = await _install_sftp(sftp, entry)
+    return result
 
 
 def _reason(error: Exception) -> str:
@@ -936,8 +960,10 @@ async def _install_sftp(sftp: asyncssh.SFTPClient, entry: PublicKeyEntry) -> Ins
         existing: bytes | None
         try:
             async with sftp.open(_AUTHORIZED_KEYS, "rb") as f:
-                raw = await f.read()
+                raw = await f.read(AUTHORIZED_KEYS_LIMIT + 1)
             existing = raw if isinstance(raw, bytes) else raw.encode("utf-8")
+            if len(existing) > AUTHORIZED_KEYS_LIMIT:
+                raise KeyInstallError(_TOO_BIG)
         except asyncssh.SFTPNoSuchFile:
             existing = None
         if existing is not None and authorized_keys_has(existing, entry):
@@ -987,10 +1013,19 @@ async def _install_shell(
     conn: asyncssh.SSHClientConnection, entry: PublicKeyEntry
 ) -> InstallResult:
     try:
-        read = await conn.run(_SHELL_READ, check=False, encoding=None, timeout=60)
+        # +32: the "dir file" line before the file's bytes.
+        read = await run_bounded(
+            conn,
+            _SHELL_READ,
+            limit=AUTHORIZED_KEYS_LIMIT + 32,
+            timeout=INSTALL_TIMEOUT,
+            what="reading ~/.ssh/authorized_keys",
+        )
     except asyncssh.ChannelOpenError as e:
         raise _ShellRefused(_reason(e)) from None
-    out = read.stdout if isinstance(read.stdout, bytes) else b""
+    except RemoteCommandError as e:
+        raise KeyInstallError(_TOO_BIG if "more than" in str(e) else str(e)) from None
+    out = read.stdout
     first, _, existing = out.partition(b"\n")
     flags = first.split()
     if read.exit_status != 0 or len(flags) != 2 or flags[0] not in (b"dir", b"nodir"):
@@ -998,15 +1033,18 @@ async def _install_shell(
     if authorized_keys_has(existing, entry):
         return InstallResult(False, "shell")
     try:
-        append = await conn.run(
+        append = await run_bounded(
+            conn,
             _SHELL_APPEND,
-            check=False,
-            encoding=None,
+            limit=4 * KIB,
+            timeout=INSTALL_TIMEOUT,
+            what="adding to ~/.ssh/authorized_keys",
             input=entry.line.encode("utf-8") + b"\n",
-            timeout=60,
         )
     except asyncssh.ChannelOpenError as e:
         raise _ShellRefused(_reason(e)) from None
+    except RemoteCommandError as e:
+        raise KeyInstallError(str(e)) from None
     if append.exit_status != 0:
         raise KeyInstallError(
             f"could not append to ~/.ssh/authorized_keys on the host: {_shell_problem(append)}"
@@ -1014,11 +1052,10 @@ async def _install_shell(
     return InstallResult(True, "shell", flags[0] == b"nodir", flags[1] == b"nofile")
 
 
-def _shell_problem(result: asyncssh.SSHCompletedProcess) -> str:
-    err = result.stderr if isinstance(result.stderr, bytes) else b""
-    lines = err.decode("utf-8", "replace").strip().splitlines()
+def _shell_problem(result: Bounded) -> str:
+    lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
     if lines:
         return lines[-1]
     if result.exit_signal:
-        return f"killed by signal {result.exit_signal[0]}"
+        return f"killed by signal {result.exit_signal}"
     return f"exit status {result.exit_status}"
