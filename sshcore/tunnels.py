@@ -94,6 +94,7 @@ class _ChannelSide(asyncssh.SSHTCPSession[bytes]):
                 # here would take down the whole SSH connection and every tunnel on it.
                 self._pair.close()
                 return False
+            self._pair.eof_seen(down=True)
             return True  # keep the channel half-open, like OpenSSH
         return False
 
@@ -120,7 +121,19 @@ class _Pair:
         self.bytes_up = 0
         self.bytes_down = 0
         self.closed = False
+        self._eof_up = False  # the local side said it is done sending
+        self._eof_down = False  # the remote side said it is done sending
         tunnel.pairs.add(self)
+
+    def eof_seen(self, *, up: bool = False, down: bool = False) -> None:
+        """One direction ended; when both have, the connection is over (as OpenSSH's client
+        closes a channel once EOF went both ways). Servers that wait for us to close it
+        (asyncssh's own forwarder) would otherwise keep the pair open forever."""
+        self._eof_up = self._eof_up or up
+        self._eof_down = self._eof_down or down
+        if self._eof_up and self._eof_down:
+            # Both closes flush what is queued before they shut the stream.
+            self.close()
 
     def send_up(self, data: bytes) -> None:
         self.tunnel.bytes_up += len(data)
@@ -148,6 +161,7 @@ class _SocketSide(asyncio.Protocol):
     def eof_received(self) -> bool:
         if self.pair is not None and self.pair.chan is not None:
             self.pair.chan.write_eof()
+            self.pair.eof_seen(up=True)
             return True  # half-close: the other direction keeps flowing
         return False
 
