@@ -230,3 +230,57 @@ def test_password_stdin_for_scripts(sshd, throwaway_user, tmp_path) -> None:
     )
     assert right.returncode == 0, right.stderr
     assert right.stdout.strip() == throwaway_user.name
+
+
+# ---------------------------------------------------------------------------------------------
+# --password-stdin goes to one named host only
+
+
+async def test_a_given_password_is_for_its_host_alone() -> None:
+    from tui.cli.prompts import CliPrompts
+
+    prompts = CliPrompts(password="s3cret", password_host="target")
+    # A jump host (or another host of `up`) asking first gets nothing: no terminal to ask on.
+    assert await prompts.password("bastion", "Password for u@bastion:22") is None
+    assert await prompts.password("target", "Password for u@target:22") == "s3cret"
+    assert await prompts.password("target", "Password for u@target:22") is None  # once
+    with pytest.raises(ValueError, match="must name the host"):
+        CliPrompts(password="s3cret")
+
+
+def test_password_stdin_never_reaches_the_jump_host(sshd, throwaway_user, tmp_path) -> None:
+    # The bastion lets in only with the throwaway user's password; the target (behind it)
+    # logs in with a key. The password given for the target must not open the bastion.
+    bastion = {"hostname": "127.0.0.1", "port": sshd.port, "user": throwaway_user.name}
+    hosts = {"bastion": bastion, "target": sshd_host(sshd, jump="bastion")}
+    env = _env(tmp_path, write_config(tmp_path / "c.toml", hosts))
+    password = throwaway_user.password + "\n"
+    kept = _devtui(
+        env, "run", "target", "--accept-new", "--password-stdin", "--", "whoami", stdin=password
+    )
+    assert kept.returncode == 1 and kept.stdout == ""
+    assert "bastion" in kept.stderr and "password" in kept.stderr
+    # Named, it goes to the bastion (and only there); the target uses its key.
+    given = _devtui(
+        env, "run", "target", "--password-stdin=bastion", "--", "whoami", stdin=password
+    )
+    assert given.returncode == 0, given.stderr
+    assert given.stdout.strip() == sshd.user
+
+
+def test_up_on_several_hosts_asks_which_host_the_password_is_for(tmp_path) -> None:
+    hosts = {"a": {"hostname": "127.0.0.1"}, "b": {"hostname": "127.0.0.2"}}
+    tunnels = {
+        "ta": {"host": "a", "listen": "18081", "target": "127.0.0.1:80"},
+        "tb": {"host": "b", "listen": "18082", "target": "127.0.0.1:80"},
+    }
+    env = _env(tmp_path, write_config(tmp_path / "c.toml", hosts, tunnels))
+    done = _devtui(env, "up", "--password-stdin", stdin="pw\n")
+    assert done.returncode == 2
+    assert "on 2 hosts (a, b); name the one the password is for" in done.stderr
+    typo = _devtui(env, "up", "--password-stdin=c", stdin="pw\n")
+    assert typo.returncode == 2 and "no host named 'c'" in typo.stderr
+    elsewhere = _devtui(env, "up", "ta", "--password-stdin=b", stdin="pw\n")
+    assert elsewhere.returncode == 2 and "b is not a host this command logs in to (a)" in (
+        elsewhere.stderr
+    )

@@ -203,7 +203,11 @@ async def _install(
 
     host = config.hosts[args.host]
     key_name = keys.display_path(info.path)
-    prompts = CliPrompts(accept_new=args.accept_new, password=password)
+    prompts = CliPrompts(
+        accept_new=args.accept_new,
+        password=password,
+        password_host=host.name if password is not None else None,
+    )
     _out(f"Installing {key_name} on {host.name} ({host.destination}) ...")
     async with Core(config, prompts, interactive=True) as core:
         report = await core.install_key(host.name, info.path)

@@ -421,7 +421,7 @@ def _net_commands(sub: Any, hosts_sub: Any) -> None:
     """The commands that touch the network: up, run, hosts test, ports, demo, forget-key."""
     p = sub.add_parser("up", help="run tunnels until Ctrl+C (default: autostart tunnels, or all)")
     p.add_argument("tunnels", nargs="*", metavar="TUNNEL")
-    _auth_flags(p)
+    _auth_flags(p, "the tunnels' host (on several hosts: --password-stdin=HOST)")
     p.set_defaults(handler=_lazy("net", "cmd_up"), verbose=True)
 
     p = sub.add_parser(
@@ -437,12 +437,12 @@ def _net_commands(sub: Any, hosts_sub: Any) -> None:
     )
     p.add_argument("host")
     p.add_argument("argv", nargs="*", metavar="CMD", help="the command; put -- before it")
-    _auth_flags(p)
+    _auth_flags(p, "the host it runs on")
     p.set_defaults(handler=_lazy("net", "cmd_run"))
 
     p = hosts_sub.add_parser("test", help="connect; print latency, auth method, server version")
     p.add_argument("name")
-    _auth_flags(p)
+    _auth_flags(p, "the host tested")
     p.set_defaults(handler=_lazy("net", "cmd_hosts_test"))
 
     p = sub.add_parser("ports", help="list the TCP ports a host listens on (to forward them)")
@@ -452,7 +452,7 @@ def _net_commands(sub: Any, hosts_sub: Any) -> None:
     p.add_argument(
         "--interval", type=_positive, default=5.0, help="seconds between looks (--watch)"
     )
-    _auth_flags(p)
+    _auth_flags(p, "that host")
     p.set_defaults(handler=_lazy("net", "cmd_ports"))
 
     p = sub.add_parser(
@@ -484,9 +484,14 @@ def _positive(text: str) -> float:
     return value
 
 
-def _auth_flags(p: argparse.ArgumentParser) -> None:
+def _auth_flags(p: argparse.ArgumentParser, target: str) -> None:
     p.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
+        "--password-stdin",
+        nargs="?",
+        const="",
+        metavar="HOST",
+        help=f"read a password from standard input, for {target}, or for the HOST named "
+        "(e.g. a jump host); no other host receives it",
     )
     p.add_argument("--accept-new", action="store_true", help="trust an unknown host key (shows it)")
     p.add_argument("-v", "--verbose", action="store_true", help="print events to stderr")

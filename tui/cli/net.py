@@ -18,7 +18,7 @@ from sshcore.errors import DevtuiError
 from sshcore.events import Event, HostFailed, RemotePortClosed, RemotePortOpened, TunnelTraffic
 from sshcore.session import HostState
 
-from .main import has_terminal
+from .main import UsageError, _load, has_terminal
 from .prompts import CliPrompts
 
 
@@ -56,21 +56,59 @@ def _stderr_events(event: Event) -> None:
     print(f"{stamp} {event.level:<7} {event.message()}", file=sys.stderr, flush=True)
 
 
-def _prompts(args: argparse.Namespace, ask_host_keys: bool = True) -> CliPrompts:
-    password = None
-    if getattr(args, "password_stdin", False):
-        password = sys.stdin.readline().rstrip("\r\n")
+def _prompts(
+    args: argparse.Namespace, config: Config, targets: list[str], ask_host_keys: bool = True
+) -> CliPrompts:
+    """The command's prompts; a --password-stdin password is bound to one host, so that a
+    jump host, or another host of `up`, never receives it."""
+    host = password_host(config, getattr(args, "password_stdin", None), targets)
+    password = sys.stdin.readline().rstrip("\r\n") if host is not None else None
     return CliPrompts(
         accept_new=getattr(args, "accept_new", False),
         password=password,
+        password_host=host,
         ask_host_keys=ask_host_keys,
     )
 
 
-def _core(args: argparse.Namespace, prompts: CliPrompts, verbose: bool = True) -> Core:
-    config = Config.load(args.config)
-    for warning in config.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+def password_host(config: Config, given: str | None, targets: list[str]) -> str | None:
+    """The one host a --password-stdin password is for: the one named (HOST), else the
+    command's only target. None when no password is to be read.
+
+    `given` is None without the option and "" for a bare --password-stdin.
+    """
+    if given is None:
+        return None
+    if given:
+        route = {hop for target in targets for hop in _route(config, target)}
+        if given not in route:
+            if given not in config.hosts:
+                raise UsageError(f"--password-stdin {given}: no host named {given!r}")
+            raise UsageError(
+                f"--password-stdin {given}: {given} is not a host this command logs in to "
+                f"({', '.join(sorted(route))})"
+            )
+        return given
+    if len(set(targets)) != 1:
+        raise UsageError(
+            f"--password-stdin: these tunnels are on {len(set(targets))} hosts "
+            f"({', '.join(sorted(set(targets)))}); name the one the password is for: "
+            "--password-stdin HOST"
+        )
+    return targets[0]
+
+
+def _route(config: Config, name: str) -> list[str]:
+    """Host `name` and the jump hosts on its way in (a loop in the config ends the walk)."""
+    route = [name]
+    host = config.hosts.get(name)
+    while host is not None and host.jump and host.jump not in route:
+        route.append(host.jump)
+        host = config.hosts.get(host.jump)
+    return route
+
+
+def _core(config: Config, prompts: CliPrompts, verbose: bool = True) -> Core:
     core = Core(config, prompts, interactive=True)
     if verbose:
         core.subscribe(_stderr_events)
@@ -79,20 +117,23 @@ def _core(args: argparse.Namespace, prompts: CliPrompts, verbose: bool = True) -
 
 def cmd_up(args: argparse.Namespace) -> int:
     """devtui up [TUNNEL ...]: run tunnels until Ctrl+C / SIGTERM / Ctrl+Break."""
-    # Headless: an unknown host key is refused unless --accept-new (nobody may be watching).
-    prompts = _prompts(args, ask_host_keys=False)
-    return asyncio.run(_up(args, prompts))
-
-
-async def _up(args: argparse.Namespace, prompts: CliPrompts) -> int:
-    core = _core(args, prompts)
-    names = args.tunnels or core.default_tunnels()
+    config = _load(args)
+    auto = [t.name for t in config.tunnels.values() if t.autostart]
+    names = args.tunnels or auto or list(config.tunnels)  # as Core.default_tunnels
     if not names:
         print("devtui: no tunnels configured; add one with devtui add", file=sys.stderr)
         return 1
     for name in names:
-        if name not in core.config.tunnels:
+        if name not in config.tunnels:
             raise DevtuiError(f"no tunnel named {name!r} (see: devtui tunnels list)")
+    hosts = [config.tunnels[n].host for n in names]
+    # Headless: an unknown host key is refused unless --accept-new (nobody may be watching).
+    prompts = _prompts(args, config, hosts, ask_host_keys=False)
+    return asyncio.run(_up(config, names, prompts))
+
+
+async def _up(config: Config, names: list[str], prompts: CliPrompts) -> int:
+    core = _core(config, prompts)
     stop = asyncio.Event()
     install_stop_handlers(asyncio.get_running_loop(), stop.set)
     started: list[str] = []
@@ -136,11 +177,12 @@ async def _up(args: argparse.Namespace, prompts: CliPrompts) -> int:
 
 def cmd_hosts_test(args: argparse.Namespace) -> int:
     """devtui hosts test NAME: connect, print latency, auth method, server version."""
-    return asyncio.run(_hosts_test(args))
+    config = _load(args)
+    return asyncio.run(_hosts_test(args, config, _prompts(args, config, [args.name])))
 
 
-async def _hosts_test(args: argparse.Namespace) -> int:
-    core = _core(args, _prompts(args), verbose=args.verbose)
+async def _hosts_test(args: argparse.Namespace, config: Config, prompts: CliPrompts) -> int:
+    core = _core(config, prompts, verbose=args.verbose)
     try:
         status = await core.connect(args.name)
         rtt = await core.ping(args.name)
@@ -164,7 +206,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     if not argv:
         raise DevtuiError("nothing to run: devtui run HOST -- COMMAND [ARGS...]")
-    return asyncio.run(_run(args, shell_words(argv)))
+    config = _load(args)
+    prompts = _prompts(args, config, [args.host])
+    return asyncio.run(_run(args, config, prompts, shell_words(argv)))
 
 
 _SHELL_CHARS = set(" \t\n|&;<>()$`\\\"'*?[#~")
@@ -178,8 +222,10 @@ def shell_words(argv: list[str]) -> list[str] | str:
     return argv
 
 
-async def _run(args: argparse.Namespace, argv: list[str] | str) -> int:
-    core = _core(args, _prompts(args), verbose=args.verbose)
+async def _run(
+    args: argparse.Namespace, config: Config, prompts: CliPrompts, argv: list[str] | str
+) -> int:
+    core = _core(config, prompts, verbose=args.verbose)
 
     def output(label: str, data: bytes) -> None:
         stream = sys.stdout if label == "stdout" else sys.stderr
@@ -194,11 +240,12 @@ async def _run(args: argparse.Namespace, argv: list[str] | str) -> int:
 
 def cmd_ports(args: argparse.Namespace) -> int:
     """devtui ports HOST [--json] [--watch]: the remote's listening TCP ports."""
-    return asyncio.run(_ports(args))
+    config = _load(args)
+    return asyncio.run(_ports(args, config, _prompts(args, config, [args.host])))
 
 
-async def _ports(args: argparse.Namespace) -> int:
-    core = _core(args, _prompts(args), verbose=args.verbose)
+async def _ports(args: argparse.Namespace, config: Config, prompts: CliPrompts) -> int:
+    core = _core(config, prompts, verbose=args.verbose)
     try:
         ports = await core.listening_ports(args.host)
         forwarded = {

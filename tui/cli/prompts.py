@@ -49,15 +49,21 @@ class CliPrompts:
         *,
         accept_new: bool = False,
         password: str | None = None,
+        password_host: str | None = None,
         ask_host_keys: bool = True,
     ) -> None:
+        """`password` (--password-stdin) is for host `password_host` alone: a jump host on
+        the way, or another host of the same command, must never receive it."""
+        if password is not None and password_host is None:
+            raise ValueError("a given password must name the host it is for")
         self.accept_new = accept_new
         self._password = password
+        self.password_host = password_host
         self.ask_host_keys = ask_host_keys
         self.tty = sys.stdin is not None and sys.stdin.isatty()
 
     async def password(self, host: str, prompt: str) -> str | None:
-        if self._password is not None:
+        if self._password is not None and host == self.password_host:
             # --password-stdin: given once; a second request means it was wrong.
             password, self._password = self._password, None
             return password
