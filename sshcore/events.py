@@ -238,6 +238,20 @@ class RemotePortClosed(Event):
         return f"{self.host}: port {self.port} stopped listening"
 
 
+# -- front ends ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UnexpectedError(Event):
+    """A bug caught by a front end: one line for the user, the traceback for the log file."""
+
+    where: str
+    detail: str
+    traceback: str = ""
+    level: ClassVar[str] = "error"
+
+    def message(self) -> str:
+        return f"unexpected error in {self.where}: {self.detail} (traceback in the log file)"
+
+
 @dataclass(frozen=True)
 class PortWatchFailed(Event):
     """One round of port watching failed (the watcher keeps going and says it once)."""
@@ -322,7 +336,10 @@ class FileLog:
     def __call__(self, event: Event) -> None:
         if isinstance(event, TunnelTraffic):
             return
-        self._logger.log(self._LEVELS.get(event.level, logging.INFO), event.message())
+        text = event.message()
+        if isinstance(event, UnexpectedError) and event.traceback:
+            text += "\n" + event.traceback.rstrip()
+        self._logger.log(self._LEVELS.get(event.level, logging.INFO), text)
 
     def close(self) -> None:
         """Write what is queued and stop the logging thread (idempotent)."""

@@ -1,0 +1,119 @@
+"""The command palette (ctrl+p): every dashboard action by name, "Tunnels: start gradio"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+
+if TYPE_CHECKING:
+    from .app import DevTuiApp
+
+
+def _safe(app: DevTuiApp, action: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            action()
+        except Exception as e:  # same rule as a key: one line, the app stays up
+            app.report_exception("command palette", e)
+
+    return run
+
+
+def dashboard_commands(app: DevTuiApp) -> Iterator[SystemCommand]:
+    """Global actions first (shown on an empty search), then one command per host/tunnel/key."""
+    yield SystemCommand(
+        "Hosts: paste an ssh line",
+        "Save a host (and tunnels) from ssh ...",
+        _safe(app, app.paste_line),
+    )
+    yield SystemCommand(
+        "Hosts: add a host",
+        "A form: name, hostname, port, user, key",
+        _safe(app, lambda: app.edit_host(None)),
+    )
+    yield SystemCommand(
+        "Hosts: import ~/.ssh/config",
+        "The hosts VS Code and ssh know",
+        _safe(app, app.import_ssh_config),
+    )
+    yield SystemCommand(
+        "Tunnels: new tunnel", "Like ssh -L / -R / -D", _safe(app, lambda: app.edit_tunnel(None))
+    )
+    yield SystemCommand(
+        "Keys: generate a key",
+        "ed25519 by default; rsa 4096 on request",
+        _safe(app, app.generate_key),
+    )
+    yield SystemCommand("Keys: reload the key list", "Read ~/.ssh again", _safe(app, app.load_keys))
+    yield SystemCommand("Help: every key", "What each key does in each pane", app.action_help)
+    for name, host in app.config.hosts.items():
+        live = app.host_status(name)
+        connected = live is not None and live.state.value == "connected"
+        verb = "disconnect" if connected else "connect"
+        for title, help_text, action in (
+            (f"Hosts: {verb} {name}", host.destination, lambda n=name: app.toggle_connect(n)),
+            (
+                f"Hosts: test {name}",
+                "Connect time, round trip, auth, server",
+                lambda n=name: app.test_host(n),
+            ),
+            (f"Hosts: edit {name}", host.destination, lambda n=name: app.edit_host(n)),
+            (
+                f"Hosts: delete {name}",
+                "Asks first; its tunnels go too",
+                lambda n=name: app.delete_host(n),
+            ),
+            (
+                f"Hosts: export {name} to ~/.ssh/config",
+                "For VS Code and plain ssh",
+                lambda n=name: app.export_host(n),
+            ),
+            (
+                f"Hosts: forget host key of {name}",
+                "Only after the machine was rebuilt",
+                lambda n=name: app.forget_host_key(n),
+            ),
+        ):
+            yield SystemCommand(title, help_text, _safe(app, action), discover=False)
+    running = set(app.running_tunnels())
+    for name, tunnel in app.config.tunnels.items():
+        verb = "stop" if name in running else "start"
+        for title, help_text, action in (
+            (f"Tunnels: {verb} {name}", tunnel.describe(), lambda n=name: app.toggle_tunnel(n)),
+            (f"Tunnels: restart {name}", tunnel.describe(), lambda n=name: app.restart_tunnel(n)),
+            (
+                f"Tunnels: open {name} in the browser",
+                tunnel.describe(),
+                lambda n=name: app.open_tunnel(n),
+            ),
+            (
+                f"Tunnels: copy the URL of {name}",
+                tunnel.describe(),
+                lambda n=name: app.copy_tunnel_url(n),
+            ),
+            (f"Tunnels: edit {name}", tunnel.describe(), lambda n=name: app.edit_tunnel(n)),
+            (f"Tunnels: delete {name}", tunnel.describe(), lambda n=name: app.delete_tunnel(n)),
+        ):
+            yield SystemCommand(title, help_text, _safe(app, action), discover=False)
+    for info in app.keys_pane.keys:
+        for title, help_text, action in (
+            (
+                f"Keys: copy the public key {info.name}",
+                info.fingerprint or "",
+                lambda i=info: app.copy_public_key(i),
+            ),
+            (f"Keys: show {info.name}", info.fingerprint or "", lambda i=info: app.show_key(i)),
+            (
+                f"Keys: install {info.name} on a host",
+                "Like ssh-copy-id, from any OS",
+                lambda i=info: app.install_key(i),
+            ),
+            (
+                f"Keys: fix permissions of {info.name}",
+                "Owner-only, as OpenSSH demands",
+                lambda i=info: app.fix_key_permissions(i),
+            ),
+        ):
+            yield SystemCommand(title, help_text, _safe(app, action), discover=False)

@@ -1,0 +1,155 @@
+"""What every pane shares: a titled border, a table, and a `/` filter line."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input, Static
+
+if TYPE_CHECKING:
+    from ..app import DevTuiApp
+
+
+class PaneTable(DataTable[Any]):
+    """A row-cursor table whose own bindings stay out of the footer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+
+
+class EmptyNote(Static, can_focus=True):
+    """What an empty pane says to do; focusable so that the pane's keys still work."""
+
+
+class Pane(Vertical):
+    """A titled pane. Subclasses fill `compose_body` and `refresh_rows`."""
+
+    title: ClassVar[str] = ""
+    number: ClassVar[int] = 0
+    can_focus = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(classes="pane", **kwargs)
+        self.filter_text = ""
+
+    @property
+    def dashboard(self) -> DevTuiApp:
+        from ..app import DevTuiApp
+
+        assert isinstance(self.app, DevTuiApp)
+        return self.app
+
+    def on_mount(self) -> None:
+        self.border_title = f"[b]{self.number}[/] {self.title}"
+
+    def compose_filter(self) -> ComposeResult:
+        yield Input(placeholder="filter (esc clears)", classes="filter", id=f"{self.id}-filter")
+
+    def focus_main(self) -> None:
+        """Give the keyboard to the pane's main widget."""
+        self.main_widget().focus()
+
+    def main_widget(self) -> Any:
+        raise NotImplementedError
+
+
+class FilterablePane(Pane):
+    """A pane with a table and a `/` filter."""
+
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("slash", "filter", "Filter", id="pane.filter", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_filter()
+        yield from self.compose_body()
+        yield EmptyNote("", classes="empty")
+
+    def compose_body(self) -> ComposeResult:
+        yield PaneTable(id=f"{self.id}-table")
+
+    @property
+    def table(self) -> PaneTable:
+        return self.query_one(PaneTable)
+
+    def main_widget(self) -> Any:
+        return self.table if self.table.display else self.query_one(EmptyNote)
+
+    def action_filter(self) -> None:
+        box = self.query_one(".filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if "filter" in event.input.classes:
+            event.stop()
+            self.filter_text = event.value.strip().lower()
+            self.refresh_rows(full=True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if "filter" in event.input.classes:
+            event.stop()
+            self.table.focus()
+
+    def on_key(self, event: Any) -> None:
+        box = self.query_one(".filter", Input)
+        if event.key == "escape" and box.has_focus:
+            event.stop()
+            box.value = ""
+            box.display = False
+            self.table.focus()
+
+    def matches(self, *fields: str) -> bool:
+        """Whether a row with these texts passes the filter."""
+        return not self.filter_text or any(self.filter_text in f.lower() for f in fields)
+
+    def set_empty_text(self, text: str) -> None:
+        """Show `text` in place of the table (an empty pane explains what to do)."""
+        empty = self.query_one(EmptyNote)
+        refocus = empty.has_focus or self.table.has_focus
+        empty.update(text)
+        empty.display = bool(text)
+        self.table.display = not text
+        if refocus:
+            self.main_widget().focus()
+
+    def selected_key(self) -> str | None:
+        """The row key (host or tunnel name) under the cursor."""
+        table = self.table
+        if table.row_count == 0:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:  # an empty or just-rebuilt table has no cell there
+            return None
+        return None if row_key.value is None else str(row_key.value)
+
+    def refresh_rows(self, full: bool = False) -> None:
+        raise NotImplementedError
+
+    def sync_rows(self, rows: dict[str, tuple[Any, ...]], full: bool) -> None:
+        """Make the table show `rows` (key -> cells), touching only the cells that changed."""
+        table = self.table
+        current = [str(k.value) for k in table.rows]
+        if full or current != list(rows):
+            selected = self.selected_key()
+            table.clear()
+            for key, cells in rows.items():
+                table.add_row(*cells, key=key)
+            if selected in rows:
+                table.move_cursor(row=list(rows).index(selected))
+            self._shown = dict(rows)
+            return
+        shown: dict[str, tuple[Any, ...]] = getattr(self, "_shown", {})
+        columns = list(table.columns)
+        for key, cells in rows.items():
+            old = shown.get(key)
+            if old == cells:
+                continue
+            for i, cell in enumerate(cells):
+                if old is None or old[i] != cell:
+                    table.update_cell(key, columns[i], cell, update_width=True)
+        self._shown = dict(rows)

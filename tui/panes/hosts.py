@@ -1,0 +1,174 @@
+"""Hosts: each saved machine with its live connection state."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding
+
+from ..format import clip
+from ..guard import guard
+from .base import FilterablePane
+
+EMPTY = (
+    "No hosts yet.\n\n"
+    "[b]p[/]  paste the ssh line your cloud console gave you\n"
+    "[b]a[/]  add one by hand\n"
+    "[b]i[/]  import ~/.ssh/config\n\n"
+    "Or try everything on a built-in demo host: [b]devtui demo[/]"
+)
+
+WIDE = 60  # pane width from which the destination gets its own column
+STATE_STYLE = {
+    "idle": "dim",
+    "connecting": "yellow",
+    "connected": "green",
+    "lost": "yellow",
+    "reconnecting": "yellow",
+    "failed": "bold red",
+}
+
+
+class HostsPane(FilterablePane):
+    """Saved hosts: name, state, destination, and what the state means."""
+
+    title = "Hosts"
+    number = 1
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("c", "connect", "Connect", id="hosts.connect", tooltip="Connect or disconnect"),
+        Binding("p", "paste", "Paste ssh", id="hosts.paste", tooltip="Paste an ssh line"),
+        Binding("a", "add", "Add", id="hosts.add"),
+        Binding("e", "edit", "Edit", id="hosts.edit"),
+        Binding("d", "delete", "Delete", id="hosts.delete"),
+        Binding("t", "test", "Test", id="hosts.test"),
+        Binding("i", "import", "Import", id="hosts.import", tooltip="Import ~/.ssh/config"),
+        Binding("x", "export", "Export", id="hosts.export", tooltip="Write to ~/.ssh/config"),
+        Binding("slash", "filter", "Filter", id="hosts.filter", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.wide: bool | None = None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_columns()
+        self.refresh_rows(full=True)
+
+    def on_resize(self) -> None:
+        if self.set_columns():
+            self.refresh_rows(full=True)
+
+    def set_columns(self) -> bool:
+        """Destination gets its own column when the pane is wide enough; True if changed."""
+        wide = self.size.width >= WIDE
+        if wide == self.wide:
+            return False
+        self.wide = wide
+        self.table.clear(columns=True)
+        if wide:
+            self.table.add_columns("Host", "State", "Destination", "Detail")
+        else:
+            self.table.add_columns("Host", "State", "Detail")
+        return True
+
+    def state_cells(self, name: str) -> tuple[Text, str]:
+        """(state, detail) for one host."""
+        app = self.dashboard
+        status = app.host_status(name)
+        if status is None:
+            return Text("idle", style="dim"), ""
+        state = status.state.value
+        detail = ""
+        if state == "connected":
+            bits = [status.auth_method or ""]
+            if status.connect_ms is not None:
+                bits.append(f"{status.connect_ms:.0f} ms")
+            rtt = app.live.round_trip.get(name)
+            if rtt is not None:
+                bits.append(f"rtt {rtt:.0f} ms")
+            detail = " · ".join(b for b in bits if b)
+        elif state == "reconnecting" and (retry := app.live.retry_in(name)):
+            seconds, attempt = retry
+            label = f"retry in {seconds:.0f} s" if seconds >= 0.5 else "retrying"
+            return Text(label, style="yellow"), f"attempt {attempt}: {status.error or ''}"
+        elif status.error:
+            detail = status.error
+        return Text(state, style=STATE_STYLE.get(state, "")), detail
+
+    def refresh_rows(self, full: bool = False) -> None:
+        app = self.dashboard
+        hosts = app.config.hosts
+        cells = {
+            name: (spec, *self.state_cells(name))
+            for name, spec in hosts.items()
+            if self.matches(name, spec.hostname, spec.user or "")
+        }
+        name_w = max((len(n) for n in cells), default=4)
+        state_w = max((len(c[1]) for c in cells.values()), default=5)
+        rows: dict[str, tuple[Any, ...]] = {}
+        for name, (spec, state, detail) in cells.items():
+            if self.wide:
+                room = self.size.width - name_w - state_w - len(spec.destination) - 10
+                rows[name] = (name, state, spec.destination, clip(detail, max(12, room)))
+            else:
+                room = self.size.width - name_w - state_w - 8
+                rows[name] = (name, state, clip(detail, max(8, room)))
+        self.set_empty_text("" if hosts else EMPTY)
+        self.sync_rows(rows, full)
+        self.update_subtitle()
+
+    def update_subtitle(self) -> None:
+        """The selected host's destination (and whole error) under the pane."""
+        name = self.selected_key()
+        spec = self.dashboard.config.hosts.get(name or "")
+        if spec is None:
+            self.border_subtitle = ""
+            return
+        via = f" via {spec.jump}" if spec.jump else ""
+        text = f"{spec.destination}{via}"
+        status = self.dashboard.host_status(spec.name)
+        if status is not None and status.error and status.state.value != "connected":
+            text = status.error
+        self.border_subtitle = clip(text, max(10, self.size.width - 6))
+
+    def on_data_table_row_highlighted(self, event: Any) -> None:
+        self.update_subtitle()
+
+    @guard
+    def action_connect(self) -> None:
+        if name := self.selected_key():
+            self.dashboard.toggle_connect(name)
+
+    @guard
+    def action_paste(self) -> None:
+        self.dashboard.paste_line()
+
+    @guard
+    def action_add(self) -> None:
+        self.dashboard.edit_host(None)
+
+    @guard
+    def action_edit(self) -> None:
+        if name := self.selected_key():
+            self.dashboard.edit_host(name)
+
+    @guard
+    def action_delete(self) -> None:
+        if name := self.selected_key():
+            self.dashboard.delete_host(name)
+
+    @guard
+    def action_test(self) -> None:
+        if name := self.selected_key():
+            self.dashboard.test_host(name)
+
+    @guard
+    def action_import(self) -> None:
+        self.dashboard.import_ssh_config()
+
+    @guard
+    def action_export(self) -> None:
+        if name := self.selected_key():
+            self.dashboard.export_host(name)

@@ -1,0 +1,123 @@
+"""Keys: the SSH keys in ~/.ssh and those the hosts name, with what is wrong with them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding
+
+from ..guard import guard
+from .base import FilterablePane
+
+if TYPE_CHECKING:
+    from sshcore.keys import KeyInfo
+
+EMPTY = "No keys in ~/.ssh yet.\n\n[b]g[/]  generate one (ed25519), then [b]y[/] to copy it"
+
+
+def flags(info: KeyInfo) -> Text:
+    """Short notes: passphrase, in the agent, hosts using it, problems (red)."""
+    text = Text()
+    if info.problem:
+        return Text(info.problem, style="bold red")
+    bits = []
+    if info.encrypted:
+        bits.append("passphrase")
+    elif info.has_private and info.encrypted is False:
+        bits.append("no passphrase")
+    if info.in_agent:
+        bits.append("in agent")
+    if info.hosts:
+        bits.append("used by " + ", ".join(info.hosts))
+    if not info.has_private:
+        bits.append("public only")
+    text.append(" · ".join(bits))
+    if info.loose_permissions:
+        text.append(" · " if bits else "")
+        text.append("loose permissions (f fixes)", style="bold red")
+    return text
+
+
+class KeysPane(FilterablePane):
+    """Key files: name, type and bits, notes."""
+
+    title = "Keys"
+    number = 3
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("y", "copy", "Copy public", id="keys.copy"),
+        Binding("g", "generate", "Generate", id="keys.generate"),
+        Binding("s", "show", "Show", id="keys.show"),
+        Binding("u", "install", "Install on host", id="keys.install"),
+        Binding("f", "fix", "Fix perms", id="keys.fix"),
+        Binding("slash", "filter", "Filter", id="keys.filter", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.keys: list[KeyInfo] = []
+        self.loaded = False
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.add_columns("Key", "Type", "Notes")
+        self.refresh_rows(full=True)
+
+    def refresh_rows(self, full: bool = False) -> None:
+        rows: dict[str, tuple[Any, ...]] = {}
+        shown = []
+        for info in self.keys:
+            kind = info.key_type or "?"
+            if info.bits and info.key_type not in ("ED25519",):
+                kind += f" {info.bits}"
+            if self.matches(info.name, kind, info.comment):
+                shown.append((info, kind))
+        name_w = max((len(i.path.name) for i, _ in shown), default=3)
+        kind_w = max((len(k) for _, k in shown), default=4)
+        room = max(8, self.size.width - name_w - kind_w - 10)
+        for info, kind in shown:
+            notes = flags(info)
+            notes.truncate(room, overflow="ellipsis")
+            rows[str(info.path)] = (info.path.name, kind, notes)
+        if not self.loaded:
+            self.set_empty_text("Reading ~/.ssh…")
+        else:
+            self.set_empty_text("" if self.keys else EMPTY)
+        self.sync_rows(rows, full)
+        self.update_subtitle()
+
+    def selected_info(self) -> KeyInfo | None:
+        """The key under the cursor."""
+        key = self.selected_key()
+        return next((k for k in self.keys if str(k.path) == key), None)
+
+    def update_subtitle(self) -> None:
+        info = self.selected_info()
+        self.border_subtitle = f"{info.name} · {info.fingerprint or ''}" if info else ""
+
+    def on_data_table_row_highlighted(self, event: Any) -> None:
+        self.update_subtitle()
+
+    @guard
+    def action_copy(self) -> None:
+        if info := self.selected_info():
+            self.dashboard.copy_public_key(info)
+
+    @guard
+    def action_generate(self) -> None:
+        self.dashboard.generate_key()
+
+    @guard
+    def action_show(self) -> None:
+        if info := self.selected_info():
+            self.dashboard.show_key(info)
+
+    @guard
+    def action_install(self) -> None:
+        if info := self.selected_info():
+            self.dashboard.install_key(info)
+
+    @guard
+    def action_fix(self) -> None:
+        if info := self.selected_info():
+            self.dashboard.fix_key_permissions(info)

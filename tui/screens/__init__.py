@@ -1,0 +1,1 @@
+"""Modal screens: questions (host keys, secrets, confirmations) and forms."""
