@@ -223,7 +223,8 @@ def _get(
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
         check.error(table, key, f"must be {_type_name(types)}, not {_toml_value(value)}")
         return default
-    if isinstance(value, str):
+    # Printable text has no control characters: the common case, checked in C.
+    if isinstance(value, str) and not value.isprintable():
         problem = text_problem(value)
         if problem:
             check.error(table, key, problem)
@@ -408,11 +409,15 @@ def _validate(raw: dict[str, Any], text: str, path: str) -> tuple[ConfigData, li
             elif _jump_loops(host.name, data.hosts):
                 check.error(("hosts", host.name), "jump", "jump hosts go round in a loop")
     if isinstance(raw_tunnels, dict) and isinstance(raw_hosts, dict):
+        host_names = set(raw_hosts)
+        # Only listeners on one port can clash: compare within a port, not every pair.
+        by_port: dict[int, list[TunnelSpec]] = {}
         for name, tunnel_raw in raw_tunnels.items():
-            tunnel = _check_tunnel(check, name, tunnel_raw, data.hosts, set(raw_hosts))
+            tunnel = _check_tunnel(check, name, tunnel_raw, data.hosts, host_names)
             if not tunnel:
                 continue
-            for other in data.tunnels.values():
+            same_port = by_port.setdefault(tunnel.listen.port, [])
+            for other in same_port:
                 if listens_clash(tunnel, other):
                     check.error(
                         ("tunnels", name),
@@ -422,6 +427,7 @@ def _validate(raw: dict[str, Any], text: str, path: str) -> tuple[ConfigData, li
                     break
             else:
                 data.tunnels[name] = tunnel
+                same_port.append(tunnel)
     if check.errors:
         first = check.errors[0]
         first.others = check.errors[1:]  # type: ignore[attr-defined]
