@@ -160,3 +160,28 @@ def test_check_config(tmp_path: Path) -> None:
         f"error: {path}:3: hosts.a.port: port 0 is outside 1-65535",
         f"warning: {path}:4: hosts.a.shoe_size: unknown key (kept, ignored)",
     ]
+
+
+def test_key_install_words_and_identity(config: Config, tmp_path: Path) -> None:
+    from sshcore import keys
+
+    ops.add_from_line(config, "ssh me@gpu.example.org")
+    key = tmp_path / "id_test"
+    info = keys.KeyInfo(path=key, name=str(key), has_private=True)
+    fresh = keys.InstallResult(added=True, method="sftp", created_dir=True, created_file=True)
+    assert ops.install_lines(fresh, True, info, "gpu") == [
+        "Added the key to ~/.ssh/authorized_keys on gpu (created ~/.ssh (mode 700); "
+        "created ~/.ssh/authorized_keys (mode 600)).",
+        f"Logged in to gpu with {keys.display_path(key)} alone: the key works.",
+    ]
+    there = keys.InstallResult(added=False, method="shell")
+    lines = ops.install_lines(there, None, info, "gpu")
+    assert lines[0] == "The key was already in ~/.ssh/authorized_keys on gpu; nothing changed."
+    assert "did not test the login" in lines[1] and "devtui hosts test gpu" in lines[1]
+
+    assert not ops.uses_key(config, "gpu", key)
+    done = ops.set_identity(config, "gpu", key)
+    assert done.changed and done.lines == [
+        f'Set identity_file = "{keys.display_path(key)}" for gpu in {config.path}.'
+    ]
+    assert ops.uses_key(Config.load(config.path), "gpu", key)
