@@ -81,8 +81,20 @@ async def test_remote_ports_listed_and_new_ones_announced(
         ports = await core.listening_ports("box")
         assert ListeningPort(port, "127.0.0.1") in ports
         assert any(p.port == sshd.port for p in ports)
+        # Count the watcher's looks (the real call, counted): a port opened before its first
+        # look is part of the starting picture, not "new".
+        looks = 0
+        look = core.listening_ports
+
+        async def counted(name: str) -> list[ListeningPort]:
+            nonlocal looks
+            ports = await look(name)
+            looks += 1
+            return ports
+
+        monkeypatch.setattr(core, "listening_ports", counted)
         core.watch_ports("box", interval=0.2)
-        await asyncio.sleep(0.6)
+        await wait_for(lambda: looks >= 1, 10, what="the watcher's first look")
         demo = await _listen()  # e.g. `python app.py` starts Gradio
         demo_port = demo.sockets[0].getsockname()[1]
         await wait_for(

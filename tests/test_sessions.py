@@ -23,6 +23,19 @@ def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return isolate_home(monkeypatch, tmp_path)
 
 
+async def _reconnected(events: list, host: str, timeout: float = 20) -> None:
+    """Wait until `host` has connected once more after the first time (after a restart).
+
+    Waiting for "connected" alone may return at once: the old connection's end may not
+    have been noticed yet.
+    """
+    await wait_for(
+        lambda: len([e for e in of_type(events, HostConnected) if e.host == host]) >= 2,
+        timeout,
+        what=f"{host} to reconnect",
+    )
+
+
 async def test_unknown_key_is_asked_saved_and_accepted_by_openssh(sshd, tmp_path: Path) -> None:
     core, prompts, events = make_core(tmp_path, {"box": sshd_host(sshd)})
     async with core:
@@ -128,15 +141,14 @@ async def test_password_login_wrong_then_right(sshd, throwaway_user, tmp_path: P
             await core.connect("pw")
         assert "password (refused)" in str(caught.value)
     assert "wrong-1" not in (tmp_path / "devtui.log").read_text()  # never in logs
-    core, prompts, _ = make_core(tmp_path, {"pw": host})
+    core, prompts, events = make_core(tmp_path, {"pw": host})
     prompts.passwords = [throwaway_user.password]
     async with core:
         status = await core.connect("pw")
         assert status.auth_method in ("password", "keyboard-interactive")
         # A reconnect uses the password kept in memory: no second prompt.
         sshd.restart()
-        await asyncio.wait_for(core.session("pw").wait_connected(), 20)
-        await asyncio.sleep(0.5)
+        await _reconnected(events, "pw")
         conn = await core.connection("pw")
         result = await conn.run("whoami", check=True)
     assert str(result.stdout).strip() == throwaway_user.name
@@ -204,8 +216,13 @@ async def test_run_a_line_in_the_login_shell_and_a_lost_link_is_one_clear_error(
         status = await core.run("box", 'echo "$0"; exit 5', lambda _, b: out.append(b))
         assert status == 5
         assert b"".join(out).decode().strip() == pwd.getpwnam(sshd.user).pw_shell
-        running = asyncio.ensure_future(core.run("box", ["sleep", "30"]))
-        await asyncio.sleep(0.5)
+        started: list[bytes] = []
+        running = asyncio.ensure_future(
+            core.run(
+                "box", ["sh", "-c", "echo started; exec sleep 30"], lambda _, b: started.append(b)
+            )
+        )
+        await wait_for(lambda: bool(started), 10, what="the command to start")
         proxy.cut()
         with pytest.raises(DevtuiError, match="box: the command did not finish"):
             await asyncio.wait_for(running, 30)
@@ -306,7 +323,7 @@ async def test_passphrase_key_is_unlocked_once_and_reused(sshd, tmp_path: Path) 
     )
     sshd.authorize(sshd.user, locked.with_suffix(".pub").read_text())
     host = sshd_host(sshd, identity_file=str(locked))
-    core, prompts, _ = make_core(tmp_path, {"box": host})
+    core, prompts, events = make_core(tmp_path, {"box": host})
     prompts.passphrases = ["s3cret phrase"]
     typed = prompts.passphrase
 
@@ -321,8 +338,7 @@ async def test_passphrase_key_is_unlocked_once_and_reused(sshd, tmp_path: Path) 
         # Time at the prompt is the user's, not the network's.
         assert status.connect_ms is not None and 0 < status.connect_ms < 2000
         sshd.restart()
-        await asyncio.wait_for(core.session("box").wait_connected(), 20)
-        await asyncio.sleep(0.3)
+        await _reconnected(events, "box")
         await core.connection("box")
     assert prompts.passphrases == []  # asked exactly once, reused for the reconnect
     assert "s3cret" not in (tmp_path / "devtui.log").read_text()
