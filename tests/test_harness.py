@@ -11,14 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import asyncssh
+import psutil
 import pytest
+from harness.agent import SshAgent
 from harness.asyncssh_server import DEFAULT_PASSWORD, DEFAULT_USER, AsyncsshServer
 from harness.net import (
+    ByteSource,
     EchoServer,
     Sha256Sink,
     echo_roundtrip,
     echo_roundtrip_sync,
     free_port,
+    read_all,
     send_random,
     wait_port,
 )
@@ -371,3 +375,51 @@ def test_free_port_and_wait_port(echo_server: EchoServer) -> None:
     port = free_port()
     with pytest.raises(TimeoutError):
         wait_port("127.0.0.1", port, timeout=0.2)
+
+
+async def test_byte_source_talks_one_way() -> None:
+    with ByteSource(MIB + 7) as source:
+        nbytes, digest = await read_all("127.0.0.1", source.port)
+        # It counts what comes back; send_random waits for it to close, i.e. to be done.
+        await send_random("127.0.0.1", source.port, 1000)
+    assert nbytes == MIB + 7 and digest == source.sent[0]
+    assert source.received == 1000
+    assert source.connections == 2
+
+
+async def test_asyncssh_server_routes_a_forward_to_its_own_network(
+    echo_server: EchoServer,
+) -> None:
+    hidden = free_port()  # nothing listens there on this machine
+    async with (
+        AsyncsshServer(
+            {DEFAULT_USER: DEFAULT_PASSWORD},
+            routes={("127.0.0.1", hidden): ("127.0.0.1", echo_server.port)},
+        ) as server,
+        await server.connect(DEFAULT_USER, password=DEFAULT_PASSWORD) as conn,
+    ):
+        listener = await conn.forward_local_port("127.0.0.1", 0, "127.0.0.1", hidden)
+        sent, got = await echo_roundtrip("127.0.0.1", listener.get_port(), 100_000)
+    assert sent == got
+    assert server.forwarded == [("127.0.0.1", hidden)]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", hidden), timeout=2).close()
+
+
+def test_ssh_agent_answers_and_is_stopped() -> None:
+    agent = SshAgent()
+    agent.start()
+    try:
+        listed = subprocess.run(
+            ["ssh-add", "-l"],
+            env={"SSH_AUTH_SOCK": str(agent.socket), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert listed.returncode == 1, listed.stderr  # an agent answered: it holds no keys
+        pid = agent._proc.pid if agent._proc else None
+    finally:
+        agent.stop()
+    assert pid is not None and not psutil.pid_exists(pid)  # stopped and reaped
+    assert not agent.socket.exists()
