@@ -9,6 +9,8 @@ Each measurement is a fresh Python process, as a `devtui` command is, timed from
   load      Config.load(path): read and validate
   save      Config.load(path).add_host(...): load, lock, re-read, edit, validate, atomic write
   update    Config.load(path).update_host(...): the same for a change inside one table
+  check     devtui check (python -m tui): the whole command, for reference
+  list      devtui hosts list --json, for reference
 
 Medians of --repeats runs, interleaved; ratios are to the tomllib baseline of the same run.
 It also times the same steps inside one process (no interpreter start), for where the time goes.
@@ -104,11 +106,22 @@ def generate(hosts: int, tunnels: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def run_once(script: str, path: Path) -> float:
+def command(name: str, path: Path) -> list[str]:
+    """The command line of one measurement."""
+    scripts = {"tomllib": BASELINE, "load": LOAD, "save": SAVE, "update": UPDATE}
+    if name in scripts:
+        return [sys.executable, "-c", scripts[name], str(path)]
+    cli = {"check": ["check"], "list": ["hosts", "list", "--json"]}[name]
+    return [sys.executable, "-m", "tui", "--config", str(path), *cli]
+
+
+def run_once(name: str, path: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DEVTUI_CONFIG", None)
+    # As an installed devtui runs: from .pyc files (the warm-up run writes them).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", script, str(path)], check=True, env=env)
+    subprocess.run(command(name, path), check=True, env=env, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -158,14 +171,15 @@ def main() -> int:
         source = folder / "source.toml"
         source.write_text(generate(args.hosts, args.tunnels), encoding="utf-8")
         work = folder / "config.toml"
-        scripts = {"tomllib": BASELINE, "load": LOAD, "save": SAVE, "update": UPDATE}
-        samples: dict[str, list[float]] = {name: [] for name in scripts}
+        names = ["tomllib", "load", "save", "update", "check", "list"]
+        samples: dict[str, list[float]] = {name: [] for name in names}
         shutil.copyfile(source, work)
-        run_once(LOAD, work)  # warm the disk cache and the .pyc files
+        for name in names:  # warm the disk cache and the .pyc files
+            run_once(name, work)
         for _ in range(repeats):
-            for name, script in scripts.items():  # interleaved: load on the machine hits all
+            for name in names:  # interleaved: load on the machine hits all alike
                 shutil.copyfile(source, work)  # every save starts from the same file
-                samples[name].append(run_once(script, work))
+                samples[name].append(run_once(name, work))
         steps = in_process(source, repeats)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
