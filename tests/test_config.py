@@ -625,6 +625,32 @@ def test_hostile_strings_never_add_a_key_or_corrupt_the_file(
 
 
 @settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=hostile_text, where=st.sampled_from(["identity_file", "user", "hostname", "jump"]))
+def test_hostile_strings_in_an_update_touch_nothing_else(
+    tmp_path: Path, value: str, where: str
+) -> None:
+    path = _fresh(tmp_path, "update", HAND_WRITTEN)
+    config = Config.load(path)
+    spec = dataclasses.replace(config.hosts["intern"], **{where: value})
+    try:
+        config.update_host("intern", spec)
+    except ConfigError:
+        assert path.read_text() == HAND_WRITTEN
+        return
+    text = path.read_text()
+    raw = tomllib.loads(text)
+    assert raw["hosts"]["intern"][where] == value
+    assert set(raw["hosts"]["intern"]) == {"hostname", "port", "user", "colour", where}
+    assert Config.load(path).hosts["intern"] == spec
+    # Only the intern table changed: the text before its header and from the next comment on.
+    lab = HAND_WRITTEN.index("# a second box")
+    head = HAND_WRITTEN.index("[hosts.intern]")
+    assert text.startswith(HAND_WRITTEN[:head]) and text.endswith(HAND_WRITTEN[lab:])
+
+
+@settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
