@@ -9,7 +9,7 @@ commands that use it start fast.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -57,9 +57,9 @@ class Outcome:
 class AddOutcome(Outcome):
     """The outcome of pasting an ssh line."""
 
-    host: str = ""  # the host the line is about (new or already saved)
-    hosts: list[HostSpec] = field(default_factory=list)  # added, jump host first
-    tunnels: list[TunnelSpec] = field(default_factory=list)  # added
+    host: str  # the host the line is about (new or already saved)
+    hosts: list[HostSpec]  # added, jump host first
+    tunnels: list[TunnelSpec]  # added
 
 
 DEFAULT_SSH_CONFIG = "~/.ssh/config"
