@@ -29,7 +29,10 @@ from .model import (
 )
 from .sshcmd import jump_host_spec, parse_forward, to_ssh_config_block
 
-_MAX_INCLUDE_DEPTH = 16
+_MAX_INCLUDE_DEPTH = 16  # as OpenSSH's READCONF_MAX_DEPTH: deeper is an error there too
+# Includes that fan out (every file including every other) grow factorially even with loops
+# cut; no real setup reads more files than this.
+_MAX_INCLUDE_FILES = 256
 _KEYS = {
     "hostname",
     "user",
@@ -94,10 +97,46 @@ def _split_line(line: str) -> list[str]:
     return [key, *words]
 
 
-def _scan(path: Path, ssh_dir: Path, blocks: list[_Block], notes: list[str], depth: int) -> None:
-    if depth > _MAX_INCLUDE_DEPTH:
-        notes.append(f"{path}: Include nested too deep; stopped")
-        return
+@dataclass
+class _Includes:
+    """What the scan has open (the Include stack) and has read so far."""
+
+    stack: list[Path] = field(default_factory=list)
+    files_read: int = 0
+    looped: set[str] = field(default_factory=set)  # "file:line" already noted
+
+
+def _same_file(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path.absolute()
+
+
+def _scan(
+    path: Path, ssh_dir: Path, blocks: list[_Block], notes: list[str], inc: _Includes
+) -> None:
+    if len(inc.stack) > _MAX_INCLUDE_DEPTH:
+        raise DevtuiError(
+            f"{path}: Include nested more than {_MAX_INCLUDE_DEPTH} deep (ssh refuses this "
+            "config too); nothing imported"
+        )
+    inc.files_read += 1
+    if inc.files_read > _MAX_INCLUDE_FILES:
+        raise DevtuiError(
+            f"{path}: Include reads more than {_MAX_INCLUDE_FILES} files (files that include "
+            "each other?); nothing imported"
+        )
+    inc.stack.append(_same_file(path))
+    try:
+        _scan_file(path, ssh_dir, blocks, notes, inc)
+    finally:
+        inc.stack.pop()
+
+
+def _scan_file(
+    path: Path, ssh_dir: Path, blocks: list[_Block], notes: list[str], inc: _Includes
+) -> None:
     try:
         text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError as e:
@@ -125,20 +164,32 @@ def _scan(path: Path, ssh_dir: Path, blocks: list[_Block], notes: list[str], dep
                     # ssh skips it silently too, but the user may wonder where hosts went
                     notes.append(f"{where}: Include {pattern}: {expanded} does not exist")
                 for found in matches:
-                    _scan(Path(found), ssh_dir, blocks, notes, depth + 1)
+                    if _same_file(Path(found)) in inc.stack:
+                        # A file including itself (or an ancestor): read once, note once.
+                        if where not in inc.looped:
+                            inc.looped.add(where)
+                            notes.append(
+                                f"{where}: Include {pattern}: {found} is already being read "
+                                "(an Include loop); skipped"
+                            )
+                        continue
+                    _scan(Path(found), ssh_dir, blocks, notes, inc)
         elif key in _KEYS:
             blocks[-1].options.append(_Option(key, words[1:], where))
 
 
 def read_ssh_config(path: Path | str | None = None) -> ImportResult:
-    """Read ~/.ssh/config (or `path`); a missing file gives an empty result."""
+    """Read ~/.ssh/config (or `path`); a missing file gives an empty result.
+
+    Raises DevtuiError when Include nests too deep or reads too many files.
+    """
     ssh_dir = Path("~/.ssh").expanduser()
     path = Path(path).expanduser() if path else ssh_dir / "config"
     result = ImportResult()
     if not path.exists():
         return result
     blocks: list[_Block] = [_Block(patterns=["*"])]  # options before any Host apply to all
-    _scan(path, ssh_dir, blocks, result.notes, 0)
+    _scan(path, ssh_dir, blocks, result.notes, _Includes())
 
     aliases: list[str] = []
     for block in blocks[1:]:
