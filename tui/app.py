@@ -179,7 +179,7 @@ class DevTuiApp(App[int]):
         self.core = core
         core.subscribe(self._on_event)
         self.core_ready.set()
-        self.set_interval(FLUSH_INTERVAL, self._flush)
+        self.set_interval(FLUSH_INTERVAL, self._flush_events)
         self.set_interval(1.0, self._tick)
         if self.watch_config:
             self.set_interval(CONFIG_POLL, self._poll_config)
@@ -224,7 +224,7 @@ class DevTuiApp(App[int]):
         self.live.feed(event)
         self._dirty = True
 
-    def _flush(self) -> None:
+    def _flush_events(self) -> None:
         if not self._pending and not self._dirty:
             return
         batch, self._pending = self._pending, []

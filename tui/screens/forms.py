@@ -107,7 +107,7 @@ class PasteScreen(FormScreen):
         lines += [f"note: {n}" for n in [*plan.notes, *parsed.notes]]
         if not plan.changes:
             lines.append("Nothing new to save.")
-        preview.call_after_refresh(preview.update, escape("\n".join(lines)))
+        preview.update(escape("\n".join(lines)))
         return []
 
     def show_problems(self) -> list[str]:
@@ -231,7 +231,7 @@ class TunnelFormScreen(FormScreen):
     """New tunnel or edit one; a busy local port names its holder and offers a free one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+u", "use_free_port", "Use free port", id="tunnel.free")
+        Binding("ctrl+n", "use_free_port", "Use free port", id="tunnel.free", priority=True)
     ]
 
     def __init__(
@@ -283,6 +283,11 @@ class TunnelFormScreen(FormScreen):
             )
             yield Static("", id="problems")
             yield Label("[b]enter[/] save   [b]tab[/] next   [b]esc[/] cancel", classes="keys")
+
+    def on_mount(self) -> None:
+        # Enter on a Select opens it: start where the user types, the host is usually preset.
+        first = "#spec" if self.host in self.config.hosts else "#host"
+        self.query_one(first).focus()
 
     @staticmethod
     def _spec_text(spec: TunnelSpec | None) -> str:
@@ -339,7 +344,7 @@ class TunnelFormScreen(FormScreen):
         assert self.port_check is not None
         text = self.port_check.message
         if self.port_check.suggestion:
-            text += f"  (ctrl+u uses {self.port_check.suggestion})"
+            text += f"  (ctrl+n uses {self.port_check.suggestion})"
         return text
 
     def check_port(self, spec: TunnelSpec) -> None:
@@ -412,6 +417,9 @@ class KeygenScreen(FormScreen):
             yield from _field("Again", Input(password=True, id="pass2"))
             yield Static("", id="problems")
             yield Label("[b]enter[/] generate   [b]esc[/] cancel", classes="keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#path", Input).focus()  # enter, enter: the defaults, as ssh-keygen
 
     def on_select_changed(self, event: Select.Changed) -> None:
         from pathlib import Path

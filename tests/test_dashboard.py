@@ -1,0 +1,527 @@
+"""The dashboard driven by keys (Textual's Pilot) against real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from coreutil import isolate_home, sshd_host
+from dashboard_util import cell_texts, make_app, ready, screen_text, until
+from harness.net import free_port, send_stream
+from textual.widgets import Input
+
+from sshcore.events import HostLost, TunnelTraffic
+from tui.panes.base import EmptyNote
+from tui.screens.dialogs import (
+    ConfirmScreen,
+    HostKeyChangedScreen,
+    HostKeyScreen,
+    SecretScreen,
+    TextScreen,
+)
+from tui.screens.forms import KeygenScreen, PasteScreen
+from tui.screens.help import HelpScreen
+
+TUTORIAL = (
+    "ssh -p 37367 root@ssh.intern-ai.org.cn -CNg -L 7860:127.0.0.1:7860 -o StrictHostKeyChecking=no"
+)
+
+
+@pytest.fixture(autouse=True)
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    return isolate_home(monkeypatch, tmp_path)
+
+
+def _known(tmp_path: Path, sshd: Any) -> str:
+    path = tmp_path / "known_hosts"
+    sshd.write_known_hosts(path)
+    return str(path)
+
+
+def _tunnel(listen: int, target: int, host: str = "box", kind: str = "local") -> dict[str, Any]:
+    return {
+        "host": host,
+        "kind": kind,
+        "listen": f"127.0.0.1:{listen}",
+        "target": f"127.0.0.1:{target}",
+    }
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+# -- first run --------------------------------------------------------------------------------
+
+
+async def test_empty_config_says_what_to_do_first(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        note = str(app.hosts_pane.query_one(EmptyNote).render())
+        assert "paste the ssh line" in note and "import ~/.ssh/config" in note
+        assert "devtui demo" in note
+        # The pane's keys work from the note: p opens the paste dialog.
+        await pilot.press("p")
+        assert isinstance(app.screen, PasteScreen)
+
+
+async def test_paste_the_tutorial_line_saves_host_and_tunnel_with_safe_defaults(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path, {})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("p")
+        box = app.screen.query_one("#line", Input)
+        box.value = "ssh -p 37367 root@ssh.intern-ai.org.cn -L 7860:nope:x"
+        await pilot.pause()
+        assert "cannot read that ssh command" in screen_text(app)
+        assert "'-L 7860:nope:x'" in screen_text(app)  # names the token
+        box.value = TUTORIAL
+        await pilot.pause()
+        preview = screen_text(app)
+        assert "host ssh.intern-ai.org.cn" in preview or "host intern" in preview
+        assert "7860" in preview and "note:" in preview
+        await pilot.press("enter")
+        await until(pilot, lambda: len(app.config.tunnels) == 1, 10, "the tunnel to be saved")
+        host = next(iter(app.config.hosts.values()))
+        assert (host.hostname, host.port, host.user) == ("ssh.intern-ai.org.cn", 37367, "root")
+        tunnel = next(iter(app.config.tunnels.values()))
+        assert str(tunnel.listen) == "127.0.0.1:7860"  # -g was not obeyed
+        saved = (tmp_path / "config.toml").read_text()
+        assert "ssh.intern-ai.org.cn" in saved and "7860" in saved
+        await pilot.pause(0.3)
+        assert app.hosts_pane.table.row_count == 1
+        assert app.tunnels_pane.table.row_count == 1
+        logs = "\n".join(r.text for r in app.logs_pane.records)
+        assert "-g" in logs and "StrictHostKeyChecking" in logs  # the safe-default notes
+        # Pasting the same line again changes nothing.
+        before = (tmp_path / "config.toml").read_text()
+        await pilot.press("p")
+        app.screen.query_one("#line", Input).value = TUTORIAL
+        await pilot.pause()
+        assert "Nothing new to save" in screen_text(app)
+        await pilot.press("escape")
+        assert (tmp_path / "config.toml").read_text() == before
+
+
+# -- host keys and passwords ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["n", "escape", "y"])
+async def test_unknown_host_key_is_asked_and_only_y_trusts_it(
+    tmp_path: Path, sshd: Any, answer: str
+) -> None:
+    known = tmp_path / "known_hosts"
+    app = make_app(tmp_path, {"box": sshd_host(sshd)}, known_hosts=str(known))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, HostKeyScreen), 10, "the host key modal")
+        shown = screen_text(app)
+        assert sshd.host_key_sha256() in shown and "box" in shown
+        await pilot.press(answer)
+        if answer == "y":
+            await until(
+                pilot, lambda: app.host_status("box").state.value == "connected", 10, "connect"
+            )
+            assert f"[127.0.0.1]:{sshd.port}" in known.read_text()
+            row = cell_texts(app.hosts_pane.table, "box")
+            assert row[1] == "connected"
+        else:
+            await until(
+                pilot, lambda: app.host_status("box").state.value == "failed", 10, "refusal"
+            )
+            assert not known.exists() or str(sshd.port) not in known.read_text()
+            await pilot.pause(0.3)
+            assert cell_texts(app.hosts_pane.table, "box")[1] == "failed"
+
+
+async def test_changed_host_key_is_refused_with_both_fingerprints(
+    tmp_path: Path, sshd: Any
+) -> None:
+    known = Path(_known(tmp_path, sshd))
+    old = sshd.host_key_sha256()
+    sshd.regenerate_host_key()
+    before = known.read_text()
+    app = make_app(tmp_path, {"box": sshd_host(sshd)}, known_hosts=str(known))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("c")
+        await until(
+            pilot, lambda: isinstance(app.screen, HostKeyChangedScreen), 10, "the changed-key modal"
+        )
+        shown = screen_text(app)
+        assert old in shown and sshd.host_key_sha256() in shown
+        # No key trusts it: y is not an answer here.
+        await pilot.press("y")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.host_status("box").state.value == "failed", 10, "refusal")
+        assert known.read_text() == before
+
+
+async def test_password_modal_names_the_host_and_logs_in(
+    tmp_path: Path, sshd: Any, throwaway_user: Any
+) -> None:
+    host = {"hostname": "127.0.0.1", "port": sshd.port, "user": throwaway_user.name}
+    app = make_app(tmp_path, {"box": host}, known_hosts=_known(tmp_path, sshd))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, SecretScreen), 10, "the password modal")
+        assert "box" in screen_text(app)
+        secret = app.screen.query_one("#secret", Input)
+        assert secret.password  # masked
+        secret.value = throwaway_user.password
+        await pilot.press("enter")
+        await until(pilot, lambda: app.host_status("box").state.value == "connected", 15, "login")
+        assert app.host_status("box").auth_method == "password"
+        log = (tmp_path / "devtui.log").read_text()
+        assert throwaway_user.password not in log
+
+
+async def test_escape_at_the_password_modal_cancels_that_connect_only(
+    tmp_path: Path, sshd: Any, throwaway_user: Any
+) -> None:
+    host = {"hostname": "127.0.0.1", "port": sshd.port, "user": throwaway_user.name}
+    app = make_app(tmp_path, {"box": host}, known_hosts=_known(tmp_path, sshd))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, SecretScreen), 10, "the password modal")
+        await pilot.press("escape")
+        await until(
+            pilot,
+            lambda: app.host_status("box").state.value in ("failed", "idle"),
+            10,
+            "the connect to give up",
+        )
+        assert app.is_running and not isinstance(app.screen, SecretScreen)
+
+
+# -- tunnels ----------------------------------------------------------------------------------
+
+
+async def test_space_starts_and_stops_one_tunnel_and_its_row_counts_bytes(
+    tmp_path: Path, sshd: Any, sha256_sink: Any
+) -> None:
+    one, two = free_port(), free_port()
+    tunnels = {"one": _tunnel(one, sha256_sink.port), "two": _tunnel(two, sha256_sink.port)}
+    app = make_app(tmp_path, {"box": sshd_host(sshd)}, tunnels, known_hosts=_known(tmp_path, sshd))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")  # Tunnels
+        await pilot.press("space")  # "one" (first row)
+        await pilot.press("down", "space")  # "two"
+        await until(
+            pilot,
+            lambda: all(
+                (s := app.tunnel_status(n)) is not None and s.state.value == "up"
+                for n in ("one", "two")
+            ),
+            15,
+            "both tunnels up",
+        )
+        # 300 KiB one way through "one": its row shows them as Up, not Down.
+        reader, writer = await asyncio.open_connection("127.0.0.1", one)
+        await send_stream(reader, writer, 300 * 1024)
+        await asyncio.to_thread(sha256_sink.wait_results, 1, 20)
+        await until(
+            pilot,
+            lambda: cell_texts(app.tunnels_pane.table, "one")[4].startswith("300"),
+            5,
+            "the Up/Down cell to show 300K up",
+        )
+        assert cell_texts(app.tunnels_pane.table, "one")[4] == "300K/0"
+        assert cell_texts(app.tunnels_pane.table, "two")[4] == ""
+        # Stop "two" only: its port closes, "one" keeps its listener.
+        await pilot.press("space")
+        await until(pilot, lambda: not _listening(two), 10, "two's listener to close")
+        assert _listening(one)
+        assert app.tunnel_status("one").state.value == "up"
+        await until(
+            pilot,
+            lambda: cell_texts(app.tunnels_pane.table, "two")[2] == "stopped",
+            5,
+            "two's row to say stopped",
+        )
+
+
+async def test_busy_local_port_is_named_in_the_form_before_anything_is_saved(
+    tmp_path: Path,
+) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    busy = holder.getsockname()[1]
+    try:
+        app = make_app(tmp_path, {"box": {"hostname": "example.org"}})
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            before = (tmp_path / "config.toml").read_text()
+            await pilot.press("2", "n")
+            app.screen.query_one("#spec", Input).value = f"{busy}:127.0.0.1:80"
+            await until(
+                pilot, lambda: "already in use" in screen_text(app), 5, "the busy-port message"
+            )
+            text = screen_text(app)
+            assert "python" in text and "ctrl+n uses" in text  # who holds it, and a way out
+            await pilot.press("enter")  # refused: nothing saved
+            assert (tmp_path / "config.toml").read_text() == before
+            await pilot.press("ctrl+n")
+            spec = app.screen.query_one("#spec", Input).value
+            assert not spec.startswith(f"{busy}:")
+            await until(pilot, lambda: "already in use" not in screen_text(app), 5, "re-check")
+            await pilot.press("enter")
+            await until(pilot, lambda: len(app.config.tunnels) == 1, 10, "the tunnel saved")
+            assert next(iter(app.config.tunnels.values())).listen.port != busy
+    finally:
+        holder.close()
+
+
+async def test_quit_asks_when_tunnels_run_and_y_stops_them(
+    tmp_path: Path, sshd: Any, echo_server: Any
+) -> None:
+    port = free_port()
+    app = make_app(
+        tmp_path,
+        {"box": sshd_host(sshd)},
+        {"web": _tunnel(port, echo_server.port) | {"autostart": True}},
+        known_hosts=_known(tmp_path, sshd),
+        autostart=True,
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: _listening(port), 10, "the autostart tunnel")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "web" in screen_text(app)
+        await pilot.press("n")
+        assert app.is_running and _listening(port)
+        await pilot.press("q", "y")
+        await until(pilot, lambda: not app.is_running, 10, "the app to exit")
+    assert app.return_code == 0
+    assert not _listening(port)
+
+
+async def test_open_over_ssh_copies_the_url_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSH_CONNECTION", "127.0.0.1 50000 127.0.0.1 22")
+    app = make_app(tmp_path, {"box": {"hostname": "example.org"}}, {"web": _tunnel(7860, 7860)})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        opened: list[str] = []
+        app.open_url = lambda url, **_: opened.append(url)  # type: ignore[method-assign]
+        await pilot.press("2", "o")
+        assert opened == []  # no browser on this side of the SSH session
+        assert app.clipboard == "http://127.0.0.1:7860/"
+        monkeypatch.delenv("SSH_CONNECTION")
+        monkeypatch.delenv("SSH_TTY", raising=False)
+        await pilot.press("o")
+        assert opened == ["http://127.0.0.1:7860/"]
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+async def test_generate_a_key_then_copy_it_as_osc52(tmp_path: Path, home: Path) -> None:
+    app = make_app(tmp_path, {})
+    async with app.run_test(size=(160, 50)) as pilot:
+        await ready(pilot)
+        written: list[str] = []
+        driver = app._driver
+        assert driver is not None
+        original = driver.write
+        driver.write = lambda data: (written.append(data), original(data))  # type: ignore[method-assign]
+        await pilot.press("3", "g")
+        assert isinstance(app.screen, KeygenScreen)
+        app.screen.query_one("#pass1", Input).value = "correct horse"
+        app.screen.query_one("#pass2", Input).value = "correct horse"
+        await pilot.press("enter")
+        key = home / ".ssh" / "id_ed25519"
+        await until(pilot, key.exists, 10, "the key file")
+        assert key.stat().st_mode & 0o077 == 0  # owner-only
+        await until(
+            pilot, lambda: app.keys_pane.table.row_count == 1, 10, "the key in the Keys pane"
+        )
+        assert "passphrase" in cell_texts(app.keys_pane.table, str(key))[2]
+        await pilot.press("y")
+        public = (home / ".ssh" / "id_ed25519.pub").read_text().strip()
+        payload = base64.b64encode(public.encode()).decode()
+        assert f"\x1b]52;c;{payload}\a" in "".join(written)
+
+
+async def test_install_a_key_with_the_password_modal_then_key_login_is_verified(
+    tmp_path: Path, sshd_factory: Any, throwaway_user: Any, home: Path
+) -> None:
+    sshd = sshd_factory(["AuthorizedKeysFile .ssh/authorized_keys", "StrictModes yes"])
+    from sshcore import keys
+
+    info = keys.generate_key()
+    host = {"hostname": "127.0.0.1", "port": sshd.port, "user": throwaway_user.name}
+    app = make_app(tmp_path, {"box": host}, known_hosts=_known(tmp_path, sshd))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: app.keys_pane.table.row_count == 1, 10, "the key listed")
+        await pilot.press("3", "u")
+        await pilot.press("enter")  # the only host
+        await until(pilot, lambda: isinstance(app.screen, SecretScreen), 10, "the password modal")
+        app.screen.query_one("#secret", Input).value = throwaway_user.password
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: any("key-only login verified" in r.text for r in app.logs_pane.records),
+            20,
+            "the install to be verified",
+        )
+    authorized = (throwaway_user.home / ".ssh" / "authorized_keys").read_text()
+    assert info.public_line in authorized
+
+
+async def test_show_key_has_the_public_line_and_copies_it(tmp_path: Path, home: Path) -> None:
+    from sshcore import keys
+
+    info = keys.generate_key()
+    app = make_app(tmp_path, {})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: app.keys_pane.table.row_count == 1, 10, "the key listed")
+        await pilot.press("3", "s")
+        assert isinstance(app.screen, TextScreen)
+        assert info.public_line and info.public_line in screen_text(app)
+        await pilot.press("y")
+        assert app.clipboard == info.public_line
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+
+async def test_logs_filter_follow_and_a_burst_stays_bounded(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {})
+    async with app.run_test(size=(80, 24)) as pilot:
+        core = (await ready(pilot)).core
+        assert core is not None
+        for i in range(20_000):
+            core.bus.publish(HostLost("alpha" if i % 2 else "beta", f"cut {i}"))
+            core.bus.publish(TunnelTraffic("t", 1, i, i))  # counters never become log lines
+        await pilot.pause(0.6)
+        view = app.logs_pane.log_view
+        assert len(view.lines) <= 1000  # bounded view
+        assert "cut 19999" in str(view.lines[-1].text)
+        assert not any("TunnelTraffic" in r.text or "B up" in r.text for r in app.logs_pane.records)
+        # Filter
+        await pilot.press("4", "slash")
+        app.logs_pane.query_one(".filter", Input).value = "beta"
+        await pilot.pause(0.2)
+        assert all("beta" in str(line.text) for line in view.lines)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert any("alpha" in str(line.text) for line in view.lines)
+        # Scrolling up pauses follow and counts what waits; f follows again.
+        await pilot.press("up")
+        assert not app.logs_pane.follow
+        core.bus.publish(HostLost("gamma", "later"))
+        core.bus.publish(HostLost("gamma", "later"))
+        await pilot.pause(0.5)
+        assert "2 new" in str(app.logs_pane.border_subtitle)
+        await pilot.press("f")
+        assert app.logs_pane.follow
+        await pilot.press("ctrl+l")
+        assert len(view.lines) == 0
+
+
+# -- robustness -------------------------------------------------------------------------------
+
+
+async def test_an_unexpected_exception_is_one_line_and_the_app_stays_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.app import DevTuiApp
+
+    def broken(self: DevTuiApp, name: str) -> None:
+        raise RuntimeError("planted bug")
+
+    monkeypatch.setattr(DevTuiApp, "test_host", broken)
+    app = make_app(tmp_path, {"box": {"hostname": "example.org"}})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("t")
+        await pilot.pause(0.5)
+        assert app.is_running
+        records = [r.text for r in app.logs_pane.records]
+        assert any("unexpected error" in r and "planted bug" in r for r in records)
+        await pilot.press("e")  # still answering keys
+        assert app.screen.__class__.__name__ == "HostFormScreen"
+    assert app.return_code in (None, 0)
+    app.core = None
+    log = (tmp_path / "devtui.log").read_text()
+    assert "Traceback" in log and "RuntimeError: planted bug" in log
+
+
+async def test_help_lists_every_key(tmp_path: Path) -> None:
+    from tui.panes import HostsPane, KeysPane, LogsPane, TunnelsPane
+
+    app = make_app(tmp_path, {})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for pane in (HostsPane, TunnelsPane, KeysPane, LogsPane):
+            for binding in pane.BINDINGS:
+                assert binding.description in text, binding
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_palette_runs_an_action_by_name(tmp_path: Path, echo_server: Any, sshd: Any) -> None:
+    port = free_port()
+    app = make_app(
+        tmp_path,
+        {"box": sshd_host(sshd)},
+        {"gradio": _tunnel(port, echo_server.port)},
+        known_hosts=_known(tmp_path, sshd),
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Tunnels: start gradio" in titles and "Hosts: connect box" in titles
+        await pilot.press("ctrl+p")
+        await pilot.press(*"start gradio")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: _listening(port), 10, "gradio started from the palette")
+
+
+async def test_tunnel_bytes_reach_the_log_and_the_sink_one_way(
+    tmp_path: Path, sshd: Any, sha256_sink: Any
+) -> None:
+    """Down stays 0 when only the client sends: the row does not swap directions."""
+    port = free_port()
+    app = make_app(
+        tmp_path,
+        {"box": sshd_host(sshd)},
+        {"up": _tunnel(port, sha256_sink.port)},
+        known_hosts=_known(tmp_path, sshd),
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("2", "space")
+        await until(pilot, lambda: _listening(port), 10, "the tunnel")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await send_stream(reader, writer, 64 * 1024)
+        await asyncio.to_thread(sha256_sink.wait_results, 1, 20)
+        await until(
+            pilot,
+            lambda: cell_texts(app.tunnels_pane.table, "up")[3] == "64K",
+            5,
+            "Up to show 64K in the compact layout",
+        )
+        assert cell_texts(app.tunnels_pane.table, "up")[4] == ""  # nothing came down
