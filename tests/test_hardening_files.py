@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
+import asyncssh
 import pytest
 
+from sshcore import atomic, hostkeys
 from sshcore.errors import DevtuiError
 from sshcore.openssh_config import read_ssh_config
 
@@ -92,3 +95,127 @@ def test_the_depth_limit_is_the_one_ssh_applies(home: Path, length: int, ok: boo
     else:
         with pytest.raises(DevtuiError, match="nested more than 16 deep"):
             read_ssh_config(config)
+
+
+# -- known_hosts -------------------------------------------------------------------------------
+@pytest.fixture
+def key() -> asyncssh.SSHKey:
+    return asyncssh.generate_private_key("ssh-ed25519").convert_to_public()
+
+
+def _entry(key: asyncssh.SSHKey) -> bytes:
+    return key.export_public_key().strip()
+
+
+def _ssh_appends(path: Path, line: bytes) -> Callable[[str], None]:
+    """A checkpoint that appends `line` the way ssh does (O_APPEND, no lock), once."""
+    done: list[bool] = []
+
+    def checkpoint(step: str) -> None:
+        if step == "before-replace" and not done:
+            done.append(True)
+            with open(path, "ab") as f:
+                f.write(line)
+
+    return checkpoint
+
+
+def test_learn_keeps_every_byte_already_there(tmp_path: Path, key: asyncssh.SSHKey) -> None:
+    path = tmp_path / "known_hosts"
+    before = b"# caf\xe9 (latin-1)\r\nold.example " + _entry(key) + b"\r\n#\x0cform feed\r\n"
+    path.write_bytes(before)
+    inode = path.stat().st_ino
+    assert hostkeys.learn(path, "new.example", 22, key) == 4
+    after = path.read_bytes()
+    assert after.startswith(before)  # appended, not rewritten: CRLF and the \xe9 survive
+    assert after[len(before) :] == b"new.example " + _entry(key) + b"\n"
+    # The same file, not a replacement: an entry ssh appends meanwhile cannot be lost.
+    assert path.stat().st_ino == inode
+
+
+def test_an_entry_ssh_appends_while_devtui_forgets_is_kept(
+    tmp_path: Path, key: asyncssh.SSHKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_bytes(b"a.example " + _entry(key) + b"\nb.example " + _entry(key) + b"\n")
+    theirs = b"by-ssh.example " + _entry(key) + b"\n"
+    monkeypatch.setattr(atomic, "_checkpoint", _ssh_appends(path, theirs))
+    assert hostkeys.forget(path, "a.example", 22) == 1
+    assert path.read_bytes() == b"b.example " + _entry(key) + b"\n" + theirs
+
+
+def test_forget_works_on_bytes_keeping_crlf_and_non_utf8(
+    tmp_path: Path, key: asyncssh.SSHKey
+) -> None:
+    path = tmp_path / "known_hosts"
+    keep = b"# caf\xe9\r\n#\x0c\xc2\x85 odd comment\r\nbeta.example " + _entry(key) + b"\r\n"
+    path.write_bytes(keep + b"alpha.example " + _entry(key) + b"\r\n")
+    assert hostkeys.forget(path, "alpha.example", 22) == 1
+    assert path.read_bytes() == keep
+
+
+def test_forget_takes_only_its_name_off_a_line_naming_several_hosts(
+    tmp_path: Path, key: asyncssh.SSHKey
+) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_bytes(b"alpha.example,beta.example,10.0.0.5 " + _entry(key) + b" comment\n")
+    assert hostkeys.forget(path, "alpha.example", 22) == 1
+    assert path.read_bytes() == b"beta.example,10.0.0.5 " + _entry(key) + b" comment\n"
+    assert not hostkeys.lookup(path, "alpha.example", 22).known
+    assert hostkeys.lookup(path, "beta.example", 22).trusted
+    assert hostkeys.lookup(path, "10.0.0.5", 22).trusted
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen")
+def test_forget_removes_a_hashed_name_ssh_keygen_wrote(
+    tmp_path: Path, key: asyncssh.SSHKey
+) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_bytes(
+        b"[alpha.example]:2222 " + _entry(key) + b"\nbeta.example " + _entry(key) + b"\n"
+    )
+    subprocess.run(["ssh-keygen", "-H", "-f", str(path)], check=True, capture_output=True)
+    assert hostkeys.forget(path, "alpha.example", 2222) == 1
+    assert not hostkeys.lookup(path, "alpha.example", 2222).known
+    assert hostkeys.lookup(path, "beta.example", 22).trusted
+
+
+def test_forget_refuses_a_wildcard_pin_that_covers_other_hosts(
+    tmp_path: Path, key: asyncssh.SSHKey
+) -> None:
+    path = tmp_path / "known_hosts"
+    before = b"*.example " + _entry(key) + b"\n"
+    path.write_bytes(before)
+    with pytest.raises(DevtuiError, match=r"known_hosts:1 .*other hosts"):
+        hostkeys.forget(path, "alpha.example", 22)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen")
+def test_line_numbers_are_the_ones_ssh_keygen_reports(tmp_path: Path, key: asyncssh.SSHKey) -> None:
+    # A form feed and U+2028 in a comment are not line breaks for ssh or an editor.
+    path = tmp_path / "known_hosts"
+    path.write_bytes(b"# a\x0cb\xe2\x80\xa8c\x1cd\n\nhost.example " + _entry(key) + b"\n")
+    found = subprocess.run(
+        ["ssh-keygen", "-F", "host.example", "-f", str(path)], capture_output=True, text=True
+    )
+    line = int(found.stdout.split("found: line ")[1].split()[0])
+    assert [e.line for e in hostkeys.lookup(path, "host.example", 22).trusted] == [line]
+
+
+def test_forget_and_learn_wait_for_another_devtui_editing_known_hosts(
+    tmp_path: Path, key: asyncssh.SSHKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import filelock
+
+    path = tmp_path / "known_hosts"
+    before = b"a.example " + _entry(key) + b"\n"
+    path.write_bytes(before)
+    monkeypatch.setattr(hostkeys, "LOCK_TIMEOUT", 0.2)
+    with filelock.FileLock(tmp_path / "known_hosts.lock"):  # another devtui mid-edit
+        with pytest.raises(DevtuiError, match="being changed by another devtui"):
+            hostkeys.forget(path, "a.example", 22)
+        with pytest.raises(DevtuiError, match="being changed by another devtui"):
+            hostkeys.learn(path, "b.example", 22, key)
+    assert path.read_bytes() == before
+    assert hostkeys.forget(path, "a.example", 22) == 1
