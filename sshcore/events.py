@@ -11,12 +11,13 @@ import atexit
 import contextlib
 import logging
 import logging.handlers
+import os
 import queue
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -317,7 +318,7 @@ class FileLog:
     }
 
     def __init__(self, path: Path, max_bytes: int = 1_000_000, backups: int = 3) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handler = _QuietRotatingFileHandler(
             path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
         )
@@ -356,3 +357,12 @@ class _QuietRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     def handleError(self, record: logging.LogRecord) -> None:
         return None
+
+    def _open(self) -> Any:
+        # Owner-only from creation, like the config: host names, users and addresses are
+        # nobody else's business. (On Windows the mode is moot: the profile's ACL applies.)
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if os.name == "posix" and os.fstat(fd).st_mode & 0o077:
+            with contextlib.suppress(OSError):  # a log an older devtui left readable
+                os.fchmod(fd, 0o600)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import pytest
 
 from sshcore import atomic, hostkeys
 from sshcore.errors import DevtuiError
+from sshcore.events import FileLog, HostConnecting
 from sshcore.openssh_config import read_ssh_config
 
 
@@ -219,3 +221,36 @@ def test_forget_and_learn_wait_for_another_devtui_editing_known_hosts(
             hostkeys.learn(path, "b.example", 22, key)
     assert path.read_bytes() == before
     assert hostkeys.forget(path, "a.example", 22) == 1
+
+
+# -- the log file ------------------------------------------------------------------------------
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes; on Windows the profile ACL applies")
+def test_the_log_file_is_owner_only_from_creation_and_after_rotation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = os.umask(0o022)  # the usual umask, which makes plain files 0644
+    try:
+        log_path = tmp_path / "logs" / "devtui.log"
+        log = FileLog(log_path, max_bytes=300, backups=2)
+        for i in range(20):  # enough to rotate twice
+            log(HostConnecting(f"host{i}", f"user@10.0.0.{i}:22"))
+        log.close()
+    finally:
+        os.umask(old)
+    files = sorted(log_path.parent.iterdir())
+    assert [f.name for f in files] == ["devtui.log", "devtui.log.1", "devtui.log.2"]
+    for f in files:
+        assert f.stat().st_mode & 0o777 == 0o600, f
+    assert "user@10.0.0.19:22" in log_path.read_text()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes; on Windows the profile ACL applies")
+def test_a_readable_log_left_by_an_older_devtui_is_made_owner_only(tmp_path: Path) -> None:
+    log_path = tmp_path / "devtui.log"
+    log_path.write_text("old line\n")
+    log_path.chmod(0o644)
+    log = FileLog(log_path)
+    log(HostConnecting("box", "me@box:22"))
+    log.close()
+    assert log_path.stat().st_mode & 0o777 == 0o600
+    assert log_path.read_text().startswith("old line\n")
