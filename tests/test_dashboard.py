@@ -525,3 +525,50 @@ async def test_tunnel_bytes_reach_the_log_and_the_sink_one_way(
             "Up to show 64K in the compact layout",
         )
         assert cell_texts(app.tunnels_pane.table, "up")[4] == ""  # nothing came down
+
+
+async def test_config_edited_on_disk_is_reloaded_and_a_broken_edit_keeps_the_last_good(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path, {"box": {"hostname": "example.org"}})
+    path = tmp_path / "config.toml"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        good = path.read_text()
+        path.write_text(good + '\n[hosts.web]\nhostname = "web.example.org"\n')
+        await until(pilot, lambda: app.hosts_pane.table.row_count == 2, 10, "the new host shown")
+        broken = path.read_text() + "\n[hosts.bad]\nport = 'x\n"
+        path.write_text(broken)
+        await until(
+            pilot,
+            lambda: any("not reloaded" in r.text for r in app.logs_pane.records),
+            10,
+            "the reload error",
+        )
+        message = next(r.text for r in app.logs_pane.records if "not reloaded" in r.text)
+        assert f"{path}:" in message  # names the file and line
+        assert app.hosts_pane.table.row_count == 2  # the last good state stays
+        assert sorted(app.config.hosts) == ["box", "web"]
+        assert path.read_text() == broken  # nothing the user wrote is overwritten
+
+
+async def test_a_theme_picked_is_saved_in_the_config(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        app.theme = "nord"
+        await until(
+            pilot, lambda: 'theme = "nord"' in (tmp_path / "config.toml").read_text(), 10, "save"
+        )
+    # The next start uses it.
+    from sshcore.config import Config
+    from tui.app import DevTuiApp
+
+    config = Config.load(tmp_path / "config.toml")
+    assert config.settings.theme == "nord"
+    from sshcore.core import Core
+
+    again = DevTuiApp(config, lambda prompts: Core(config, prompts, log_file=False))
+    async with again.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        assert again.theme == "nord"

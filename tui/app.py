@@ -183,9 +183,9 @@ class DevTuiApp(App[int]):
         self.set_interval(1.0, self._tick)
         if self.watch_config:
             self.set_interval(CONFIG_POLL, self._poll_config)
-        self.log_line("info", f"config {self.config.path}")
+        self.log_line("info", f"config {display_path(self.config.path)}")
         if core.log_file:
-            self.log_line("info", f"log file {core.log_file}")
+            self.log_line("info", f"log file {display_path(core.log_file)}")
         self.refresh_panes(full=True)
         self.load_keys()
         if self.autostart:
@@ -274,9 +274,9 @@ class DevTuiApp(App[int]):
             newest = list(self._jobs.values())[-1]
             more = f" (+{len(self._jobs) - 1})" if len(self._jobs) > 1 else ""
             return f"[b]⟳ {escape(newest)}{more}[/] · esc cancels · {counts}"
-        where = self.banner or f"devtui · {display_path(self.config.path)}"
+        where = self.banner or display_path(self.config.path)
         state = "starting… · " if self.core is None else ""
-        return f"{escape(where)} · {state}{counts} · [b]?[/] keys  [b]q[/] quit"
+        return f"{escape(where)} · {state}{counts} · [b]?[/] keys · [b]q[/] quit"
 
     # -- jobs (workers) ---------------------------------------------------------------------------
     def job(self, work: Awaitable[Any], description: str, *, group: str = "default") -> Worker[Any]:

@@ -24,6 +24,11 @@ LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
 LEVEL_TAG = {"info": "   ", "warning": "!  ", "error": "!! "}
 
 
+def stamp(at: float) -> str:
+    """The time column of a log line (local time)."""
+    return time.strftime("%H:%M:%S ", time.localtime(at))
+
+
 @dataclass(frozen=True)
 class LogRecord:
     """One line of the log view."""
@@ -33,7 +38,7 @@ class LogRecord:
     text: str
 
     def render(self) -> Text:
-        line = Text(time.strftime("%H:%M:%S ", time.localtime(self.at)), style="dim")
+        line = Text(stamp(self.at), style="dim")
         style = LEVEL_STYLE.get(self.level, "")
         line.append(LEVEL_TAG.get(self.level, "   "), style=style)
         line.append(self.text, style=style)
