@@ -4,15 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real OpenSSH sshd for the tests (Debian/Ubuntu); skipped where it is already there.
+# Real OpenSSH sshd for the tests, and tmux for the ones that read the real terminal
+# (Debian/Ubuntu); skipped where they are already there.
+MISSING=""
 if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then
+  MISSING="openssh-server openssh-client"
+fi
+command -v tmux >/dev/null 2>&1 || MISSING="$MISSING tmux"
+if [ -n "$MISSING" ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openssh-server openssh-client >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
   else
-    echo "warning: no sshd and no apt-get: tests that need OpenSSH will be skipped" >&2
+    echo "warning: no apt-get to install$MISSING: the tests that need them will be skipped" >&2
   fi
 fi
 
