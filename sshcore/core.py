@@ -31,6 +31,7 @@ from .prompts import NoPrompts, Prompts
 from .remote import KIB, RemoteCommandError, run_bounded
 from .session import AuthError, ConnectError, HostSession, HostState, HostStatus
 from .tunnels import Tunnel, TunnelStatus
+from .vis import visible
 
 TRAFFIC_INTERVAL = 0.5  # seconds between traffic events: a few a second, never per packet
 
@@ -269,7 +270,7 @@ class Core:
             assert e.__cause__ is not None
             raise e.__cause__ from None
         except (asyncssh.Error, OSError) as e:  # the link died mid-run, or the host refused
-            raise DevtuiError(f"{name}: the command did not finish: {e}") from None
+            raise DevtuiError(visible(f"{name}: the command did not finish: {e}")) from None
 
     async def _is_posix(self, name: str, conn: asyncssh.SSHClientConnection) -> bool:
         """Whether the host has a POSIX sh (asked once per connection)."""
@@ -369,7 +370,7 @@ class Core:
                 conn, "exit 0", limit=PROBE_LIMIT, timeout=PING_TIMEOUT, what="the no-op command"
             )
         except (asyncssh.Error, OSError) as e:
-            raise DevtuiError(f"the no-op command failed: {e}") from None
+            raise DevtuiError(visible(f"the no-op command failed: {e}")) from None
         return (time.monotonic() - start) * 1000
 
     # -- tunnels --------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .vis import visible
+
 
 @dataclass(frozen=True)
 class Event:
@@ -29,6 +31,18 @@ class Event:
 
     def message(self) -> str:
         return type(self).__name__
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("message")
+        if own is not None:
+            # Every message is one line with no control characters, whatever a server put in
+            # a field (a reason, a target's refusal): it is printed, logged and shown as is.
+            def message(self: Event, _own: Callable[[Event], str] = own) -> str:
+                return visible(_own(self))
+
+            message.__doc__ = own.__doc__
+            cls.message = message  # type: ignore[method-assign]
 
 
 # -- hosts -----------------------------------------------------------------------------------

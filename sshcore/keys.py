@@ -36,6 +36,7 @@ from . import winacl
 from .errors import DevtuiError
 from .model import HostSpec, text_problem
 from .remote import KIB, MIB, Bounded, RemoteCommandError, run_bounded
+from .vis import visible
 
 
 class KeyFileError(DevtuiError):
@@ -939,7 +940,7 @@ async def _via_sftp(
 
 def _reason(error: Exception) -> str:
     reason = getattr(error, "reason", None)
-    return str(reason or error or type(error).__name__)
+    return visible(str(reason or error or type(error).__name__))  # the server's words
 
 
 async def _install_sftp(sftp: asyncssh.SFTPClient, entry: PublicKeyEntry) -> InstallResult:
@@ -1055,7 +1056,7 @@ async def _install_shell(
 def _shell_problem(result: Bounded) -> str:
     lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
     if lines:
-        return lines[-1]
+        return visible(lines[-1])
     if result.exit_signal:
         return f"killed by signal {result.exit_signal}"
     return f"exit status {result.exit_status}"

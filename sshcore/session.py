@@ -38,6 +38,7 @@ from .events import (
 from .keys import is_encrypted
 from .model import HostSpec, Settings
 from .prompts import HostKeyMismatch, HostKeyQuestion, Prompts
+from .vis import visible
 
 DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
 BACKOFF_BASE = 0.5
@@ -116,6 +117,7 @@ class _Client(asyncssh.SSHClient):
         self.prompt_seconds = 0.0
         self.prompting = False
         self._password_tries = 0
+        self._kbdint_tries = 0
         self.lost: Exception | None = None
         self.key_count = 0
 
@@ -189,6 +191,16 @@ class _Client(asyncssh.SSHClient):
         session.password = answer  # memory only, for reconnects during this run
         return answer
 
+    def kbdint_auth_requested(self) -> str | None:
+        # asyncssh offers keyboard-interactive (PAM questions, one-time codes) only when the
+        # client says so: with someone to answer, or a remembered password for "Password:".
+        self._kbdint_tries += 1
+        if self._kbdint_tries > 3:
+            return None
+        if self._interactive or self._session.password is not None:
+            return ""  # let the server choose its submethods
+        return None
+
     async def kbdint_challenge_received(
         self, name: str, instructions: str, lang: str, prompts: Sequence[tuple[str, bool]]
     ) -> list[str] | None:
@@ -205,7 +217,10 @@ class _Client(asyncssh.SSHClient):
             if not self._interactive:
                 self.tried.append("keyboard-interactive (nobody to ask)")
                 return None
-            answer = await self._ask(session.prompts.password(session.spec.name, text.strip()))
+            # The server writes these words: escaped, and marked as the host's (as OpenSSH's
+            # "(user@host)"), so no server can draw a fake local prompt such as a passphrase's.
+            prompt = f"({session.spec.name}) {visible(text.strip())}"
+            answer = await self._ask(session.prompts.password(session.spec.name, prompt))
             if answer is None:
                 self.tried.append("keyboard-interactive (cancelled)")
                 return None
@@ -358,7 +373,7 @@ class HostSession:
                 except (ConnectError, asyncio.CancelledError):
                     raise
                 except Exception as e:  # a bug or an odd environment: say it, don't hang
-                    raise ConnectError(f"{type(e).__name__}: {e}", permanent=True) from e
+                    raise ConnectError(visible(f"{type(e).__name__}: {e}"), permanent=True) from e
             except ConnectError as e:
                 if first and not (retry_first or self._keep):
                     self._set_state(HostState.FAILED, str(e))
@@ -407,7 +422,7 @@ class HostSession:
     def _lost_reason(self) -> str:
         client = self._live_client
         if client is not None and client.lost is not None:
-            return str(client.lost) or type(client.lost).__name__
+            return visible(str(client.lost)) or type(client.lost).__name__
         return "closed by the server or the network"
 
     def _load_keys(self) -> list[asyncssh.SSHKey]:
@@ -495,13 +510,13 @@ class HostSession:
                 self.bus.publish(AuthFailed(spec.name, f"{spec.destination}: tried {detail}"))
                 raise AuthError(f"login refused for {spec.destination}: tried {detail}") from None
             except (OSError, asyncssh.Error, asyncio.TimeoutError) as e:
-                raise ConnectError(_describe(e, spec)) from None
+                raise ConnectError(visible(_describe(e, spec))) from None
             self._ever_connected = True
             elapsed = (time.monotonic() - started - client.prompt_seconds) * 1000
             self.connect_ms = elapsed
             self._live_client = client
             self.auth_method = client.method
-            self.server_version = str(conn.get_extra_info("server_version", ""))
+            self.server_version = visible(str(conn.get_extra_info("server_version", "")))
             self.bus.publish(HostConnected(spec.name, client.method, self.server_version, elapsed))
             return conn
         raise HostKeyError(f"host key for {spec.destination} could not be verified")
@@ -531,6 +546,9 @@ class HostSession:
             if spec.compression
             else ["none"],
             "login_timeout": 600,  # the person typing a password sets the pace; see below
+            # A password where the server takes one (the prompt names the destination);
+            # keyboard-interactive only where it is all there is (PAM-only, one-time codes).
+            "preferred_auth": "publickey,password,keyboard-interactive",
         }
         if not known.known:
             # Like OpenSSH: with nothing on file, ask for a plain host key (a certificate

@@ -12,10 +12,11 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import asyncssh
 
-from .asyncssh_server import AsyncsshServer, User
+from .asyncssh_server import AsyncsshServer, User, _Server
 
 
 @dataclass
@@ -51,20 +52,73 @@ Behaviour = Flood | Hang | Reply
 
 
 class HostileServer(AsyncsshServer):
-    """An AsyncsshServer whose answers to some commands are `replies[key]`."""
+    """An AsyncsshServer whose answers to some commands are `replies[key]`.
+
+    `version`: the raw identification it sends after "SSH-2.0-" (control characters and
+    all); `kbdint_prompt`: a keyboard-interactive question it asks (any answer is accepted);
+    `disconnect_reason`: what it says when the command `disconnect` drops the connection.
+    """
 
     def __init__(
         self,
         replies: Mapping[str, Behaviour],
         users: Mapping[str, str | User] | None = None,
+        *,
+        version: bytes | None = None,
+        kbdint_prompt: str | None = None,
+        disconnect_reason: str = "bye",
         **kwargs: Any,
     ) -> None:
         super().__init__(users, **kwargs)
         self.replies = dict(replies)
         self.commands: list[str] = []
+        self.version = version
+        self.kbdint_prompt = kbdint_prompt
+        self.disconnect_reason = disconnect_reason
+        self._relaxed: Any = None
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._relaxed is not None:
+            self._relaxed.stop()
+            self._relaxed = None
+
+    async def start(self) -> int:
+        """As AsyncsshServer.start, with the hostile version and keyboard-interactive."""
+        version = self.version
+        options: dict[str, Any] = {}
+        if version is not None:
+            options["server_version"] = version
+        # asyncssh refuses control characters in its own version string (also when it
+        # reloads its options after each login); a hostile server is not asyncssh, so the
+        # check is relaxed while this server runs.
+        if version is not None and self._relaxed is None:
+            check = asyncssh.connection._validate_version
+            self._relaxed = mock.patch.object(
+                asyncssh.connection, "_validate_version", lambda v: v if v else check(v)
+            )
+            self._relaxed.start()
+        self._acceptor = await asyncssh.create_server(
+            lambda: _HostileSSHServer(self),
+            "127.0.0.1",
+            self.port,
+            server_host_keys=[self.host_key],
+            process_factory=self._process,
+            sftp_factory=self._sftp if self.sftp else None,
+            encoding=None,
+            allow_scp=False,
+            reuse_address=True,
+            **options,
+        )
+        self.port = self._acceptor.get_port()
+        return self.port
 
     async def _run(self, process: asyncssh.SSHServerProcess[bytes], command: str) -> int:
         self.commands.append(command)
+        if command == "disconnect":
+            conn = process.channel.get_connection()
+            conn.disconnect(asyncssh.DISC_SERVICE_NOT_AVAILABLE, self.disconnect_reason)
+            return 0
         for key, behaviour in self.replies.items():
             if key in command:
                 return await _behave(process, behaviour)
@@ -94,3 +148,24 @@ async def _behave(process: asyncssh.SSHServerProcess[bytes], behaviour: Behaviou
     if process.is_closing():
         behaviour.cut_off = True
     return 0
+
+
+class _HostileSSHServer(_Server):
+    def __init__(self, owner: HostileServer) -> None:
+        super().__init__(owner)
+        self._hostile = owner
+
+    def password_auth_supported(self) -> bool:
+        return self._hostile.kbdint_prompt is None and super().password_auth_supported()
+
+    def kbdint_auth_supported(self) -> bool:
+        return self._hostile.kbdint_prompt is not None
+
+    def get_kbdint_challenge(
+        self, username: str, lang: str, submethods: str
+    ) -> tuple[str, str, str, list[tuple[str, bool]]]:
+        assert self._hostile.kbdint_prompt is not None
+        return ("", "", "", [(self._hostile.kbdint_prompt, False)])
+
+    def validate_kbdint_response(self, username: str, responses: list[str]) -> bool:
+        return True
