@@ -68,3 +68,31 @@ def test_the_import_check_catches_a_bad_module(tmp_path: Path) -> None:
         "def f():\n    import grp\n"
     )
     assert _module_level_imports(bad) & POSIX_ONLY == {"fcntl", "termios"}
+
+
+def test_the_wheel_holds_every_module_and_the_stylesheet(tmp_path: Path) -> None:
+    """`pip install .` (README's first command) installs what `devtui demo` needs."""
+    import zipfile
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("devtui-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    sources = {str(p.relative_to(ROOT)) for p in SOURCES}
+    assert sources <= names, sorted(sources - names)
+    assert "tui/devtui.tcss" in names
