@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding
 
+from ..format import clip
 from ..guard import guard
 from .base import FilterablePane
 
@@ -74,10 +75,14 @@ class KeysPane(FilterablePane):
                 shown.append((info, kind))
         name_w = max((len(i.path.name) for i, _ in shown), default=3)
         kind_w = max((len(k) for _, k in shown), default=4)
-        room = max(8, self.size.width - name_w - kind_w - 10)
+        room = self.size.width - name_w - kind_w - 11  # borders, scrollbar, cell padding
         for info, kind in shown:
             notes = flags(info)
-            notes.truncate(room, overflow="ellipsis")
+            if room < 12:  # 80x24: one word; the whole note is under the pane
+                bad = info.problem or info.loose_permissions
+                notes = Text("problem", style="bold red") if bad else Text("ok", style="green")
+            else:
+                notes.truncate(room, overflow="ellipsis")
             rows[str(info.path)] = (info.path.name, kind, notes)
         if not self.loaded:
             self.set_empty_text("Reading ~/.ssh…")
@@ -93,7 +98,11 @@ class KeysPane(FilterablePane):
 
     def update_subtitle(self) -> None:
         info = self.selected_info()
-        self.border_subtitle = f"{info.name} · {info.fingerprint or ''}" if info else ""
+        if info is None:
+            self.border_subtitle = ""
+            return
+        text = f"{flags(info).plain} · {info.fingerprint or ''}"
+        self.border_subtitle = clip(text, max(10, self.size.width - 6))
 
     def on_data_table_row_highlighted(self, event: Any) -> None:
         self.update_subtitle()
