@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 import asyncssh
+import tomlkit
 
 from . import discovery
 from .atomic import atomic_write_text
@@ -142,20 +143,20 @@ class DemoSite:
         atomic_write_text(self.config_path, self._config_text(key_path), backup=False)
 
     def _config_text(self, key_path: Path) -> str:
-        # TOML basic strings: Windows paths need their backslashes escaped.
+        # Written by tomlkit: a Windows path's backslashes and a quote in TMPDIR stay the path.
         def toml(path: Path) -> str:
-            return str(path).replace("\\", "\\\\")
+            return str(tomlkit.string(str(path)).as_string())
 
         return f"""# devtui demo: a throwaway config for a throwaway "remote" on this machine.
 [settings]
-known_hosts = "{toml(self.folder / "known_hosts")}"
-log_file = "{toml(self.folder / "devtui.log")}"
+known_hosts = {toml(self.folder / "known_hosts")}
+log_file = {toml(self.folder / "devtui.log")}
 
 [hosts.demo]
 hostname = "127.0.0.1"
 port = {self.ssh_port}
 user = "{DEMO_USER}"
-identity_file = "{toml(key_path)}"
+identity_file = {toml(key_path)}
 
 [tunnels.demo-web]
 host = "demo"

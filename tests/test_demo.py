@@ -104,14 +104,7 @@ async def test_demo_host_answers_discovery_and_run() -> None:
         PureWindowsPath(r"C:\Users\nina\AppData\Local\Temp\tmp\u7x\devtui-demo-ab"),
         PureWindowsPath(r"\\server\share\Zoë\devtui-demo-cd"),  # UNC, non-ASCII
         PurePosixPath("/tmp/devtui-demo-ef"),
-        pytest.param(
-            PurePosixPath('/tmp/it\'s "mine"/devtui-demo-gh'),  # TMPDIR may hold a quote
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason='demo._config_text escapes backslashes only: a " in the temp path '
-                "ends the TOML string (fix: write the strings with tomlkit or JSON escaping)",
-            ),
-        ),
+        PurePosixPath('/tmp/it\'s "mine"/devtui-demo-gh'),  # TMPDIR may hold a quote
     ],
     ids=["windows", "windows-unc", "posix", "posix-quote"],
 )
