@@ -50,7 +50,36 @@ t=$p; [ "$g" = "$$" ] && t=0
 exec 3<&-
 wait "$p"; s=$?; kill -KILL "$w" 2>/dev/null; exit "$s"
 """
-_POSIX_PROBE = "sh -c 'echo devtui-posix'"
+# The login shell (sh, bash, fish, csh/tcsh ...) parses what we send before sh sees it, and
+# each has its own quoting: fish reads \' inside single quotes, csh fails on a newline in
+# quotes and expands `!` even there. So the command holds only letters, digits and a few
+# marks every shell leaves alone inside single quotes (no \, ', !, newline): a fixed
+# bootstrap for POSIX sh, and every real word (the wrapper above included) written as octal
+# digits. The bootstrap turns them back into bytes with printf (the one backslash it needs
+# comes from awk: POSIX, on every minimal system) and hands them to sh as they were.
+_BOOTSTRAP = (
+    'B=$(awk -v f=%c "BEGIN{printf f,92}"); '
+    "for e do shift; f=; e=${e#x}; "
+    'while [ -n "$e" ]; do r=${e#???}; f=$f$B${e%"$r"}; e=$r; done; '
+    'a=$(printf "$f"; printf x); set -- "$@" "${a%x}"; done; '
+    'exec sh -c "$@"'
+)
+_POSIX_PROBE = "sh -c 'awk -v f=%c \"BEGIN{printf f,92}\" && echo devtui-posix'"
+_POSIX_ANSWER = b"\\devtui-posix\n"  # a backslash from awk, then the marker
+
+
+def _octal_word(word: str) -> str:
+    """`word` as "x" and three octal digits per byte (never empty, nothing to quote)."""
+    data = word.encode("utf-8", "surrogateescape")  # undecodable argv bytes go back as bytes
+    return "x" + "".join(f"{byte:03o}" for byte in data)
+
+
+def posix_command(argv: Sequence[str]) -> str:
+    """The command line that runs `argv` under _RUN_WRAPPER whatever the login shell is."""
+    words = [_octal_word(w) for w in (_RUN_WRAPPER, "sh", *argv)]
+    return f"exec sh -c '{_BOOTSTRAP}' sh {' '.join(words)}"
+
+
 RUN_STOP_TIMEOUT = 3.0  # seconds a cancelled run waits for the host to confirm the end
 # The probe and the ping answer in a line at most; a host that says more, or never ends, is
 # cut off (a hostile server must not fill memory or hang `hosts test`).
@@ -256,13 +285,16 @@ class Core:
         the user's login shell, as `ssh host 'LINE'` runs it. Cancelling the call (Ctrl+C,
         closing a follow view) ends the remote command too.
         """
+        words = [argv] if isinstance(argv, str) else argv
+        if any("\0" in word for word in words):
+            raise DevtuiError("a command word cannot hold a NUL character")
         conn = await self.connection(name)
         try:
             if await self._is_posix(name, conn):
                 if isinstance(argv, str):
                     argv = ["sh", "-c", 'exec "${SHELL:-/bin/sh}" -c "$1"', "sh", argv]
-                # Quoted: every word arrives as one argument, never re-split by a shell.
-                command = shlex.join(["sh", "-c", _RUN_WRAPPER, "sh", *argv])
+                # Encoded: every word arrives as one argument, whatever the login shell.
+                command = posix_command(argv)
             else:  # e.g. a Windows OpenSSH server: no sh, so no clean stop on cancel either
                 command = argv if isinstance(argv, str) else shlex.join(argv)
             return await self._run(conn, command, on_output)
@@ -280,7 +312,7 @@ class Core:
         result = await run_bounded(
             conn, _POSIX_PROBE, limit=PROBE_LIMIT, timeout=PROBE_TIMEOUT, what="the POSIX sh check"
         )
-        posix = result.exit_status == 0 and result.stdout == b"devtui-posix\n"
+        posix = result.exit_status == 0 and result.stdout == _POSIX_ANSWER
         self._posix[name] = (conn, posix)
         return posix
 
