@@ -572,3 +572,184 @@ async def test_a_theme_picked_is_saved_in_the_config(tmp_path: Path) -> None:
     async with again.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         assert again.theme == "nord"
+
+
+# -- the other keys ---------------------------------------------------------------------------
+
+
+async def test_a_slow_connect_shows_progress_and_esc_cancels_it(
+    tmp_path: Path, sshd: Any, tcp_proxy: Any
+) -> None:
+    proxy = tcp_proxy("127.0.0.1", sshd.port)
+    proxy.blackhole()  # the handshake never answers
+    host = sshd_host(sshd) | {"port": proxy.port}
+    app = make_app(tmp_path, {"box": host}, known_hosts=_known(tmp_path, sshd), connect_timeout=30)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("c")
+        await pilot.pause(1.2)
+        status = str(app.query_one("#status").render())
+        assert "connecting box" in status and "esc cancels" in status
+        assert cell_texts(app.hosts_pane.table, "box")[1] == "connecting"
+        await pilot.press("escape")
+        await until(
+            pilot,
+            lambda: app.host_status("box").state.value == "idle",
+            5,
+            "the connect to be cancelled",
+        )
+        assert "connecting" not in str(app.query_one("#status").render())
+
+
+async def test_t_tests_a_host(tmp_path: Path, sshd: Any) -> None:
+    app = make_app(tmp_path, {"box": sshd_host(sshd)}, known_hosts=_known(tmp_path, sshd))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("t")
+        await until(
+            pilot,
+            lambda: any("round trip" in r.text for r in app.logs_pane.records),
+            15,
+            "the test result",
+        )
+        line = next(r.text for r in app.logs_pane.records if "round trip" in r.text)
+        assert "box: OK" in line and "publickey" in line and "OpenSSH" in line
+        assert "rtt" in app.hosts_pane.state_cells("box")[1]  # the row's detail (clipped at 40)
+
+
+async def test_add_and_edit_a_host_validated_as_you_type(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {"box": {"hostname": "example.org"}})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("a")
+        form = app.screen
+        form.query_one("#name", Input).value = "gpu"
+        form.query_one("#hostname", Input).value = "bad host"
+        form.query_one("#port", Input).value = "70000"
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Hostname is not a host name" in text and "Port must be a number" in text
+        await pilot.press("ctrl+s")  # refused while invalid
+        assert app.screen is form and "gpu" not in app.config.hosts
+        form.query_one("#hostname", Input).value = "gpu.example.org"
+        form.query_one("#port", Input).value = "2222"
+        form.query_one("#user", Input).value = "alice"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "gpu" in app.config.hosts, 10, "the host saved")
+        assert app.config.hosts["gpu"].destination == "alice@gpu.example.org:2222"
+        # Edit: the name stays, the port changes.
+        await pilot.pause(0.3)
+        app.hosts_pane.table.move_cursor(row=1)
+        await pilot.press("e")
+        assert app.screen.query_one("#name", Input).disabled
+        app.screen.query_one("#port", Input).value = "2200"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.config.hosts["gpu"].port == 2200, 10, "the edit saved")
+        assert "port = 2200" in (tmp_path / "config.toml").read_text()
+
+
+async def test_delete_a_host_names_its_tunnels_and_asks(tmp_path: Path) -> None:
+    app = make_app(
+        tmp_path,
+        {"box": {"hostname": "example.org"}},
+        {"web": _tunnel(7860, 7860), "db": _tunnel(5432, 5432)},
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "web, db" in screen_text(app)
+        await pilot.press("n")
+        assert "box" in app.config.hosts
+        await pilot.press("d", "y")
+        await until(pilot, lambda: not app.config.hosts, 10, "the host deleted")
+        assert not app.config.tunnels
+        assert "example.org" not in (tmp_path / "config.toml").read_text()
+
+
+async def test_import_and_export_ssh_config(tmp_path: Path, home: Path) -> None:
+    (home / ".ssh" / "config").write_text(
+        "Host gpu\n  HostName gpu.example.org\n  User alice\n  Port 2222\n"
+        "  LocalForward 8888 127.0.0.1:8888\n"
+    )
+    app = make_app(tmp_path, {"box": {"hostname": "box.example.org", "user": "bob"}})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("i")
+        await until(pilot, lambda: "gpu" in app.config.hosts, 10, "the import")
+        assert app.config.hosts["gpu"].destination == "alice@gpu.example.org:2222"
+        assert len(app.config.tunnels) == 1
+        await pilot.pause(0.3)
+        app.hosts_pane.table.move_cursor(row=0)  # box
+        await pilot.press("x")
+        await until(
+            pilot,
+            lambda: "Host box" in (home / ".ssh" / "config").read_text(),
+            10,
+            "the export",
+        )
+        exported = (home / ".ssh" / "config").read_text()
+        assert "HostName box.example.org" in exported and "User bob" in exported
+        assert exported.startswith("Host gpu")  # what was there stays
+
+
+async def test_new_edit_restart_copy_and_delete_a_tunnel(
+    tmp_path: Path, sshd: Any, echo_server: Any
+) -> None:
+    port = free_port()
+    app = make_app(tmp_path, {"box": sshd_host(sshd)}, known_hosts=_known(tmp_path, sshd))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("2", "n")
+        app.screen.query_one("#spec", Input).value = f"{port}:127.0.0.1:{echo_server.port}"
+        await pilot.pause(0.4)
+        await pilot.press("enter")
+        name = f"box-{port}"
+        await until(pilot, lambda: name in app.config.tunnels, 10, "the new tunnel")
+        await pilot.pause(0.3)
+        await pilot.press("space")
+        await until(pilot, lambda: _listening(port), 10, "the tunnel listening")
+        await pilot.press("y")
+        assert app.clipboard == f"http://127.0.0.1:{port}/"
+        # Edit the target while it runs: it restarts with the change.
+        await pilot.press("e")
+        app.screen.query_one("#spec", Input).value = f"{port}:localhost:{echo_server.port}"
+        await pilot.pause(0.4)
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: str(app.config.tunnels[name].target) == f"localhost:{echo_server.port}",
+            10,
+            "the edit",
+        )
+        await until(pilot, lambda: _listening(port), 10, "the tunnel back")
+        await pilot.press("r")
+        await pilot.pause(0.5)
+        await until(pilot, lambda: _listening(port), 10, "the restart")
+        await pilot.press("d", "y")
+        await until(pilot, lambda: name not in app.config.tunnels, 10, "the delete")
+        await until(pilot, lambda: not _listening(port), 10, "the listener closed")
+
+
+async def test_fix_permissions_of_a_loose_key(tmp_path: Path, home: Path) -> None:
+    from sshcore import keys
+
+    info = keys.generate_key()
+    info.path.chmod(0o644)
+    app = make_app(tmp_path, {})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: app.keys_pane.table.row_count == 1, 10, "the key listed")
+        assert cell_texts(app.keys_pane.table, str(info.path))[2] == "problem"
+        await pilot.press("3")
+        assert "loose permissions" in str(app.keys_pane.border_subtitle)
+        await pilot.press("f")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await until(pilot, lambda: info.path.stat().st_mode & 0o077 == 0, 10, "chmod 600")
+        await until(
+            pilot,
+            lambda: cell_texts(app.keys_pane.table, str(info.path))[2] == "ok",
+            10,
+            "the row to be clean",
+        )

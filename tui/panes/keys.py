@@ -19,9 +19,11 @@ EMPTY = "No keys in ~/.ssh yet.\n\n[b]g[/]  generate one (ed25519), then [b]y[/]
 
 def flags(info: KeyInfo) -> Text:
     """Short notes: passphrase, in the agent, hosts using it, problems (red)."""
-    text = Text()
     if info.problem:
         return Text(info.problem, style="bold red")
+    text = Text()
+    if info.loose_permissions:  # first: it is what stops OpenSSH from using the key
+        text.append("loose permissions (f fixes)", style="bold red")
     bits = []
     if info.encrypted:
         bits.append("passphrase")
@@ -33,10 +35,8 @@ def flags(info: KeyInfo) -> Text:
         bits.append("used by " + ", ".join(info.hosts))
     if not info.has_private:
         bits.append("public only")
-    text.append(" · ".join(bits))
-    if info.loose_permissions:
-        text.append(" · " if bits else "")
-        text.append("loose permissions (f fixes)", style="bold red")
+    if bits:
+        text.append((" · " if text else "") + " · ".join(bits))
     return text
 
 
