@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import errno
+import socket
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -26,7 +28,7 @@ from .events import (
     TunnelStopped,
     TunnelWaiting,
 )
-from .model import TunnelSpec
+from .model import LOOPBACK, Endpoint, TunnelSpec
 from .ports import busy_message, is_addr_in_use, open_listener
 from .session import ConnectError, HostSession, HostState, backoff_delay
 from .socks import SocksError, SocksHandshake, SocksRequest
@@ -301,7 +303,7 @@ class Tunnel:
         self.bytes_down = 0
         self.pairs: set[_Pair] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []  # two for "localhost": v4 and v6
         self._remote: asyncssh.SSHListener | None = None
         self._remote_task: asyncio.Task[None] | None = None
         self._unwatch: list[Any] = []
@@ -342,9 +344,7 @@ class Tunnel:
                 self.bus.publish(TunnelFailed(self.spec.name, str(e)))
                 raise
             if not self._active:  # stop() ran while we were binding
-                if self._server is not None:
-                    self._server.close()
-                    self._server = None
+                self._close_listeners()
                 return
         self._unwatch.append(self.session.watch(self._host_changed))
         self.session.keep_connected()
@@ -358,9 +358,7 @@ class Tunnel:
         for unwatch in self._unwatch:
             unwatch()
         self._unwatch.clear()
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        self._close_listeners()
         await self._close_remote()
         for pair in list(self.pairs):
             pair.close()
@@ -401,20 +399,32 @@ class Tunnel:
     # -- local / dynamic ------------------------------------------------------------------------
     async def _bind(self) -> None:
         listen = self.spec.listen
+        addresses = [listen.address]
+        if listen.address.lower() == "localhost":
+            # A browser tries localhost's ::1 first: if we held only 127.0.0.1, any local
+            # user could take [::1]:PORT and catch that traffic. So both, or neither.
+            addresses = [LOOPBACK, "::1"]
+        socks: list[socket.socket] = []
         try:
-            sock = open_listener(listen.address, listen.port)
-        except OSError as e:
-            if getattr(e, "winerror", None) == 10013:
-                raise TunnelError(
-                    f"{listen} is reserved or blocked by Windows (see: netsh interface ipv4 "
-                    "show excludedportrange protocol=tcp); pick another port"
-                ) from None
-            if is_addr_in_use(e):
-                message = await asyncio.to_thread(busy_message, listen.address, listen.port)
-                raise TunnelError(message) from None
-            raise TunnelError(f"cannot listen on {listen}: {e.strerror or e}") from None
+            for address in addresses:
+                try:
+                    socks.append(open_listener(address, listen.port))
+                except OSError as e:
+                    if address == "::1" and e.errno in _NO_IPV6:
+                        continue  # no IPv6 on this machine: nobody can take [::1] either
+                    raise TunnelError(await _listen_problem(e, address, listen.port)) from None
+        except BaseException:
+            for sock in socks:
+                sock.close()
+            raise
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _LocalSide(self), sock=sock)
+        for sock in socks:
+            self._servers.append(await loop.create_server(lambda: _LocalSide(self), sock=sock))
+
+    def _close_listeners(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
 
     # -- remote ---------------------------------------------------------------------------------
     def _start_remote(self) -> None:
@@ -497,3 +507,20 @@ class Tunnel:
     def target_refused(self, target: str, detail: str) -> None:
         self.error = f"target refused: nothing listens at {target} ({detail})"
         self.bus.publish(TargetRefused(self.spec.name, target, detail))
+
+
+# Binding ::1 where IPv6 is off or absent.
+_NO_IPV6 = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, 10047, 10049})
+
+
+async def _listen_problem(error: OSError, address: str, port: int) -> str:
+    """One line saying why `address`:`port` cannot be listened on."""
+    where = Endpoint(address, port)
+    if getattr(error, "winerror", None) == 10013:
+        return (
+            f"{where} is reserved or blocked by Windows (see: netsh interface ipv4 "
+            "show excludedportrange protocol=tcp); pick another port"
+        )
+    if is_addr_in_use(error):
+        return await asyncio.to_thread(busy_message, address, port)
+    return f"cannot listen on {where}: {error.strerror or error}"
