@@ -32,6 +32,7 @@ from .model import LOOPBACK, Endpoint, TunnelSpec
 from .ports import busy_message, is_addr_in_use, open_listener
 from .session import ConnectError, HostSession, HostState, backoff_delay
 from .socks import SocksError, SocksHandshake, SocksRequest
+from .vis import visible
 
 
 class TunnelState(str, enum.Enum):
@@ -494,7 +495,8 @@ class Tunnel:
     # -- bookkeeping ----------------------------------------------------------------------------
     def _set(self, state: TunnelState, error: str | None = None) -> None:
         self.state = state
-        self.error = error
+        # Shown in the dashboard as is; parts of it (refusal reasons) are the server's words.
+        self.error = visible(error) if error else error
 
     def connection_opened(self, pair: _Pair, target: str) -> None:
         self.bus.publish(TunnelConnectionOpened(self.spec.name, pair.peer, target))
@@ -505,6 +507,7 @@ class Tunnel:
         )
 
     def target_refused(self, target: str, detail: str) -> None:
+        detail = visible(detail)  # the server's words
         self.error = f"target refused: nothing listens at {target} ({detail})"
         self.bus.publish(TargetRefused(self.spec.name, target, detail))
 

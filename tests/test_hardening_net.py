@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from coreutil import isolate_home, make_core, of_type, wait_for
+from harness.hostile import Behaviour, Flood, Hang, HostileServer, Reply
 
 from sshcore import core as core_module
 from sshcore import discovery, keys
@@ -22,8 +24,6 @@ from sshcore.discovery import ListeningPort
 from sshcore.errors import DevtuiError
 from sshcore.events import Event, PortWatchFailed, RemotePortOpened
 from sshcore.keys import KeyInstallError
-from tests.coreutil import isolate_home, make_core, of_type, wait_for
-from tests.harness.hostile import Behaviour, Flood, Hang, HostileServer, Reply
 
 PROC = "cat /proc/net/tcp"
 SS = "ss -ltnH"

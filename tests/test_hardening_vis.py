@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from coreutil import ScriptedPrompts, isolate_home, make_core, of_type, wait_for
+from harness.hostile import HostileServer
+from harness.net import free_port
 
-from sshcore.events import Event, HostConnected, HostLost
+from sshcore.events import Event, HostConnected, HostLost, TargetRefused
+from sshcore.model import Endpoint, TunnelSpec
 from sshcore.vis import visible
-from tests.coreutil import ScriptedPrompts, isolate_home, make_core, of_type, wait_for
-from tests.harness.hostile import HostileServer
 
 # Retitles the window, clears the screen, and draws a prompt of ours.
 EVIL = "\x1b]0;pwned\x07\x1b[2J\rPassphrase for ~/.ssh/id_ed25519:"
@@ -101,6 +103,27 @@ async def test_a_keyboard_interactive_prompt_is_escaped_and_names_the_host(
     assert prompts.password_prompts == [
         "(box) \\033]0;pwned\\007\\033[2J\\015Passphrase for ~/.ssh/id_ed25519:"
     ]
+
+
+async def test_a_refusal_reason_reaches_the_tunnel_status_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with HostileServer({}, refuse_reason=EVIL) as server:
+        key = server.client_key("tester")
+        core, _, events = _core(server, tmp_path, monkeypatch, identity_file=str(key))
+        port = free_port()
+        await core.add_tunnel(
+            TunnelSpec("web", "box", "local", Endpoint.parse(str(port)), Endpoint.parse("80"))
+        )
+        async with core:
+            await core.start_tunnel("web")
+            await wait_for(lambda: core.tunnel_state("web").state.value == "up", 20)
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            await wait_for(lambda: bool(of_type(events, TargetRefused)), 20, what="refusal")
+            writer.close()
+            error = core.tunnel_state("web").error
+    assert error is not None and "pwned" in error and clean(error)
+    assert all(clean(e.message()) for e in events)
 
 
 def test_every_event_message_is_escaped_whatever_its_fields_hold() -> None:

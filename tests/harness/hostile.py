@@ -56,7 +56,8 @@ class HostileServer(AsyncsshServer):
 
     `version`: the raw identification it sends after "SSH-2.0-" (control characters and
     all); `kbdint_prompt`: a keyboard-interactive question it asks (any answer is accepted);
-    `disconnect_reason`: what it says when the command `disconnect` drops the connection.
+    `disconnect_reason`: what it says when the command `disconnect` drops the connection;
+    `refuse_reason`: when set, every forwarded connection (-L, SOCKS) is refused saying it.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class HostileServer(AsyncsshServer):
         version: bytes | None = None,
         kbdint_prompt: str | None = None,
         disconnect_reason: str = "bye",
+        refuse_reason: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(users, **kwargs)
@@ -75,6 +77,7 @@ class HostileServer(AsyncsshServer):
         self.version = version
         self.kbdint_prompt = kbdint_prompt
         self.disconnect_reason = disconnect_reason
+        self.refuse_reason = refuse_reason
         self._relaxed: Any = None
 
     async def stop(self) -> None:
@@ -169,3 +172,12 @@ class _HostileSSHServer(_Server):
 
     def validate_kbdint_response(self, username: str, responses: list[str]) -> bool:
         return True
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> bool:
+        if self._hostile.refuse_reason is not None:
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_CONNECT_FAILED, self._hostile.refuse_reason
+            )
+        return super().connection_requested(dest_host, dest_port, orig_host, orig_port)
