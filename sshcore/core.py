@@ -346,8 +346,14 @@ class Core:
         return result.exit_status if result.exit_status is not None else 255
 
     async def listening_ports(self, name: str) -> list[ListeningPort]:
-        """The TCP ports the remote `name` listens on."""
-        return await discovery.listening_ports(await self.connection(name))
+        """The TCP ports the remote `name` listens on; DevtuiError says why not."""
+        conn = await self.connection(name)
+        try:
+            return await discovery.listening_ports(conn)
+        except asyncssh.ChannelOpenError as e:  # the host will not run it: say so, every time
+            raise RemoteCommandError(visible(f"the host refused the port listing: {e}")) from None
+        except (asyncssh.Error, OSError) as e:  # the link went down meanwhile
+            raise DevtuiError(visible(f"the port listing did not finish: {e}")) from None
 
     def watch_ports(self, name: str, interval: float = 5.0) -> None:
         """Publish RemotePortOpened / RemotePortClosed as the remote's ports come and go."""

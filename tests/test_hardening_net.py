@@ -115,6 +115,16 @@ async def test_a_huge_authorized_keys_over_sftp_is_not_read_whole_nor_changed(
     assert (ssh / "authorized_keys").read_bytes() == big
 
 
+async def test_ports_on_a_host_that_refuses_commands_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with HostileServer({}, sessions=False) as server:
+        core, _ = core_for(server, tmp_path, monkeypatch)
+        async with core:
+            with pytest.raises(DevtuiError, match="the host refused the port listing"):
+                await asyncio.wait_for(core.listening_ports("box"), GUARD)
+
+
 # -- hangs -------------------------------------------------------------------------------------
 async def test_hosts_test_ping_gives_up_on_a_command_that_never_ends(
     hostile: HostileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -57,7 +57,8 @@ class HostileServer(AsyncsshServer):
     `version`: the raw identification it sends after "SSH-2.0-" (control characters and
     all); `kbdint_prompt`: a keyboard-interactive question it asks (any answer is accepted);
     `disconnect_reason`: what it says when the command `disconnect` drops the connection;
-    `refuse_reason`: when set, every forwarded connection (-L, SOCKS) is refused saying it.
+    `refuse_reason`: when set, every forwarded connection (-L, SOCKS) is refused saying it;
+    `sessions=False`: every command (session channel) is refused.
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class HostileServer(AsyncsshServer):
         kbdint_prompt: str | None = None,
         disconnect_reason: str = "bye",
         refuse_reason: str | None = None,
+        sessions: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(users, **kwargs)
@@ -78,6 +80,7 @@ class HostileServer(AsyncsshServer):
         self.kbdint_prompt = kbdint_prompt
         self.disconnect_reason = disconnect_reason
         self.refuse_reason = refuse_reason
+        self.sessions = sessions
         self._relaxed: Any = None
 
     async def stop(self) -> None:
@@ -106,8 +109,8 @@ class HostileServer(AsyncsshServer):
             "127.0.0.1",
             self.port,
             server_host_keys=[self.host_key],
-            process_factory=self._process,
-            sftp_factory=self._sftp if self.sftp else None,
+            process_factory=self._process if self.sessions else None,
+            sftp_factory=self._sftp if self.sftp and self.sessions else None,
             encoding=None,
             allow_scp=False,
             reuse_address=True,
