@@ -239,9 +239,12 @@ class RemotePortOpened(Event):
     host: str
     port: int
     address: str
+    process: str | None = None  # where the remote lets us see it
+    pid: int | None = None
 
     def message(self) -> str:
-        return f"{self.host}: new listening port {self.port} ({self.address}); forward it?"
+        who = f" ({self.process})" if self.process else ""
+        return f"{self.port} is listening on {self.host}{who}: f to forward"
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,46 @@ class RemotePortClosed(Event):
 
     def message(self) -> str:
         return f"{self.host}: port {self.port} stopped listening"
+
+
+@dataclass(frozen=True)
+class TunnelRemoteClosed(Event):
+    """A forwarded port's remote listener went away: "remote closed", not an error."""
+
+    tunnel: str
+    host: str
+    port: int
+
+    def message(self) -> str:
+        return f"tunnel {self.tunnel}: remote closed (nothing listens on {self.host}:{self.port} now)"
+
+
+@dataclass(frozen=True)
+class TunnelTargetMoved(Event):
+    """The tunnel's target refuses, and the same program now listens on another port."""
+
+    tunnel: str
+    host: str
+    old_port: int
+    new_port: int
+    process: str | None = None
+    level: ClassVar[str] = "warning"
+
+    def message(self) -> str:
+        who = self.process or self.tunnel
+        return f"tunnel {self.tunnel}: {who} moved to {self.new_port}? (R retargets it)"
+
+
+@dataclass(frozen=True)
+class DiscoveryUnsupported(Event):
+    """The host shows no port table (no /proc/net/tcp, no ss): said once, not every poll."""
+
+    host: str
+    reason: str
+    level: ClassVar[str] = "warning"
+
+    def message(self) -> str:
+        return f"{self.host}: listening ports are not supported on this host ({self.reason})"
 
 
 # -- front ends ------------------------------------------------------------------------------
