@@ -11,6 +11,7 @@ import asyncio
 import os
 import time
 import traceback
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 
 CoreFactory = Callable[["Prompts"], "Core"]
 FLUSH_INTERVAL = 0.25  # seconds between batched repaints of events
+PENDING_MAX = 20_000  # events held between two repaints; older ones only reach the log file
 CONFIG_POLL = 1.5  # seconds between looks at the config file's modification time
 NOTIFY_EVENTS = (HostFailed, HostKeyRejected, AuthFailed, TunnelFailed)
 
@@ -125,7 +127,8 @@ class DevTuiApp(App[int]):
         self.watch_config = watch_config
         self.live = LiveState()
         self.prompts = TuiPrompts(self)
-        self._pending: list[Event] = []
+        self._pending: deque[Event] = deque(maxlen=PENDING_MAX)
+        self._received = 0  # events queued since the last flush (some may have been dropped)
         self._dirty = False
         self._jobs: dict[Worker[Any], str] = {}
         self._config_stamp = self._stamp()
@@ -221,17 +224,23 @@ class DevTuiApp(App[int]):
     def _on_event(self, event: Event) -> None:
         # Called by the core for every event: only queue it. Drawing happens in _flush.
         self._pending.append(event)
+        self._received += 1
         self.live.feed(event)
         self._dirty = True
 
     def _flush_events(self) -> None:
         if not self._pending and not self._dirty:
             return
-        batch, self._pending = self._pending, []
+        batch = list(self._pending)
+        dropped = self._received - len(batch)
+        self._pending.clear()
+        self._received = 0
         self._dirty = False
         records = [
             LogRecord(e.at, e.level, e.message()) for e in batch if not isinstance(e, TunnelTraffic)
         ]
+        if dropped > 0:  # a burst: the view keeps up, the log file has every line
+            records.insert(0, LogRecord(time.time(), "warning", f"… {dropped} events not shown"))
         if records:
             self.logs_pane.add(records)
         problems = [e for e in batch if isinstance(e, NOTIFY_EVENTS)]
