@@ -440,8 +440,16 @@ def _net_commands(sub: Any, hosts_sub: Any) -> None:
     _auth_flags(p, "the host it runs on")
     p.set_defaults(handler=_lazy("net", "cmd_run"))
 
-    p = hosts_sub.add_parser("test", help="connect; print latency, auth method, server version")
-    p.add_argument("name")
+    p = hosts_sub.add_parser(
+        "test",
+        help="connect; print latency, auth method, server version (--all: every host at once)",
+    )
+    p.add_argument("name", nargs="?")
+    p.add_argument("--all", action="store_true", help="test every host, a few at a time")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--parallel", type=int, default=16, metavar="N", help="hosts in flight at once (--all)"
+    )
     _auth_flags(p, "the host tested")
     p.set_defaults(handler=_lazy("net", "cmd_hosts_test"))
 

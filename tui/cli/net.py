@@ -176,9 +176,54 @@ async def _up(config: Config, names: list[str], prompts: CliPrompts) -> int:
 
 
 def cmd_hosts_test(args: argparse.Namespace) -> int:
-    """devtui hosts test NAME: connect, print latency, auth method, server version."""
+    """devtui hosts test NAME | --all [--json]: connect, print latency, auth, server version."""
     config = _load(args)
+    if args.all or args.json:
+        if args.name and args.all:
+            raise UsageError("give a host name or --all, not both")
+        names = list(config.hosts) if args.all else [args.name]
+        if not names:
+            print("No hosts yet: nothing to test", file=sys.stderr)
+            return 0
+        return asyncio.run(_hosts_test_many(args, config, _prompts(args, config, names), names))
+    if not args.name:
+        raise UsageError("which host? devtui hosts test NAME, or --all for every host")
     return asyncio.run(_hosts_test(args, config, _prompts(args, config, [args.name])))
+
+
+async def _hosts_test_many(
+    args: argparse.Namespace, config: Config, prompts: CliPrompts, names: list[str]
+) -> int:
+    from sshcore.fleet import check_hosts
+
+    core = _core(config, prompts, verbose=args.verbose)
+    done = 0
+    show_progress = sys.stderr.isatty() and not args.verbose
+
+    def progress(_: object) -> None:
+        nonlocal done
+        done += 1
+        if show_progress:
+            print(f"\rtested {done}/{len(names)}", end="", file=sys.stderr, flush=True)
+
+    try:
+        checks = await check_hosts(core, names, concurrency=args.parallel, on_result=progress)
+    finally:
+        await core.close()
+    if show_progress:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps([c.to_json() for c in checks], indent=2))
+    else:
+        print(f"{'HOST':<20} {'STATE':<10} {'CONNECT':>8} {'RTT':>6}  AUTH / ERROR")
+        for c in checks:
+            connect = f"{c.connect_ms:.0f} ms" if c.connect_ms is not None else ""
+            rtt = f"{c.round_trip_ms:.0f} ms" if c.round_trip_ms is not None else ""
+            tail = c.auth_method or "" if c.ok else f"error: {c.error}"
+            print(f"{c.name:<20} {c.state:<10} {connect:>8} {rtt:>6}  {tail}")
+        failed = sum(not c.ok for c in checks)
+        print(f"{len(checks) - failed} OK, {failed} failed", file=sys.stderr)
+    return 1 if any(not c.ok for c in checks) else 0
 
 
 async def _hosts_test(args: argparse.Namespace, config: Config, prompts: CliPrompts) -> int:
