@@ -753,3 +753,17 @@ async def test_fix_permissions_of_a_loose_key(tmp_path: Path, home: Path) -> Non
             10,
             "the row to be clean",
         )
+
+
+async def test_shift_t_tests_every_host_failures_first(tmp_path: Path, sshd: Any) -> None:
+    hosts = {"a": sshd_host(sshd), "b": sshd_host(sshd)}
+    hosts["gone"] = {"hostname": "127.0.0.1", "port": free_port(), "user": sshd.user}
+    app = make_app(tmp_path, hosts, known_hosts=_known(tmp_path, sshd))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("T")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen), 20, "the results")
+        text = screen_text(app)
+        assert "2 OK, 1 failed" in text
+        assert text.index("FAIL  gone") < text.index("ok    a")
+        assert "rtt" in app.hosts_pane.state_cells("a")[1]

@@ -376,6 +376,42 @@ class DevTuiApp(App[int]):
         self.log_line("info", text)
         self.refresh_panes()
 
+    def test_all_hosts(self) -> None:
+        """`T`: test every host at once (a few in flight), progress on top, failures first."""
+        if not self.config.hosts:
+            raise DevtuiError("no hosts yet: p pastes the ssh line your console gave you")
+        self.job(self._test_all(), f"testing {len(self.config.hosts)} hosts", group="fleet")
+
+    async def _test_all(self) -> None:
+        from sshcore.fleet import check_hosts
+
+        names = list(self.config.hosts)
+        done = 0
+        worker = next(w for w in self._jobs if w.group == "fleet" and w.is_running)
+
+        def progress(check: Any) -> None:
+            nonlocal done
+            done += 1
+            if check.round_trip_ms is not None:
+                self.live.round_trip[check.name] = check.round_trip_ms
+            self._jobs[worker] = f"testing hosts {done}/{len(names)}"
+            self.query_one(StatusBar).update(self._status_text())
+
+        checks = await check_hosts(self.require_core(), names, on_result=progress)
+        failed = [c for c in checks if not c.ok]
+        lines = [f"{len(checks) - len(failed)} OK, {len(failed)} failed", ""]
+        for c in checks:
+            if c.ok:
+                lines.append(
+                    f"ok    {c.name:<16} {c.connect_ms or 0:5.0f} ms  rtt {c.round_trip_ms or 0:4.0f} ms"
+                    f"  {c.auth_method}"
+                )
+            else:
+                lines.append(f"FAIL  {c.name:<16} {c.error}")
+        self.log_line("warning" if failed else "info", lines[0] + " (test of every host)")
+        self.push_screen(TextScreen("Test of every host", "\n".join(lines)))
+        self.refresh_panes()
+
     def paste_line(self) -> None:
         """`p`: paste an ssh line; saved as a host plus tunnels (same parsing as devtui add)."""
         screen = PasteScreen(self.config.data, str(self.config.path))

@@ -42,6 +42,7 @@ class HostsPane(FilterablePane):
         Binding("e", "edit", "Edit", id="hosts.edit"),
         Binding("d", "delete", "Delete", id="hosts.delete"),
         Binding("t", "test", "Test", id="hosts.test"),
+        Binding("T", "test_all", "Test all", id="hosts.test_all", tooltip="Every host at once"),
         Binding("i", "import", "Import", id="hosts.import", tooltip="Import ~/.ssh/config"),
         Binding("x", "export", "Export", id="hosts.export", tooltip="Write to ~/.ssh/config"),
         Binding("slash", "filter", "Filter", id="hosts.filter", show=False),
@@ -95,6 +96,8 @@ class HostsPane(FilterablePane):
             return Text(label, style="yellow"), f"attempt {attempt}: {status.error or ''}"
         elif status.error:
             detail = status.error
+        elif state == "idle" and (rtt := app.live.round_trip.get(name)) is not None:
+            detail = f"tested: rtt {rtt:.0f} ms"
         return Text(state, style=STATE_STYLE.get(state, "")), detail
 
     def refresh_rows(self, full: bool = False) -> None:
@@ -163,6 +166,10 @@ class HostsPane(FilterablePane):
     def action_test(self) -> None:
         if name := self.selected_key():
             self.dashboard.test_host(name)
+
+    @guard
+    def action_test_all(self) -> None:
+        self.dashboard.test_all_hosts()
 
     @guard
     def action_import(self) -> None:
