@@ -6,9 +6,10 @@ Translates to safe defaults and says so: `-g` does not open a port to the networ
 
 from __future__ import annotations
 
+import getpass
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field, replace
 
 from .errors import ConfigError, DevtuiError, SshCommandError
@@ -56,9 +57,12 @@ class ParsedCommand:
     tunnels: list[TunnelSpec] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     gateway_ports: bool = False
-    jump_host: HostSpec | None = None  # from -J / ProxyJump: to be saved too
+    jump_host: HostSpec | None = None  # the last hop of -J / ProxyJump: to be saved too
     # The -J value when it is a bare name (no user@, no :port): it may be a saved host's name.
     jump_alias: str | None = None
+    # Every hop of -J a,b,... first hop first, each with `jump` set to the hop before it.
+    jump_hosts: list[HostSpec] = field(default_factory=list)
+    jump_texts: list[str] = field(default_factory=list)  # per hop, as written
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,6 +230,12 @@ def parse_forward(
     elif len(parts) == 4:
         listen = Endpoint(_address(parts[0], token), _port(parts[1], token))
         bind_given = True
+    elif kind == "remote" and len(parts) in (1, 2):
+        raise SshCommandError(
+            "a reverse SOCKS proxy (-R [bind:]port, no target) cannot be saved by devtui yet; "
+            "use -R port:host:hostport",
+            token,
+        )
     else:
         letter = "L" if kind == "local" else "R"
         raise SshCommandError(
@@ -296,7 +306,7 @@ def default_host_name(hostname: str) -> str:
 
 
 def _is_no(value: str) -> bool:
-    return value.strip().lower() in ("no", "false", "off", "0")
+    return value.strip().lower() in ("no", "false")
 
 
 def _positional_words(tokens: Sequence[str]) -> list[str]:
@@ -336,26 +346,234 @@ def _not_ssh(tokens: Sequence[str]) -> SshCommandError | None:
     return error
 
 
+# ---------------------------------------------------------------------------------------------
+# ssh_config lines and -o values, read as OpenSSH's process_config_line does
+
+
+def _argv_split(text: str) -> list[str] | None:
+    """OpenSSH's argv_split (misc.c): words on blanks, '...' and "..." group, a backslash
+    escapes a quote, a backslash or (outside quotes) a space; a word starting with '#' ends
+    the line. None for an unclosed quote."""
+    words: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i] in " \t":
+            i += 1
+            continue
+        if text[i] == "#":
+            break
+        quote = ""
+        word: list[str] = []
+        while i < n:
+            c = text[i]
+            if (
+                c == "\\"
+                and i + 1 < n
+                and (text[i + 1] in "'\"\\" or (not quote and text[i + 1] == " "))
+            ):
+                word.append(text[i + 1])
+                i += 2
+                continue
+            if not quote and c in " \t":
+                break
+            if not quote and c in "'\"":
+                quote = c
+            elif quote and c == quote:
+                quote = ""
+            else:
+                word.append(c)
+            i += 1
+        if quote:
+            return None
+        words.append("".join(word))
+    return words
+
+
+def config_words(line: str) -> tuple[str, list[str]] | str:
+    """One ssh_config line (or the value of -o) -> (keyword in lower case, its arguments),
+    or ssh's reason for refusing it. `Key Value`, `Key=Value` and `Key = Value` are one."""
+    line = line.strip(" \t\r\n\f")
+    match = re.match(r"([^\s=]*)[ \t]*(?:=[ \t]*)?(.*)$", line, re.S)
+    key, rest = (match.group(1), match.group(2)) if match else (line, "")
+    if not key or key.startswith("#"):
+        return ("", [])
+    if not rest:
+        return f'no argument after keyword "{key.lower()}"'
+    words = _argv_split(rest)
+    if words is None:
+        return "invalid quotes"
+    return key.lower(), words
+
+
+_FLAG_VALUES = {"yes": True, "true": True, "no": False, "false": False}
+# -o keys read as one value each, the first one given kept (as ssh's options struct).
+_SINGLE = {
+    "port",
+    "user",
+    "hostname",
+    "proxyjump",
+    "compression",
+    "forwardagent",
+    "gatewayports",
+    "stricthostkeychecking",
+    "userknownhostsfile",
+    "identitiesonly",
+    "serveraliveinterval",
+    "serveralivecountmax",
+    "connecttimeout",
+    "proxycommand",
+}
+_FORWARD_KEYS: dict[str, TunnelKind] = {
+    "localforward": "local",
+    "remoteforward": "remote",
+    "dynamicforward": "dynamic",
+}
+# Options a host keeps per host in ssh but only in [settings] in devtui.
+_SETTINGS_KEYS = {
+    "serveraliveinterval": "ServerAliveInterval",
+    "serveralivecountmax": "ServerAliveCountMax",
+    "connecttimeout": "ConnectTimeout",
+}
+
+
+def expand_hostname(value: str, host: str) -> str | None:
+    """HostName's tokens as ssh expands them: %h (the name typed) and %%; None for others."""
+    out: list[str] = []
+    i = 0
+    while i < len(value):
+        c = value[i]
+        if c != "%":
+            out.append(c)
+            i += 1
+            continue
+        token = value[i + 1 : i + 2]
+        if token == "%":
+            out.append("%")
+        elif token == "h":
+            out.append(host)
+        else:
+            return None
+        i += 2
+    return "".join(out)
+
+
+@dataclass
+class _Seen:
+    """What a pasted line set so far: ssh keeps the first value it obtains."""
+
+    first: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (value, token)
+    identities: list[str] = field(default_factory=list)
+    certificates: list[str] = field(default_factory=list)
+    forwards: list[tuple[TunnelKind, str, str]] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)
+
+    def set(self, key: str, value: str, token: str) -> None:
+        self.first.setdefault(key, (value, token))
+
+    def get(self, key: str) -> str | None:
+        return self.first[key][0] if key in self.first else None
+
+
+def _check_jump(value: str) -> None:
+    """Raise ssh's reason for refusing a ProxyJump / -J value, naming the hop."""
+    if value.lower() == "none":
+        return
+    for hop in value.split(","):
+        if not hop:
+            raise SshCommandError("a jump host in the chain is empty (ssh refuses it too)", value)
+        jump_host_spec(hop)
+
+
+def _apply_option(seen: _Seen, text: str, token: str) -> None:
+    """One `-o` value, as ssh's process_config_line reads it on the command line."""
+    words = config_words(text)
+    if isinstance(words, str):
+        if words.startswith("no argument"):
+            words = f"write -o {text.strip()}=VALUE (ssh says: {words})"
+        raise SshCommandError(f"-o: {words}", token)
+    key, args = words
+    if not key:
+        raise SshCommandError("-o needs Key=Value", token)
+    if not args:
+        raise SshCommandError(f"-o {key}: missing argument", token)
+    if key in _FORWARD_KEYS:
+        kind = _FORWARD_KEYS[key]
+        need = 1 if kind == "dynamic" else 2
+        if kind == "remote" and len(args) == 1:
+            need = 1  # RemoteForward [bind:]port: reverse SOCKS
+        if len(args) < need:
+            raise SshCommandError(f"-o {key}: missing target argument", token)
+        if len(args) > need:
+            raise SshCommandError(f"-o {key}: extra arguments at end of line", token)
+        seen.forwards.append((kind, ":".join(args), token))
+        return
+    if len(args) > 1 and key in (_SINGLE - {"proxycommand"}) | {"identityfile", "certificatefile"}:
+        raise SshCommandError(f"-o {key}: extra arguments at end of line", token)
+    value = args[0]
+    if key == "port":
+        _port(value, token)  # ssh checks every Port, also those it does not keep
+    elif key in ("compression", "gatewayports") and value.lower() not in _FLAG_VALUES:
+        raise SshCommandError(f'-o {key}: unsupported option "{value}"', token)
+    elif key == "proxyjump":
+        _check_jump(value)
+    if key == "identityfile":
+        seen.identities.append(value)
+    elif key == "certificatefile":
+        seen.certificates.append(value)
+    elif key in ("proxycommand", "proxyjump") and ({"proxycommand", "proxyjump"} & set(seen.first)):
+        pass  # ssh keeps the first of ProxyCommand and ProxyJump; the other is ignored
+    elif key == "proxycommand":
+        seen.set(key, " ".join(args), token)
+    elif key in _SINGLE:
+        seen.set(key, value, token)
+    else:
+        seen.others.append(key)
+
+
+def _loops(last: HostSpec, hostname: str, port: int, user: str | None) -> bool:
+    """ssh's "jumphost loop" check: the last hop is the destination, as the same user."""
+    jump_user = last.user or user or _local_user()
+    return (last.hostname, last.port, jump_user) == (hostname.lower(), port, user or _local_user())
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):  # no user name in the environment or passwd
+        return ""
+
+
+def _one_line(line: str | Sequence[str]) -> list[str]:
+    if isinstance(line, str):
+        return split_command(line)
+    words = list(line)
+    if len(words) == 1 and any(c.isspace() for c in words[0].strip()):
+        # One quoted argument holding a whole line: `devtui add '-p 443 admin@host'`.
+        return split_command(words[0])
+    return words
+
+
 def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> ParsedCommand:
     """Parse a pasted ssh command line (or its words, already split by a shell) into a host
-    spec, tunnels and notes for the user."""
-    tokens = split_command(line) if isinstance(line, str) else list(line)
+    spec, tunnels and notes for the user.
+
+    Read as OpenSSH reads it: the first value given for a setting wins (`-l alice bob@host`
+    logs in as alice), forwards and identity files add up, and a line ssh refuses is
+    refused with ssh's reason.
+    """
+    tokens = _one_line(line)
     if not tokens:
         raise SshCommandError("the line is empty")
-    first = tokens[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
-    if first in ("ssh", "ssh.exe"):
+    first_word = tokens[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if first_word in ("ssh", "ssh.exe"):
         tokens = tokens[1:]
     elif error := _not_ssh(tokens):
         raise error
-    user: str | None = None
-    port: int | None = None
-    options: dict[str, str] = {}
-    forwards: list[tuple[TunnelKind, str, str]] = []
-    identity: str | None = None
-    jump: str | None = None
+    seen = _Seen()
     flags: set[str] = set()
     notes: list[str] = []
     destination: str | None = None
+    dest_host = ""
     rest: list[str] = []
 
     i = 0
@@ -371,6 +589,11 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
             # Like OpenSSH, options may follow the destination; the next word starts the command.
             if destination is None:
                 destination = token
+                d_user, dest_host, d_port = _destination(token, token)
+                if d_user is not None:
+                    seen.set("user", d_user, token)
+                if d_port is not None:
+                    seen.set("port", str(d_port), token)
             else:
                 rest.append(token)
             continue
@@ -390,23 +613,30 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
                     raise SshCommandError(f"-{letter} needs a value, not an empty string", token)
                 arg_token = f"-{letter} {value}" if token == f"-{letter}" else token
                 if letter == "p":
-                    port = _port(value, arg_token)
+                    if "port" not in seen.first:  # ssh reads only the first -p
+                        seen.set("port", str(_port(value, arg_token)), arg_token)
                 elif letter == "l":
-                    user = value
+                    seen.set("user", value, value)
                 elif letter == "i":
-                    identity = value
+                    seen.identities.append(value)
                 elif letter == "J":
-                    jump = value
+                    if "proxycommand" in seen.first:
+                        raise SshCommandError(
+                            "cannot use -J with ProxyCommand (ssh refuses it too)", arg_token
+                        )
+                    if "proxyjump" in seen.first:
+                        raise SshCommandError(
+                            "only a single -J option is permitted (as in ssh: use commas "
+                            "to separate jump hops)",
+                            arg_token,
+                        )
+                    _check_jump(value)
+                    seen.set("proxyjump", value, value)
                 elif letter in "LRD":
                     kind: TunnelKind = {"L": "local", "R": "remote", "D": "dynamic"}[letter]  # type: ignore[assignment]
-                    forwards.append((kind, value, arg_token))
+                    seen.forwards.append((kind, value, arg_token))
                 elif letter == "o":
-                    key, value2 = _option(value, tokens, i)
-                    if not key or not value2:
-                        raise SshCommandError("-o needs Key=Value", arg_token)
-                    if "=" not in value and " " not in value.strip():
-                        i += 1  # "-o Key Value": the value was the next token
-                    options.setdefault(key.lower(), value2)
+                    _apply_option(seen, value, arg_token)
                 else:
                     notes.append(f"-{letter} {value} is not used by devtui; ignored")
                 break
@@ -422,47 +652,65 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
 
     if destination is None:
         raise SshCommandError("no destination (user@host) in the line", " ".join(tokens)[-40:])
-    d_user, hostname, d_port = _destination(destination, destination)
-    # ssh gives -l/-p precedence over user@ in practice only when user@ is absent; mirror ssh.
-    user = d_user or user
-    port = d_port or port
-    if "user" in options and not user:
-        user = options.pop("user")
-    if "port" in options and port is None:
-        port_text = options.pop("port")
-        port = _port(port_text, f"-o Port={port_text}")
-    if "hostname" in options:
-        hostname = options.pop("hostname")
+    if "f" in flags and "N" not in flags and not rest:
+        raise SshCommandError(
+            "-f: cannot fork into background without a command to execute (ssh refuses it "
+            "too; add -N)"
+        )
+    user = seen.get("user")
+    if user is not None and (problem := user_problem(user)):
+        raise SshCommandError(f"user {problem}", seen.first["user"][1])
+    port_text = seen.get("port")
+    port = int(port_text) if port_text is not None else 22
+    hostname = dest_host
+    if (given := seen.get("hostname")) is not None:
+        expanded = expand_hostname(given, dest_host.lower())
+        if expanded is None:
+            raise SshCommandError(
+                "HostName takes only the tokens %h and %% (ssh refuses others)",
+                seen.first["hostname"][1],
+            )
+        hostname = expanded
         if problem := hostname_problem(hostname):
             raise SshCommandError(f"HostName {problem}", hostname)
-    identity = identity or options.pop("identityfile", None)
-    jump = jump or options.pop("proxyjump", None)
+    jump = seen.get("proxyjump")
     if jump is not None and jump.lower() == "none":  # ssh's own spelling of "no jump host"
         jump = None
-    compression = "C" in flags or _truthy(options.pop("compression", "no"))
-    gateway = "g" in flags or _truthy(options.pop("gatewayports", "no"))
-    agent = "A" in flags or _truthy(options.pop("forwardagent", "no"))
-    for key, kind_ in (
-        ("localforward", "local"),
-        ("remoteforward", "remote"),
-        ("dynamicforward", "dynamic"),
-    ):
-        if key in options:
-            value = options.pop(key).replace(" ", ":")
-            forwards.append((kind_, value, value))  # type: ignore[arg-type]
-    if user and (problem := user_problem(user)):
-        raise SshCommandError(f"user {problem}", user)
+    compression = "C" in flags or _FLAG_VALUES.get((seen.get("compression") or "no").lower(), False)
+    gateway = "g" in flags or _FLAG_VALUES.get((seen.get("gatewayports") or "no").lower(), False)
+    agent = "A" in flags or not _is_no(seen.get("forwardagent") or "no")
 
-    shk = options.pop("stricthostkeychecking", None)
-    if shk is not None and (_is_no(shk) or shk.lower() == "accept-new"):
+    shk = seen.get("stricthostkeychecking")
+    if shk is not None and (_is_no(shk) or shk.lower() in ("off", "accept-new")):
         notes.append(
             f"StrictHostKeyChecking={shk} is not obeyed: devtui checks host keys "
             "(on first connect it shows the fingerprint and asks you to trust it)"
         )
-    ukh = options.pop("userknownhostsfile", None)
+    ukh = seen.get("userknownhostsfile")
     if ukh is not None:
         notes.append(f"UserKnownHostsFile={ukh} ignored: devtui uses the known_hosts from settings")
-    for key in sorted(options):
+    identity = seen.identities[0] if seen.identities else None
+    for extra in seen.identities[1:]:
+        notes.append(
+            f"identity file {extra} not kept: devtui keeps one identity file per host "
+            f"(the first ssh tries, {identity})"
+        )
+    for key, spelled in _SETTINGS_KEYS.items():
+        if (setting := seen.get(key)) is not None:
+            notes.append(
+                f"{spelled}={setting} is not kept per host: devtui uses the keepalive and "
+                "connect timeout in [settings]"
+            )
+    for cert in seen.certificates:
+        notes.append(f"CertificateFile {cert} not used: devtui does not offer certificates yet")
+    if (proxy := seen.get("proxycommand")) is not None:
+        notes.append(
+            f"ProxyCommand {proxy!r} not used: devtui connects directly "
+            "(or through a jump host); set jump = NAME if a host leads there"
+        )
+    if seen.get("identitiesonly") is not None:
+        notes.append("-o identitiesonly is not used by devtui; ignored")
+    for key in sorted(set(seen.others)):
         notes.append(f"-o {key} is not used by devtui; ignored")
     if agent:
         notes.append(
@@ -472,24 +720,26 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         notes.append(
             f"remote command {' '.join(rest)!r} ignored: devtui saves the host, not the command"
         )
-    if jump and "," in jump:
-        raise SshCommandError("only one jump host is supported", jump)
-    jump_host = None
-    if jump:
-        jump_host = jump_host_spec(jump)
-    jump_name = jump_host.name if jump_host else None
-    bare_jump = jump_host is not None and jump_host.user is None and jump == jump_host.hostname
-
     name = name or default_host_name(hostname)
     if problem := name_problem(name):
         raise SshCommandError(f"host name {problem}", name)
+    hops = jump_chain(jump, taken={name}) if jump else []
+    if hops and _loops(hops[-1], hostname, port, user):
+        raise SshCommandError(
+            "jumphost loop: the last jump host is the destination itself (ssh refuses it too)",
+            jump,
+        )
+    aliases = [
+        text if hop.user is None and text == hop.hostname else None
+        for text, hop in zip(jump.split(",") if jump else [], hops, strict=True)
+    ]
     host = HostSpec(
         name=name,
         hostname=hostname,
-        port=port or 22,
+        port=port,
         user=user,
         identity_file=identity,
-        jump=jump_name,
+        jump=hops[-1].name if hops else None,
         compression=compression,
         forward_agent=False,
     )
@@ -497,11 +747,13 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         host=host,
         notes=notes,
         gateway_ports=gateway,
-        jump_host=jump_host,
-        jump_alias=jump if bare_jump else None,
+        jump_host=hops[-1] if hops else None,
+        jump_alias=aliases[-1] if aliases else None,
+        jump_hosts=hops,
+        jump_texts=jump.split(",") if jump else [],
     )
     shared_note = False
-    for kind_, spec, token in forwards:
+    for kind_, spec, token in seen.forwards:
         listen, target, bind_given = parse_forward(kind_, spec, token)
         if kind_ != "remote" and listen.all_interfaces:
             notes.append(
@@ -510,24 +762,31 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
             )
         elif gateway and not bind_given and kind_ != "remote" and not shared_note:
             shared_note = True
-            notes.append(
-                "-g ignored: tunnels listen on 127.0.0.1 only. To share one with other machines "
-                'on purpose, set listen = "0.0.0.0:PORT" in its [tunnels.NAME] table'
-            )
+            notes.append(_gateway_note(flags))
         tunnel = TunnelSpec(tunnel_name(name, kind_, listen.port), name, kind_, listen, target)
         parsed.tunnels.append(tunnel)
+    if gateway and not shared_note:
+        notes.append(_gateway_note(flags))
     return parsed
+
+
+def _gateway_note(flags: set[str]) -> str:
+    what = "-g" if "g" in flags else "GatewayPorts=yes"
+    return (
+        f"{what} ignored: tunnels listen on 127.0.0.1 only. To share one with other machines "
+        'on purpose, set listen = "0.0.0.0:PORT" in its [tunnels.NAME] table'
+    )
 
 
 @dataclass
 class AddPlan:
     """What saving a pasted line changes: only what the config does not have yet."""
 
-    hosts: list[HostSpec] = field(default_factory=list)  # to add, jump host first
+    hosts: list[HostSpec] = field(default_factory=list)  # to add, jump hosts first
     tunnels: list[TunnelSpec] = field(default_factory=list)  # to add
     host: str = ""  # the name the pasted host is saved under (new or already there)
     reused: bool = False  # the pasted host was already saved
-    jump_reused: str | None = None  # the saved host that -J named
+    jump_reused: str | None = None  # the saved host that -J named (its last hop)
     kept: list[TunnelSpec] = field(default_factory=list)  # pasted tunnels already saved
     notes: list[str] = field(default_factory=list)
 
@@ -549,6 +808,56 @@ def _same_forward(a: TunnelSpec, b: TunnelSpec) -> bool:
     return (a.host, a.kind, a.listen, a.target) == (b.host, b.kind, b.listen, b.target)
 
 
+def free_name(base: str, taken: Container[str]) -> str:
+    """`base`, or base-2, base-3 ... : the first that `taken` does not hold."""
+    name, n = base, 2
+    while name in taken:
+        suffix = f"-{n}"
+        name = base[: 64 - len(suffix)] + suffix
+        n += 1
+    return name
+
+
+def _plan_jumps(current: ConfigData, parsed: ParsedCommand, plan: AddPlan, own: str) -> str | None:
+    """Find or plan the hosts of the jump chain, first hop first; returns the last hop's name.
+
+    A hop whose host is a saved host's name is that host, as a Host alias in ~/.ssh/config
+    (`-J bastion`; `-J me@bastion:2200` is bastion as `me` on port 2200). A hop that is a
+    saved machine reached the same way is reused; any other is planned under a free name.
+    """
+    previous: str | None = None
+    planned: dict[str, HostSpec] = {}
+    texts = parsed.jump_texts or [""] * len(parsed.jump_hosts)
+    for index, (hop, text) in enumerate(zip(parsed.jump_hosts, texts, strict=True)):
+        hop = replace(hop, jump=previous)
+        user, host_part, port_text = _split_hop(text) if text else ("", "", None)
+        saved = current.hosts.get(host_part)
+        if saved is not None:
+            hop = replace(
+                saved,
+                user=user or saved.user,
+                port=hop.port if port_text is not None else saved.port,
+                jump=saved.jump if index == 0 else previous,
+            )
+            if hop == saved:
+                previous = plan.jump_reused = saved.name
+                continue
+        saved_hosts = (*current.hosts.values(), *planned.values())
+        match = _same_machine if index == 0 else _same_route
+        same = next((h for h in saved_hosts if match(h, hop)), None)
+        if same is not None:
+            previous = same.name
+            plan.jump_reused = same.name if same.name in current.hosts else None
+            continue
+        name = free_name(hop.name, {*current.hosts, *planned, own})
+        hop = replace(hop, name=name)
+        planned[name] = hop
+        plan.hosts.append(hop)
+        plan.jump_reused = None
+        previous = name
+    return previous
+
+
 def plan_add(
     current: ConfigData, parsed: ParsedCommand, *, name_given: bool = False, path: str = ""
 ) -> AddPlan:
@@ -561,23 +870,8 @@ def plan_add(
     """
     plan = AddPlan()
     host = parsed.host
-    jump = parsed.jump_host
-    if jump is not None:
-        same = next((h for h in current.hosts.values() if _same_machine(h, jump)), None)
-        if parsed.jump_alias is not None and parsed.jump_alias in current.hosts:
-            # `-J bastion` names a saved host, as it would name a Host alias in ~/.ssh/config.
-            same = current.hosts[parsed.jump_alias]
-        if same is not None:
-            host = replace(host, jump=same.name)
-            plan.jump_reused = same.name
-        elif jump.name in current.hosts or jump.name == host.name:
-            raise ConfigError(
-                f"the jump host would be named {jump.name!r}, which is taken; "
-                'add it first with its own name, then set jump = "NAME"',
-                path=path,
-            )
-        else:
-            plan.hosts.append(jump)
+    if parsed.jump_hosts:
+        host = replace(host, jump=_plan_jumps(current, parsed, plan, host.name))
     # The same machine by another route (another jump host, or none) may be another machine:
     # 10.0.0.5 behind two bastions is two boxes. Only the same address and route is reused.
     saved = current.hosts.get(host.name)
@@ -635,23 +929,35 @@ def plan_add(
     return plan
 
 
-def jump_host_spec(jump: str) -> HostSpec:
-    """-J [user@]host[:port] -> a host spec named after the host."""
-    if "," in jump:
-        raise SshCommandError("only one jump host is supported", jump)
-    user, _, hostport = jump.rpartition("@")
-    if "@" in jump and not user:
-        raise SshCommandError("the jump user before '@' is empty in", jump)
-    port = 22
+def _split_hop(hop: str) -> tuple[str, str, str | None]:
+    """[user@]host[:port] (IPv6 in brackets) -> (user, host, port text)."""
+    user, _, hostport = hop.rpartition("@")
     if hostport.startswith("["):
         close = hostport.find("]")
-        host, tail = hostport[1:close], hostport[close + 1 :].lstrip(":")
-        port = _port(tail, jump) if tail else 22
-    elif hostport.count(":") == 1:
+        tail = hostport[close + 1 :] if close >= 0 else ""
+        if close < 0 or (tail and not tail.startswith(":")):
+            raise SshCommandError("jump host: an IPv6 address in brackets needs ']'", hop)
+        return user, hostport[1:close], tail[1:] if tail else None
+    if hostport.count(":") == 1:
         host, port_text = hostport.split(":")
-        port = _port(port_text, jump)
-    else:
-        host = hostport
+        return user, host, port_text
+    if ":" in hostport:
+        raise SshCommandError(
+            "jump host: write an IPv6 address in brackets, [ADDR] or [ADDR]:PORT "
+            "(ssh refuses it without)",
+            hop,
+        )
+    return user, hostport, None
+
+
+def jump_host_spec(jump: str) -> HostSpec:
+    """-J [user@]host[:port] (one hop) -> a host spec named after the host."""
+    if "," in jump:
+        raise SshCommandError("one jump host expected here, not a chain", jump)
+    user, host, port_text = _split_hop(jump)
+    if "@" in jump and not user:
+        raise SshCommandError("the jump user before '@' is empty in", jump)
+    port = _port(port_text, jump) if port_text is not None else 22
     if problem := hostname_problem(host):
         raise SshCommandError(f"jump host {problem}", jump)
     if user and (problem := user_problem(user)):
@@ -659,21 +965,28 @@ def jump_host_spec(jump: str) -> HostSpec:
     return HostSpec(name=default_host_name(host), hostname=host, port=port, user=user or None)
 
 
-def _option(value: str, tokens: list[str], i: int) -> tuple[str, str | None]:
-    """-o Key=Value, -o "Key Value", or -o Key Value (value in the next token)."""
-    if "=" in value:
-        key, _, v = value.partition("=")
-        return key.strip(), v.strip()
-    if " " in value.strip():
-        key, _, v = value.strip().partition(" ")
-        return key, v.strip()
-    if i < len(tokens):
-        return value, tokens[i]
-    return value, None
+def jump_chain(jump: str, taken: Container[str] = ()) -> list[HostSpec]:
+    """-J hop1,hop2,... -> host specs, first hop first, each reached through the one before.
+
+    Names are made from the hostnames and kept apart from each other and from `taken`.
+    """
+    hops: list[HostSpec] = []
+    names: set[str] = set()
+    for text in jump.split(","):
+        hop = jump_host_spec(text)
+        name = free_name(hop.name, _Either(names, taken))
+        names.add(name)
+        hops.append(replace(hop, name=name, jump=hops[-1].name if hops else None))
+    return hops
 
 
-def _truthy(value: str) -> bool:
-    return value.strip().lower() in ("yes", "true", "on", "1")
+@dataclass
+class _Either:
+    a: Container[str]
+    b: Container[str]
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.a or item in self.b
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import shlex
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sshcore.errors import ConfigError, DevtuiError, SshCommandError
@@ -87,7 +87,6 @@ def test_tutorial_tunnel_line() -> None:
         ("ssh example.com -l bob -p 2022", "example.com", 2022, "bob"),
         ("ssh -p2022 bob@example.com", "example.com", 2022, "bob"),
         ("ssh -o Port=2200 -o User=bob example.com", "example.com", 2200, "bob"),
-        ("ssh -o Port 2200 -o User bob example.com", "example.com", 2200, "bob"),
         ("ssh -oPort=2200 example.com", "example.com", 2200, None),
         ("ssh -o 'HostName 10.1.2.3' gpu", "10.1.2.3", 22, None),
         ("ssh -6 me@[fe80::1]", "fe80::1", 22, "me"),
@@ -383,7 +382,7 @@ def test_default_names_are_readable(hostname: str, name: str) -> None:
         ("ssh -l -oProxyCommand=evil h", "-oProxyCommand=evil"),
         ("ssh -l 'bad user' h", "bad user"),
         ("ssh ssh://me@h:port", "ssh://me@h:port"),
-        ("ssh -J a,b h", "a,b"),
+        ("ssh -o Port 2200 -o User bob example.com", "-o Port"),  # ssh refuses it too
         ("ssh -o HostName=-x h", "-x"),
         # Empty parts were taken as "not given"; they are paste errors.
         ("ssh @h", "@h"),
@@ -542,6 +541,7 @@ def test_ssh_line_round_trip(data: st.DataObject) -> None:
 @settings(max_examples=60, deadline=None)
 @given(host=host_specs(name="target"), jump=host_specs(name="gate"))
 def test_ssh_line_round_trip_with_jump(host: HostSpec, jump: HostSpec) -> None:
+    assume(jump.hostname.lower() != host.hostname.lower())  # ssh refuses a jump to itself
     host.jump = "gate"
     parsed = parse_ssh_command(to_ssh_command(host, (), jump), name="target")
     assert parsed.jump_host is not None
@@ -640,10 +640,17 @@ def test_plan_a_bare_jump_name_is_the_saved_host_of_that_name() -> None:
     assert [(h.name, h.hostname, h.jump) for h in plan.hosts] == [
         ("10-1-1-1", "10.1.1.1", "bastion")
     ]
-    # With a user or a port, -J names a machine, not a saved host: that one is new.
-    for jump in ("other@bastion", "bastion:2200"):
-        with pytest.raises(ConfigError, match="the jump host would be named 'bastion'"):
-            plan_add(data, parse_ssh_command(f"ssh -J {jump} inner@10.1.1.1"))
+    # With a user or a port, -J is the saved host with that user or port, as ssh reads
+    # `-J other@bastion` with a `Host bastion` block: a new host under a free name.
+    for jump, destination in (
+        ("other@bastion", "other@bastion.example:2222"),
+        ("bastion:2200", "u@bastion.example:2200"),
+    ):
+        plan = plan_add(data, parse_ssh_command(f"ssh -J {jump} inner@10.1.1.1"))
+        assert [(h.name, h.destination, h.jump) for h in plan.hosts] == [
+            ("bastion-2", destination, None),
+            ("10-1-1-1", "inner@10.1.1.1:22", "bastion-2"),
+        ]
 
 
 def test_plan_twice_is_nothing_and_a_second_bind_address_gets_its_own_name() -> None:
@@ -666,3 +673,92 @@ def test_config_block_refuses_a_path_ssh_config_cannot_hold() -> None:
     host = HostSpec("gpu", "gpu.example.org", identity_file='/home/me/keys/my "work" key')
     with pytest.raises(DevtuiError, match="double quote"):
         to_ssh_config_block(host)
+
+
+# ---------------------------------------------------------------------------------------------
+# Read as OpenSSH reads it (tests/test_ssh_g.py checks the same against `ssh -G`)
+
+
+@pytest.mark.parametrize(
+    "line, destination",
+    [
+        # ssh keeps the first value it obtains, wherever it comes from.
+        ("ssh -l alice bob@host", "alice@host:22"),
+        ("ssh bob@host -l alice", "bob@host:22"),
+        ("ssh -p 37367 ssh://h:2222", "h:37367"),
+        ("ssh ssh://h:2222 -p 37367", "h:2222"),
+        ("ssh -p 1 -p 2 h", "h:1"),
+        ("ssh -p 1 -p x h", "h:1"),  # ssh does not even read a second -p
+        ("ssh -o Port=5 -p 6 h", "h:5"),
+        ("ssh -o User=b -l a -o User=c h", "b@h:22"),
+        # A quoted line passed as one word, starting with an option (devtui add '-p 443 ...').
+        (["-p 443 admin@host"], "admin@host:443"),
+        ("ssh -o HostName=%h.example.com web", "web.example.com:22"),
+        ("ssh -o 'HostName %%h-x.example.com' web", "%h-x.example.com:22"),
+    ],
+)
+def test_the_first_value_wins_as_in_ssh(line: str | list[str], destination: str) -> None:
+    if destination.startswith("%"):  # %% is a literal percent: not a valid host name
+        with pytest.raises(SshCommandError):
+            parse_ssh_command(line)
+        return
+    assert parse_ssh_command(line).host.destination == destination
+
+
+def test_option_values_are_read_as_ssh_config_lines() -> None:
+    parsed = parse_ssh_command(
+        "ssh -o 'IdentityFile=\"/k/my key\"' -o 'LocalForward=8080 db:5432' "
+        "-o 'LocalForward 8081 db:5433 # ops' -i /k/second h"
+    )
+    assert parsed.host.identity_file == "/k/my key"  # quotes grouped, not kept
+    assert forwards(parsed.tunnels) == [
+        ("local", "127.0.0.1:8080", "db:5432"),
+        ("local", "127.0.0.1:8081", "db:5433"),  # a second -o LocalForward is kept too
+    ]
+    # ssh tries both keys; devtui keeps the first and says what it left out.
+    assert any("/k/second not kept" in note for note in parsed.notes)
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("ssh -J a -J b h", "only a single -J"),
+        ("ssh -o ProxyJump=a -J b h", "only a single -J"),
+        ("ssh -o 'ProxyCommand=nc %h %p' -J b h", "cannot use -J with ProxyCommand"),
+        ("ssh -J h h", "jumphost loop"),
+        ("ssh -J ::1 h", "IPv6 address in brackets"),
+        ("ssh -f h", "cannot fork into background"),
+        ("ssh -o HostName=%p.example.com h", "only the tokens %h and %%"),
+        ("ssh -o Compression=maybe h", 'unsupported option "maybe"'),
+        ("ssh -o 'Port 22 23' h", "extra arguments"),
+        ("ssh -o 'IdentityFile \"/k/a' h", "invalid quotes"),
+        ("ssh -R 1080 h", "reverse SOCKS"),
+        ("ssh -o RemoteForward=bind:1080 h", "reverse SOCKS"),
+    ],
+)
+def test_lines_ssh_refuses_are_refused_with_its_reason(line: str, reason: str) -> None:
+    with pytest.raises(SshCommandError, match=re.escape(reason)) as caught:
+        parse_ssh_command(line)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_jump_chain_becomes_hosts_each_through_the_one_before() -> None:
+    parsed = parse_ssh_command("ssh -J ops@gw.corp.example:2200,gw.corp.example me@10.0.0.5")
+    plan = plan_add(ConfigData(), parsed)
+    assert [(h.name, h.destination, h.jump) for h in plan.hosts] == [
+        ("gw", "ops@gw.corp.example:2200", None),
+        ("gw-2", "gw.corp.example:22", "gw"),  # the same name, kept apart
+        ("10-0-0-5", "me@10.0.0.5:22", "gw-2"),
+    ]
+    # Pasting the chain again adds nothing: every hop is found by its route.
+    data = ConfigData(hosts={h.name: h for h in plan.hosts})
+    again = plan_add(data, parsed)
+    assert again.hosts == [] and again.reused
+
+
+def test_safety_settings_are_said_even_without_tunnels() -> None:
+    parsed = parse_ssh_command("ssh -g -o ForwardAgent=yes -o StrictHostKeyChecking=off h")
+    assert parsed.host.forward_agent is False
+    text = " ".join(parsed.notes)
+    assert "-g ignored" in text and "agent forwarding" in text
+    assert "StrictHostKeyChecking=off is not obeyed" in text

@@ -1,0 +1,631 @@
+"""`ssh -G` is the judge: a pasted ssh line and an imported ~/.ssh/config mean to devtui what
+they mean to OpenSSH.
+
+Hypothesis writes lines and config files from a grammar of the options devtui keeps; each
+case runs `ssh -G` (which resolves the settings without connecting) and compares hostname,
+port, user, identity files, the jump chain, every forward and compression with what devtui
+saves. Where devtui is safer on purpose (`-g`, `-A`, `StrictHostKeyChecking=no`) the test
+asserts the safe value and the note that says so. Where devtui's model cannot hold what ssh
+does yet, a separate test per missing field checks everything else and ends as an xfail
+naming that field. Failing cases found so far are kept as `@example`s.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+
+from sshcore.errors import ConfigError, SshCommandError
+from sshcore.model import LOOPBACK, ConfigData, canonical_address, hostname_problem
+from sshcore.sshcmd import ParsedCommand, parse_ssh_command, plan_add
+
+SSH = shutil.which("ssh")
+
+
+def _ssh_g_works() -> bool:
+    if SSH is None:
+        return False
+    try:
+        run = subprocess.run(
+            [SSH, "-G", "-F", os.devnull, "example.com"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return run.returncode == 0 and "hostname example.com" in run.stdout
+
+
+pytestmark = pytest.mark.skipif(not _ssh_g_works(), reason="needs OpenSSH's client (ssh -G)")
+
+
+def _home() -> str:
+    # ssh expands ~ with the passwd entry, not $HOME (which tests may change).
+    if sys.platform != "win32":
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_dir
+    return str(Path.home())
+
+
+HOME = _home()
+LOCAL_USER = getpass.getuser()
+SETTINGS = settings(
+    max_examples=int(os.environ.get("DEVTUI_SSH_G_EXAMPLES", "200")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+GAP_SETTINGS = settings(SETTINGS, max_examples=max(20, SETTINGS.max_examples // 5))
+
+
+# ---------------------------------------------------------------------------------------------
+# What ssh resolved, and what devtui saved, in one shape
+
+
+Forward = tuple[str, str, int, str | None, int | None]  # kind, bind, port, target host, port
+Hop = tuple[str | None, str, int]  # user, host, port
+
+
+@dataclass
+class Resolved:
+    """The settings compared, as ssh -G prints them or as devtui saved them."""
+
+    hostname: str
+    port: int
+    user: str | None  # None: the local user
+    identities: tuple[str, ...]  # () : ssh's default keys (devtui: agent and default keys)
+    jumps: tuple[Hop, ...]  # first hop first
+    forwards: tuple[Forward, ...]
+    compression: bool
+    # ssh only: what devtui does not keep per host, or changes to a safe value
+    gateway_ports: bool = False
+    forward_agent: bool = False
+    strict_off: str | None = None
+    keepalive: tuple[int, int] = (0, 3)
+    connect_timeout: str = "none"
+    certificates: tuple[str, ...] = ()
+    proxy_command: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def compared(self) -> tuple[object, ...]:
+        return (
+            self.hostname,
+            self.port,
+            self.user,
+            self.identities,
+            self.jumps,
+            tuple(sorted(set(self.forwards), key=repr)),  # one listener per address
+            self.compression,
+        )
+
+
+_DEFAULT_IDS = tuple(
+    f"~/.ssh/{n}"
+    for n in ("id_rsa", "id_ecdsa", "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk", "id_xmss")
+)
+
+
+def _expand(path: str) -> str:
+    return HOME + path[1:] if path == "~" or path.startswith("~/") else path
+
+
+def _hop(text: str) -> Hop:
+    user, _, hostport = text.rpartition("@")
+    port = 22
+    if hostport.startswith("["):
+        host, _, tail = hostport[1:].partition("]")
+        port = int(tail[1:]) if tail else 22
+    elif hostport.count(":") == 1:
+        host, port_text = hostport.split(":")
+        port = int(port_text)
+    else:
+        host = hostport
+    return (user or None, host.lower(), port)
+
+
+def _bind(text: str | None) -> str:
+    # ssh binds no address given to localhost (devtui: 127.0.0.1); "" and "*" are every interface.
+    if text is None or text.lower() == "localhost":
+        return LOOPBACK
+    if text in ("", "*"):
+        return "0.0.0.0"
+    return canonical_address(text)
+
+
+def _endpoint(text: str) -> tuple[str | None, int]:
+    if text.startswith("["):
+        address, _, port = text[1:].rpartition("]:")
+        return address, int(port)
+    return None, int(text)
+
+
+def _ssh_forward(kind: str, value: str) -> Forward:
+    listen, _, target = value.partition(" ")
+    bind, port = _endpoint(listen)
+    if not target:
+        return (kind, _bind(bind), port, None, None)
+    host, target_port = _endpoint(target)
+    assert host is not None
+    if kind == "remote" and host == "socks" and target_port == 0:
+        return ("remote-socks", _bind(bind), port, None, None)
+    return (kind, _bind(bind), port, canonical_address(host).lower(), target_port)
+
+
+def parse_ssh_g(stdout: str) -> Resolved:
+    """ssh -G's `key value` lines -> Resolved."""
+    values: dict[str, list[str]] = {}
+    for line in stdout.splitlines():
+        key, _, value = line.partition(" ")
+        values.setdefault(key.lower(), []).append(value)
+
+    def one(key: str, default: str = "") -> str:
+        return values.get(key, [default])[0]
+
+    identities = tuple(values.get("identityfile", []))
+    if identities[: len(_DEFAULT_IDS)] == _DEFAULT_IDS:
+        identities = ()
+    jump = one("proxyjump", "none")
+    forwards = [_ssh_forward("local", v) for v in values.get("localforward", [])]
+    forwards += [_ssh_forward("remote", v) for v in values.get("remoteforward", [])]
+    forwards += [_ssh_forward("dynamic", v) for v in values.get("dynamicforward", [])]
+    user = one("user")
+    strict = one("stricthostkeychecking", "ask")
+    return Resolved(
+        hostname=one("hostname").lower(),
+        port=int(one("port", "22")),
+        user=None if user == LOCAL_USER else user,
+        identities=tuple(_expand(i) for i in identities),
+        jumps=() if jump == "none" else tuple(_hop(h) for h in jump.split(",")),
+        forwards=tuple(forwards),
+        compression=one("compression") == "yes",
+        gateway_ports=one("gatewayports") == "yes",
+        forward_agent=one("forwardagent") == "yes",
+        strict_off=strict if strict in ("false", "accept-new") else None,
+        keepalive=(int(one("serveraliveinterval", "0")), int(one("serveralivecountmax", "3"))),
+        connect_timeout=one("connecttimeout", "none"),
+        certificates=tuple(values.get("certificatefile", [])),
+        proxy_command=values["proxycommand"][0] if "proxycommand" in values else None,
+    )
+
+
+@dataclass
+class Judged:
+    """ssh -G's verdict on one argv: the settings, or the reason it refused."""
+
+    resolved: Resolved | None
+    error: str
+
+
+def ssh_g(args: Sequence[str], config: str = os.devnull) -> Judged:
+    """Run `ssh -G -F config ARGS`; never connects."""
+    assert SSH is not None
+    run = subprocess.run(
+        [SSH, "-G", "-F", config, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    errors = [
+        line
+        for line in run.stderr.splitlines()
+        if line.strip() and not line.startswith("Pseudo-terminal")
+    ]
+    if run.returncode != 0:
+        return Judged(None, " / ".join(errors) or f"exit {run.returncode}")
+    return Judged(parse_ssh_g(run.stdout), " / ".join(errors))
+
+
+def devtui_resolved(parsed: ParsedCommand) -> Resolved:
+    """What devtui saves for a pasted line (into an empty config), in ssh -G's shape."""
+    plan = plan_add(ConfigData(), parsed)
+    saved = {h.name: h for h in plan.hosts}
+    host = saved[plan.host]
+    hops: list[Hop] = []
+    hop = host
+    while hop.jump is not None and len(hops) < 10:
+        hop = saved[hop.jump]
+        hops.insert(0, (hop.user, hop.hostname.lower(), hop.port))
+    forwards: list[Forward] = []
+    for t in plan.tunnels:
+        target = t.target
+        forwards.append(
+            (
+                t.kind,
+                t.listen.address,
+                t.listen.port,
+                canonical_address(target.address).lower() if target else None,
+                target.port if target else None,
+            )
+        )
+    return Resolved(
+        hostname=host.hostname.lower(),
+        port=host.port,
+        user=None if host.user == LOCAL_USER else host.user,
+        identities=(_expand(host.identity_file),) if host.identity_file else (),
+        jumps=tuple(hops),
+        forwards=tuple(forwards),
+        compression=host.compression,
+        forward_agent=any(h.forward_agent for h in plan.hosts),
+        notes=[*plan.notes, *parsed.notes],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Gaps: what ssh does that devtui's model cannot hold yet. Each names the missing field.
+
+GAPS = {
+    "identities": "HostSpec.identity_files (several identity files, tried in order)",
+    "socks": "TunnelSpec for reverse SOCKS (-R [bind:]port: kind 'remote' with no target)",
+    "keepalive": "HostSpec.keepalive_interval / keepalive_count_max / connect_timeout "
+    "(per host; today only [settings])",
+    "certificate": "HostSpec.certificate_file",
+    "proxycommand": "HostSpec.proxy_command",
+}
+
+
+def gaps_of(seen: Resolved) -> set[str]:
+    """Which of GAPS this resolved line needs."""
+    found = set()
+    if len(seen.identities) > 1:
+        found.add("identities")
+    if any(f[0] == "remote-socks" for f in seen.forwards):
+        found.add("socks")
+    if seen.keepalive != (0, 3) or seen.connect_timeout != "none":
+        found.add("keepalive")
+    if seen.certificates:
+        found.add("certificate")
+    if seen.proxy_command is not None:
+        found.add("proxycommand")
+    return found
+
+
+def _noted(notes: Sequence[str], *words: str) -> bool:
+    return any(w.lower() in n.lower() for n in notes for w in words)
+
+
+def check_safety(seen: Resolved, mine: Resolved) -> None:
+    """devtui's safer values, and the notes that say so."""
+    assert not mine.forward_agent, "agent forwarding must be saved off"
+    if seen.forward_agent:
+        assert _noted(mine.notes, "agent"), mine.notes
+    if seen.gateway_ports:
+        assert _noted(mine.notes, "-g", "GatewayPorts"), mine.notes
+    if seen.strict_off:
+        assert _noted(mine.notes, "StrictHostKeyChecking"), mine.notes
+
+
+def check_gap_notes(seen: Resolved, mine: Resolved, gaps: set[str]) -> None:
+    """What devtui cannot keep it says, and it keeps the part it can."""
+    if "identities" in gaps:
+        assert mine.identities == seen.identities[:1], "the first identity ssh tries is kept"
+        assert _noted(mine.notes, "identity"), mine.notes
+    if "keepalive" in gaps:
+        assert _noted(mine.notes, "ServerAlive", "ConnectTimeout"), mine.notes
+    if "certificate" in gaps:
+        assert _noted(mine.notes, "CertificateFile"), mine.notes
+    if "proxycommand" in gaps:
+        assert _noted(mine.notes, "ProxyCommand"), mine.notes
+
+
+def compare_line(words: list[str], keys: Path) -> set[str]:
+    """Judge one argv (KEYS/ stands for the folder of identity files); returns the gaps it
+    needed: every other field must agree."""
+    words = [w.replace("KEYS/", f"{keys}{os.sep}") for w in words]
+    judged = ssh_g(words)
+    try:
+        parsed = parse_ssh_command(["ssh", *words])
+    except SshCommandError as e:
+        message = str(e)
+        assert "\n" not in message
+        if judged.resolved is None:
+            event("both refuse")
+            return set()
+        gaps = gaps_of(judged.resolved)
+        if hostname_problem(judged.resolved.hostname):
+            event("devtui refuses a HostName ssh would fail to resolve")
+            return set()
+        if "socks" in gaps and "SOCKS" in message:
+            return gaps  # refused, and the message says why
+        raise AssertionError(f"devtui refuses what ssh accepts: {message}") from None
+    if judged.resolved is None:
+        if any(w.startswith("ssh://") and "[" in w for w in words):
+            # Deliberately lenient: OpenSSH 9.2 refuses an IPv6 address in an ssh:// URI
+            # (usage); devtui reads it as RFC 3986 does, the host in brackets.
+            event("ssh:// with IPv6: devtui lenient")
+            return set()
+        raise AssertionError(f"devtui accepts what ssh refuses ({judged.error})")
+    seen = judged.resolved
+    try:
+        mine = devtui_resolved(parsed)
+    except ConfigError as e:
+        # Two forwards on one listen port: ssh resolves both but only the first can bind.
+        assert "already used by tunnel" in str(e), e
+        sides = [("remote" if f[0].startswith("remote") else "local", f[2]) for f in seen.forwards]
+        assert len(set(sides)) < len(sides), e
+        event("two forwards on one port: devtui refuses")
+        return set()
+    check_safety(seen, mine)
+    gaps = gaps_of(seen)
+    check_gap_notes(seen, mine, gaps)
+    expected = seen
+    if "identities" in gaps:
+        expected = _replace(expected, identities=seen.identities[:1])
+    assert mine.compared() == expected.compared(), (judged, parsed)
+    event("agree" + (f" (hops: {len(seen.jumps)})" if seen.jumps else ""))
+    return gaps
+
+
+def _replace(r: Resolved, **changes: object) -> Resolved:
+    from dataclasses import replace
+
+    return replace(r, **changes)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# The grammar of pasted lines
+
+
+@pytest.fixture(scope="module")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Identity files that exist: ssh drops an -i file it cannot read."""
+    folder = tmp_path_factory.mktemp("keys")
+    for name in KEY_NAMES:
+        (folder / name).write_text("not a key\n")
+    return folder
+
+
+KEY_NAMES = ("id_one", "id_two", "my key")
+_alnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+_label = st.builds(
+    lambda head, tail: head + (f"-{tail}" if tail else ""),
+    st.text(_alnum, min_size=1, max_size=6),
+    st.text(_alnum, max_size=4),
+)
+_dns = st.builds(
+    lambda first, labels, upper: (
+        (f"{first}." * bool(first) + ".".join(labels)).upper()
+        if upper
+        else f"{first}." * bool(first) + ".".join(labels)
+    ),
+    st.sampled_from(["", "ssh", "web", "db1"]),
+    st.lists(_label, min_size=1, max_size=2),
+    st.booleans(),
+).map(lambda h: h if not h.replace(".", "").isdigit() else f"h{h}")
+_ipv4 = st.ip_addresses(v=4).map(str)
+_ipv6 = st.sampled_from(["::1", "2001:db8::7", "fe80::1"])
+hosts = st.one_of(_dns, _dns, _ipv4, _ipv6)
+users = st.from_regex(r"[a-z_][a-z0-9_.-]{0,7}", fullmatch=True)
+ports = st.one_of(st.sampled_from([22, 2222, 37367, 65535]), st.integers(1, 65535))
+bad_ports = st.sampled_from(["0", "65536", "x1"])
+
+
+def _o(key: str, value: str, spelling: int) -> list[str]:
+    """-o in its three spellings."""
+    return [["-o", f"{key}={value}"], [f"-o{key}={value}"], ["-o", f"{key} {value}"]][spelling]
+
+
+spellings = st.integers(0, 2)
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@st.composite
+def hops(draw: st.DrawFn) -> str:
+    host = draw(st.one_of(_dns, _ipv4, _ipv6))
+    user = draw(st.none() | users)
+    port = draw(st.none() | ports)
+    text = _bracket(host) if port is not None else host
+    if ":" in host and port is None:
+        text = host
+    return (f"{user}@" if user else "") + text + (f":{port}" if port is not None else "")
+
+
+@st.composite
+def forward_specs(draw: st.DrawFn, kind: str, socks: bool) -> str:
+    binds = st.sampled_from(["", "localhost", "127.0.0.1", "*", "0.0.0.0", "[::1]", "127.0.0.2"])
+    bind = draw(st.none() | binds)
+    port = draw(ports)
+    if kind == "D" or (kind == "R" and socks):
+        return f"{bind}:{port}" if bind is not None else str(port)
+    target = _bracket(draw(st.one_of(_dns, _ipv4, _ipv6, st.just("localhost"))))
+    spec = f"{port}:{target}:{draw(ports)}"
+    return f"{bind}:{spec}" if bind is not None else spec
+
+
+@st.composite
+def destinations(draw: st.DrawFn) -> str:
+    host = draw(hosts)
+    user = draw(st.none() | users)
+    at = f"{user}@" if user else ""
+    if draw(st.booleans()):
+        port = draw(st.none() | ports)
+        tail = f":{port}" if port is not None else ""
+        return f"ssh://{at}{_bracket(host) if tail else host}{tail}"
+    return at + host
+
+
+@st.composite
+def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
+    """The words of an ssh line (without "ssh"); `gap` forces that gap in (see GAPS)."""
+    keys = "KEYS/"
+    parts: list[list[str]] = []
+    sp = spellings
+
+    def port_part() -> list[str]:
+        value = draw(bad_ports) if draw(st.integers(0, 9)) == 9 else str(draw(ports))
+        if draw(st.booleans()):
+            return ["-p", value] if draw(st.booleans()) else [f"-p{value}"]
+        return _o("Port", value, draw(sp))
+
+    def user_part() -> list[str]:
+        value = draw(users)
+        if draw(st.booleans()):
+            return ["-l", value]
+        return _o("User", value, draw(sp))
+
+    def identity_part() -> list[str]:
+        path = keys + draw(st.sampled_from(KEY_NAMES))
+        form = draw(st.integers(0, 2))
+        if form == 0:
+            return ["-i", path]
+        if form == 1 and " " not in path:
+            return _o("IdentityFile", path, draw(sp))
+        return ["-o", f'IdentityFile="{path}"']
+
+    for _ in range(draw(st.integers(0, 2))):
+        parts.append(port_part())
+    for _ in range(draw(st.integers(0, 2))):
+        parts.append(user_part())
+    if draw(st.integers(0, 3)) == 3:
+        name = draw(st.sampled_from(["%h.example.com", "db.%h", "real.example.org"]))
+        parts.append(_o("HostName", name, draw(sp)))
+    several_ids = gap == "identities"
+    for _ in range(draw(st.integers(2 if several_ids else 0, 3 if several_ids else 1))):
+        parts.append(identity_part())
+    if draw(st.integers(0, 3)) == 3:
+        chain = ",".join(draw(st.lists(hops(), min_size=1, max_size=3)))
+        parts.append(["-J", chain] if draw(st.booleans()) else _o("ProxyJump", chain, draw(sp)))
+    if draw(st.integers(0, 3)) == 3:
+        parts.append(["-C"] if draw(st.booleans()) else _o("Compression", "yes", draw(sp)))
+    for _ in range(draw(st.integers(0, 3))):
+        letter = draw(st.sampled_from("LRD"))
+        spec = draw(forward_specs(letter, socks=False))
+        if draw(st.integers(0, 3)) == 3:
+            key = {"L": "LocalForward", "R": "RemoteForward", "D": "DynamicForward"}[letter]
+            value = (
+                spec if letter == "D" else spec.replace(":", " ", 1 if spec.count(":") == 2 else 2)
+            )
+            if letter != "D" and spec.count(":") >= 3:
+                # "bind:port host:hostport"
+                head, _, rest = spec.partition(":")
+                port_, _, rest2 = rest.partition(":")
+                value = f"{head}:{port_} {rest2}"
+            elif letter != "D":
+                port_, _, rest2 = spec.partition(":")
+                value = f"{port_} {rest2}"
+            parts.append(_o(key, value, draw(sp)))
+        else:
+            parts.append([f"-{letter}", spec])
+    if gap == "socks":
+        parts.append(["-R", draw(forward_specs("R", socks=True))])
+    if gap == "keepalive":
+        key = draw(
+            st.sampled_from(["ServerAliveInterval", "ServerAliveCountMax", "ConnectTimeout"])
+        )
+        parts.append(_o(key, str(draw(st.integers(1, 99))), draw(sp)))
+    if gap == "certificate":
+        parts.append(_o("CertificateFile", keys + "id_one", draw(sp)))
+    if gap == "proxycommand":
+        parts.append(["-o", "ProxyCommand=nc %h %p"])
+    # Safety: saved safe, said out loud.
+    if draw(st.integers(0, 4)) == 4:
+        parts.append(draw(st.sampled_from([["-A"], ["-g"], ["-o", "ForwardAgent=yes"]])))
+    if draw(st.integers(0, 4)) == 4:
+        value = draw(st.sampled_from(["no", "accept-new", "yes"]))
+        parts.append(_o("StrictHostKeyChecking", value, draw(sp)))
+    if draw(st.integers(0, 4)) == 4:
+        parts.append(_o("GatewayPorts", "yes", draw(sp)))
+    if draw(st.integers(0, 5)) == 5:
+        key, value = draw(
+            st.sampled_from([("UserKnownHostsFile", "/dev/null"), ("IdentitiesOnly", "yes")])
+        )
+        parts.append(_o(key, value, draw(sp)))
+    # Flags that change nothing saved.
+    for _ in range(draw(st.integers(0, 2))):
+        parts.append(
+            [
+                draw(
+                    st.sampled_from(
+                        [
+                            "-v",
+                            "-q",
+                            "-T",
+                            "-t",
+                            "-N",
+                            "-4",
+                            "-6",
+                            "-X",
+                            "-NT",
+                            "-qN",
+                            "-CNq",
+                            "-vvv",
+                        ]
+                    )
+                )
+            ]
+        )
+    parts = draw(st.permutations(parts))
+    at = draw(st.integers(0, len(parts)))
+    words = [w for part in parts[:at] for w in part]
+    words.append(draw(destinations()))
+    words += [w for part in parts[at:] for w in part]
+    if draw(st.integers(0, 4)) == 4:
+        words += draw(st.sampled_from([["uptime"], ["ls", "-la", "/tmp"], ["echo", "-p", "1"]]))
+    return words
+
+
+# ---------------------------------------------------------------------------------------------
+# Pasted lines
+
+
+@SETTINGS
+@given(words=pasted_lines())
+# The issue's cases: ssh keeps the first value it obtains.
+@example(words=["-l", "alice", "bob@host"])
+@example(words=["bob@host", "-l", "alice"])
+@example(words=["-p", "37367", "ssh://h:2222"])
+@example(words=["-p", "1", "-p", "2", "h"])
+@example(words=["-o", "Port=5", "-p", "6", "h"])
+@example(words=["-o", "User=b", "-l", "a", "-o", "User=c", "h"])
+@example(words=["-o", "HostName=%h.example.com", "web"])
+@example(words=["-o", 'IdentityFile="KEYS/my key"', "h"])
+@example(words=["-o", "LocalForward=8080 db:5432", "-o", "LocalForward 8081 db:5433", "h"])
+@example(words=["-J", "a,u@b:2200,[::1]:22", "h"])
+@example(words=["-C", "-o", "Compression=no", "h"])
+@example(words=["-f", "h"])
+@example(words=["-o", "Port", "22", "h"])
+# Shrunk failures the test found.
+@example(words=["::1", "-o", "Port=22", "-o", "HostName=%h.example.com"])
+@example(words=["0.0.0.0", "-J", "::1"])
+@example(words=["h0", "-i", "KEYS/id_one", "-o", "ProxyJump=h0"])
+@example(words=["0.0.0.0", "-L", "22:localhost:22", "-L", "22:0.0.0.0:22"])
+@example(words=["::1", "-D", "37367", "-D", "localhost:37367"])
+@example(words=["ssh://[::1]:22", "-o", "Port=22", "-l", "_", "-o", "HostName=%h.example.com"])
+@example(words=["h0", "-o", "ProxyCommand=nc %h %p", "-o", "ProxyJump=::1"])
+@example(words=["::1", "-o", "ProxyCommand=nc %h %p", "-J", "0.0.0.0"])
+def test_a_pasted_line_means_what_it_means_to_ssh(words: list[str], key_dir: Path) -> None:
+    """Everything devtui keeps from a line is what ssh -G resolves (or both refuse it)."""
+    gaps = compare_line(words, key_dir)
+    assert not gaps, f"the grammar made a gap case: {gaps}"
+
+
+@pytest.mark.parametrize("gap", sorted(GAPS))
+def test_what_devtui_cannot_hold_yet_is_said_and_the_rest_agrees(gap: str, key_dir: Path) -> None:
+    """Lines that need a field devtui's model lacks: all else agrees and a note says what was
+    left out; then the case is a known gap (xfail naming the missing field)."""
+    found: set[str] = set()
+
+    @GAP_SETTINGS
+    @given(words=pasted_lines(gap=gap))
+    def run(words: list[str]) -> None:
+        found.update(compare_line(words, key_dir))
+
+    run()
+    assert gap in found, f"the grammar never made a {gap} case"
+    pytest.xfail(f"devtui's model lacks {GAPS[gap]}")
