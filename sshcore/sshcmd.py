@@ -547,10 +547,17 @@ def _one_line(line: str | Sequence[str]) -> list[str]:
     if isinstance(line, str):
         return split_command(line)
     words = list(line)
-    if len(words) == 1 and any(c.isspace() for c in words[0].strip()):
-        # One quoted argument holding a whole line: `devtui add '-p 443 admin@host'`.
-        return split_command(words[0])
+    head = words[:1] if words and _is_ssh_word(words[0]) and len(words) == 2 else []
+    rest = words[len(head) :]
+    if len(rest) == 1 and any(c.isspace() for c in rest[0].strip()):
+        # One quoted argument holding a whole line: `devtui add '-p 443 admin@host'` (which
+        # the CLI may have given an `ssh` word). Alone it would be no valid ssh argv.
+        return head + split_command(rest[0])
     return words
+
+
+def _is_ssh_word(word: str) -> bool:
+    return word.replace("\\", "/").rsplit("/", 1)[-1].lower() in ("ssh", "ssh.exe")
 
 
 def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> ParsedCommand:
@@ -564,8 +571,7 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
     tokens = _one_line(line)
     if not tokens:
         raise SshCommandError("the line is empty")
-    first_word = tokens[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
-    if first_word in ("ssh", "ssh.exe"):
+    if _is_ssh_word(tokens[0]):
         tokens = tokens[1:]
     elif error := _not_ssh(tokens):
         raise error

@@ -693,6 +693,7 @@ def test_config_block_refuses_a_path_ssh_config_cannot_hold() -> None:
         ("ssh -o User=b -l a -o User=c h", "b@h:22"),
         # A quoted line passed as one word, starting with an option (devtui add '-p 443 ...').
         (["-p 443 admin@host"], "admin@host:443"),
+        (["ssh", "-p 443 admin@host"], "admin@host:443"),  # the CLI gave it an ssh word
         ("ssh -o HostName=%h.example.com web", "web.example.com:22"),
         ("ssh -o 'HostName %%h-x.example.com' web", "%h-x.example.com:22"),
     ],
