@@ -1,10 +1,19 @@
 """devtui's async SSH core: config, sessions, tunnels, keys. Never imports Textual."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("devtui")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
+from __future__ import annotations
 
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> str:
+    # Looked up on first use: importlib.metadata costs ~20 ms, and most commands never ask.
+    if name != "__version__":
+        raise AttributeError(f"module 'sshcore' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("devtui")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        found = "0.0.0+source"
+    globals()["__version__"] = found
+    return found

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sshcore import __version__, ops
+from sshcore import ops
 from sshcore.config import Config, default_config_path
 from sshcore.errors import ConfigError, DevtuiError, SshCommandError
 from sshcore.model import HostSpec, TunnelSpec
@@ -251,6 +251,19 @@ def _lazy(module: str, name: str) -> Handler:
     return handler
 
 
+class _VersionAction(argparse.Action):
+    """--version, reading the installed version only when asked (importlib.metadata is slow)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        import sshcore
+
+        print(f"devtui {sshcore.__version__}")  # stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, documented in --help."""
     parser = argparse.ArgumentParser(
@@ -260,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         "without a terminal, this help). First time? devtui demo opens it on a built-in "
         "demo host.",
     )
-    parser.add_argument("--version", action="version", version=f"devtui {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="show devtui's version and exit")
     parser.add_argument(
         "--config",
         metavar="PATH",
