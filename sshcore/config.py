@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 import platformdirs
 
@@ -34,7 +34,9 @@ else:  # pragma: no cover - Python 3.10
 from .atomic import atomic_write_text
 from .errors import ConfigError
 from .model import (
+    AUTO_FORWARD,
     TUNNEL_KINDS,
+    AutoForward,
     ConfigData,
     Endpoint,
     HostSpec,
@@ -43,6 +45,7 @@ from .model import (
     check_port,
     hostname_problem,
     listens_clash,
+    log_source_problem,
     name_problem,
     text_problem,
     user_problem,
@@ -158,6 +161,7 @@ _SETTINGS_KEYS = {
     "known_hosts": (str,),
     "log_file": (str,),
     "theme": (str,),  # the dashboard's theme
+    "discover_interval": (int, float),  # seconds between looks at a host's ports; 0: off
 }
 # Keys Settings holds; a known key it does not model yet is kept in the file, not warned about.
 _SETTINGS_FIELDS = {f.name for f in dataclasses.fields(Settings)}
@@ -169,6 +173,9 @@ _HOST_KEYS = {
     "jump",
     "compression",
     "forward_agent",
+    "auto_forward",
+    "ignore_ports",
+    "log_sources",
 }
 _TUNNEL_KEYS = {"host", "kind", "listen", "target", "autostart"}
 
@@ -245,7 +252,7 @@ def _check_settings(check: _Checker, raw: Any) -> Settings:
         value = _get(check, table, raw, key, types)
         if value is None:
             continue
-        if key == "keepalive_interval" and value < 0:
+        if key in ("keepalive_interval", "discover_interval") and value < 0:
             check.error(table, key, "must be 0 (off) or more seconds")
         elif key in ("reconnect_max_delay", "connect_timeout") and value <= 0:
             check.error(table, key, "must be more than 0 seconds")
@@ -290,8 +297,48 @@ def _check_host(check: _Checker, name: str, raw: Any) -> HostSpec | None:
         jump=_get(check, table, raw, "jump", (str,)),
         compression=_get(check, table, raw, "compression", (bool,), False),
         forward_agent=_get(check, table, raw, "forward_agent", (bool,), False),
+        auto_forward=_auto_forward(check, table, raw),
+        ignore_ports=_ignore_ports(check, table, raw),
+        log_sources=_log_sources(check, table, raw),
     )
     return spec if len(check.errors) == before else None
+
+
+def _auto_forward(check: _Checker, table: tuple[str, ...], raw: dict[str, Any]) -> AutoForward:
+    value = _get(check, table, raw, "auto_forward", (str,), "ask")
+    if value not in AUTO_FORWARD:
+        check.error(table, "auto_forward", f'{value!r} is not "ask", "always" or "never"')
+        return "ask"
+    return cast(AutoForward, value)
+
+
+def _ignore_ports(
+    check: _Checker, table: tuple[str, ...], raw: dict[str, Any]
+) -> tuple[int, ...] | None:
+    value = _get(check, table, raw, "ignore_ports", (list,))
+    if value is None:
+        return None
+    ports = []
+    for item in value:
+        if not isinstance(item, int) or isinstance(item, bool) or not 1 <= item <= 65535:
+            check.error(table, "ignore_ports", f"{_toml_value(item)} is not a port (1-65535)")
+            return None
+        ports.append(item)
+    return tuple(ports)
+
+
+def _log_sources(check: _Checker, table: tuple[str, ...], raw: dict[str, Any]) -> tuple[str, ...]:
+    value = _get(check, table, raw, "log_sources", (list,))
+    if value is None:
+        return ()
+    sources = []
+    for item in value:
+        problem = log_source_problem(item) if isinstance(item, str) else "must be a string"
+        if problem:
+            check.error(table, "log_sources", f"{_toml_value(item)} {problem}")
+            return ()
+        sources.append(item)
+    return tuple(sources)
 
 
 def _check_tunnel(
@@ -461,6 +508,9 @@ def _host_values(spec: HostSpec) -> dict[str, Any]:
         "jump": spec.jump,
         "compression": spec.compression or None,
         "forward_agent": spec.forward_agent or None,
+        "auto_forward": None if spec.auto_forward == "ask" else spec.auto_forward,
+        "ignore_ports": None if spec.ignore_ports is None else list(spec.ignore_ports),
+        "log_sources": list(spec.log_sources) or None,
     }
 
 

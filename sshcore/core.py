@@ -20,9 +20,8 @@ from .events import (
     Event,
     EventBus,
     FileLog,
-    PortWatchFailed,
-    RemotePortClosed,
-    RemotePortOpened,
+    HostConnected,
+    HostDisconnected,
     TunnelTraffic,
 )
 from .keys import is_encrypted
@@ -32,6 +31,7 @@ from .remote import KIB, RemoteCommandError, run_bounded
 from .session import AuthError, ConnectError, HostSession, HostState, HostStatus
 from .tunnels import Tunnel, TunnelStatus
 from .vis import visible
+from .watch import PortWatch
 
 TRAFFIC_INTERVAL = 0.5  # seconds between traffic events: a few a second, never per packet
 
@@ -115,6 +115,7 @@ class Core:
         *,
         interactive: bool = True,
         log_file: Path | bool | None = True,
+        discover: bool = True,
     ) -> None:
         self.config = config
         self.prompts: Prompts = prompts or NoPrompts()
@@ -125,7 +126,14 @@ class Core:
         self._ticker: asyncio.Task[None] | None = None
         self._last_traffic: dict[str, tuple[int, int, int]] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._watch_auto: dict[str, bool] = {}
         self._posix: dict[str, tuple[asyncssh.SSHClientConnection, bool]] = {}
+        # discover: watch every connected host's ports (settings.discover_interval); the
+        # one-shot commands (run, logs, shell, hosts test) have no use for it.
+        self.discover = discover
+        self._ports = PortWatch(self)
+        self.bus.subscribe(self._ports.on_event)
+        self.bus.subscribe(self._watch_connected)
         if log_file is True:
             configured = config.settings.log_file
             log_file = (
@@ -195,6 +203,8 @@ class Core:
 
     async def disconnect(self, name: str) -> None:
         """Stop the host's tunnels and close its connection."""
+        if self._watch_auto.get(name):
+            await self.unwatch_ports(name)  # it must not connect the host again
         for tunnel in list(self.tunnels.values()):
             if tunnel.spec.host == name:
                 await tunnel.stop()
@@ -216,9 +226,11 @@ class Core:
         """Delete a host and its tunnels, then disconnect it; returns the tunnels removed."""
         # Saved first: a refused edit (it is another host's jump host) leaves it connected.
         gone = await asyncio.to_thread(self.config.remove_host, name)
+        gone += [t.name for t in self._ports.discovered.values() if t.host == name]
         for tunnel in gone:
             await self.stop_tunnel(tunnel)
             self.tunnels.pop(tunnel, None)
+        self._ports.forget(gone)
         await self.disconnect(name)
         self.sessions.pop(name, None)
         return gone
@@ -355,49 +367,82 @@ class Core:
         except (asyncssh.Error, OSError) as e:  # the link went down meanwhile
             raise DevtuiError(visible(f"the port listing did not finish: {e}")) from None
 
-    def watch_ports(self, name: str, interval: float = 5.0) -> None:
-        """Publish RemotePortOpened / RemotePortClosed as the remote's ports come and go."""
+    def watch_ports(self, name: str, interval: float = 5.0, *, auto: bool = False) -> None:
+        """Publish RemotePortOpened / RemotePortClosed as the remote's ports come and go.
+
+        `auto`: the watch that a connect starts; it ends with the connection and never
+        reconnects the host itself. An explicit watch replaces it (with its interval).
+        """
         task = self._watchers.get(name)
-        if task is None or task.done():
-            self._watchers[name] = asyncio.create_task(
-                self._watch_ports(name, interval), name=f"ports:{name}"
-            )
+        if task is not None and not task.done():
+            if auto or self._watch_auto.get(name) is False:
+                return
+            task.cancel()
+        self._watch_auto[name] = auto
+        self._watchers[name] = asyncio.create_task(
+            self._ports.watch(name, interval, auto), name=f"ports:{name}"
+        )
 
     async def unwatch_ports(self, name: str) -> None:
         """Stop watching the remote's ports."""
         task = self._watchers.pop(name, None)
+        self._watch_auto.pop(name, None)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _watch_ports(self, name: str, interval: float) -> None:
-        # This runs in the process that carries every tunnel: whatever one host sends, the
-        # watcher says so once and keeps going; it never dies silently nor takes others down.
-        before: list[ListeningPort] | None = None
-        said: str | None = None
-        while True:
-            now: list[ListeningPort] | None = None
-            problem: str | None = None
-            try:
-                now = await self.listening_ports(name)
-            except RemoteCommandError as e:
-                problem = str(e)
-            except (DevtuiError, OSError, asyncssh.Error):
-                pass  # the host is reconnecting: try again next round
-            except Exception as e:  # a bug or a reply nobody foresaw: say it, keep watching
-                problem = f"{type(e).__name__}: {e}"
-            if problem is not None and problem != said:
-                self.bus.publish(PortWatchFailed(name, problem))
-            said = problem if now is None else None
-            if now is not None:
-                if before is not None:
-                    for port in discovery.new_ports(before, now):
-                        self.bus.publish(RemotePortOpened(name, port.port, port.address))
-                    for port in discovery.new_ports(now, before):
-                        self.bus.publish(RemotePortClosed(name, port.port))
-                before = now
-            await asyncio.sleep(interval)
+    def _watch_connected(self, event: Event) -> None:
+        # Runs inside the session's publish: look once it has settled in its new state.
+        if isinstance(event, HostConnected) and self.discover:
+            asyncio.get_running_loop().call_soon(self._start_auto_watch, event.host)
+        elif isinstance(event, HostDisconnected) and self._watch_auto.get(event.host):
+            task = self._watchers.pop(event.host, None)
+            self._watch_auto.pop(event.host, None)
+            if task is not None:
+                task.cancel()
+
+    def _start_auto_watch(self, name: str) -> None:
+        interval = self.config.settings.discover_interval
+        session = self.sessions.get(name)
+        # A probe session (try_login) publishes HostConnected too: only the shared one counts.
+        if interval <= 0 or name in self._ports.unsupported or session is None:
+            return
+        if session.state == HostState.CONNECTED:
+            self.watch_ports(name, interval, auto=True)
+
+    def discovered_ports(self, host: str) -> list[ListeningPort]:
+        """The remote's listening ports as the last look saw them (empty if not watched)."""
+        return list(self._ports.ports.get(host, []))
+
+    def offers(self, host: str) -> list[ListeningPort]:
+        """Discovered ports worth a tunnel: not ignored, not forwarded by a tunnel of `host`."""
+        return self._ports.offers(host)
+
+    async def forward_port(self, host: str, port: int) -> tuple[TunnelSpec, str | None]:
+        """Forward the remote's `port` (an offer) now, as an unsaved local tunnel to the same
+        port here, or the next free one ("7860 is busy (held by X): forwarded to 7861")."""
+        return await self._ports.forward_port(host, port)
+
+    async def save_tunnel(self, name: str) -> None:
+        """Write a discovered tunnel to the config (it is marked discovered until then)."""
+        await self._ports.save_tunnel(name)
+
+    async def retarget_tunnel(self, name: str, port: int) -> TunnelStatus:
+        """Point a tunnel at another remote port; saved if it is saved, only it restarted."""
+        return await self._ports.retarget_tunnel(name, port)
+
+    def moved_target(self, name: str) -> int | None:
+        """The port tunnel `name`'s program listens on now, when its target refuses."""
+        return self._ports.moved.get(name)
+
+    def remote_closed(self, name: str) -> bool:
+        """Whether tunnel `name`'s program on the remote stopped listening (it may return)."""
+        return name in self._ports.remote_closed
+
+    def tunnel_specs(self) -> dict[str, TunnelSpec]:
+        """Every tunnel: the saved ones, then those made from offers (discovered=True)."""
+        return {**self.config.tunnels, **self._ports.discovered}
 
     async def ping(self, name: str) -> float:
         """Round trip of a no-op command on the shared connection, in milliseconds."""
@@ -413,7 +458,7 @@ class Core:
 
     # -- tunnels --------------------------------------------------------------------------------
     def _tunnel(self, name: str) -> Tunnel:
-        spec = self.config.tunnels.get(name)
+        spec = self._ports.spec(name)  # saved, or made from an offer
         if spec is None:
             raise DevtuiError(f"no tunnel named {name!r} (see: devtui tunnels list)")
         tunnel = self.tunnels.get(name)
@@ -463,10 +508,12 @@ class Core:
     async def remove_tunnel(self, name: str) -> None:
         """Stop and delete one tunnel."""
         # Saved first: a refused edit leaves the tunnel running.
-        await asyncio.to_thread(self.config.remove_tunnel, name)
+        if name not in self._ports.discovered:  # one made from an offer was never saved
+            await asyncio.to_thread(self.config.remove_tunnel, name)
         await self.stop_tunnel(name)
         self.tunnels.pop(name, None)
         self._last_traffic.pop(name, None)
+        self._ports.forget([name])
 
     def default_tunnels(self) -> list[str]:
         """What `devtui up` starts with no names: autostart tunnels, or all if none are marked."""

@@ -265,7 +265,9 @@ class TunnelRemoteClosed(Event):
     port: int
 
     def message(self) -> str:
-        return f"tunnel {self.tunnel}: remote closed (nothing listens on {self.host}:{self.port} now)"
+        return (
+            f"tunnel {self.tunnel}: remote closed (nothing listens on {self.host}:{self.port} now)"
+        )
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,36 @@ class DiscoveryUnsupported(Event):
 
     def message(self) -> str:
         return f"{self.host}: listening ports are not supported on this host ({self.reason})"
+
+
+@dataclass(frozen=True)
+class TunnelRemoteReturned(Event):
+    """The remote listener of a tunnel that was "remote closed" listens again."""
+
+    tunnel: str
+    host: str
+    port: int
+
+    def message(self) -> str:
+        return f"tunnel {self.tunnel}: {self.host}:{self.port} listens again"
+
+
+@dataclass(frozen=True)
+class PortForwarded(Event):
+    """A discovered port got a tunnel (`f`, or by itself with auto_forward = "always")."""
+
+    host: str
+    port: int
+    tunnel: str
+    local_port: int
+    note: str | None = None
+
+    def message(self) -> str:
+        note = f"; {self.note}" if self.note else ""
+        return (
+            f"{self.host}: {self.port} forwarded to localhost:{self.local_port} "
+            f"(tunnel {self.tunnel}, not saved: s saves it{note})"
+        )
 
 
 # -- front ends ------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 TunnelKind = Literal["local", "remote", "dynamic"]
+AutoForward = Literal["ask", "always", "never"]
+AUTO_FORWARD: tuple[AutoForward, ...] = ("ask", "always", "never")
 TUNNEL_KINDS: tuple[TunnelKind, ...] = ("local", "remote", "dynamic")
 
 LOOPBACK = "127.0.0.1"
@@ -79,6 +81,21 @@ def text_problem(value: str) -> str | None:
         for c in value
     ):
         return "must not contain control characters or line breaks"
+    return None
+
+
+LOG_COMMAND_PREFIX = "cmd:"
+
+
+def log_source_problem(source: str) -> str | None:
+    """Why `source` cannot be a log source (an absolute remote path, or "cmd:COMMAND"), or None."""
+    problem = text_problem(source)
+    if problem:
+        return problem
+    if source.startswith(LOG_COMMAND_PREFIX):
+        return None if source[len(LOG_COMMAND_PREFIX) :].strip() else "has no command after cmd:"
+    if not source.startswith("/"):
+        return 'must be an absolute path on the host (/var/log/app.log) or "cmd:COMMAND"'
     return None
 
 
@@ -198,6 +215,12 @@ class HostSpec:
     jump: str | None = None
     compression: bool = False
     forward_agent: bool = False
+    # New remote ports: offered ("ask"), forwarded by themselves ("always"), or neither.
+    auto_forward: AutoForward = "ask"
+    # Ports never offered; None: 22 and every port below 1024 but 80 and 443.
+    ignore_ports: tuple[int, ...] | None = None
+    # What the Logs pane follows on this host: absolute file paths, or "cmd:COMMAND".
+    log_sources: tuple[str, ...] = ()
 
     @property
     def destination(self) -> str:
@@ -222,6 +245,8 @@ class TunnelSpec:
     listen: Endpoint
     target: Endpoint | None = None
     autostart: bool = False
+    # Made from a port offer and not saved yet: lives in memory until saved (never written).
+    discovered: bool = field(default=False, compare=False)
 
     def describe(self) -> str:
         """One human line: "local 127.0.0.1:7860 -> 127.0.0.1:7860 via intern"."""
@@ -246,6 +271,7 @@ class Settings:
     known_hosts: str = "~/.ssh/known_hosts"
     log_file: str | None = None
     theme: str | None = None  # the dashboard's colour theme, picked from its command palette
+    discover_interval: float = 3.0  # seconds between looks at a host's ports; 0: no watching
 
 
 @dataclass

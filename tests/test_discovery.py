@@ -133,7 +133,10 @@ def test_cli_ports_and_tunnels_add(sshd, tmp_path: Path) -> None:
         "address": "127.0.0.1",
         "loopback_only": True,
         "tunnel": None,
+        "process": "sshd",  # the test runs as the sshd's user: its fds are visible
+        "pid": ssh_row["pid"],
     }
+    assert isinstance(ssh_row["pid"], int)
     added = devtui("tunnels", "add", "box", "-L", f"{sshd.port}")
     assert added.returncode == 2 and "-L" in added.stderr  # a bare port is not a -L spec
     added = devtui("tunnels", "add", "box", "-L", f"18022:127.0.0.1:{sshd.port}", "--autostart")

@@ -108,8 +108,12 @@ def _route(config: Config, name: str) -> list[str]:
     return route
 
 
-def _core(config: Config, prompts: CliPrompts, verbose: bool = True) -> Core:
-    core = Core(config, prompts, interactive=True)
+def _core(
+    config: Config, prompts: CliPrompts, verbose: bool = True, discover: bool = False
+) -> Core:
+    # Only `up` watches its hosts' ports (for the "moved to 7861?" hint and auto_forward);
+    # one-shot commands leave the host alone.
+    core = Core(config, prompts, interactive=True, discover=discover)
     if verbose:
         core.subscribe(_stderr_events)
     return core
@@ -305,15 +309,18 @@ async def _ports(args: argparse.Namespace, config: Config, prompts: CliPrompts) 
                     "address": p.address,
                     "loopback_only": p.loopback_only,
                     "tunnel": forwarded.get(p.port),
+                    "process": p.process,
+                    "pid": p.pid,
                 }
                 for p in ports
             ]
             print(json.dumps(rows, indent=2))
         else:
-            print(f"{'PORT':>5}  {'ADDRESS':<16} TUNNEL")
+            print(f"{'PORT':>5}  {'ADDRESS':<16} {'PROGRAM':<16} TUNNEL")
             for p in ports:
                 hint = f"(devtui tunnels add {args.host} -L {p.port}:127.0.0.1:{p.port})"
-                print(f"{p.port:>5}  {p.address:<16} {forwarded.get(p.port) or hint}")
+                program = f"{p.process} ({p.pid})" if p.process else "-"
+                print(f"{p.port:>5}  {p.address:<16} {program:<16} {forwarded.get(p.port) or hint}")
         if args.watch:
             stop = asyncio.Event()
             install_stop_handlers(asyncio.get_running_loop(), stop.set)
