@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncssh
 
-from . import discovery, hostkeys, keys
+from . import discovery, follow, hostkeys, keys, shell
 from .config import Config, default_log_dir
 from .discovery import ListeningPort
 from .errors import DevtuiError
@@ -29,6 +29,7 @@ from .model import HostSpec, TunnelSpec
 from .prompts import NoPrompts, Prompts
 from .remote import KIB, RemoteCommandError, run_bounded
 from .session import AuthError, ConnectError, HostSession, HostState, HostStatus
+from .shell import Terminal
 from .tunnels import Tunnel, TunnelStatus
 from .vis import visible
 from .watch import PortWatch
@@ -439,6 +440,31 @@ class Core:
     def remote_closed(self, name: str) -> bool:
         """Whether tunnel `name`'s program on the remote stopped listening (it may return)."""
         return name in self._ports.remote_closed
+
+    async def follow(
+        self,
+        host: str,
+        source: str,
+        on_line: Callable[[str], None],
+        lines: int = 10,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
+        """Stream a remote log line by line until cancelled: `source` is an absolute path
+        (followed like tail -F: through rotation, and resumed after a reconnect without
+        lines lost or repeated where the file allows) or "cmd:COMMAND" (its output).
+        `lines`: how many existing lines to show first. `on_notice`: what to tell the user
+        (waiting for the file, resuming after a drop)."""
+        await follow.follow(self, host, source, on_line, lines, on_notice)
+
+    async def shell(self, host: str, terminal: Terminal, command: str | None = None) -> int:
+        """An interactive shell (or `command`) on `host` in a PTY sized to `terminal`, over
+        the shared connection (no second login); returns its exit status. Tunnels keep
+        running meanwhile."""
+        conn = await self.connection(host)
+        try:
+            return await shell.interactive(conn, terminal, command)
+        except (asyncssh.Error, OSError) as e:
+            raise DevtuiError(visible(f"{host}: the shell ended: {e}")) from None
 
     def tunnel_specs(self) -> dict[str, TunnelSpec]:
         """Every tunnel: the saved ones, then those made from offers (discovered=True)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -195,6 +196,20 @@ def cmd_tunnels_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tunnels_retarget(args: argparse.Namespace) -> int:
+    """devtui tunnels retarget NAME PORT: point a tunnel at another port of its target."""
+    config = _load(args)
+    spec = config.tunnels.get(args.name)
+    if spec is None:
+        raise DevtuiError(f"no tunnel named {args.name!r} (see: devtui tunnels list)")
+    if spec.target is None:
+        raise DevtuiError(f"tunnel {args.name} is a SOCKS proxy: it has no target port")
+    new = dataclasses.replace(spec, target=dataclasses.replace(spec.target, port=args.port))
+    config.update_tunnel(args.name, new)
+    _out(f"Tunnel {args.name}: {new.describe()} (a running devtui up uses it after a restart)")
+    return 0
+
+
 def cmd_tunnels_remove(args: argparse.Namespace) -> int:
     """devtui tunnels remove NAME"""
     _show(ops.remove_tunnel(_load(args), args.name))
@@ -346,6 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="tunnel name (default HOST-PORT)")
     p.add_argument("--autostart", action="store_true", help="start it with a bare `devtui up`")
     p.set_defaults(handler=cmd_tunnels_add)
+    p = tunnels_sub.add_parser(
+        "retarget",
+        help="point a tunnel at another port (the app moved: 7860 -> 7861)",
+        description="Change the port a tunnel connects to on the other side, keeping its "
+        "address and its local port: devtui tunnels retarget gradio 7861",
+    )
+    p.add_argument("name")
+    p.add_argument("port", type=_port, help="the new target port")
+    p.set_defaults(handler=cmd_tunnels_retarget)
     p = tunnels_sub.add_parser("remove", help="remove a tunnel")
     p.add_argument("name")
     p.set_defaults(handler=cmd_tunnels_remove)
@@ -490,6 +514,35 @@ def _net_commands(sub: Any, hosts_sub: Any) -> None:
     p.add_argument("--port", type=int, default=0, help="local port of the tunnel (default: free)")
     p.set_defaults(handler=_lazy("net", "cmd_demo"))
 
+    p = sub.add_parser(
+        "logs",
+        help="follow a log file on a host, like tail -F",
+        description="Stream a file on the host as it grows, like tail -F: it follows the file "
+        "through log rotation, and after a dropped connection it resumes where it was, "
+        "without losing or repeating lines where the file allows. PATH is an absolute "
+        "path on the host (it reaches the host as one argument, never as shell text), or "
+        "cmd:COMMAND for a command's output (e.g. 'cmd:journalctl -f -u app'). Ctrl+C ends it.",
+    )
+    p.add_argument("host")
+    p.add_argument("path", metavar="PATH", help="absolute path on the host, or cmd:COMMAND")
+    p.add_argument(
+        "-n", "--lines", type=_count, default=10, metavar="N", help="existing lines first (10)"
+    )
+    _auth_flags(p, "the host")
+    p.set_defaults(handler=_lazy("net", "cmd_logs"))
+
+    p = sub.add_parser(
+        "shell",
+        help="open an interactive shell on a host (or run a command in a terminal there)",
+        description="A shell on the host in a terminal sized to yours (resizes follow), as "
+        "ssh -t would open it; exits with the shell's status. With -- COMMAND: that "
+        "command in a terminal instead (one word is a line for your login shell there).",
+    )
+    p.add_argument("host")
+    p.add_argument("argv", nargs="*", metavar="COMMAND", help="put -- before it")
+    _auth_flags(p, "the host")
+    p.set_defaults(handler=_lazy("net", "cmd_shell"))
+
     p = hosts_sub.add_parser("forget-key", help="remove a host's saved host key (after a rebuild)")
     p.add_argument("name")
     p.set_defaults(handler=_lazy("net", "cmd_forget_key"))
@@ -503,6 +556,18 @@ def _positive(text: str) -> float:
     if not value > 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
     return value
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"not a number of lines (0 or more): {text!r}")
+    return int(text)
 
 
 def _auth_flags(p: argparse.ArgumentParser, target: str) -> None:

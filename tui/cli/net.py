@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -15,7 +16,14 @@ from sshcore import hostkeys
 from sshcore.config import Config
 from sshcore.core import Core
 from sshcore.errors import DevtuiError
-from sshcore.events import Event, HostFailed, RemotePortClosed, RemotePortOpened, TunnelTraffic
+from sshcore.events import (
+    Event,
+    HostFailed,
+    RemotePortClosed,
+    RemotePortOpened,
+    TunnelTargetMoved,
+    TunnelTraffic,
+)
 from sshcore.session import HostState
 
 from .main import UsageError, _load, has_terminal
@@ -52,6 +60,8 @@ def install_stop_handlers(
 def _stderr_events(event: Event) -> None:
     if isinstance(event, TunnelTraffic):
         return  # counters tick twice a second: too chatty for a log line each
+    if isinstance(event, (RemotePortOpened, RemotePortClosed, TunnelTargetMoved)):
+        return  # the dashboard's offers; `ports --watch` and `up` say these in their own words
     stamp = time.strftime("%H:%M:%S", time.localtime(event.at))
     print(f"{stamp} {event.level:<7} {event.message()}", file=sys.stderr, flush=True)
 
@@ -137,7 +147,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 async def _up(config: Config, names: list[str], prompts: CliPrompts) -> int:
-    core = _core(config, prompts)
+    core = _core(config, prompts, discover=True)
     stop = asyncio.Event()
     install_stop_handlers(asyncio.get_running_loop(), stop.set)
     started: list[str] = []
@@ -158,6 +168,8 @@ async def _up(config: Config, names: list[str], prompts: CliPrompts) -> int:
         gave_up = False
 
         def check(event: Event) -> None:
+            if isinstance(event, TunnelTargetMoved):
+                print(moved_hint(event), file=sys.stderr, flush=True)
             # Network trouble is retried forever; a refused login or host key is not.
             nonlocal gave_up
             if isinstance(event, HostFailed) and all(
@@ -177,6 +189,16 @@ async def _up(config: Config, names: list[str], prompts: CliPrompts) -> int:
         return 1
     print("devtui: stopped", file=sys.stderr)
     return 0
+
+
+def moved_hint(event: TunnelTargetMoved) -> str:
+    """What `devtui up` says when a tunnel's app moved (the dashboard's "R" hint)."""
+    who = event.process or "its program"
+    return (
+        f"devtui: hint: tunnel {event.tunnel}: {who} moved to {event.new_port}? "
+        f"(nothing answers at {event.old_port}) retarget it with: "
+        f"devtui tunnels retarget {event.tunnel} {event.new_port}"
+    )
 
 
 def cmd_hosts_test(args: argparse.Namespace) -> int:
@@ -341,6 +363,64 @@ async def _ports(args: argparse.Namespace, config: Config, prompts: CliPrompts) 
     finally:
         await core.close()
     return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    """devtui logs HOST PATH [-n N]: follow a remote log like tail -F, until Ctrl+C."""
+    config = _load(args)
+    return asyncio.run(_logs(args, config, _prompts(args, config, [args.host])))
+
+
+async def _logs(args: argparse.Namespace, config: Config, prompts: CliPrompts) -> int:
+    core = _core(config, prompts, verbose=args.verbose)
+    stop = asyncio.Event()
+    install_stop_handlers(asyncio.get_running_loop(), stop.set)
+
+    def line(text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def notice(text: str) -> None:
+        print(f"devtui: {text}", file=sys.stderr, flush=True)
+
+    following = asyncio.create_task(core.follow(args.host, args.path, line, args.lines, notice))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({following, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if following.done():
+            following.result()  # a command source that ended, or an error to report
+        return 0
+    finally:
+        for task in (following, stopping):
+            task.cancel()
+        await asyncio.gather(following, stopping, return_exceptions=True)
+        await core.close()
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    """devtui shell HOST [-- COMMAND]: an interactive shell (or COMMAND) in a PTY there."""
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    words = shell_words(argv) if argv else None
+    command = words if isinstance(words, str) or words is None else shlex.join(words)
+    config = _load(args)
+    prompts = _prompts(args, config, [args.host])
+    return asyncio.run(_shell(args, config, prompts, command))
+
+
+async def _shell(
+    args: argparse.Namespace, config: Config, prompts: CliPrompts, command: str | None
+) -> int:
+    from sshcore.shell import default_terminal
+
+    core = _core(config, prompts, verbose=args.verbose)
+    try:
+        # Logged in first: a host key question or a password is asked in cooked mode.
+        await core.connect(args.host)
+        return await core.shell(args.host, default_terminal(), command)
+    finally:
+        await core.close()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

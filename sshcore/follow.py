@@ -1,0 +1,170 @@
+"""Following a remote log like `tail -F`, over the host's shared connection, that survives
+rotation and reconnects.
+
+The host runs a fixed sh script (FOLLOW_SCRIPT) with the path as one argument (Core.run
+encodes every word, so the path is never shell text). It follows one file at a time with
+`tail -c +OFFSET -f` and, before each file, prints a marker naming the file's inode and the
+offset its bytes start at. So devtui always knows where it is in which file: after a dropped
+link it asks to resume at that inode and offset, and finds the rest of a file that was
+rotated meanwhile next to it (PATH.1, PATH.0, PATH.old). A file that is gone, or truncated,
+starts again from its beginning: that is as far as the file allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .errors import DevtuiError
+from .model import LOG_COMMAND_PREFIX, log_source_problem
+from .session import HostState
+from .vis import visible
+
+if TYPE_CHECKING:
+    from .core import Core
+
+LineCallback = Callable[[str], None]
+
+_MARK = b"\0devtui-follow "
+_LONGEST_LINE = 1024 * 1024  # a "line" longer than this is shown in pieces
+RETRY_DELAY = 1.0  # seconds between attempts to resume when the host is reconnecting
+
+# $1 path, $2 inode and $3 offset to resume at (empty, 0 the first time), $4 lines to show
+# first. Markers are NUL-framed: a text log never holds a NUL, so a line cannot fake one.
+FOLLOW_SCRIPT = r"""p=$1; ino=$2; off=$3; n=$4
+inode() { set -- $(ls -Lid -- "$1" 2>/dev/null); echo "${1:-}"; }
+size() { s=$(wc -c < "$1" 2>/dev/null) || s=0; echo $((s)); }
+cur=$(inode "$p")
+if [ -n "$ino" ] && [ "$cur" != "$ino" ]; then
+  for old in "$p.1" "$p.0" "$p.old"; do
+    if [ "$(inode "$old")" = "$ino" ]; then tail -c +$((off + 1)) -- "$old"; break; fi
+  done
+fi
+said=
+while [ -z "$cur" ]; do
+  [ -n "$said" ] || echo "$p: no such file yet; waiting for it" >&2
+  said=1; sleep 1; cur=$(inode "$p")
+done
+sz=$(size "$p")
+if [ "$cur" = "$ino" ]; then
+  [ "$off" -le "$sz" ] || off=0
+elif [ -z "$ino" ]; then
+  last=$(tail -n "$n" -- "$p" | wc -c); off=$((sz - last)); [ "$off" -ge 0 ] || off=0
+else
+  off=0
+fi
+ino=$cur
+while :; do
+  printf '\000devtui-follow %s %s\000' "$ino" "$off"
+  tail -c +$((off + 1)) -f -- "$p" & t=$!
+  now=$ino
+  while [ "$now" = "$ino" ]; do sleep 1; now=$(inode "$p"); done
+  sleep 1
+  kill "$t" 2>/dev/null; wait "$t" 2>/dev/null
+  while [ -z "$now" ]; do sleep 1; now=$(inode "$p"); done
+  ino=$now; off=0
+done
+"""
+
+
+class LineReader:
+    """Bytes from FOLLOW_SCRIPT (or a command) in, lines out; knows the inode and offset of
+    the last complete line it passed on."""
+
+    def __init__(self, on_line: LineCallback) -> None:
+        self.on_line = on_line
+        self.inode = ""
+        self.offset = 0
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while buffer:
+            mark = buffer.find(_MARK)
+            newline = buffer.find(b"\n")
+            if mark != -1 and (newline == -1 or mark < newline):
+                end = buffer.find(b"\0", mark + len(_MARK))
+                if end == -1:
+                    break  # the rest of the marker is on its way
+                if mark:  # the last line of the file before, without its newline
+                    self._emit(bytes(buffer[:mark]))
+                fields = bytes(buffer[mark + len(_MARK) : end]).split()
+                if len(fields) == 2 and fields[1].isdigit():
+                    self.inode, self.offset = fields[0].decode("ascii", "replace"), int(fields[1])
+                del buffer[: end + 1]
+                continue
+            if newline == -1:
+                if len(buffer) > _LONGEST_LINE and _MARK[:1] not in buffer:
+                    self._emit(bytes(buffer))
+                    self.offset += len(buffer)
+                    buffer.clear()
+                break
+            self._emit(bytes(buffer[:newline]))
+            self.offset += newline + 1
+            del buffer[: newline + 1]
+
+    def flush(self) -> None:
+        """Pass on a last line without its newline (the source ended)."""
+        if self._buffer:
+            self._emit(bytes(self._buffer))
+            self._buffer.clear()
+
+    def drop_partial(self) -> None:
+        """Forget bytes after the last newline: a resume sends that line again, whole."""
+        self._buffer.clear()
+
+    def _emit(self, raw: bytes) -> None:
+        # A log line is the host's text: escapes shown, never obeyed by our terminal.
+        self.on_line(visible(raw.decode("utf-8", "replace").rstrip("\r")))
+
+
+async def follow(
+    core: Core,
+    host: str,
+    source: str,
+    on_line: LineCallback,
+    lines: int = 10,
+    on_notice: LineCallback | None = None,
+) -> None:
+    """Stream `source` (an absolute path on the host, or "cmd:COMMAND") line by line until
+    cancelled. A dropped link is waited out and the file resumed where it was; a command is
+    started again."""
+    problem = log_source_problem(source)
+    if problem:
+        raise DevtuiError(f"{source!r} {problem}")
+    if lines < 0:
+        raise DevtuiError("the number of lines must be 0 or more")
+    notice = on_notice or (lambda text: None)
+    reader = LineReader(on_line)
+    errors = LineReader(lambda text: notice(f"{host}: {text}"))
+    command = source[len(LOG_COMMAND_PREFIX) :] if source.startswith(LOG_COMMAND_PREFIX) else None
+
+    def output(label: str, data: bytes) -> None:
+        (reader if label == "stdout" else errors).feed(data)
+
+    conn = await core.connection(host)
+    if command is None and not await core._is_posix(host, conn):
+        raise DevtuiError(f"{host}: following a file needs a POSIX shell (sh) on the host")
+    while True:
+        if command is not None:
+            argv: list[str] | str = command
+        else:
+            argv = ["sh", "-c", FOLLOW_SCRIPT, "sh", source, reader.inode, str(reader.offset)]
+            argv.append(str(lines))
+        try:
+            status = await core.run(host, argv, output)
+        except DevtuiError as e:
+            session = core.sessions.get(host)
+            if session is None or session.state in (HostState.FAILED, HostState.IDLE):
+                raise
+            reader.drop_partial()
+            notice(f"{host}: {e}; resuming when the connection is back")
+            await asyncio.sleep(RETRY_DELAY)
+            continue
+        reader.flush()
+        errors.flush()
+        if command is not None and status == 0:
+            return  # a command that ends (cat, journalctl without -f) ends its source
+        raise DevtuiError(f"{host}: following {source} stopped (exit status {status})")
