@@ -767,3 +767,119 @@ async def test_shift_t_tests_every_host_failures_first(tmp_path: Path, sshd: Any
         assert "2 OK, 1 failed" in text
         assert text.index("FAIL  gone") < text.index("ok    a")
         assert "rtt" in app.hosts_pane.state_cells("a")[1]
+
+
+# -- offers of new remote ports (issue 8) ------------------------------------------------------
+
+
+def _row_index(pane: Any, key: str) -> int:
+    return [str(k.value) for k in pane.table.rows].index(key)
+
+
+async def test_a_new_remote_port_is_offered_and_f_forwards_it_then_s_saves_it(
+    tmp_path: Path, sshd: Any
+) -> None:
+    from remote_program import RemoteProgram, echo
+
+    app = make_app(
+        tmp_path,
+        {"box": sshd_host(sshd)},
+        known_hosts=_known(tmp_path, sshd),
+        discover_interval=0.2,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("c")
+        await until(pilot, lambda: app.host_status("box").state.value == "connected", 15, "connect")
+        core = app.core
+        assert core is not None
+        await until(pilot, lambda: bool(core.discovered_ports("box")), 10, "the first look")
+        with RemoteProgram("gradio") as program:
+            key = f"offer:box:{program.port}"
+            tunnels = app.tunnels_pane
+            await until(
+                pilot,
+                lambda: key in [str(k.value) for k in tunnels.table.rows],
+                10,
+                "the offer row",
+            )
+            assert any(
+                f"{program.port} is listening on box (gradio)" in r.text
+                for r in app.logs_pane.records
+            )
+            await pilot.press("2")
+            tunnels.table.move_cursor(row=_row_index(tunnels, key))
+            await pilot.pause()
+            assert "f forwards it" in str(tunnels.border_subtitle)
+            await pilot.press("f")
+            name = f"box-{program.port}"
+            await until(pilot, lambda: name in app.tunnel_specs(), 10, "the forward")
+            spec = app.tunnel_specs()[name]
+            await until(pilot, lambda: _listening(spec.listen.port), 10, "its listener")
+            assert await asyncio.to_thread(echo, spec.listen.port, b"ping") == b"ping"
+            await pilot.pause(0.5)
+            assert cell_texts(tunnels.table, name)[0] == f"{name}*"  # marked until saved
+            assert key not in [str(k.value) for k in tunnels.table.rows]  # no longer offered
+            tunnels.table.move_cursor(row=_row_index(tunnels, name))
+            await pilot.press("s")
+            await until(
+                pilot, lambda: name in (tmp_path / "config.toml").read_text(), 10, "the save"
+            )
+            await pilot.pause(0.5)
+            assert cell_texts(tunnels.table, name)[0] == name
+            program.stop()
+            await until(
+                pilot,
+                lambda: cell_texts(tunnels.table, name)[2] == "remote closed",
+                10,
+                "remote closed",
+            )
+
+
+async def test_a_moved_app_is_shown_and_capital_r_retargets_it(tmp_path: Path, sshd: Any) -> None:
+    from remote_program import RemoteProgram, echo, free_neighbour_ports
+
+    first, second = free_neighbour_ports()
+    local = free_port()
+    program = RemoteProgram("gradio", port=first)
+    try:
+        app = make_app(
+            tmp_path,
+            {"box": sshd_host(sshd)},
+            {"gradio": _tunnel(local, first)},
+            known_hosts=_known(tmp_path, sshd),
+            discover_interval=0.2,
+        )
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            await pilot.press("2", "space")
+            await until(pilot, lambda: _listening(local), 10, "the tunnel")
+            assert await asyncio.to_thread(echo, local, b"v1") == b"v1"
+            core = app.core
+            assert core is not None
+            await until(pilot, lambda: bool(core.discovered_ports("box")), 10, "the first look")
+            program.stop()
+            program = RemoteProgram("gradio", port=second)  # restarted, on the next port
+            assert await asyncio.to_thread(echo, local, b"v2") == b""  # refused
+            await until(
+                pilot,
+                lambda: cell_texts(app.tunnels_pane.table, "gradio")[1] == f"moved to {second}?",
+                20,
+                "the moved hint in the row",
+            )
+            await pilot.press("R")
+            await until(
+                pilot,
+                lambda: app.config.tunnels["gradio"].target.port == second,
+                10,
+                "the retarget saved",
+            )
+            await until(
+                pilot,
+                lambda: cell_texts(app.tunnels_pane.table, "gradio")[1] == "up",
+                10,
+                "the row up again",
+            )
+            assert await asyncio.to_thread(echo, local, b"v2") == b"v2"
+    finally:
+        program.stop()

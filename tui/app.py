@@ -29,11 +29,14 @@ from sshcore.config import Config
 from sshcore.errors import ConfigError, DevtuiError
 from sshcore.events import (
     AuthFailed,
+    DiscoveryUnsupported,
     Event,
     HostFailed,
     HostKeyLearned,
     HostKeyRejected,
+    RemotePortOpened,
     TunnelFailed,
+    TunnelTargetMoved,
     TunnelTraffic,
     UnexpectedError,
 )
@@ -56,6 +59,7 @@ from .screens.help import HelpScreen
 
 if TYPE_CHECKING:
     from sshcore.core import Core
+    from sshcore.discovery import ListeningPort
     from sshcore.keys import KeyInfo
     from sshcore.prompts import Prompts
     from sshcore.session import HostStatus
@@ -214,6 +218,27 @@ class DevTuiApp(App[int]):
             return None
         return self.core.tunnels[name].status()
 
+    def tunnel_specs(self) -> dict[str, TunnelSpec]:
+        """Saved tunnels, then those made from offers this session (not saved yet)."""
+        return self.core.tunnel_specs() if self.core is not None else dict(self.config.tunnels)
+
+    def offers(self) -> list[tuple[str, ListeningPort]]:
+        """(host, port) for each new remote listener not forwarded yet."""
+        if self.core is None:
+            return []
+        return [(h, p) for h in self.config.hosts for p in self.core.offers(h)]
+
+    def _is_offer(self, event: RemotePortOpened) -> bool:
+        return any(h == event.host and p.port == event.port for h, p in self.offers())
+
+    def moved_target(self, name: str) -> int | None:
+        """The port a tunnel's app moved to (the 7860 -> 7861 case), if the core saw it."""
+        return self.core.moved_target(name) if self.core is not None else None
+
+    def remote_closed(self, name: str) -> bool:
+        """Whether the program a tunnel forwards to stopped listening on its host."""
+        return self.core is not None and self.core.remote_closed(name)
+
     def running_tunnels(self) -> list[str]:
         """Names of the tunnels that are started (whatever their host's state)."""
         if self.core is None:
@@ -249,8 +274,12 @@ class DevTuiApp(App[int]):
         if len(problems) > 3:
             self.notify(f"and {len(problems) - 3} more errors: see Logs (4)", severity="error")
         for event in batch:
-            if isinstance(event, HostKeyLearned):
+            if isinstance(event, HostKeyLearned | DiscoveryUnsupported):
                 self.notify(event.message(), timeout=6)
+            elif isinstance(event, RemotePortOpened) and self._is_offer(event):
+                self.notify(f"{event.message()} (Tunnels, 2)", title="New port", timeout=10)
+            elif isinstance(event, TunnelTargetMoved):
+                self.notify(event.message(), severity="warning", timeout=10)
         self.refresh_panes()
 
     def _tick(self) -> None:
@@ -550,6 +579,8 @@ class DevTuiApp(App[int]):
 
     def edit_tunnel(self, name: str | None) -> None:
         """`n` / `e`: the tunnel form (busy ports named before anything is saved)."""
+        if name and name not in self.config.tunnels:
+            raise DevtuiError(f"{name} came from an offer: s saves it, then e edits it")
         spec = self.config.tunnels.get(name) if name else None
         host = self.hosts_pane.selected_key()
         own = spec.listen.port if spec and name in self.running_tunnels() else None
@@ -567,7 +598,7 @@ class DevTuiApp(App[int]):
 
     def delete_tunnel(self, name: str) -> None:
         """`d`: stop and delete one tunnel, after a confirmation."""
-        spec = self.config.tunnels[name]
+        spec = self.tunnel_specs()[name]
         self.push_screen(
             ConfirmScreen("Delete tunnel", f"Delete tunnel {name} ({spec.describe()})?", "delete"),
             callback=lambda yes: yes and self.job(self._delete_tunnel(name), f"deleting {name}"),
@@ -582,7 +613,11 @@ class DevTuiApp(App[int]):
 
     def tunnel_url(self, name: str) -> str:
         """The browser URL of a local tunnel."""
-        spec = self.config.tunnels[name]
+        return self.tunnel_url_of(self.tunnel_specs()[name])
+
+    def tunnel_url_of(self, spec: TunnelSpec) -> str:
+        """The browser URL of a local tunnel spec."""
+        name = spec.name
         if spec.kind == "remote":
             raise DevtuiError(f"{name} listens on the remote ({spec.listen}), not here")
         if spec.kind == "dynamic":
@@ -616,6 +651,45 @@ class DevTuiApp(App[int]):
         url = self.tunnel_url(name)
         self.copy_to_clipboard(url)
         self.notify(f"Copied {url}")
+
+    def forward_offer(self, host: str, port: int) -> None:
+        """`f` on an offer: forward the remote port to the same local one (or the next free)."""
+        self.job(self._forward(host, port), f"forwarding {host}:{port}", group=f"host:{host}")
+
+    async def _forward(self, host: str, port: int) -> None:
+        spec, note = await self.require_core().forward_port(host, port)
+        text = f"Forwarded {host}:{port} to {self.tunnel_url_of(spec)} (s saves it)"
+        self._said([text, *([f"note: {note}"] if note else [])])
+        self.refresh_panes(full=True)
+        pane = self.tunnels_pane
+        pane.table.move_cursor(row=self._row_of(pane, spec.name))
+
+    def save_discovered(self, name: str) -> None:
+        """`s`: write a tunnel made from an offer to the config."""
+        if name in self.config.tunnels:
+            self.notify(f"{name} is saved already")
+            return
+        self.job(self._save_discovered(name), f"saving {name}")
+
+    async def _save_discovered(self, name: str) -> None:
+        await self.require_core().save_tunnel(name)
+        self.note_saved()
+        self._said([f"Saved tunnel {name}"])
+        self.refresh_panes(full=True)
+
+    def retarget(self, name: str) -> None:
+        """`R`: point a tunnel at the port its app moved to; saved, only that tunnel restarts."""
+        moved = self.moved_target(name)
+        if moved is None:
+            self.notify(f"{name}: no moved app seen (R follows an app that changed its port)")
+            return
+        self.job(self._retarget(name, moved), f"retargeting {name}", group=f"tunnel:{name}")
+
+    async def _retarget(self, name: str, port: int) -> None:
+        await self.require_core().retarget_tunnel(name, port)
+        self.note_saved()
+        self._said([f"Tunnel {name} now goes to port {port} on its host"])
+        self.refresh_panes(full=True)
 
     # -- keys -------------------------------------------------------------------------------------
     def load_keys(self) -> None:

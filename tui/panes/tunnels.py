@@ -30,6 +30,19 @@ WIDE = 70  # pane width from which the route and activity columns fit
 SPARK = 8  # sparkline cells (one a second: the last few seconds; the subtitle has the rates)
 
 
+def offer_key(host: str, port: int) -> str:
+    """The row key of a port offered by a host (never a tunnel name: those have no ':')."""
+    return f"offer:{host}:{port}"
+
+
+def parse_offer_key(key: str) -> tuple[str, int] | None:
+    """(host, port) of an offer row key, else None."""
+    if not key.startswith("offer:"):
+        return None
+    host, _, port = key[len("offer:") :].rpartition(":")
+    return host, int(port)
+
+
 def route(spec: TunnelSpec) -> str:
     """'7860 -> 127.0.0.1:7860', with a flag when the port is open to other machines."""
     listen = str(spec.listen.port) if spec.listen.loopback else str(spec.listen)
@@ -51,6 +64,15 @@ class TunnelsPane(FilterablePane):
         Binding("n", "new", "New", id="tunnels.new"),
         Binding("e", "edit", "Edit", id="tunnels.edit"),
         Binding("d", "delete", "Delete", id="tunnels.delete"),
+        Binding(
+            "f",
+            "forward",
+            "Forward offer",
+            id="tunnels.forward",
+            tooltip="Forward a port the host opened",
+        ),
+        Binding("s", "save", "Save", id="tunnels.save", tooltip="Save a discovered tunnel"),
+        Binding("R", "retarget", "Retarget", id="tunnels.retarget", tooltip="Follow a moved app"),
         Binding("slash", "filter", "Filter", id="tunnels.filter", show=False),
     ]
 
@@ -81,12 +103,16 @@ class TunnelsPane(FilterablePane):
         return True
 
     def state_cell(self, name: str) -> Text:
-        """The tunnel's state, coloured; a refused target is said as such."""
+        """The tunnel's state, coloured; a refused target or a moved app is said as such."""
         app = self.dashboard
         status = app.tunnel_status(name)
         if status is None:
             return Text("stopped", style="dim")
         state = status.state.value
+        if state == "up" and (moved := app.moved_target(name)):
+            return Text(f"moved to {moved}?", style="bold yellow")
+        if state == "up" and app.remote_closed(name):
+            return Text("remote closed", style="yellow")
         if state == "up" and name in app.live.refused:
             return Text("target refused", style="yellow")
         if state == "failed":
@@ -97,9 +123,9 @@ class TunnelsPane(FilterablePane):
 
     def refresh_rows(self, full: bool = False) -> None:
         app = self.dashboard
-        tunnels = app.config.tunnels
+        specs = app.tunnel_specs()
         rows: dict[str, tuple[Any, ...]] = {}
-        for name, spec in tunnels.items():
+        for name, spec in specs.items():
             if not self.matches(name, spec.host, route(spec)):
                 continue
             status = app.tunnel_status(name)
@@ -108,30 +134,56 @@ class TunnelsPane(FilterablePane):
             up = human_bytes(status.bytes_up) if status and status.bytes_up else ""
             down = human_bytes(status.bytes_down) if status and status.bytes_down else ""
             state = self.state_cell(name)
+            # A tunnel made from an offer is marked until `s` saves it.
+            label = f"{name}*" if name not in app.config.tunnels else name
             if self.wide:
                 spark = sparkline(traffic.rates, SPARK) if traffic and traffic.up_rate else ""
                 updown = f"{up or 0}/{down or 0}" if up or down else ""
-                rows[name] = (name, route(spec), state, conns, updown, spark)
+                rows[name] = (label, route(spec), state, conns, updown, spark)
             else:
-                rows[name] = (name, state, conns, up, down)
-        self.set_empty_text("" if tunnels else EMPTY)
+                rows[name] = (label, state, conns, up, down)
+        for host, port in app.offers():
+            if not self.matches(host, str(port.port), port.process or ""):
+                continue
+            offer = Text("offer · f", style="bold cyan")
+            if self.wide:
+                what = f"{port.port} on {host}" + (f" ({port.process})" if port.process else "")
+                rows[offer_key(host, port.port)] = (f"{host}:{port.port}", what, offer, "", "", "")
+            else:
+                rows[offer_key(host, port.port)] = (f"{host}:{port.port}", offer, "", "", "")
+        self.set_empty_text("" if rows or self.filter_text else EMPTY)
         self.sync_rows(rows, full)
         self.update_subtitle()
 
     def update_subtitle(self) -> None:
-        """The selected tunnel's route and the reason it failed, under the pane."""
-        name = self.selected_key()
-        spec = self.dashboard.config.tunnels.get(name or "")
+        """The selected row's route, or why it is not working, or what `f`/`s`/`R` would do."""
+        app = self.dashboard
+        key = self.selected_key() or ""
+        if (offer := parse_offer_key(key)) is not None:
+            host, port = offer
+            found = next((p for h, p in app.offers() if h == host and p.port == port), None)
+            who = f" ({found.process})" if found and found.process else ""
+            self.border_subtitle = clip(
+                f"{port} is listening on {host}{who} · f forwards it", max(10, self.size.width - 6)
+            )
+            return
+        spec = app.tunnel_specs().get(key)
         if spec is None:
             self.border_subtitle = ""
             return
-        status = self.dashboard.tunnel_status(spec.name)
+        status = app.tunnel_status(spec.name)
         text = f"{route(spec)} via {spec.host}"
-        if status is not None and status.error and status.state.value != "up":
+        if (moved := app.moved_target(spec.name)) is not None:
+            text = f"{spec.name} moved to {moved}? R retargets it"
+        elif status is not None and status.error and status.state.value != "up":
             text = f"{status.error}"
-        elif spec.name in self.dashboard.live.refused:
-            text = f"nothing answers at {self.dashboard.live.refused[spec.name]} on {spec.host}"
-        elif (traffic := self.dashboard.live.traffic.get(spec.name)) and traffic.up_rate:
+        elif app.remote_closed(spec.name):
+            text = f"nothing listens on {spec.host}:{spec.target.port if spec.target else ''} now"
+        elif spec.name in app.live.refused:
+            text = f"nothing answers at {app.live.refused[spec.name]} on {spec.host}"
+        elif spec.name not in app.config.tunnels:
+            text = f"{route(spec)} · discovered: s saves it"
+        elif (traffic := app.live.traffic.get(spec.name)) and traffic.up_rate:
             up, down = traffic.up_rate[-1], traffic.down_rate[-1]
             text += f" · ↑{human_rate(up) or '0'} ↓{human_rate(down) or '0'}"
         self.border_subtitle = clip(text, max(10, self.size.width - 6))
@@ -139,14 +191,42 @@ class TunnelsPane(FilterablePane):
     def on_data_table_row_highlighted(self, event: Any) -> None:
         self.update_subtitle()
 
+    def selected_tunnel(self) -> str | None:
+        """The tunnel under the cursor (None on an offer row)."""
+        key = self.selected_key()
+        if key is None or parse_offer_key(key) is not None:
+            return None
+        return key
+
     @guard
     def action_toggle(self) -> None:
-        if name := self.selected_key():
-            self.dashboard.toggle_tunnel(name)
+        key = self.selected_key() or ""
+        if (offer := parse_offer_key(key)) is not None:
+            self.dashboard.forward_offer(*offer)  # space on an offer: forward it, as f
+        elif key:
+            self.dashboard.toggle_tunnel(key)
+
+    @guard
+    def action_forward(self) -> None:
+        offer = parse_offer_key(self.selected_key() or "")
+        if offer is None:
+            self.notify("f forwards a port a host opened: rows marked 'offer'", timeout=4)
+            return
+        self.dashboard.forward_offer(*offer)
+
+    @guard
+    def action_save(self) -> None:
+        if name := self.selected_tunnel():
+            self.dashboard.save_discovered(name)
+
+    @guard
+    def action_retarget(self) -> None:
+        if name := self.selected_tunnel():
+            self.dashboard.retarget(name)
 
     @guard
     def action_restart(self) -> None:
-        if name := self.selected_key():
+        if name := self.selected_tunnel():
             self.dashboard.restart_tunnel(name)
 
     @guard
@@ -155,20 +235,20 @@ class TunnelsPane(FilterablePane):
 
     @guard
     def action_edit(self) -> None:
-        if name := self.selected_key():
+        if name := self.selected_tunnel():
             self.dashboard.edit_tunnel(name)
 
     @guard
     def action_delete(self) -> None:
-        if name := self.selected_key():
+        if name := self.selected_tunnel():
             self.dashboard.delete_tunnel(name)
 
     @guard
     def action_open(self) -> None:
-        if name := self.selected_key():
+        if name := self.selected_tunnel():
             self.dashboard.open_tunnel(name)
 
     @guard
     def action_copy(self) -> None:
-        if name := self.selected_key():
+        if name := self.selected_tunnel():
             self.dashboard.copy_tunnel_url(name)
