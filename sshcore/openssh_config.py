@@ -1,16 +1,21 @@
 """Import hosts from OpenSSH's ~/.ssh/config (the file VS Code Remote-SSH writes).
 
 asyncssh's SSHClientConfig evaluates one given host but cannot list Host blocks, rejects
-some Match conditions outright and ignores *Forward options, so this module scans the
-file itself with OpenSSH's rules: first value wins, wildcard blocks are defaults,
-Include is relative to ~/.ssh and takes globs, forwards accumulate.
+some Match conditions outright and ignores *Forward options, so this module reads the
+file itself with OpenSSH's rules (tests/test_ssh_g.py checks them against `ssh -G`): lines
+split as ssh splits them (quotes, `# comments`), Include read in place (relative to ~/.ssh,
+globs; inside a Host block it counts only where that block does), Host patterns matched
+case-sensitively, the first value of a setting wins, identity files and forwards add up,
+and a ProxyJump hop is read as `ssh HOP` would read it (its own Host blocks, Host *).
 """
 
 from __future__ import annotations
 
-import fnmatch
+import getpass
 import glob
+import os
 import re
+import socket
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,28 +32,47 @@ from .model import (
     tunnel_name,
     user_problem,
 )
-from .sshcmd import jump_host_spec, parse_forward, to_ssh_config_block
+from .sshcmd import (
+    _port,
+    _split_hop,
+    config_words,
+    default_host_name,
+    expand_hostname,
+    free_name,
+    parse_forward,
+    to_ssh_config_block,
+)
 
 _MAX_INCLUDE_DEPTH = 16  # as OpenSSH's READCONF_MAX_DEPTH: deeper is an error there too
 # Includes that fan out (every file including every other) grow factorially even with loops
 # cut; no real setup reads more files than this.
 _MAX_INCLUDE_FILES = 256
-_KEYS = {
+_MAX_JUMP_DEPTH = 8  # a ProxyJump through a ProxyJump ...: deeper is a loop in practice
+_SINGLE = {
     "hostname",
     "user",
     "port",
-    "identityfile",
     "proxyjump",
+    "proxycommand",
     "compression",
     "forwardagent",
-    "localforward",
-    "remoteforward",
-    "dynamicforward",
+    "gatewayports",
+    "stricthostkeychecking",
+    "serveraliveinterval",
+    "serveralivecountmax",
+    "connecttimeout",
 }
+_LISTS = {"identityfile", "certificatefile"}
 _FORWARDS: dict[str, TunnelKind] = {
     "localforward": "local",
     "remoteforward": "remote",
     "dynamicforward": "dynamic",
+}
+_KEYS = _SINGLE | _LISTS | set(_FORWARDS)
+_SETTINGS_KEYS = {
+    "serveraliveinterval": "ServerAliveInterval",
+    "serveralivecountmax": "ServerAliveCountMax",
+    "connecttimeout": "ConnectTimeout",
 }
 
 
@@ -59,22 +83,38 @@ class _Option:
     where: str
 
 
-@dataclass
+@dataclass(eq=False)
 class _Block:
-    patterns: list[str] | None  # None: a Match block (skipped)
-    options: list[_Option] = field(default_factory=list)
+    """A Host or Match line and what it guards; `parent` is the block an Include sat in."""
 
-    def matches(self, alias: str) -> bool:
-        if self.patterns is None:
-            return False
-        hit = False
-        for pattern in self.patterns:
-            negated = pattern.startswith("!")
-            if fnmatch.fnmatchcase(alias.lower(), pattern.lstrip("!").lower()):
-                if negated:
-                    return False
-                hit = True
-        return hit
+    where: str
+    patterns: list[str] | None = None  # Host
+    criteria: list[str] | None = None  # Match
+    parent: _Block | None = None
+
+
+def _pattern_re(pattern: str) -> re.Pattern[str]:
+    # ssh's match_pattern: '*' and '?' only (no [classes]), case-sensitive for Host.
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    )
+
+
+def host_matches(alias: str, patterns: list[str]) -> bool:
+    """OpenSSH's Host line: any pattern matches `alias` and no negated one does."""
+    hit = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        if _pattern_re(pattern[1:] if negated else pattern).fullmatch(alias):
+            if negated:
+                return False
+            hit = True
+    return hit
+
+
+def _list_matches(value: str, patterns: str) -> bool:
+    """A Match criterion's comma-separated pattern list (negation with '!')."""
+    return host_matches(value, patterns.split(","))
 
 
 @dataclass
@@ -84,17 +124,18 @@ class ImportResult:
     hosts: list[HostSpec] = field(default_factory=list)
     tunnels: list[TunnelSpec] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Hosts made for ProxyJump hops (not Host aliases): plan_import may rename them.
+    jump_hosts: list[str] = field(default_factory=list)
 
 
 def _split_line(line: str) -> list[str]:
-    # OpenSSH: "Key value", "Key=value", double quotes group words; backslashes stay (Windows paths).
-    line = line.strip()
-    match = re.match(r"^(\S+?)\s*(?:=\s*|\s+)(.*)$", line)
-    if not match:
-        return [line]
-    key, rest = match.groups()
-    words = [a if a else b for a, b in re.findall(r'"([^"]*)"|(\S+)', rest)]
-    return [key, *words]
+    """A config line's keyword and arguments, as OpenSSH reads them (quotes group words,
+    a word starting with '#' ends the line, backslashes stay for Windows paths)."""
+    words = config_words(line)
+    if isinstance(words, str):
+        return []
+    key, args = words
+    return [key, *args] if key else []
 
 
 @dataclass
@@ -106,6 +147,15 @@ class _Includes:
     looped: set[str] = field(default_factory=set)  # "file:line" already noted
 
 
+@dataclass
+class _File:
+    """Everything read: blocks and options in reading order (Include read in place)."""
+
+    entries: list[tuple[_Block, _Option | None]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    defined: dict[str, _Block] = field(default_factory=dict)  # alias -> first Host block naming it
+
+
 def _same_file(path: Path) -> Path:
     try:
         return path.resolve()
@@ -113,9 +163,7 @@ def _same_file(path: Path) -> Path:
         return path.absolute()
 
 
-def _scan(
-    path: Path, ssh_dir: Path, blocks: list[_Block], notes: list[str], inc: _Includes
-) -> None:
+def _scan(path: Path, ssh_dir: Path, found: _File, inc: _Includes, parent: _Block) -> None:
     if len(inc.stack) > _MAX_INCLUDE_DEPTH:
         raise DevtuiError(
             f"{path}: Include nested more than {_MAX_INCLUDE_DEPTH} deep (ssh refuses this "
@@ -129,151 +177,484 @@ def _scan(
         )
     inc.stack.append(_same_file(path))
     try:
-        _scan_file(path, ssh_dir, blocks, notes, inc)
+        _scan_file(path, ssh_dir, found, inc, parent)
     finally:
         inc.stack.pop()
 
 
-def _scan_file(
-    path: Path, ssh_dir: Path, blocks: list[_Block], notes: list[str], inc: _Includes
-) -> None:
+def _scan_file(path: Path, ssh_dir: Path, found: _File, inc: _Includes, parent: _Block) -> None:
+    """Read one file. Lines before its first Host/Match belong to `parent` (the block the
+    Include sat in); its Host and Match blocks count only where `parent` applies, as in
+    OpenSSH; after an Include, the including block goes on."""
     try:
         text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError as e:
-        notes.append(f"{path}: cannot read ({e.strerror})")
+        found.notes.append(f"{path}: cannot read ({e.strerror})")
         return
+    current = parent
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        words = _split_line(line)
-        key = words[0].lower()
         where = f"{path}:{number}"
+        words = config_words(raw)
+        if isinstance(words, str):
+            raise DevtuiError(f"{where}: {words} (ssh refuses this config too); nothing imported")
+        key, args = words
+        if not key:
+            continue
         if key == "host":
-            blocks.append(_Block(patterns=words[1:]))
+            current = _Block(where, patterns=args, parent=parent)
+            found.entries.append((current, None))
+            for pattern in args:
+                if not any(c in pattern for c in "*?!"):
+                    found.defined.setdefault(pattern, current)
         elif key == "match":
-            notes.append(f"{where}: Match block skipped (devtui imports Host blocks only)")
-            blocks.append(_Block(patterns=None))
+            current = _Block(where, criteria=args, parent=parent)
+            found.entries.append((current, None))
         elif key == "include":
-            for pattern in words[1:]:
+            for pattern in args:
                 expanded = Path(pattern).expanduser()
                 if not expanded.is_absolute():
                     expanded = ssh_dir / expanded
                 matches = sorted(glob.glob(str(expanded)))
                 if not matches and not any(c in pattern for c in "*?["):
                     # ssh skips it silently too, but the user may wonder where hosts went
-                    notes.append(f"{where}: Include {pattern}: {expanded} does not exist")
-                for found in matches:
-                    if _same_file(Path(found)) in inc.stack:
+                    found.notes.append(f"{where}: Include {pattern}: {expanded} does not exist")
+                for name in matches:
+                    if _same_file(Path(name)) in inc.stack:
                         # A file including itself (or an ancestor): read once, note once.
                         if where not in inc.looped:
                             inc.looped.add(where)
-                            notes.append(
-                                f"{where}: Include {pattern}: {found} is already being read "
+                            found.notes.append(
+                                f"{where}: Include {pattern}: {name} is already being read "
                                 "(an Include loop); skipped"
                             )
                         continue
-                    _scan(Path(found), ssh_dir, blocks, notes, inc)
+                    _scan(Path(name), ssh_dir, found, inc, current)
         elif key in _KEYS:
-            blocks[-1].options.append(_Option(key, words[1:], where))
+            found.entries.append((current, _Option(key, args, where)))
 
 
 def read_ssh_config(path: Path | str | None = None) -> ImportResult:
     """Read ~/.ssh/config (or `path`); a missing file gives an empty result.
 
-    Raises DevtuiError when Include nests too deep or reads too many files.
+    Every Host alias is evaluated as `ssh ALIAS` would: blocks in file order, the first
+    value of a setting wins, identity files and forwards add up. Raises DevtuiError for a
+    line ssh refuses (bad quotes, no value), and when Include nests too deep or reads too
+    many files.
     """
     ssh_dir = Path("~/.ssh").expanduser()
     path = Path(path).expanduser() if path else ssh_dir / "config"
     result = ImportResult()
     if not path.exists():
         return result
-    blocks: list[_Block] = [_Block(patterns=["*"])]  # options before any Host apply to all
-    _scan(path, ssh_dir, blocks, result.notes, _Includes())
-
-    aliases: list[str] = []
-    for block in blocks[1:]:
-        for pattern in block.patterns or ():
-            if not any(c in pattern for c in "*?!") and pattern not in aliases:
-                aliases.append(pattern)
-    known = set(aliases)
-    for alias in aliases:
-        _evaluate(alias, [b for b in blocks if b.matches(alias)], known, result)
+    found = _File(notes=result.notes)
+    root = _Block(str(path))  # options before any Host apply to all
+    _scan(path, ssh_dir, found, _Includes(), root)
+    for block, option in found.entries:
+        if option is None and block.criteria is not None and not _match_supported(block.criteria):
+            # ssh would evaluate it (run an exec, canonicalize ...): say what devtui leaves out.
+            result.notes.append(
+                f"{block.where}: Match block skipped: devtui evaluates only Match all, host, "
+                f"originalhost, user and localuser, not `Match {' '.join(block.criteria)}`; "
+                "the settings under it are left out"
+            )
+    importer = _Importer(found, result)
+    for alias in found.defined:
+        importer.add_alias(alias)
     return result
 
 
-def _evaluate(alias: str, blocks: list[_Block], known: set[str], result: ImportResult) -> None:
-    if problem := name_problem(alias):
-        result.notes.append(f"Host {alias!r} skipped: name {problem}")
-        return
-    first: dict[str, _Option] = {}
-    forwards: list[_Option] = []
-    for block in blocks:
-        for option in block.options:
-            if option.key in _FORWARDS:
-                forwards.append(option)
-            elif option.args:
-                first.setdefault(option.key, option)
+_MATCH_SUPPORTED = {"all", "host", "originalhost", "user", "localuser"}
 
-    def value(key: str) -> str | None:
-        option = first.get(key)
+
+def _match_supported(criteria: list[str]) -> bool:
+    words = [c.lstrip("!").lower() for c in criteria]
+    i = 0
+    while i < len(words):
+        if words[i] not in _MATCH_SUPPORTED:
+            return False
+        i += 1 if words[i] == "all" else 2
+    return True
+
+
+@dataclass
+class _Resolved:
+    """One evaluation of the config for an alias, as `ssh ALIAS` would see it."""
+
+    alias: str
+    first: dict[str, _Option] = field(default_factory=dict)
+    identities: list[_Option] = field(default_factory=list)
+    certificates: list[_Option] = field(default_factory=list)
+    forwards: list[_Option] = field(default_factory=list)
+    defined_here: bool = False  # the Host block that names the alias applies to it
+
+    def value(self, key: str) -> str | None:
+        option = self.first.get(key)
         return option.args[0] if option else None
 
-    hostname = (value("hostname") or alias).replace("%h", alias).replace("%%", "%")
-    if problem := hostname_problem(hostname):
-        result.notes.append(f"Host {alias} skipped: HostName {hostname!r} {problem}")
-        return
-    port_text = value("port") or "22"
-    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
-        result.notes.append(f"Host {alias} skipped: {first['port'].where}: bad Port {port_text!r}")
-        return
-    user = value("user")
-    if user and user_problem(user):
-        result.notes.append(f"Host {alias}: User {user!r} ignored ({user_problem(user)})")
-        user = None
-    jump = value("proxyjump")
-    jump_name: str | None = None
-    if jump and jump.lower() != "none":
-        if "," in jump:
-            result.notes.append(
-                f"Host {alias}: multi-hop ProxyJump {jump!r} not supported; left out"
-            )
-        elif jump in known:
-            jump_name = jump
-        else:
-            try:
-                spec = jump_host_spec(jump)
-            except SshCommandError as e:
-                result.notes.append(f"Host {alias}: ProxyJump ignored ({e})")
-            else:
-                jump_name = spec.name
-                if all(h.name != spec.name for h in result.hosts):
-                    result.hosts.append(spec)
-    host = HostSpec(
-        name=alias,
-        hostname=hostname,
-        port=int(port_text),
-        user=user,
-        identity_file=value("identityfile"),
-        jump=jump_name,
-        compression=(value("compression") or "no").lower() == "yes",
-        forward_agent=False,
-    )
-    if (value("forwardagent") or "no").lower() == "yes":
-        result.notes.append(
-            f"Host {alias}: ForwardAgent yes recorded off (set forward_agent = true)"
-        )
-    result.hosts.append(host)
-    for option in forwards:
-        kind = _FORWARDS[option.key]
-        spec_text = ":".join(option.args)
-        try:
-            listen, target, _ = parse_forward(kind, spec_text)
-        except SshCommandError as e:
-            result.notes.append(f"{option.where}: {option.key} skipped ({e})")
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return ""
+
+
+def _evaluate(found: _File, alias: str, overrides: dict[str, str]) -> _Resolved:
+    """Apply every block that matches `alias`, in order (`overrides` as ssh's -l / -p)."""
+    seen = _Resolved(alias)
+    for key, value in overrides.items():
+        seen.first[key] = _Option(key, [value], "command line")
+    active: dict[int, bool] = {}
+    defining = found.defined.get(alias)
+
+    def is_active(block: _Block) -> bool:
+        if block.patterns is None and block.criteria is None:
+            return block.parent is None or is_active(block.parent)
+        return active.get(id(block), False)
+
+    for block, option in found.entries:
+        if option is None:
+            ok = block.parent is None or is_active(block.parent)
+            if ok and block.patterns is not None:
+                ok = host_matches(alias, block.patterns)
+            elif ok and block.criteria is not None:
+                ok = _match(block.criteria, seen)
+            active[id(block)] = ok
+            if block is defining and ok:
+                seen.defined_here = True
             continue
-        name = tunnel_name(alias, kind, listen.port)
-        result.tunnels.append(TunnelSpec(name, alias, kind, listen, target))
+        if not is_active(block) or not option.args:
+            continue
+        if option.key in _FORWARDS:
+            seen.forwards.append(option)
+        elif option.key == "identityfile":
+            seen.identities.append(option)
+        elif option.key == "certificatefile":
+            seen.certificates.append(option)
+        elif option.key in ("proxyjump", "proxycommand"):
+            # ssh keeps the first of the two: ProxyJump and ProxyCommand exclude each other.
+            if "proxyjump" not in seen.first and "proxycommand" not in seen.first:
+                seen.first[option.key] = option
+        else:
+            seen.first.setdefault(option.key, option)
+    return seen
+
+
+def _match(criteria: list[str], seen: _Resolved) -> bool:
+    """OpenSSH's Match for the criteria devtui can evaluate; others never match."""
+    if not _match_supported(criteria):
+        return False
+    i = 0
+    while i < len(criteria):
+        word = criteria[i]
+        negate = word.startswith("!")
+        name = word.lstrip("!").lower()
+        if name == "all":
+            ok = True
+            i += 1
+        else:
+            arg = criteria[i + 1] if i + 1 < len(criteria) else ""
+            i += 2
+            # Host names match case-blind here (ssh's match_hostname), unlike Host lines.
+            if name == "host":
+                alias = seen.alias.lower()
+                hostname = expand_hostname(seen.value("hostname") or alias, alias)
+                ok = _list_matches((hostname or alias).lower(), arg.lower())
+            elif name == "originalhost":
+                ok = _list_matches(seen.alias.lower(), arg.lower())
+            elif name == "user":
+                ok = _list_matches(seen.value("user") or _local_user(), arg)
+            else:  # localuser
+                ok = _list_matches(_local_user(), arg)
+        if ok == negate:
+            return False
+    return True
+
+
+_TOKENS_IDENTITY = "dhprunil%"
+
+
+class _Importer:
+    """Turns evaluated aliases into host specs, making hosts for ProxyJump hops."""
+
+    def __init__(self, found: _File, result: ImportResult) -> None:
+        self.found = found
+        self.result = result
+        self.by_name: dict[str, HostSpec] = {}
+        self.failed: set[str] = set()
+        self.busy: list[str] = []
+
+    def note(self, text: str) -> None:
+        if text not in self.result.notes:
+            self.result.notes.append(text)
+
+    def add_alias(self, alias: str) -> str | None:
+        """Import Host `alias` (once); returns its name, or None when it was skipped."""
+        if alias in self.by_name:
+            return alias
+        if alias in self.failed:
+            return None
+        if alias in self.busy:
+            chain = " -> ".join([*self.busy[self.busy.index(alias) :], alias])
+            self.note(f"Host {alias} skipped: its ProxyJump goes round in a loop ({chain})")
+            self.failed.add(alias)
+            return None
+        if problem := name_problem(alias):
+            self.note(f"Host {alias!r} skipped: name {problem}")
+            self.failed.add(alias)
+            return None
+        seen = _evaluate(self.found, alias, {})
+        if not seen.defined_here:
+            where = self.found.defined[alias].where
+            self.note(
+                f"Host {alias} ({where}) skipped: ssh never reads that block for {alias} "
+                "(it sits in an Include under a Host or Match line that does not match it)"
+            )
+            self.failed.add(alias)
+            return None
+        self.busy.append(alias)
+        try:
+            host = self._spec(seen, alias, f"Host {alias}")
+        finally:
+            self.busy.pop()
+        if host is None or alias in self.failed:
+            self.failed.add(alias)
+            return None
+        self.by_name[alias] = host
+        self.result.hosts.append(host)
+        for option in seen.forwards:
+            kind = _FORWARDS[option.key]
+            try:
+                listen, target, _ = parse_forward(kind, ":".join(option.args))
+            except SshCommandError as e:
+                self.note(f"{option.where}: Host {alias}: {option.key} skipped ({e})")
+                continue
+            name = tunnel_name(alias, kind, listen.port)
+            self.result.tunnels.append(TunnelSpec(name, alias, kind, listen, target))
+        return alias
+
+    def _spec(self, seen: _Resolved, name: str, label: str) -> HostSpec | None:
+        """A host spec from one evaluation; None (with a note) when it cannot be kept."""
+        alias = seen.alias
+        given = seen.value("hostname")
+        # ssh lowercases the name it connects to (%h too); host names are case-blind anyway.
+        hostname = expand_hostname(given, alias.lower()) if given is not None else alias
+        hostname = hostname.lower() if hostname is not None else None
+        if hostname is None or (problem := hostname_problem(hostname)):
+            what = "takes only the tokens %h and %%" if hostname is None else problem
+            self.note(f"{label} skipped: HostName {given!r} {what}")
+            return None
+        port_text = seen.value("port") or "22"
+        if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
+            where = seen.first["port"].where
+            self.note(f"{label} skipped: {where}: bad Port {port_text!r}")
+            return None
+        port = int(port_text)
+        user = seen.value("user")
+        if user and (problem := user_problem(user)):
+            self.note(f"{label}: User {user!r} ignored ({problem})")
+            user = None
+        if (command := seen.first.get("proxycommand")) is not None and (
+            " ".join(command.args).lower() != "none"
+        ):
+            self.note(
+                f"{label} skipped: {command.where}: ProxyCommand is not supported by devtui "
+                "yet (it would connect directly instead)"
+            )
+            return None
+        identity = self._identity(seen, label, hostname, port, user)
+        jump: str | None = None
+        if (jump_text := seen.value("proxyjump")) is not None and jump_text.lower() != "none":
+            jump = self._chain(jump_text, label, hostname, port, user)
+            if jump is None:
+                return None
+        compression = (seen.value("compression") or "no").lower() in ("yes", "true")
+        self._notes(seen, label)
+        return HostSpec(
+            name=name,
+            hostname=hostname,
+            port=port,
+            user=user,
+            identity_file=identity,
+            jump=jump,
+            compression=compression,
+            forward_agent=False,
+        )
+
+    def _identity(
+        self, seen: _Resolved, label: str, hostname: str, port: int, user: str | None
+    ) -> str | None:
+        paths: list[str] = []
+        for option in seen.identities:
+            path = expand_identity(
+                option.args[0],
+                hostname=hostname,
+                port=port,
+                user=user or _local_user(),
+                alias=seen.alias,
+            )
+            if path is None:
+                self.note(
+                    f"{option.where}: {label}: IdentityFile {option.args[0]!r} left out (devtui "
+                    "expands only ~, %d, %h, %p, %r, %u, %n, %i, %l and %%)"
+                )
+            elif path.lower() != "none":
+                paths.append(path)
+        for extra in paths[1:]:
+            self.note(
+                f"{label}: identity file {extra} not kept: devtui keeps one identity file per "
+                f"host (the first ssh tries, {paths[0]})"
+            )
+        return paths[0] if paths else None
+
+    def _notes(self, seen: _Resolved, label: str) -> None:
+        if not _no(seen.value("forwardagent")):
+            self.note(f"{label}: ForwardAgent yes recorded off (set forward_agent = true)")
+        if (seen.value("gatewayports") or "no").lower() in ("yes", "true"):
+            self.note(
+                f"{label}: GatewayPorts yes ignored: tunnels listen on 127.0.0.1 only. To share "
+                'one on purpose, set listen = "0.0.0.0:PORT" in its [tunnels.NAME] table'
+            )
+        strict = seen.value("stricthostkeychecking")
+        if strict is not None and strict.lower() in ("no", "false", "off", "accept-new"):
+            self.note(
+                f"{label}: StrictHostKeyChecking {strict} is not obeyed: devtui checks host "
+                "keys (on first connect it shows the fingerprint and asks you to trust it)"
+            )
+        for key, spelled in _SETTINGS_KEYS.items():
+            if (value := seen.value(key)) is not None:
+                self.note(
+                    f"{label}: {spelled} {value} is not kept per host: devtui uses the "
+                    "keepalive and connect timeout in [settings]"
+                )
+        for option in seen.certificates:
+            self.note(
+                f"{label}: CertificateFile {option.args[0]} not used: devtui does not offer "
+                "certificates yet"
+            )
+
+    def _chain(
+        self, text: str, label: str, hostname: str, port: int, user: str | None
+    ) -> str | None:
+        """The name of the last hop of ProxyJump `text`, each hop a host of its own."""
+        previous: str | None = None
+        last: tuple[str, str | None, int] = ("", None, 22)
+        for hop in text.split(","):
+            try:
+                hop_user, hop_host, hop_port = _split_hop(hop)
+                if "@" in hop and not hop_user:
+                    raise SshCommandError("the jump user before '@' is empty in", hop)
+                if hop_port is not None:
+                    _port(hop_port, hop)
+            except SshCommandError as e:
+                self.note(f"{label} skipped: ProxyJump {text!r}: {e}")
+                return None
+            previous = self._hop(hop_host, hop_user or None, hop_port, previous, label)
+            if previous is None:
+                self.note(f"{label} skipped: its ProxyJump {text!r} goes through {hop} (see above)")
+                return None
+            last = (hop_host, hop_user or None, int(hop_port) if hop_port else 22)
+        # ssh's own check, on the words: the last hop is the destination, as the same user.
+        if (last[0], last[2], last[1] or user) == (hostname, port, user):
+            self.note(f"{label} skipped: ProxyJump {text!r} leads to itself (a jumphost loop)")
+            return None
+        return previous
+
+    def _hop(
+        self,
+        host: str,
+        user: str | None,
+        port: str | None,
+        previous: str | None,
+        label: str,
+    ) -> str | None:
+        """One hop, read as ssh's `ssh [-l user] [-p port] [-J previous] host`."""
+        if len(self.busy) > _MAX_JUMP_DEPTH:
+            self.note(f"{label} skipped: ProxyJump nests more than {_MAX_JUMP_DEPTH} deep")
+            return None
+        if user is None and port is None and previous is None and host in self.found.defined:
+            return self.add_alias(host)  # ProxyJump bastion: the Host bastion itself
+        overrides = {k: v for k, v in (("user", user), ("port", port)) if v is not None}
+        seen = _evaluate(self.found, host, overrides)
+        if previous is not None:
+            # Later hops are reached through the ones before (ssh -J), not their own ProxyJump.
+            seen.first.pop("proxyjump", None)
+            seen.first.pop("proxycommand", None)
+        hop_label = f"{label}: jump host {host}"
+        self.busy.append(host)
+        try:
+            spec = self._spec(seen, host, hop_label)
+        finally:
+            self.busy.pop()
+        if spec is None:
+            return None
+        if previous is not None:
+            spec = replace(spec, jump=previous)
+        for name, other in self.by_name.items():
+            if _same_host(other, spec):
+                return name
+        base = host if name_problem(host) is None else default_host_name(spec.hostname)
+        name = free_name(base, _Taken(self.found.defined, self.by_name))
+        spec = replace(spec, name=name)
+        self.by_name[name] = spec
+        self.result.hosts.append(spec)
+        self.result.jump_hosts.append(name)
+        return name
+
+
+@dataclass
+class _Taken:
+    aliases: dict[str, _Block]
+    hosts: dict[str, HostSpec]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.aliases or name in self.hosts
+
+
+def _same_host(a: HostSpec, b: HostSpec) -> bool:
+    return (a.hostname, a.port, a.user, a.identity_file, a.jump, a.compression) == (
+        b.hostname,
+        b.port,
+        b.user,
+        b.identity_file,
+        b.jump,
+        b.compression,
+    )
+
+
+def _no(value: str | None) -> bool:
+    return value is None or value.lower() in ("no", "false")
+
+
+def expand_identity(path: str, *, hostname: str, port: int, user: str, alias: str) -> str | None:
+    """IdentityFile's tokens as ssh expands them (%d home, %h host, %p port, %r remote user,
+    %u local user, %n the alias, %i uid, %l this machine, %%); None for a token devtui does
+    not know. `~` stays: it is expanded where the key is read."""
+    home = str(Path("~").expanduser())
+    values = {
+        "d": home,
+        "h": hostname,
+        "p": str(port),
+        "r": user,
+        "u": _local_user(),
+        "n": alias,
+        "i": str(os.getuid()) if hasattr(os, "getuid") else "0",
+        "l": socket.gethostname().split(".")[0],
+        "%": "%",
+    }
+    out: list[str] = []
+    i = 0
+    while i < len(path):
+        if path[i] != "%":
+            out.append(path[i])
+            i += 1
+            continue
+        token = path[i + 1 : i + 2]
+        if token not in values:
+            return None
+        out.append(values[token])
+        i += 2
+    return "".join(out)
 
 
 def plan_import(current: ConfigData, found: ImportResult) -> ImportResult:
@@ -281,17 +662,26 @@ def plan_import(current: ConfigData, found: ImportResult) -> ImportResult:
     plan = ImportResult(notes=list(found.notes))
     taken = {(h.hostname.lower(), h.port, h.user): h.name for h in current.hosts.values()}
     saved_as: dict[str, str] = {}  # found name -> the name devtui already has it under
+    renamed: dict[str, str] = {}  # a jump host made from ProxyJump, whose name was taken
+    names = {h.name for h in found.hosts}
     for host in found.hosts:
         old = current.hosts.get(host.name)
+        same = taken.get((host.hostname.lower(), host.port, host.user))
         if old is not None:
-            if (old.hostname, old.port, old.user) != (host.hostname, host.port, host.user):
+            if (old.hostname, old.port, old.user) == (host.hostname, host.port, host.user):
+                saved_as[host.name] = host.name
+            elif host.name in found.jump_hosts and same is not None:
+                saved_as[host.name] = same
+            elif host.name in found.jump_hosts:
+                # Its name was made up from the hop: another one will do.
+                new = free_name(host.name, {*current.hosts, *names, *renamed.values()})
+                renamed[host.name] = new
+                plan.hosts.append(replace(host, name=new))
+            else:
                 plan.notes.append(
                     f"Host {host.name} skipped: devtui already has a different host by that name"
                 )
-            else:
-                saved_as[host.name] = host.name
             continue
-        same = taken.get((host.hostname.lower(), host.port, host.user))
         if same is not None:
             saved_as[host.name] = same
             continue
@@ -299,7 +689,11 @@ def plan_import(current: ConfigData, found: ImportResult) -> ImportResult:
     # A ProxyJump must lead to the same machine it led to in ~/.ssh/config.
     planned = {h.name for h in plan.hosts}
     plan.hosts = [
-        replace(h, jump=saved_as[h.jump]) if h.jump in saved_as and h.jump not in planned else h
+        replace(h, jump=renamed[h.jump])
+        if h.jump in renamed
+        else replace(h, jump=saved_as[h.jump])
+        if h.jump in saved_as and h.jump not in planned
+        else h
         for h in plan.hosts
     ]
     changed = True

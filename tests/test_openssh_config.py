@@ -334,3 +334,106 @@ def test_written_host_blocks_are_what_openssh_reads_and_importable(tmp_path: Pat
     )
     assert by_name["inner"].identity_file == "~/.ssh/id a"
     assert [t.name for t in found.tunnels] == ["inner-8080"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Read as OpenSSH reads it (tests/test_ssh_g.py checks the same against `ssh -G -F FILE ALIAS`)
+
+
+def test_trailing_comments_are_not_hosts_or_values(home: Path) -> None:
+    ssh_config(
+        home,
+        "Host web1 web2 # team\n    HostName %h.example.com # why\n"
+        "    LocalForward 8080 db:5432 # ops\n",
+    )
+    found = read_ssh_config()
+    assert [(h.name, h.hostname) for h in found.hosts] == [
+        ("web1", "web1.example.com"),
+        ("web2", "web2.example.com"),
+    ]
+    assert [t.name for t in found.tunnels] == ["web1-8080", "web2-8080"]
+
+
+def test_include_inside_a_host_block_counts_only_where_that_block_does(home: Path) -> None:
+    inc = ssh_config(home, "User included\nHost other\n    HostName other.example\n", "inc.conf")
+    ssh_config(
+        home,
+        f"Host web\n    Include {inc}\n    Port 2200\nHost db\n    HostName db.example\n",
+    )
+    found = read_ssh_config()
+    hosts = {h.name: h for h in found.hosts}
+    # The lines after the Include are web's again; the included User is web's too.
+    assert (hosts["web"].user, hosts["web"].port) == ("included", 2200)
+    assert hosts["db"].user is None  # the Include sat in web's block only
+    # `Host other` inside web's block never applies to other: ssh would not use it.
+    assert "other" not in hosts
+    assert any("Host other" in n and "never reads that block" in n for n in found.notes)
+
+
+def test_host_patterns_match_case_sensitively(home: Path) -> None:
+    ssh_config(home, "Host Web\n    Port 7\nHost web\n    Port 8\n")
+    hosts = {h.name: h.port for h in read_ssh_config().hosts}
+    assert hosts == {"Web": 7, "web": 8}
+
+
+def test_a_jump_host_from_proxyjump_is_read_as_ssh_reads_that_hop(home: Path) -> None:
+    ssh_config(
+        home,
+        "Host corp\n    HostName corp.internal\n"
+        "Host app\n    HostName 10.0.0.9\n    ProxyJump ops@bastion.corp:2200\n"
+        "Host bastion.corp\n    HostName 192.0.2.10\n    IdentityFile ~/.ssh/bastion\n"
+        "Host *\n    User everyone\n",
+    )
+    found = read_ssh_config()
+    hosts = {h.name: h for h in found.hosts}
+    jump = hosts[hosts["app"].jump or ""]
+    # Not named after a word of its hostname (that was `corp`, another machine), nor after
+    # the alias bastion.corp, which is that machine as `everyone` on port 22.
+    assert jump.name == "bastion.corp-2" and jump.name in found.jump_hosts
+    assert (hosts["bastion.corp"].user, hosts["bastion.corp"].port) == ("everyone", 22)
+    # ssh -l ops -p 2200 bastion.corp: its own block and Host * apply, -l/-p win.
+    assert (jump.hostname, jump.port, jump.user, jump.identity_file) == (
+        "192.0.2.10",
+        2200,
+        "ops",
+        "~/.ssh/bastion",
+    )
+    assert hosts["corp"].hostname == "corp.internal"
+
+
+def test_a_proxyjump_chain_and_loops(home: Path) -> None:
+    ssh_config(
+        home,
+        "Host a\n    HostName a.example\n"
+        "Host b\n    HostName b.example\n    ProxyJump a\n"
+        "Host inner\n    ProxyJump a,b\n"
+        "Host x\n    ProxyJump y\nHost y\n    ProxyJump x\n"
+        "Host self\n    ProxyJump self\n",
+    )
+    found = read_ssh_config()
+    hosts = {h.name: h for h in found.hosts}
+    assert hosts["inner"].jump == "b" and hosts["b"].jump == "a"  # b through a, as ssh -J a b
+    assert {"x", "y", "self"}.isdisjoint(hosts)
+    notes = "\n".join(found.notes)
+    assert "loop" in notes and "Host x skipped" in notes and "Host self skipped" in notes
+
+
+def test_made_jump_host_names_step_aside_for_saved_hosts(home: Path, tmp_path: Path) -> None:
+    ssh_config(home, "Host app\n    HostName 10.0.0.9\n    ProxyJump gate.example\n")
+    config = Config.load(tmp_path / "devtui.toml")
+    config.add_host(HostSpec("gate.example", "somewhere.else"))
+    plan = plan_import(config.data, read_ssh_config())
+    names = {h.name: h for h in plan.hosts}
+    assert names["app"].jump == "gate.example-2"
+    assert names["gate.example-2"].hostname == "gate.example"
+
+
+def test_unsafe_settings_on_import_are_said(home: Path) -> None:
+    ssh_config(
+        home,
+        "Host h\n    StrictHostKeyChecking no\n    GatewayPorts yes\n    ForwardAgent yes\n",
+    )
+    notes = "\n".join(read_ssh_config().notes)
+    assert "Host h: StrictHostKeyChecking no is not obeyed" in notes
+    assert "Host h: GatewayPorts yes ignored" in notes
+    assert "Host h: ForwardAgent yes recorded off" in notes

@@ -25,8 +25,9 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from sshcore.errors import ConfigError, SshCommandError
-from sshcore.model import LOOPBACK, ConfigData, canonical_address, hostname_problem
+from sshcore.errors import ConfigError, DevtuiError, SshCommandError
+from sshcore.model import LOOPBACK, ConfigData, HostSpec, canonical_address, hostname_problem
+from sshcore.openssh_config import read_ssh_config
 from sshcore.sshcmd import ParsedCommand, parse_ssh_command, plan_add
 
 SSH = shutil.which("ssh")
@@ -97,6 +98,7 @@ class Resolved:
     connect_timeout: str = "none"
     certificates: tuple[str, ...] = ()
     proxy_command: str | None = None
+    proxyjump_raw: str = "none"
     notes: list[str] = field(default_factory=list)
 
     def compared(self) -> tuple[object, ...]:
@@ -197,6 +199,7 @@ def parse_ssh_g(stdout: str) -> Resolved:
         connect_timeout=one("connecttimeout", "none"),
         certificates=tuple(values.get("certificatefile", [])),
         proxy_command=values["proxycommand"][0] if "proxycommand" in values else None,
+        proxyjump_raw=jump,
     )
 
 
@@ -629,3 +632,223 @@ def test_what_devtui_cannot_hold_yet_is_said_and_the_rest_agrees(gap: str, key_d
     run()
     assert gap in found, f"the grammar never made a {gap} case"
     pytest.xfail(f"devtui's model lacks {GAPS[gap]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# ~/.ssh/config import: `ssh -G -F FILE ALIAS` for every host devtui imports
+
+
+ALIASES = ["web", "Web", "db1", "db2", "bastion", "gw", "corp", "bastion.corp", "app.corp"]
+WILDCARDS = ["*", "*.corp", "db*", "!db2", "w?b", "!bastion*"]
+MATCHES = ["all", "host db*", "originalhost web", "!host *.corp", "user alice", "localuser nobody"]
+
+
+def _keyword(draw: st.DrawFn, key: str) -> str:
+    """Key spelled as people do: any case."""
+    return draw(st.sampled_from([key, key.lower(), key.upper(), key.swapcase()]))
+
+
+@st.composite
+def option_lines(draw: st.DrawFn, gap: str | None = None) -> str:
+    """One `Key value` line of a Host block, in any of ssh's spellings."""
+    choices: list[tuple[str, st.SearchStrategy[str]]] = [
+        ("HostName", st.sampled_from(["%h.example.com", "10.0.0.5", "Real.Example.org", "%h"])),
+        ("User", st.sampled_from(["alice", "bob"])),
+        ("Port", st.sampled_from(["2200", "22", "37367"])),
+        (
+            "IdentityFile",
+            st.sampled_from(["KEYS/id_one", "~/.ssh/id_%h", "%d/.ssh/id_%r", '"KEYS/my key"']),
+        ),
+        (
+            "ProxyJump",
+            st.sampled_from(
+                ["bastion", "ops@bastion.corp:2200", "gw,bastion", "none", "corp", "u@[::1]:22"]
+            ),
+        ),
+        ("Compression", st.sampled_from(["yes", "no"])),
+        ("LocalForward", st.sampled_from(["8080 db:5432", "127.0.0.1:8081 [::1]:80"])),
+        ("RemoteForward", st.sampled_from(["9000 localhost:3000"])),
+        ("DynamicForward", st.sampled_from(["1080", "127.0.0.1:1081"])),
+        ("ForwardAgent", st.just("yes")),
+        ("StrictHostKeyChecking", st.sampled_from(["no", "accept-new"])),
+        ("GatewayPorts", st.just("yes")),
+    ]
+    if gap == "proxycommand":
+        choices.append(("ProxyCommand", st.just("nc %h %p")))
+    if gap == "certificate":
+        choices.append(("CertificateFile", st.just("KEYS/id_one")))
+    if gap == "keepalive":
+        choices.append(("ServerAliveInterval", st.just("15")))
+    key, values = draw(st.sampled_from(choices))
+    value = draw(values)
+    sep = draw(st.sampled_from([" ", "=", " = ", "\t"]))
+    comment = "  # why" if draw(st.integers(0, 4)) == 4 else ""
+    return f"    {_keyword(draw, key)}{sep}{value}{comment}"
+
+
+@st.composite
+def config_texts(draw: st.DrawFn, gap: str | None = None) -> dict[str, str]:
+    """{file name: text}: "config" and the files it includes (INC/ is their folder)."""
+    files: dict[str, str] = {}
+
+    def block_lines(depth: int) -> list[str]:
+        lines: list[str] = []
+        if draw(st.integers(0, 2)) == 2:
+            lines.append(draw(option_lines(gap)))  # before any Host: applies to all
+        for _ in range(draw(st.integers(1, 5))):
+            if draw(st.integers(0, 5)) == 5:
+                lines.append(f"{_keyword(draw, 'Match')} {draw(st.sampled_from(MATCHES))}")
+            else:
+                patterns = draw(
+                    st.lists(st.sampled_from(ALIASES + WILDCARDS), min_size=1, max_size=3)
+                )
+                comment = "  # team" if draw(st.integers(0, 4)) == 4 else ""
+                lines.append(f"{_keyword(draw, 'Host')} {' '.join(patterns)}{comment}")
+            for _ in range(draw(st.integers(0, 4))):
+                lines.append(draw(option_lines(gap)))
+            if depth == 0 and draw(st.integers(0, 5)) == 5:
+                name = f"inc{len(files)}.conf"
+                files[name] = "\n".join(block_lines(1)) + "\n"
+                lines.append(
+                    f"    Include {draw(st.sampled_from(['INC/inc*.conf', f'INC/{name}']))}"
+                )
+        return lines
+
+    files["config"] = "\n".join(block_lines(0)) + "\n"
+    return files
+
+
+def _write_config(folder: Path, files: dict[str, str], keys: Path) -> Path:
+    for name, text in files.items():
+        text = text.replace("INC/", f"{folder}{os.sep}").replace("KEYS/", f"{keys}{os.sep}")
+        (folder / name).write_text(text)
+    return folder / "config"
+
+
+def _expand_ssh_identity(path: str, seen: Resolved, alias: str) -> str:
+    """What ssh will open for an IdentityFile it printed raw (tokens expand at connect)."""
+    user = seen.user or LOCAL_USER
+    for token, value in (("%d", HOME), ("%h", seen.hostname), ("%p", str(seen.port))):
+        path = path.replace(token, value)
+    path = path.replace("%r", user).replace("%u", LOCAL_USER).replace("%n", alias)
+    return _expand(path)
+
+
+def _judge_host(
+    config: Path,
+    args: list[str],
+    alias: str,
+    host: HostSpec,
+    saved: dict[str, HostSpec],
+    depth: int = 0,
+) -> None:
+    """`ssh -G -F config ARGS alias` against the host devtui saved, hops included."""
+    judged = ssh_g([*args, alias], str(config))
+    assert judged.resolved is not None, f"devtui imported {alias}, ssh refuses: {judged.error}"
+    seen = judged.resolved
+    ids = tuple(_expand(_expand_ssh_identity(i, seen, alias)) for i in seen.identities)
+    if seen.identities == ():
+        ids = ()
+    mine = (host.hostname, host.port, host.user, _expand(host.identity_file or "") or None)
+    theirs = (seen.hostname, seen.port, seen.user, ids[0] if ids else None)
+    assert mine == theirs, f"{alias} {args}: devtui {mine} != ssh {theirs}"
+    assert host.compression == seen.compression, alias
+    hops = [h for h in (seen.jumps or ())]
+    jump = saved.get(host.jump) if host.jump else None
+    if not hops:
+        assert jump is None, f"{alias}: devtui jumps through {host.jump}, ssh connects directly"
+        return
+    assert jump is not None, f"{alias}: ssh jumps through {hops}, devtui connects directly"
+    assert depth < 6, "jump chain too deep"
+    # The last hop is `ssh [-l user] [-p port] [-J earlier hops] HOP`, with the same file.
+    user, _, port = hops[-1]
+    hop_args: list[str] = []
+    if user:
+        hop_args += ["-l", user]
+    raw = judged_proxyjump(judged)[-1]
+    if ":" in raw.rpartition("@")[2].replace("[::1]", "") or (
+        raw.rpartition("@")[2].startswith("[") and "]:" in raw
+    ):
+        hop_args += ["-p", str(port)]
+    if len(hops) > 1:
+        hop_args += ["-J", ",".join(judged_proxyjump(judged)[:-1])]
+    _judge_host(config, hop_args, _hop_name(raw), jump, saved, depth + 1)
+
+
+def judged_proxyjump(judged: Judged) -> list[str]:
+    assert judged.resolved is not None
+    return judged.resolved.proxyjump_raw.split(",")
+
+
+def _hop_name(raw: str) -> str:
+    hostport = raw.rpartition("@")[2]
+    if hostport.startswith("["):
+        return hostport[1:].partition("]")[0]
+    return hostport.partition(":")[0]
+
+
+def compare_config(files: dict[str, str], folder: Path, keys: Path) -> set[str]:
+    """Import the file with devtui and judge every imported host with ssh -G."""
+    config = _write_config(folder, files, keys)
+    try:
+        found = read_ssh_config(config)
+    except DevtuiError as e:
+        raise AssertionError(f"devtui refuses a config: {e}") from None
+    saved = {h.name: h for h in found.hosts}
+    aliases = [h.name for h in found.hosts if h.name not in found.jump_hosts]
+    gaps: set[str] = set()
+    for alias in aliases:
+        _judge_host(config, [], alias, saved[alias], saved)
+    text = "\n".join(found.notes)
+    defined = {
+        p
+        for name in files
+        for line in files[name].splitlines()
+        if line.split()[:1] and line.split()[0].lower() == "host"
+        for p in line.split("#")[0].split()[1:]
+        if not any(c in p for c in "*?!")
+    }
+    for alias in defined - set(aliases):
+        # Left out: a note names it, and it is something ssh refuses or devtui cannot hold.
+        assert f"Host {alias}" in text or f"Host {alias!r}" in text, (alias, found.notes)
+        judged = ssh_g([alias], str(config))
+        if judged.resolved is not None:
+            if judged.resolved.proxy_command is not None:
+                gaps.add("proxycommand")
+            else:
+                assert "skipped" in text, (alias, found.notes)
+    event(f"imported {len(aliases)} of {len(defined)}")
+    return gaps
+
+
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ssh_config")
+
+
+@SETTINGS
+@given(files=config_texts())
+# The issue's cases.
+@example(files={"config": "Host web1 web2 # team\n    LocalForward 8080 db:5432 # ops\n"})
+@example(
+    files={
+        "config": "Host corp\n    HostName corp.internal\n"
+        "Host app\n    ProxyJump ops@bastion.corp:2200\n"
+        "Host bastion.corp\n    HostName 192.0.2.1\nHost *\n    User everyone\n"
+    }
+)
+@example(files={"config": "Host corp.example\n    ProxyJump corp.example:2200\n"})
+@example(files={"config": "Host web\n    Include INC/inc0.conf\n", "inc0.conf": "Host db1\n"})
+@example(files={"config": "Host Web\n    Port 7\nHost web\n    Port 8\n"})
+@example(files={"config": "Host a\n    ProxyJump gw,bastion\nHost gw\n    User u\n"})
+# Shrunk failures the test found.
+@example(files={"config": "Host web bastion\n    ProxyJump bastion\n"})
+@example(files={"config": "Match originalhost web\n    ProxyJump bastion\nHost Web\n"})
+@example(files={"config": "Host Web\nMatch originalhost web\n    HostName %h.example.com\n"})
+def test_an_imported_config_means_what_it_means_to_ssh(
+    files: dict[str, str], config_dir: Path, key_dir: Path
+) -> None:
+    """Every host devtui imports is what `ssh -G -F FILE ALIAS` resolves, jump hosts too."""
+    for old in config_dir.iterdir():
+        old.unlink()
+    compare_config(files, config_dir, key_dir)
