@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from sshcore.errors import ConfigError, DevtuiError, SshCommandError
 from sshcore.model import LOOPBACK, ConfigData, HostSpec, canonical_address, hostname_problem
-from sshcore.openssh_config import read_ssh_config
+from sshcore.openssh_config import ImportResult, read_ssh_config
 from sshcore.sshcmd import ParsedCommand, parse_ssh_command, plan_add
 
 SSH = shutil.which("ssh")
@@ -715,6 +715,15 @@ def config_texts(draw: st.DrawFn, gap: str | None = None) -> dict[str, str]:
         return lines
 
     files["config"] = "\n".join(block_lines(0)) + "\n"
+    forced = {
+        "identities": ("IdentityFile KEYS/id_one", "IdentityFile KEYS/id_two"),
+        "certificate": ("", "CertificateFile KEYS/id_one"),
+        "keepalive": ("", "ConnectTimeout 9"),
+        "proxycommand": ("", "ProxyCommand nc %h %p"),
+    }
+    if gap in forced:  # every host gets it: before any Host, or in a Host * at the end
+        first, last = forced[gap]
+        files["config"] = f"{first}\n{files['config']}Host *\n    {last}\n"
     return files
 
 
@@ -734,12 +743,17 @@ def _expand_ssh_identity(path: str, seen: Resolved, alias: str) -> str:
     return _expand(path)
 
 
+def _said(notes: list[str], name: str, *words: str) -> bool:
+    return any(name in n and any(w.lower() in n.lower() for w in words) for n in notes)
+
+
 def _judge_host(
     config: Path,
     args: list[str],
     alias: str,
     host: HostSpec,
-    saved: dict[str, HostSpec],
+    found: ImportResult,
+    gaps: set[str],
     depth: int = 0,
 ) -> None:
     """`ssh -G -F config ARGS alias` against the host devtui saved, hops included."""
@@ -747,12 +761,29 @@ def _judge_host(
     assert judged.resolved is not None, f"devtui imported {alias}, ssh refuses: {judged.error}"
     seen = judged.resolved
     ids = tuple(_expand(_expand_ssh_identity(i, seen, alias)) for i in seen.identities)
-    if seen.identities == ():
-        ids = ()
     mine = (host.hostname, host.port, host.user, _expand(host.identity_file or "") or None)
     theirs = (seen.hostname, seen.port, seen.user, ids[0] if ids else None)
     assert mine == theirs, f"{alias} {args}: devtui {mine} != ssh {theirs}"
     assert host.compression == seen.compression, alias
+    # Safer on purpose, and said; what the model cannot hold, said too.
+    notes = found.notes
+    assert not host.forward_agent
+    if seen.forward_agent:
+        assert _said(notes, alias, "ForwardAgent"), notes
+    if seen.gateway_ports:
+        assert _said(notes, alias, "GatewayPorts"), notes
+    if seen.strict_off:
+        assert _said(notes, alias, "StrictHostKeyChecking"), notes
+    if len(set(ids)) > 1:
+        gaps.add("identities")
+        assert _said(notes, alias, "not kept"), notes
+    if seen.keepalive != (0, 3) or seen.connect_timeout != "none":
+        gaps.add("keepalive")
+        assert _said(notes, alias, "ServerAlive", "ConnectTimeout"), notes
+    if seen.certificates:
+        gaps.add("certificate")
+        assert _said(notes, alias, "CertificateFile"), notes
+    saved = {h.name: h for h in found.hosts}
     hops = [h for h in (seen.jumps or ())]
     jump = saved.get(host.jump) if host.jump else None
     if not hops:
@@ -772,7 +803,7 @@ def _judge_host(
         hop_args += ["-p", str(port)]
     if len(hops) > 1:
         hop_args += ["-J", ",".join(judged_proxyjump(judged)[:-1])]
-    _judge_host(config, hop_args, _hop_name(raw), jump, saved, depth + 1)
+    _judge_host(config, hop_args, _hop_name(raw), jump, found, gaps, depth + 1)
 
 
 def judged_proxyjump(judged: Judged) -> list[str]:
@@ -798,7 +829,7 @@ def compare_config(files: dict[str, str], folder: Path, keys: Path) -> set[str]:
     aliases = [h.name for h in found.hosts if h.name not in found.jump_hosts]
     gaps: set[str] = set()
     for alias in aliases:
-        _judge_host(config, [], alias, saved[alias], saved)
+        _judge_host(config, [], alias, saved[alias], found, gaps)
     text = "\n".join(found.notes)
     defined = {
         p
@@ -821,12 +852,15 @@ def compare_config(files: dict[str, str], folder: Path, keys: Path) -> set[str]:
     return gaps
 
 
+CONFIG_SETTINGS = settings(SETTINGS, max_examples=max(20, SETTINGS.max_examples // 2))
+
+
 @pytest.fixture(scope="module")
 def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("ssh_config")
 
 
-@SETTINGS
+@CONFIG_SETTINGS
 @given(files=config_texts())
 # The issue's cases.
 @example(files={"config": "Host web1 web2 # team\n    LocalForward 8080 db:5432 # ops\n"})
@@ -851,4 +885,27 @@ def test_an_imported_config_means_what_it_means_to_ssh(
     """Every host devtui imports is what `ssh -G -F FILE ALIAS` resolves, jump hosts too."""
     for old in config_dir.iterdir():
         old.unlink()
-    compare_config(files, config_dir, key_dir)
+    gaps = compare_config(files, config_dir, key_dir)
+    assert gaps <= {"identities"}, f"the grammar made a gap case: {gaps}"
+
+
+@pytest.mark.parametrize("gap", ["certificate", "identities", "keepalive", "proxycommand"])
+def test_an_imported_setting_devtui_cannot_hold_yet_is_said(
+    gap: str, config_dir: Path, key_dir: Path, tmp_path: Path
+) -> None:
+    """Config files that need a field devtui's model lacks: all else agrees, a note says what
+    was left out (a ProxyCommand host is skipped); then a known gap naming the field."""
+    found: set[str] = set()
+    folder = tmp_path / "gap"
+    folder.mkdir()
+
+    @GAP_SETTINGS
+    @given(files=config_texts(gap=gap))
+    def run(files: dict[str, str]) -> None:
+        for old in folder.iterdir():
+            old.unlink()
+        found.update(compare_config(files, folder, key_dir))
+
+    run()
+    assert gap in found, f"the grammar never made a {gap} case"
+    pytest.xfail(f"devtui's model lacks {GAPS[gap]}")
