@@ -11,6 +11,9 @@ if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then
   MISSING="openssh-server openssh-client"
 fi
 command -v tmux >/dev/null 2>&1 || MISSING="$MISSING tmux"
+# Login shells `devtui run` must quote for (tests/test_hardening_*: fish and tcsh users).
+command -v fish >/dev/null 2>&1 || MISSING="$MISSING fish"
+command -v tcsh >/dev/null 2>&1 || MISSING="$MISSING tcsh"
 if [ -n "$MISSING" ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""

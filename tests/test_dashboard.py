@@ -883,3 +883,41 @@ async def test_a_moved_app_is_shown_and_capital_r_retargets_it(tmp_path: Path, s
             assert await asyncio.to_thread(echo, local, b"v2") == b"v2"
     finally:
         program.stop()
+
+
+# -- remote logs (issue 8) -------------------------------------------------------------------
+
+
+async def test_a_remote_log_is_added_followed_in_its_own_tab_and_saved(
+    tmp_path: Path, sshd: Any
+) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("first line\nsecond line\n")
+    app = make_app(tmp_path, {"box": sshd_host(sshd)}, known_hosts=_known(tmp_path, sshd))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("4", "a")
+        form = app.screen
+        form.query_one("#source", Input).value = "relative/path.log"
+        await pilot.pause()
+        assert "absolute path" in screen_text(app)
+        form.query_one("#source", Input).value = str(log)
+        await pilot.press("ctrl+s")
+        key = f"box:{log}"
+        logs = app.logs_pane
+        await until(pilot, lambda: logs.source == key, 10, "the new tab shown")
+        view = logs.log_view
+        await until(
+            pilot, lambda: any("second line" in str(x.text) for x in view.lines), 15, "the lines"
+        )
+        with log.open("a") as f:
+            f.write("third line\n")
+        await until(
+            pilot, lambda: any("third line" in str(x.text) for x in view.lines), 15, "a new line"
+        )
+        assert str(log) in (tmp_path / "config.toml").read_text()  # saved with the host
+        # `]` goes back to the events; the file's lines are not there.
+        await pilot.press("right_square_bracket")
+        assert logs.source == "events"
+        await pilot.pause(0.2)
+        assert not any("third line" in str(x.text) for x in view.lines)

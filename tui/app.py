@@ -13,6 +13,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -52,6 +53,7 @@ from .screens.forms import (
     HostFormScreen,
     KeygenRequest,
     KeygenScreen,
+    LogSourceScreen,
     PasteScreen,
     TunnelFormScreen,
 )
@@ -137,6 +139,9 @@ class DevTuiApp(App[int]):
         self._jobs: dict[Worker[Any], str] = {}
         self._config_stamp = self._stamp()
         self._theme_loaded = False
+        self._in_shell = False
+        self._followers: dict[str, Worker[Any]] = {}  # "host:source" -> its follower
+        self._source_pending: dict[str, list[LogRecord]] = {}
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -195,6 +200,7 @@ class DevTuiApp(App[int]):
             self.log_line("info", f"log file {display_path(core.log_file)}")
         self.refresh_panes(full=True)
         self.load_keys()
+        self.start_log_sources()
         if self.autostart:
             for tunnel in self.config.tunnels.values():
                 if tunnel.autostart:
@@ -226,7 +232,10 @@ class DevTuiApp(App[int]):
         """(host, port) for each new remote listener not forwarded yet."""
         if self.core is None:
             return []
-        return [(h, p) for h in self.config.hosts for p in self.core.offers(h)]
+        new = self.live.new_ports
+        return [
+            (h, p) for h in self.config.hosts for p in self.core.offers(h) if (h, p.port) in new
+        ]
 
     def _is_offer(self, event: RemotePortOpened) -> bool:
         return any(h == event.host and p.port == event.port for h, p in self.offers())
@@ -254,7 +263,7 @@ class DevTuiApp(App[int]):
         self._dirty = True
 
     def _flush_events(self) -> None:
-        if not self._pending and not self._dirty:
+        if self._in_shell or (not self._pending and not self._dirty):
             return
         batch = list(self._pending)
         dropped = self._received - len(batch)
@@ -268,6 +277,10 @@ class DevTuiApp(App[int]):
             records.insert(0, LogRecord(time.time(), "warning", f"… {dropped} events not shown"))
         if records:
             self.logs_pane.add(records)
+        for key, lines in self._source_pending.items():
+            if lines:
+                self.logs_pane.add(lines[:], source=key)
+                lines.clear()
         problems = [e for e in batch if isinstance(e, NOTIFY_EVENTS)]
         for event in problems[:3]:
             self.notify(event.message(), severity="error", timeout=8)
@@ -284,7 +297,7 @@ class DevTuiApp(App[int]):
 
     def _tick(self) -> None:
         # Once a second: traffic samples for the sparklines and the reconnect countdowns.
-        if self.core is None:
+        if self.core is None or self._in_shell:
             return
         now = time.monotonic()
         for name, tunnel in list(self.core.tunnels.items()):
@@ -440,6 +453,25 @@ class DevTuiApp(App[int]):
         self.log_line("warning" if failed else "info", lines[0] + " (test of every host)")
         self.push_screen(TextScreen("Test of every host", "\n".join(lines)))
         self.refresh_panes()
+
+    def open_shell(self, name: str) -> None:
+        """`s`: a shell on the host through its connection; the dashboard comes back after."""
+        self.job(self._shell(name), f"shell on {name}", group=f"host:{name}")
+
+    async def _shell(self, name: str) -> None:
+        from sshcore.shell import default_terminal
+
+        core = self.require_core()
+        await core.connect(name)  # a password or host key is asked here, in a modal
+        self._in_shell = True  # no repaints while the terminal belongs to the shell
+        try:
+            with self.suspend():
+                print(f"devtui: shell on {name}; exit it to come back (tunnels keep running)")
+                status = await core.shell(name, default_terminal())
+        finally:
+            self._in_shell = False
+        self.refresh_panes(full=True)
+        self.notify(f"Shell on {name} ended (exit status {status})")
 
     def paste_line(self) -> None:
         """`p`: paste an ssh line; saved as a host plus tunnels (same parsing as devtui add)."""
@@ -690,6 +722,78 @@ class DevTuiApp(App[int]):
         self.note_saved()
         self._said([f"Tunnel {name} now goes to port {port} on its host"])
         self.refresh_panes(full=True)
+
+    # -- log sources --------------------------------------------------------------------------
+    def start_log_sources(self) -> None:
+        """Follow every remote log the hosts name (saved with each host)."""
+        for host in self.config.hosts.values():
+            for source in host.log_sources:
+                self._follow(host.name, source)
+
+    def _follow(self, host: str, source: str) -> None:
+        key = f"{host}:{source}"
+        if key in self._followers:
+            return
+        self.logs_pane.add_source(key)
+        self._followers[key] = self.run_worker(
+            self._follow_source(host, source, key),
+            name=f"follow {key}",
+            group=f"follow:{key}",
+            exit_on_error=False,
+        )
+
+    async def _follow_source(self, host: str, source: str, key: str) -> None:
+        pending = self._source_pending.setdefault(key, [])
+
+        def line(text: str) -> None:  # from the core's tasks: queued, drawn in batches
+            pending.append(LogRecord(time.time(), "info", text))
+            self._dirty = True
+
+        def notice(text: str) -> None:
+            pending.append(LogRecord(time.time(), "warning", text))
+            self._dirty = True
+
+        await self.require_core().follow(host, source, line, on_notice=notice)
+
+    def add_log_source(self) -> None:
+        """`a` in Logs: follow a remote file or command; saved with its host."""
+        if not self.config.hosts:
+            raise DevtuiError("no hosts yet: add one first (1, then p)")
+        host = self.hosts_pane.selected_key()
+        self.push_screen(LogSourceScreen(self.config.data, host), callback=self._source_added)
+
+    def _source_added(self, result: object) -> None:
+        if isinstance(result, tuple):
+            host, source = result
+            self.job(self._save_source(host, source), f"adding {host}:{source}")
+
+    async def _save_source(self, host: str, source: str) -> None:
+        spec = self.config.hosts[host]
+        updated = replace(spec, log_sources=(*spec.log_sources, source))
+        await self.require_core().update_host(host, updated)
+        self.note_saved()
+        self._follow(host, source)
+        self.logs_pane.source = f"{host}:{source}"
+        self.logs_pane.focus_main()
+
+    def remove_log_source(self, key: str) -> None:
+        """`d` in Logs: stop following a remote source and forget it."""
+        host, _, source = key.partition(":")
+        self.push_screen(
+            ConfirmScreen("Remove log source", f"Stop following {source} on {host}?", "remove"),
+            callback=lambda yes: yes and self.job(self._remove_source(host, source, key), "saving"),
+        )
+
+    async def _remove_source(self, host: str, source: str, key: str) -> None:
+        worker = self._followers.pop(key, None)
+        if worker is not None:
+            worker.cancel()
+        self.logs_pane.remove_source(key)
+        spec = self.config.hosts.get(host)
+        if spec is not None and source in spec.log_sources:
+            kept = tuple(s for s in spec.log_sources if s != source)
+            await self.require_core().update_host(host, replace(spec, log_sources=kept))
+            self.note_saved()
 
     # -- keys -------------------------------------------------------------------------------------
     def load_keys(self) -> None:

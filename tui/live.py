@@ -14,6 +14,8 @@ from sshcore.events import (
     HostDisconnected,
     HostFailed,
     HostReconnectScheduled,
+    RemotePortClosed,
+    RemotePortOpened,
     TargetRefused,
     TunnelStarted,
     TunnelStopped,
@@ -59,6 +61,9 @@ class LiveState:
         self.refused: dict[str, str] = {}  # tunnel -> target that refused
         self.traffic: dict[str, Traffic] = {}
         self.round_trip: dict[str, float] = {}  # host -> ms, from the last test
+        # Ports that started listening while we watched: offers. Those already there when the
+        # host connected are services, not the app the user just started (`devtui ports`).
+        self.new_ports: set[tuple[str, int]] = set()
 
     def feed(self, event: Event) -> None:
         """Update from one core event."""
@@ -66,6 +71,10 @@ class LiveState:
             self.retry_at[event.host] = (time.monotonic() + event.delay, event.attempt)
         elif isinstance(event, HostConnecting | HostConnected | HostDisconnected | HostFailed):
             self.retry_at.pop(event.host, None)
+        elif isinstance(event, RemotePortOpened):
+            self.new_ports.add((event.host, event.port))
+        elif isinstance(event, RemotePortClosed):
+            self.new_ports.discard((event.host, event.port))
         elif isinstance(event, TargetRefused):
             self.refused[event.tunnel] = event.target
         elif isinstance(event, TunnelStarted | TunnelStopped):

@@ -43,6 +43,7 @@ class HostsPane(FilterablePane):
         Binding("d", "delete", "Delete", id="hosts.delete"),
         Binding("t", "test", "Test", id="hosts.test"),
         Binding("T", "test_all", "Test all", id="hosts.test_all", tooltip="Every host at once"),
+        Binding("s", "shell", "Shell", id="hosts.shell", tooltip="A shell there; back on exit"),
         Binding("i", "import", "Import", id="hosts.import", tooltip="Import ~/.ssh/config"),
         Binding("x", "export", "Export", id="hosts.export", tooltip="Write to ~/.ssh/config"),
         Binding("slash", "filter", "Filter", id="hosts.filter", show=False),
@@ -170,6 +171,11 @@ class HostsPane(FilterablePane):
     @guard
     def action_test_all(self) -> None:
         self.dashboard.test_all_hosts()
+
+    @guard
+    def action_shell(self) -> None:
+        if name := self.selected_key():
+            self.dashboard.open_shell(name)
 
     @guard
     def action_import(self) -> None:

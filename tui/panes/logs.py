@@ -8,12 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import var
-from textual.widgets import Input, RichLog
+from textual.widgets import Input, RichLog, Static
 
 from .base import Pane
 
@@ -45,14 +46,24 @@ class LogRecord:
         return line
 
 
+EVENTS = "events"  # the core's own events: the first source, always there
+
+
 class LogsPane(Pane):
-    """The event log with `/` filter, `f` follow and ctrl+l clear."""
+    """The event log, plus remote files or commands as more sources (`[` `]` switch);
+    `/` filter, `f` follow and ctrl+l clear work on the source shown."""
 
     title = "Logs"
     number = 4
     BINDINGS: ClassVar[list[Any]] = [
         Binding("f", "follow", "Follow on/off", id="logs.follow"),
         Binding("slash", "filter", "Filter", id="logs.filter"),
+        Binding("a", "add_source", "Add source", id="logs.add", tooltip="Follow a remote file"),
+        Binding("right_square_bracket", "next_source", "Next source", id="logs.next"),
+        Binding(
+            "left_square_bracket", "previous_source", "Prev source", id="logs.prev", show=False
+        ),
+        Binding("d", "remove_source", "Remove source", id="logs.remove", show=False),
         Binding("ctrl+l", "clear", "Clear", id="logs.clear"),
     ]
 
@@ -61,14 +72,71 @@ class LogsPane(Pane):
     waiting: var[int] = var(0)
     """Lines that arrived while follow was off."""
 
+    source: var[str] = var(EVENTS)
+    """The source shown: EVENTS or "HOST:PATH" / "HOST:cmd:COMMAND"."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.records: deque[LogRecord] = deque(maxlen=KEEP)
+        self.records: deque[LogRecord] = deque(maxlen=KEEP)  # the core's events
+        self.sources: dict[str, deque[LogRecord]] = {EVENTS: self.records}
 
     def compose(self) -> Any:
         yield from self.compose_filter()
+        yield Static("", classes="sources")
         with Vertical():
             yield RichLog(max_lines=SHOWN, wrap=True, markup=False, min_width=20, id="log")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.show_sources()
+
+    # -- sources ----------------------------------------------------------------------------
+    def add_source(self, key: str) -> None:
+        """A remote source gets its own tab (kept while the dashboard runs)."""
+        if key not in self.sources:
+            self.sources[key] = deque(maxlen=KEEP)
+        self.show_sources()
+
+    def remove_source(self, key: str) -> None:
+        """Drop a remote source's tab."""
+        if key != EVENTS and self.sources.pop(key, None) is not None:
+            if self.source == key:
+                self.source = EVENTS
+            self.show_sources()
+
+    def show_sources(self) -> None:
+        """The tab line: hidden while the events are the only source."""
+        bar = self.query_one(".sources", Static)
+        bar.display = len(self.sources) > 1
+        tabs = []
+        for key in self.sources:
+            label = escape(key)
+            tabs.append(f"[reverse b] {label} [/]" if key == self.source else f" {label} ")
+        bar.update("".join(tabs) + "  [dim]\\[ ] switch[/]")
+
+    def watch_source(self) -> None:
+        self.waiting = 0
+        self.show_sources()
+        self.redraw()
+
+    def _step(self, by: int) -> None:
+        keys = list(self.sources)
+        self.source = keys[(keys.index(self.source) + by) % len(keys)]
+
+    def action_next_source(self) -> None:
+        self._step(1)
+
+    def action_previous_source(self) -> None:
+        self._step(-1)
+
+    def action_add_source(self) -> None:
+        self.dashboard.add_log_source()
+
+    def action_remove_source(self) -> None:
+        if self.source == EVENTS:
+            self.notify("The events stay; d removes a remote source (] switches to one)")
+            return
+        self.dashboard.remove_log_source(self.source)
 
     @property
     def log_view(self) -> RichLog:
@@ -77,10 +145,14 @@ class LogsPane(Pane):
     def main_widget(self) -> Any:
         return self.log_view
 
-    def add(self, records: Iterable[LogRecord]) -> None:
-        """Append a batch (already coalesced by the app)."""
+    def add(self, records: Iterable[LogRecord], source: str = EVENTS) -> None:
+        """Append a batch (already coalesced by the app) to one source."""
         fresh = list(records)
-        self.records.extend(fresh)
+        if source not in self.sources:
+            return  # a follower that outlived its tab
+        self.sources[source].extend(fresh)
+        if source != self.source:
+            return
         shown = [r for r in fresh if self.passes(r)]
         skipped = max(0, len(shown) - PER_FLUSH)
         if skipped:
@@ -111,7 +183,7 @@ class LogsPane(Pane):
         """Rebuild the view from the records (after a filter change)."""
         view = self.log_view
         view.clear()
-        self._write([r for r in self.records if self.passes(r)][-SHOWN:])
+        self._write([r for r in self.sources[self.source] if self.passes(r)][-SHOWN:])
         if self.follow:
             view.scroll_end(animate=False)
 
@@ -159,7 +231,7 @@ class LogsPane(Pane):
         box.focus()
 
     def action_clear(self) -> None:
-        self.records.clear()
+        self.sources[self.source].clear()
         self.log_view.clear()
         self.waiting = 0
 

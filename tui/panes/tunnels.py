@@ -47,7 +47,11 @@ def route(spec: TunnelSpec) -> str:
     """'7860 -> 127.0.0.1:7860', with a flag when the port is open to other machines."""
     listen = str(spec.listen.port) if spec.listen.loopback else str(spec.listen)
     target = str(spec.target) if spec.target else "SOCKS"
-    flag = " (all interfaces!)" if spec.kind != "remote" and spec.listen.all_interfaces else ""
+    flag = ""
+    if spec.kind != "remote" and spec.listen.all_interfaces:
+        flag = " (all interfaces!)"
+    elif spec.kind != "remote" and spec.listen.exposed:
+        flag = " (not loopback!)"  # a LAN address or host name: other machines may reach it
     return f"{KIND[spec.kind]} {listen}→{target}{flag}"
 
 

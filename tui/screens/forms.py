@@ -25,6 +25,7 @@ from sshcore.model import (
     hostname_problem,
     listens_clash,
     name_problem,
+    text_problem,
     tunnel_name,
     user_problem,
 )
@@ -332,9 +333,12 @@ class TunnelFormScreen(FormScreen):
                     f"Forward: tunnel {other.name} already listens on port {spec.listen.port}"
                 )
                 break
-        if kind != "remote" and spec.listen.all_interfaces:
-            found.append("")  # a warning, not an error: said below
-        found = [f for f in found if f]
+        # A warning, not an error: sharing a port on purpose is allowed, never by accident.
+        help_text = escape(KIND_HELP[kind])
+        if kind != "remote" and spec.listen.exposed:
+            where = escape(str(spec.listen))
+            help_text = f"[b]{where} is open to other machines[/] (127.0.0.1 is not)"
+        self.query_one("#kind-help", Label).update(help_text)
         self.check_port(spec)
         if self.port_check is not None and not found:
             found.append(self._port_text())
@@ -447,3 +451,62 @@ class KeygenScreen(FormScreen):
             comment=self.query_one("#comment", Input).value.strip() or None,
             passphrase=self.query_one("#pass1", Input).value or None,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+class LogSourceScreen(FormScreen):
+    """Follow a remote file (like tail -F) or a command's output in the Logs pane."""
+
+    def __init__(self, config: ConfigData, host: str | None) -> None:
+        super().__init__()
+        self.config = config
+        self.host = host
+
+    def compose(self) -> ComposeResult:
+        hosts = [(name, name) for name in self.config.hosts]
+        with Vertical(classes="dialog -wide") as box:
+            box.border_title = "Add a log source"
+            yield from _field(
+                "Host",
+                Select(
+                    hosts,
+                    value=self.host if self.host in self.config.hosts else Select.BLANK,
+                    id="host",
+                ),
+            )
+            yield from _field(
+                "Follow",
+                Input(placeholder="/var/log/app.log   or   cmd:journalctl -f", id="source"),
+            )
+            yield Label(
+                "A file is followed like tail -F (rotation, reconnects); cmd: runs a command.",
+                classes="hint",
+            )
+            yield Static("", id="problems")
+            yield Label("[b]enter[/] add (saved with the host)   [b]esc[/] cancel", classes="keys")
+
+    def on_mount(self) -> None:
+        first = "#source" if self.host in self.config.hosts else "#host"
+        self.query_one(first).focus()
+
+    def problems(self) -> list[str]:
+        host = self.query_one("#host", Select).value
+        source = self.query_one("#source", Input).value.strip()
+        if not isinstance(host, str):
+            return ["Host: pick the host the log lives on"]
+        if not source:
+            return ["Follow: an absolute path (/var/log/app.log) or cmd:COMMAND"]
+        if source.startswith("cmd:"):
+            if not source[4:].strip():
+                return ["Follow: the command after cmd: is empty"]
+        elif not source.startswith("/"):
+            return ["Follow: give the file's absolute path on the host (it starts with /)"]
+        if problem := text_problem(source):
+            return [f"Follow: {problem}"]
+        if source in self.config.hosts[host].log_sources:
+            return [f"Follow: {host} has that source already"]
+        return []
+
+    def result(self) -> object:
+        host = self.query_one("#host", Select).value
+        return str(host), self.query_one("#source", Input).value.strip()
