@@ -37,9 +37,7 @@ class Terminal:
         self.exit_file = Path(env["HOME"]) / "exit-status"
         script = f"env {exports} {command}; echo $? > {shlex.quote(str(self.exit_file))}; sleep 60"
         width, height = size
-        self._tmux(
-            "new-session", "-d", "-x", str(width), "-y", str(height), "-s", "t", script
-        )
+        self._tmux("new-session", "-d", "-x", str(width), "-y", str(height), "-s", "t", script)
 
     def _tmux(self, *args: str) -> str:
         result = subprocess.run(
@@ -109,7 +107,9 @@ def test_installed_devtui_demo_shows_a_page_fetched_through_its_tunnel(
 ) -> None:
     term = terminal(f"{DEVTUI} demo")
     text = term.wait(
-        lambda s: all(p in s for p in PANES) and "connected" in s and re.search(r"demo-web\s+up", s),
+        lambda s: (
+            all(p in s for p in PANES) and "connected" in s and re.search(r"demo-web\s+up", s)
+        ),
         30,
         "four panes, the demo host connected and its tunnel up",
     )
@@ -157,4 +157,39 @@ def test_devtui_over_ssh_at_80x24(
     term.keys("o")
     term.wait(lambda s: "no browser" in s, 10, "the over-SSH notice")
     term.keys("q")
+    assert term.exit_status(15) == 0
+
+
+def test_s_opens_a_shell_and_tunnels_keep_passing_data(
+    terminal: Callable[..., Terminal], sshd: Any, tmp_path: Path, echo_server: Any
+) -> None:
+    from harness.net import free_port
+
+    known = tmp_path / "known_hosts"
+    sshd.write_known_hosts(known)
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[settings]\nknown_hosts = "{known}"\nlog_file = "{tmp_path}/devtui.log"\n\n'
+        f'[hosts.box]\nhostname = "127.0.0.1"\nport = {sshd.port}\nuser = "{sshd.user}"\n'
+        f'identity_file = "{sshd.client_key()}"\n\n'
+        f'[tunnels.echo]\nhost = "box"\nkind = "local"\nlisten = "127.0.0.1:{port}"\n'
+        f'target = "127.0.0.1:{echo_server.port}"\nautostart = true\n'
+    )
+    term = terminal(f"{DEVTUI} --config {config}")
+    term.wait(lambda s: re.search(r"echo\s+up", s) is not None, 30, "the tunnel up")
+    term.keys("s")
+    term.wait(lambda s: "shell on box" in s, 15, "the shell")
+    term.keys("echo inside-$((6*7))", "Enter")
+    term.wait(lambda s: "inside-42" in s, 10, "the command's output in the shell")
+    # The dashboard is suspended, its tunnel is not.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"still here")
+        assert sock.recv(64) == b"still here"
+    term.keys("exit", "Enter")
+    term.wait(lambda s: all(p in s for p in PANES), 15, "the dashboard back")
+    term.wait(lambda s: "Shell on box ended" in s, 10, "the notice")
+    term.keys("q")
+    term.wait(lambda s: "stop them and quit" in s, 10, "the quit question")
+    term.keys("y")
     assert term.exit_status(15) == 0
