@@ -18,17 +18,27 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from sshcore.errors import ConfigError, DevtuiError, SshCommandError
-from sshcore.model import LOOPBACK, ConfigData, HostSpec, canonical_address, hostname_problem
-from sshcore.openssh_config import ImportResult, read_ssh_config
-from sshcore.sshcmd import ParsedCommand, parse_ssh_command, plan_add
+from sshcore.model import (
+    LOOPBACK,
+    ConfigData,
+    Endpoint,
+    HostSpec,
+    TunnelKind,
+    TunnelSpec,
+    canonical_address,
+    hostname_problem,
+    tunnel_name,
+)
+from sshcore.openssh_config import ImportResult, read_ssh_config, write_host_blocks
+from sshcore.sshcmd import ParsedCommand, parse_ssh_command, plan_add, to_ssh_args
 
 SSH = shutil.which("ssh")
 
@@ -373,8 +383,6 @@ def compare_line(words: list[str], keys: Path) -> set[str]:
 
 
 def _replace(r: Resolved, **changes: object) -> Resolved:
-    from dataclasses import replace
-
     return replace(r, **changes)  # type: ignore[arg-type]
 
 
@@ -909,3 +917,117 @@ def test_an_imported_setting_devtui_cannot_hold_yet_is_said(
     run()
     assert gap in found, f"the grammar never made a {gap} case"
     pytest.xfail(f"devtui's model lacks {GAPS[gap]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The other way: what `devtui hosts export` writes (ssh line, Host block), read back by ssh
+
+
+@st.composite
+def saved_hosts(draw: st.DrawFn, name: str) -> HostSpec:
+    return HostSpec(
+        name=name,
+        hostname=draw(st.one_of(_dns, _ipv4, _ipv6)),
+        port=draw(ports),
+        user=draw(st.none() | users),
+        identity_file=draw(st.none() | st.sampled_from(KEY_NAMES)),
+        compression=draw(st.booleans()),
+    )
+
+
+@st.composite
+def saved_tunnels(draw: st.DrawFn, host: str) -> list[TunnelSpec]:
+    tunnels: list[TunnelSpec] = []
+    for port in draw(st.lists(st.integers(1024, 65535), max_size=3, unique=True)):
+        kind: TunnelKind = draw(st.sampled_from(["local", "remote", "dynamic"]))
+        listen = Endpoint(draw(st.sampled_from(["127.0.0.1", "0.0.0.0", "::1", "127.0.0.2"])), port)
+        target = None
+        if kind != "dynamic":
+            target = Endpoint(draw(st.one_of(_dns, _ipv4, st.just("localhost"))), draw(ports))
+        tunnels.append(TunnelSpec(tunnel_name(host, kind, port), host, kind, listen, target))
+    return tunnels
+
+
+def _with_keys(host: HostSpec, keys: Path) -> HostSpec:
+    if host.identity_file is None:
+        return host
+    return replace(host, identity_file=str(keys / host.identity_file))
+
+
+def _expected(
+    host: HostSpec, tunnels: list[TunnelSpec], hops: list[HostSpec]
+) -> tuple[object, ...]:
+    forwards = {
+        (
+            t.kind,
+            t.listen.address,
+            t.listen.port,
+            canonical_address(t.target.address).lower() if t.target else None,
+            t.target.port if t.target else None,
+        )
+        for t in tunnels
+    }
+    return (
+        host.hostname.lower(),
+        host.port,
+        None if host.user in (None, LOCAL_USER) else host.user,
+        (host.identity_file,) if host.identity_file else (),
+        tuple((h.user, h.hostname.lower(), h.port) for h in hops),
+        tuple(sorted(forwards, key=repr)),
+        host.compression,
+    )
+
+
+@SETTINGS
+@given(
+    host=saved_hosts("target"),
+    jump=st.none() | saved_hosts("gate"),
+    tunnels=saved_tunnels("target"),
+)
+def test_an_exported_ssh_line_means_the_saved_host_to_ssh(
+    host: HostSpec, jump: HostSpec | None, tunnels: list[TunnelSpec], key_dir: Path
+) -> None:
+    """`devtui hosts export NAME`'s ssh line, run by ssh, reaches the saved host the saved way."""
+    host, jump = _with_keys(host, key_dir), jump and _with_keys(jump, key_dir)
+    if jump is not None:
+        assume(jump.hostname.lower() != host.hostname.lower())  # ssh refuses a jump to itself
+        host = replace(host, jump=jump.name)
+    judged = ssh_g(to_ssh_args(host, tunnels, jump))
+    assert judged.resolved is not None, judged.error
+    seen = judged.resolved
+    # An ssh line has no way to give the jump host its own key: ssh uses its defaults there.
+    assert seen.compared() == _expected(host, tunnels, [jump] if jump else [])
+    assert not seen.forward_agent and not seen.gateway_ports
+
+
+@CONFIG_SETTINGS
+@given(
+    host=saved_hosts("target"),
+    jump=st.none() | saved_hosts("gate"),
+    tunnels=saved_tunnels("target"),
+)
+def test_exported_host_blocks_mean_the_saved_hosts_to_ssh(
+    host: HostSpec,
+    jump: HostSpec | None,
+    tunnels: list[TunnelSpec],
+    key_dir: Path,
+    config_dir: Path,
+) -> None:
+    """The Host blocks export writes, read by `ssh -G -F FILE NAME`: the same host, its jump
+    host with its own key, and every tunnel."""
+    host, jump = _with_keys(host, key_dir), jump and _with_keys(jump, key_dir)
+    if jump is not None:
+        host = replace(host, jump=jump.name)
+    path = config_dir / "exported"
+    path.unlink(missing_ok=True)
+    written = write_host_blocks(path, [host, *([jump] if jump else [])], tunnels)
+    assert written == ["target", *(["gate"] if jump else [])]
+    judged = ssh_g(["target"], str(path))
+    assert judged.resolved is not None, judged.error
+    # ProxyJump names the jump host's own block, which ssh reads for the hop.
+    by_name = [HostSpec(jump.name, jump.name)] if jump else []
+    assert judged.resolved.compared() == _expected(host, tunnels, by_name)
+    if jump is not None:
+        hop = ssh_g(["gate"], str(path)).resolved
+        assert hop is not None
+        assert hop.compared() == _expected(jump, [], [])
