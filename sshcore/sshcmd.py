@@ -1009,10 +1009,24 @@ def _forward_arg(tunnel: TunnelSpec) -> str:
     return f"{listen}:{addr(tunnel.target.address)}:{tunnel.target.port}"
 
 
+def _hop_text(jump: HostSpec) -> str:
+    host = f"[{jump.hostname}]" if ":" in jump.hostname else jump.hostname
+    user = f"{jump.user}@" if jump.user else ""
+    return f"{user}{host}" + (f":{jump.port}" if jump.port != 22 else "")
+
+
 def to_ssh_args(
-    host: HostSpec, tunnels: Sequence[TunnelSpec] = (), jump: HostSpec | None = None
+    host: HostSpec,
+    tunnels: Sequence[TunnelSpec] = (),
+    jump: HostSpec | None = None,
+    *,
+    chain: Sequence[HostSpec] = (),
 ) -> list[str]:
-    """The OpenSSH argv (without "ssh") that reaches `host` and opens `tunnels`."""
+    """The OpenSSH argv (without "ssh") that reaches `host` and opens `tunnels`.
+
+    `chain` is every jump host, first hop first (`-J a,b`); without it, `jump` is the one.
+    """
+    hops = list(chain) or ([jump] if jump is not None else [])
     args: list[str] = []
     if host.port != 22:
         args += ["-p", str(host.port)]
@@ -1022,10 +1036,8 @@ def to_ssh_args(
         args.append("-C")
     if host.forward_agent:
         args.append("-A")
-    if jump is not None:
-        jump_host = f"[{jump.hostname}]" if ":" in jump.hostname else jump.hostname
-        jump_user = f"{jump.user}@" if jump.user else ""
-        args += ["-J", f"{jump_user}{jump_host}" + (f":{jump.port}" if jump.port != 22 else "")]
+    if hops:
+        args += ["-J", ",".join(_hop_text(hop) for hop in hops)]
     if tunnels:
         args.append("-N")
     for tunnel in tunnels:
@@ -1037,10 +1049,14 @@ def to_ssh_args(
 
 
 def to_ssh_command(
-    host: HostSpec, tunnels: Sequence[TunnelSpec] = (), jump: HostSpec | None = None
+    host: HostSpec,
+    tunnels: Sequence[TunnelSpec] = (),
+    jump: HostSpec | None = None,
+    *,
+    chain: Sequence[HostSpec] = (),
 ) -> str:
     """One ssh command line (POSIX quoting) equivalent to `host` and `tunnels`."""
-    return shlex.join(["ssh", *to_ssh_args(host, tunnels, jump)])
+    return shlex.join(["ssh", *to_ssh_args(host, tunnels, jump, chain=chain)])
 
 
 def _config_value(value: str) -> str:

@@ -981,22 +981,27 @@ def _expected(
 @SETTINGS
 @given(
     host=saved_hosts("target"),
-    jump=st.none() | saved_hosts("gate"),
+    hops=st.lists(saved_hosts("gate"), max_size=3),
     tunnels=saved_tunnels("target"),
 )
 def test_an_exported_ssh_line_means_the_saved_host_to_ssh(
-    host: HostSpec, jump: HostSpec | None, tunnels: list[TunnelSpec], key_dir: Path
+    host: HostSpec, hops: list[HostSpec], tunnels: list[TunnelSpec], key_dir: Path
 ) -> None:
-    """`devtui hosts export NAME`'s ssh line, run by ssh, reaches the saved host the saved way."""
-    host, jump = _with_keys(host, key_dir), jump and _with_keys(jump, key_dir)
-    if jump is not None:
-        assume(jump.hostname.lower() != host.hostname.lower())  # ssh refuses a jump to itself
-        host = replace(host, jump=jump.name)
-    judged = ssh_g(to_ssh_args(host, tunnels, jump))
+    """`devtui hosts export NAME`'s ssh line, run by ssh, reaches the saved host the saved way
+    (through every jump host of the chain, first hop first)."""
+    host = _with_keys(host, key_dir)
+    hops = [replace(_with_keys(h, key_dir), name=f"gate{i}") for i, h in enumerate(hops)]
+    if hops:
+        assume(hops[-1].hostname.lower() != host.hostname.lower())  # ssh: a jumphost loop
+        host = replace(host, jump=hops[-1].name)
+    args = to_ssh_args(host, tunnels, chain=hops)
+    if len(hops) == 1:
+        assert args == to_ssh_args(host, tunnels, hops[0])
+    judged = ssh_g(args)
     assert judged.resolved is not None, judged.error
     seen = judged.resolved
-    # An ssh line has no way to give the jump host its own key: ssh uses its defaults there.
-    assert seen.compared() == _expected(host, tunnels, [jump] if jump else [])
+    # An ssh line has no way to give a jump host its own key: ssh uses its defaults there.
+    assert seen.compared() == _expected(host, tunnels, hops)
     assert not seen.forward_agent and not seen.gateway_ports
 
 
