@@ -33,13 +33,13 @@ from .model import (
     user_problem,
 )
 from .sshcmd import (
-    _port,
-    _split_hop,
     config_words,
     default_host_name,
     expand_hostname,
     free_name,
     parse_forward,
+    port_number,
+    split_hop,
     to_ssh_config_block,
 )
 
@@ -541,11 +541,11 @@ class _Importer:
         last: tuple[str, str | None, int] = ("", None, 22)
         for hop in text.split(","):
             try:
-                hop_user, hop_host, hop_port = _split_hop(hop)
+                hop_user, hop_host, hop_port = split_hop(hop)
                 if "@" in hop and not hop_user:
                     raise SshCommandError("the jump user before '@' is empty in", hop)
                 if hop_port is not None:
-                    _port(hop_port, hop)
+                    port_number(hop_port, hop)
             except SshCommandError as e:
                 self.note(f"{label} skipped: ProxyJump {text!r}: {e}")
                 return None

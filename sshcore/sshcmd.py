@@ -191,6 +191,11 @@ def _split_colons(spec: str) -> list[str]:
     return [p[1:-1] if p.startswith("[") and p.endswith("]") else p for p in parts]
 
 
+def port_number(text: str, token: str) -> int:
+    """`text` as a port (ASCII digits, 1-65535), else SshCommandError naming `token`."""
+    return _port(text, token)
+
+
 def _port(text: str, token: str) -> int:
     # ASCII only: str.isdigit() also accepts fullwidth and superscript digits, which no
     # ssh or config file reads as the same port.
@@ -836,7 +841,7 @@ def _plan_jumps(current: ConfigData, parsed: ParsedCommand, plan: AddPlan, own: 
     texts = parsed.jump_texts or [""] * len(parsed.jump_hosts)
     for index, (hop, text) in enumerate(zip(parsed.jump_hosts, texts, strict=True)):
         hop = replace(hop, jump=previous)
-        user, host_part, port_text = _split_hop(text) if text else ("", "", None)
+        user, host_part, port_text = split_hop(text) if text else ("", "", None)
         saved = current.hosts.get(host_part)
         if saved is not None:
             hop = replace(
@@ -935,7 +940,7 @@ def plan_add(
     return plan
 
 
-def _split_hop(hop: str) -> tuple[str, str, str | None]:
+def split_hop(hop: str) -> tuple[str, str, str | None]:
     """[user@]host[:port] (IPv6 in brackets) -> (user, host, port text)."""
     user, _, hostport = hop.rpartition("@")
     if hostport.startswith("["):
@@ -960,7 +965,7 @@ def jump_host_spec(jump: str) -> HostSpec:
     """-J [user@]host[:port] (one hop) -> a host spec named after the host."""
     if "," in jump:
         raise SshCommandError("one jump host expected here, not a chain", jump)
-    user, host, port_text = _split_hop(jump)
+    user, host, port_text = split_hop(jump)
     if "@" in jump and not user:
         raise SshCommandError("the jump user before '@' is empty in", jump)
     port = _port(port_text, jump) if port_text is not None else 22
