@@ -299,15 +299,27 @@ class DiscoveryUnsupported(Event):
 
 
 @dataclass(frozen=True)
+class PortWatchStarted(Event):
+    """The first look at a host's ports: what listens now is the starting picture."""
+
+    host: str
+    ports: int
+
+    def message(self) -> str:
+        return f"{self.host}: watching its ports ({self.ports} listening now; new ones are offered)"
+
+
+@dataclass(frozen=True)
 class TunnelRemoteReturned(Event):
-    """The remote listener of a tunnel that was "remote closed" listens again."""
+    """A tunnel's program on the remote listens (again, after "remote closed", or for the
+    first time since the tunnel started)."""
 
     tunnel: str
     host: str
     port: int
 
     def message(self) -> str:
-        return f"tunnel {self.tunnel}: {self.host}:{self.port} listens again"
+        return f"tunnel {self.tunnel}: {self.host}:{self.port} is listening"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .events import (
     Event,
     PortForwarded,
     PortWatchFailed,
+    PortWatchStarted,
     RemotePortClosed,
     RemotePortOpened,
     TargetRefused,
@@ -132,7 +133,9 @@ class PortWatch:
             self._first_seen.setdefault((host, port.port), look)
             if port.process:
                 self._owners[(host, port.port)] = port.process
-        if before is not None:  # the first look is the starting picture, not news
+        if before is None:  # the first look is the starting picture, not news
+            self.core.bus.publish(PortWatchStarted(host, len({p.port for p in now})))
+        else:
             for port in new_ports(now, before):
                 self._first_seen.pop((host, port.port), None)
                 self.core.bus.publish(RemotePortClosed(host, port.port))
@@ -160,7 +163,8 @@ class PortWatch:
             assert spec.target is not None
             port, name = spec.target.port, spec.name
             if port in listening:
-                if name in self.remote_closed:
+                # Back after "remote closed", or up for the first time since the tunnel was.
+                if name in self.remote_closed or (was is not None and port not in was):
                     self.remote_closed.discard(name)
                     bus.publish(TunnelRemoteReturned(name, host, port))
                 self.moved.pop(name, None)
