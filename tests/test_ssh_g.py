@@ -531,6 +531,8 @@ def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
                 port_, _, rest2 = spec.partition(":")
                 value = f"{port_} {rest2}"
             parts.append(_o(key, value, draw(sp)))
+        elif draw(st.integers(0, 3)) == 3:
+            parts.append([f"-N{letter}", spec])  # bundled: -N -L spec
         else:
             parts.append([f"-{letter}", spec])
     if gap == "socks":
@@ -576,6 +578,8 @@ def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
                             "-qN",
                             "-CNq",
                             "-vvv",
+                            "-f",
+                            "-fN",
                         ]
                     )
                 )
@@ -665,7 +669,9 @@ def option_lines(draw: st.DrawFn, gap: str | None = None) -> str:
         ("Port", st.sampled_from(["2200", "22", "37367"])),
         (
             "IdentityFile",
-            st.sampled_from(["KEYS/id_one", "~/.ssh/id_%h", "%d/.ssh/id_%r", '"KEYS/my key"']),
+            st.sampled_from(
+                ["KEYS/id_one", "~/.ssh/id_%h", "%d/.ssh/id_%r", '"KEYS/my key"', "k_%p_%u_%n"]
+            ),
         ),
         (
             "ProxyJump",
