@@ -392,3 +392,26 @@ def test_cli_ports_json_names_the_program(sshd: Any, tmp_path: Path) -> None:
         "process": "gradio",
         "pid": app.pid,
     }
+
+
+async def test_a_discovered_tunnel_is_removed_without_touching_the_config(
+    sshd: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, discover_interval=POLL)
+    async with core:
+        looks = _looks(core, monkeypatch)
+        await _connected(core, looks)
+        with RemoteProgram("gradio") as app:
+            await wait_for(lambda: app.port in [p.port for p in core.offers("box")], 20)
+            spec, _ = await core.forward_port("box", app.port)
+            before = core.config.path.read_text()
+            await core.remove_tunnel(spec.name)
+            assert core.config.path.read_text() == before  # it never was in the file
+            assert spec.name not in core.tunnel_specs()
+            assert app.port in [p.port for p in core.offers("box")]  # offered again
+            with pytest.raises(OSError):  # nothing listens there any more
+                await asyncio.to_thread(echo, spec.listen.port)
+            again, _ = await core.forward_port("box", app.port)
+            assert await core.remove_host("box") == [again.name]
+            assert core.tunnel_specs() == {}
+    assert "tunnels" not in core.config.path.read_text()
