@@ -69,6 +69,9 @@ _FORWARDS: dict[str, TunnelKind] = {
     "dynamicforward": "dynamic",
 }
 _KEYS = _SINGLE | _LISTS | set(_FORWARDS)
+# Read and obeyed in spirit (devtui checks host keys in its own known_hosts, offers the
+# identity given), or without effect on a saved host: no note for these.
+_QUIET = {"identitiesonly", "hashknownhosts", "addkeystoagent", "loglevel"}
 _SETTINGS_KEYS = {
     "serveraliveinterval": "ServerAliveInterval",
     "serveralivecountmax": "ServerAliveCountMax",
@@ -229,7 +232,7 @@ def _scan_file(path: Path, ssh_dir: Path, found: _File, inc: _Includes, parent: 
                             )
                         continue
                     _scan(Path(name), ssh_dir, found, inc, current)
-        elif key in _KEYS:
+        else:
             found.entries.append((current, _Option(key, args, where)))
 
 
@@ -260,6 +263,11 @@ def read_ssh_config(path: Path | str | None = None) -> ImportResult:
     importer = _Importer(found, result)
     for alias in found.defined:
         importer.add_alias(alias)
+    for (where, text), names in importer.unused.items():
+        result.notes.append(
+            f"{where}: {text} is not used by devtui (host{'s' * (len(names) > 1)} "
+            f"{', '.join(names)})"
+        )
     return result
 
 
@@ -286,6 +294,7 @@ class _Resolved:
     certificates: list[_Option] = field(default_factory=list)
     forwards: list[_Option] = field(default_factory=list)
     defined_here: bool = False  # the Host block that names the alias applies to it
+    unused: list[_Option] = field(default_factory=list)  # settings devtui does not act on
 
     def value(self, key: str) -> str | None:
         option = self.first.get(key)
@@ -335,8 +344,10 @@ def _evaluate(found: _File, alias: str, overrides: dict[str, str]) -> _Resolved:
             # ssh keeps the first of the two: ProxyJump and ProxyCommand exclude each other.
             if "proxyjump" not in seen.first and "proxycommand" not in seen.first:
                 seen.first[option.key] = option
-        else:
+        elif option.key in _KEYS:
             seen.first.setdefault(option.key, option)
+        elif option.key not in _QUIET:
+            seen.unused.append(option)
     return seen
 
 
@@ -383,6 +394,8 @@ class _Importer:
         self.by_name: dict[str, HostSpec] = {}
         self.failed: set[str] = set()
         self.busy: list[str] = []
+        # (file:line, "Keyword value") -> the hosts it applies to, for one note each
+        self.unused: dict[tuple[str, str], list[str]] = {}
 
     def note(self, text: str) -> None:
         if text not in self.result.notes:
@@ -422,6 +435,9 @@ class _Importer:
             return None
         self.by_name[alias] = host
         self.result.hosts.append(host)
+        for option in seen.unused:
+            key = (option.where, f"{option.key} {' '.join(option.args)}")
+            self.unused.setdefault(key, []).append(alias)
         for option in seen.forwards:
             kind = _FORWARDS[option.key]
             try:

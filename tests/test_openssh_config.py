@@ -437,3 +437,16 @@ def test_unsafe_settings_on_import_are_said(home: Path) -> None:
     assert "Host h: StrictHostKeyChecking no is not obeyed" in notes
     assert "Host h: GatewayPorts yes ignored" in notes
     assert "Host h: ForwardAgent yes recorded off" in notes
+
+
+def test_settings_devtui_does_not_act_on_are_named_with_their_hosts(home: Path) -> None:
+    path = ssh_config(
+        home,
+        "Host a b\n    ControlMaster auto\n    RequestTTY yes\nHost *\n    ForwardX11 yes\n"
+        "    AddKeysToAgent yes\n",
+    )
+    notes = read_ssh_config().notes
+    assert f"{path}:2: controlmaster auto is not used by devtui (hosts a, b)" in notes
+    assert f"{path}:3: requesttty yes is not used by devtui (hosts a, b)" in notes
+    assert f"{path}:5: forwardx11 yes is not used by devtui (hosts a, b)" in notes
+    assert not any("addkeystoagent" in n for n in notes)  # no bearing on a saved host
