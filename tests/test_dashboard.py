@@ -443,12 +443,12 @@ async def test_logs_filter_follow_and_a_burst_stays_bounded(tmp_path: Path) -> N
 async def test_an_unexpected_exception_is_one_line_and_the_app_stays_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tui.app import DevTuiApp
+    from tui.actions.hosts import HostActions
 
-    def broken(self: DevTuiApp, name: str) -> None:
+    def broken(self: HostActions, name: str) -> None:
         raise RuntimeError("planted bug")
 
-    monkeypatch.setattr(DevTuiApp, "test_host", broken)
+    monkeypatch.setattr(HostActions, "test_host", broken)
     app = make_app(tmp_path, {"box": {"hostname": "example.org"}})
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)

@@ -13,7 +13,6 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,28 +40,23 @@ from sshcore.events import (
     TunnelTraffic,
     UnexpectedError,
 )
-from sshcore.model import HostSpec, TunnelSpec
+from sshcore.model import TunnelSpec
 
+from .actions.hosts import HostActions
+from .actions.keys import KeyActions
+from .actions.logs import LogActions
+from .actions.tunnels import TunnelActions
 from .live import LiveState
 from .panes import HostsPane, KeysPane, LogsPane, TunnelsPane
 from .panes.base import FilterablePane, Pane
 from .panes.logs import LogRecord
 from .prompts import TuiPrompts
-from .screens.dialogs import ConfirmScreen, PickScreen, TextScreen
-from .screens.forms import (
-    HostFormScreen,
-    KeygenRequest,
-    KeygenScreen,
-    LogSourceScreen,
-    PasteScreen,
-    TunnelFormScreen,
-)
+from .screens.dialogs import ConfirmScreen
 from .screens.help import HelpScreen
 
 if TYPE_CHECKING:
     from sshcore.core import Core
     from sshcore.discovery import ListeningPort
-    from sshcore.keys import KeyInfo
     from sshcore.prompts import Prompts
     from sshcore.session import HostStatus
     from sshcore.tunnels import TunnelStatus
@@ -80,11 +74,6 @@ def display_path(path: Path) -> str:
         return "~" + os.sep + str(path.relative_to(Path.home()))
     except ValueError:
         return str(path)
-
-
-def over_ssh() -> bool:
-    """True when devtui itself runs in an SSH session (no local browser to open)."""
-    return bool(os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"))
 
 
 class StatusBar(Static):
@@ -132,6 +121,10 @@ class DevTuiApp(App[int]):
         self.autostart = autostart
         self.watch_config = watch_config
         self.live = LiveState()
+        self.host_actions = HostActions(self)
+        self.tunnel_actions = TunnelActions(self)
+        self.key_actions = KeyActions(self)
+        self.log_actions = LogActions(self)
         self.prompts = TuiPrompts(self)
         self._pending: deque[Event] = deque(maxlen=PENDING_MAX)
         self._received = 0  # events queued since the last flush (some may have been dropped)
@@ -199,12 +192,14 @@ class DevTuiApp(App[int]):
         if core.log_file:
             self.log_line("info", f"log file {display_path(core.log_file)}")
         self.refresh_panes(full=True)
-        self.load_keys()
-        self.start_log_sources()
+        self.key_actions.load_keys()
+        self.log_actions.start_log_sources()
         if self.autostart:
             for tunnel in self.config.tunnels.values():
                 if tunnel.autostart:
-                    self.job(self._start_tunnel(tunnel.name), f"starting {tunnel.name}")
+                    self.job(
+                        self.tunnel_actions.start_tunnel(tunnel.name), f"starting {tunnel.name}"
+                    )
 
     def require_core(self) -> Core:
         """The core, or a clear error while it is still starting."""
@@ -371,126 +366,7 @@ class DevTuiApp(App[int]):
             self.log_line("error", event.message())
         self.notify(event.message(), severity="error", timeout=10)
 
-    # -- hosts ------------------------------------------------------------------------------------
-    def toggle_connect(self, name: str) -> None:
-        """`c`: connect an idle host, disconnect a live one, cancel a connect in progress."""
-        core = self.require_core()
-        status = self.host_status(name)
-        group = f"host:{name}"
-        busy = [w for w in self._jobs if w.group == group and w.is_running]
-        if busy:
-            for worker in busy:
-                worker.cancel()
-            self.job(core.disconnect(name), f"disconnecting {name}", group=group)
-            return
-        if status is not None and status.state.value in ("connected", "reconnecting", "lost"):
-            self.job(core.disconnect(name), f"disconnecting {name}", group=group)
-        else:
-            self.job(self._connect(name), f"connecting {name}", group=group)
-
-    async def _connect(self, name: str) -> None:
-        from sshcore.session import ConnectError
-
-        core = self.require_core()
-        try:
-            await core.connect(name)
-        except asyncio.CancelledError:
-            await core.disconnect(name)
-            raise
-        except ConnectError:
-            pass  # the core's HostFailed event has told the user already (row, log, toast)
-        self.refresh_panes()
-
-    def test_host(self, name: str) -> None:
-        """`t`: connect time, round trip, auth method, server version."""
-        self.job(self._test(name), f"testing {name}", group=f"host:{name}")
-
-    async def _test(self, name: str) -> None:
-        core = self.require_core()
-        status = await core.connect(name)
-        rtt = await core.ping(name)
-        self.live.round_trip[name] = rtt
-        text = (
-            f"{name}: OK · connect {status.connect_ms or 0:.0f} ms · round trip {rtt:.0f} ms · "
-            f"{status.auth_method} · {status.server_version}"
-        )
-        self.notify(text, title="Test", timeout=10)
-        self.log_line("info", text)
-        self.refresh_panes()
-
-    def test_all_hosts(self) -> None:
-        """`T`: test every host at once (a few in flight), progress on top, failures first."""
-        if not self.config.hosts:
-            raise DevtuiError("no hosts yet: p pastes the ssh line your console gave you")
-        self.job(self._test_all(), f"testing {len(self.config.hosts)} hosts", group="fleet")
-
-    async def _test_all(self) -> None:
-        from sshcore.fleet import check_hosts
-
-        names = list(self.config.hosts)
-        done = 0
-        worker = next(w for w in self._jobs if w.group == "fleet" and w.is_running)
-
-        def progress(check: Any) -> None:
-            nonlocal done
-            done += 1
-            if check.round_trip_ms is not None:
-                self.live.round_trip[check.name] = check.round_trip_ms
-            self._jobs[worker] = f"testing hosts {done}/{len(names)}"
-            self.query_one(StatusBar).update(self._status_text())
-
-        checks = await check_hosts(self.require_core(), names, on_result=progress)
-        failed = [c for c in checks if not c.ok]
-        lines = [f"{len(checks) - len(failed)} OK, {len(failed)} failed", ""]
-        for c in checks:
-            if c.ok:
-                lines.append(
-                    f"ok    {c.name:<16} {c.connect_ms or 0:5.0f} ms  rtt {c.round_trip_ms or 0:4.0f} ms"
-                    f"  {c.auth_method}"
-                )
-            else:
-                lines.append(f"FAIL  {c.name:<16} {c.error}")
-        self.log_line("warning" if failed else "info", lines[0] + " (test of every host)")
-        self.push_screen(TextScreen("Test of every host", "\n".join(lines)))
-        self.refresh_panes()
-
-    def open_shell(self, name: str) -> None:
-        """`s`: a shell on the host through its connection; the dashboard comes back after."""
-        self.job(self._shell(name), f"shell on {name}", group=f"host:{name}")
-
-    async def _shell(self, name: str) -> None:
-        from sshcore.shell import default_terminal
-
-        core = self.require_core()
-        await core.connect(name)  # a password or host key is asked here, in a modal
-        self._in_shell = True  # no repaints while the terminal belongs to the shell
-        try:
-            with self.suspend():
-                print(f"devtui: shell on {name}; exit it to come back (tunnels keep running)")
-                status = await core.shell(name, default_terminal())
-        finally:
-            self._in_shell = False
-        self.refresh_panes(full=True)
-        self.notify(f"Shell on {name} ended (exit status {status})")
-
-    def paste_line(self) -> None:
-        """`p`: paste an ssh line; saved as a host plus tunnels (same parsing as devtui add)."""
-        screen = PasteScreen(self.config.data, str(self.config.path))
-        self.push_screen(screen, callback=self._pasted)
-
-    def _pasted(self, line: object) -> None:
-        if isinstance(line, str) and line:
-            self.job(self._add_line(line), "saving the pasted host")
-
-    async def _add_line(self, line: str) -> None:
-        from sshcore import ops
-
-        outcome = await asyncio.to_thread(ops.add_from_line, self.config, line)
-        self.note_saved()
-        self._said(outcome.lines)
-        self.refresh_panes(full=True)
-        self.hosts_pane.table.move_cursor(row=self._row_of(self.hosts_pane, outcome.host))
-
+    # -- shared by the actions -----------------------------------------------------------------
     def _said(self, lines: Iterable[str]) -> None:
         lines = list(lines)
         for line in lines:
@@ -499,24 +375,14 @@ class DevTuiApp(App[int]):
             self.notify("\n".join(lines[:6]), timeout=8)
 
     @staticmethod
+    @staticmethod
     def _row_of(pane: FilterablePane, key: str) -> int:
         keys = [str(k.value) for k in pane.table.rows]
         return keys.index(key) if key in keys else 0
 
-    def edit_host(self, name: str | None) -> None:
-        """`a` / `e`: the host form; saved when valid."""
-        spec = self.config.hosts.get(name) if name else None
-        self.push_screen(
-            HostFormScreen(self.config.data, spec),
-            callback=lambda result: self._host_saved(name, result),
-        )
-
-    def _host_saved(self, name: str | None, result: object) -> None:
-        if not isinstance(result, HostSpec):
-            return
-        core = self.require_core()
-        work = core.add_host(result) if name is None else core.update_host(name, result)
-        self.job(self._saved(work, f"Saved host {result.name}"), f"saving {result.name}")
+    def show_status(self) -> None:
+        """Redraw the top line (jobs, counts)."""
+        self.query_one(StatusBar).update(self._status_text())
 
     async def _saved(self, work: Awaitable[Any], message: str) -> None:
         await work
@@ -524,390 +390,6 @@ class DevTuiApp(App[int]):
         self.notify(message)
         self.log_line("info", message)
         self.refresh_panes(full=True)
-
-    def delete_host(self, name: str) -> None:
-        """`d`: delete after a confirmation that names the tunnels going too."""
-        tunnels = [t.name for t in self.config.data.tunnels_of(name)]
-        body = f"Delete host {name} ({self.config.hosts[name].destination})?"
-        if tunnels:
-            body += f"\nIts tunnels go too: {', '.join(tunnels)}."
-        self.push_screen(
-            ConfirmScreen("Delete host", body, yes="delete"),
-            callback=lambda yes: yes and self.job(self._delete_host(name), f"deleting {name}"),
-        )
-
-    async def _delete_host(self, name: str) -> None:
-        gone = await self.require_core().remove_host(name)
-        self.note_saved()
-        for tunnel in gone:
-            self.live.forget(tunnel)
-        self.live.forget(name)
-        extra = f" and its tunnels {', '.join(gone)}" if gone else ""
-        self.notify(f"Deleted host {name}{extra}")
-        self.log_line("info", f"deleted host {name}{extra}")
-        self.refresh_panes(full=True)
-
-    def import_ssh_config(self) -> None:
-        """`i`: import ~/.ssh/config (VS Code's Remote-SSH hosts)."""
-        self.job(self._import(), "importing ~/.ssh/config")
-
-    async def _import(self) -> None:
-        from sshcore import ops
-
-        outcome = await asyncio.to_thread(ops.import_ssh_config, self.config, None)
-        self.note_saved()
-        self._said(outcome.lines)
-        self.refresh_panes(full=True)
-
-    def export_host(self, name: str) -> None:
-        """`x`: write the host as a Host block in ~/.ssh/config (for VS Code and ssh)."""
-        self.job(self._export(name), f"exporting {name}")
-
-    async def _export(self, name: str) -> None:
-        from sshcore import ops
-
-        outcome = await asyncio.to_thread(ops.export_host, self.config, name, None)
-        self._said(outcome.lines)
-
-    def forget_host_key(self, name: str) -> None:
-        """Palette: remove a host's known_hosts entries after the machine was rebuilt."""
-        spec = self.config.hosts[name]
-        self.push_screen(
-            ConfirmScreen(
-                "Forget host key",
-                f"Remove the saved host key of {name} ({spec.hostname}:{spec.port}) from "
-                "known_hosts? Do this only if you know the machine was rebuilt: the next "
-                "connect asks you to trust the new key.",
-                yes="forget it",
-            ),
-            callback=lambda yes: yes and self.job(self._forget(name), f"forgetting {name}'s key"),
-        )
-
-    async def _forget(self, name: str) -> None:
-        from sshcore import hostkeys
-
-        spec = self.config.hosts[name]
-        path = hostkeys.expand(self.config.settings.known_hosts)
-        count = await asyncio.to_thread(hostkeys.forget, path, spec.hostname, spec.port)
-        self._said([f"Removed {count} key(s) for {name} from {path}"])
-
-    # -- tunnels ----------------------------------------------------------------------------------
-    async def _start_tunnel(self, name: str) -> None:
-        await self.require_core().start_tunnel(name)
-        self.refresh_panes()
-
-    def toggle_tunnel(self, name: str) -> None:
-        """`space`: start or stop one tunnel; the host's other tunnels are untouched."""
-        core = self.require_core()
-        if name in self.running_tunnels():
-            self.job(core.stop_tunnel(name), f"stopping {name}", group=f"tunnel:{name}")
-        else:
-            self.job(self._start_tunnel(name), f"starting {name}", group=f"tunnel:{name}")
-
-    def restart_tunnel(self, name: str) -> None:
-        """`r`: stop and start one tunnel."""
-        core = self.require_core()
-        self.job(core.restart_tunnel(name), f"restarting {name}", group=f"tunnel:{name}")
-
-    def edit_tunnel(self, name: str | None) -> None:
-        """`n` / `e`: the tunnel form (busy ports named before anything is saved)."""
-        if name and name not in self.config.tunnels:
-            raise DevtuiError(f"{name} came from an offer: s saves it, then e edits it")
-        spec = self.config.tunnels.get(name) if name else None
-        host = self.hosts_pane.selected_key()
-        own = spec.listen.port if spec and name in self.running_tunnels() else None
-        self.push_screen(
-            TunnelFormScreen(self.config.data, spec, host, own_port=own),
-            callback=lambda result: self._tunnel_saved(name, result),
-        )
-
-    def _tunnel_saved(self, name: str | None, result: object) -> None:
-        if not isinstance(result, TunnelSpec):
-            return
-        core = self.require_core()
-        work = core.add_tunnel(result) if name is None else core.update_tunnel(name, result)
-        self.job(self._saved(work, f"Saved tunnel {result.name}"), f"saving {result.name}")
-
-    def delete_tunnel(self, name: str) -> None:
-        """`d`: stop and delete one tunnel, after a confirmation."""
-        spec = self.tunnel_specs()[name]
-        self.push_screen(
-            ConfirmScreen("Delete tunnel", f"Delete tunnel {name} ({spec.describe()})?", "delete"),
-            callback=lambda yes: yes and self.job(self._delete_tunnel(name), f"deleting {name}"),
-        )
-
-    async def _delete_tunnel(self, name: str) -> None:
-        await self.require_core().remove_tunnel(name)
-        self.note_saved()
-        self.live.forget(name)
-        self.notify(f"Deleted tunnel {name}")
-        self.refresh_panes(full=True)
-
-    def tunnel_url(self, name: str) -> str:
-        """The browser URL of a local tunnel."""
-        return self.tunnel_url_of(self.tunnel_specs()[name])
-
-    def tunnel_url_of(self, spec: TunnelSpec) -> str:
-        """The browser URL of a local tunnel spec."""
-        name = spec.name
-        if spec.kind == "remote":
-            raise DevtuiError(f"{name} listens on the remote ({spec.listen}), not here")
-        if spec.kind == "dynamic":
-            raise DevtuiError(
-                f"{name} is a SOCKS proxy: set socks5://127.0.0.1:{spec.listen.port} as your "
-                "browser's proxy"
-            )
-        address = spec.listen.address
-        if spec.listen.all_interfaces or address == "localhost":
-            address = "127.0.0.1"
-        host = f"[{address}]" if ":" in address else address
-        return f"http://{host}:{spec.listen.port}/"
-
-    def open_tunnel(self, name: str) -> None:
-        """`o`: open the URL in the browser; over SSH there is none here, so copy it instead."""
-        url = self.tunnel_url(name)
-        if name not in self.running_tunnels():
-            self.notify(f"{name} is stopped: space starts it", severity="warning")
-        if over_ssh():
-            self.copy_to_clipboard(url)
-            self.notify(
-                f"devtui runs over SSH: no browser here. Copied {url} (OSC 52); open it on the "
-                "machine where that port is forwarded."
-            )
-            return
-        self.open_url(url)
-        self.notify(f"Opening {url}")
-
-    def copy_tunnel_url(self, name: str) -> None:
-        """`y`: copy the URL (OSC 52 reaches the local clipboard over SSH too)."""
-        url = self.tunnel_url(name)
-        self.copy_to_clipboard(url)
-        self.notify(f"Copied {url}")
-
-    def forward_offer(self, host: str, port: int) -> None:
-        """`f` on an offer: forward the remote port to the same local one (or the next free)."""
-        self.job(self._forward(host, port), f"forwarding {host}:{port}", group=f"host:{host}")
-
-    async def _forward(self, host: str, port: int) -> None:
-        spec, note = await self.require_core().forward_port(host, port)
-        text = f"Forwarded {host}:{port} to {self.tunnel_url_of(spec)} (s saves it)"
-        self._said([text, *([f"note: {note}"] if note else [])])
-        self.refresh_panes(full=True)
-        pane = self.tunnels_pane
-        pane.table.move_cursor(row=self._row_of(pane, spec.name))
-
-    def save_discovered(self, name: str) -> None:
-        """`s`: write a tunnel made from an offer to the config."""
-        if name in self.config.tunnels:
-            self.notify(f"{name} is saved already")
-            return
-        self.job(self._save_discovered(name), f"saving {name}")
-
-    async def _save_discovered(self, name: str) -> None:
-        await self.require_core().save_tunnel(name)
-        self.note_saved()
-        self._said([f"Saved tunnel {name}"])
-        self.refresh_panes(full=True)
-
-    def retarget(self, name: str) -> None:
-        """`R`: point a tunnel at the port its app moved to; saved, only that tunnel restarts."""
-        moved = self.moved_target(name)
-        if moved is None:
-            self.notify(f"{name}: no moved app seen (R follows an app that changed its port)")
-            return
-        self.job(self._retarget(name, moved), f"retargeting {name}", group=f"tunnel:{name}")
-
-    async def _retarget(self, name: str, port: int) -> None:
-        await self.require_core().retarget_tunnel(name, port)
-        self.note_saved()
-        self._said([f"Tunnel {name} now goes to port {port} on its host"])
-        self.refresh_panes(full=True)
-
-    # -- log sources --------------------------------------------------------------------------
-    def start_log_sources(self) -> None:
-        """Follow every remote log the hosts name (saved with each host)."""
-        for host in self.config.hosts.values():
-            for source in host.log_sources:
-                self._follow(host.name, source)
-
-    def _follow(self, host: str, source: str) -> None:
-        key = f"{host}:{source}"
-        if key in self._followers:
-            return
-        self.logs_pane.add_source(key)
-        self._followers[key] = self.run_worker(
-            self._follow_source(host, source, key),
-            name=f"follow {key}",
-            group=f"follow:{key}",
-            exit_on_error=False,
-        )
-
-    async def _follow_source(self, host: str, source: str, key: str) -> None:
-        pending = self._source_pending.setdefault(key, [])
-
-        def line(text: str) -> None:  # from the core's tasks: queued, drawn in batches
-            pending.append(LogRecord(time.time(), "info", text))
-            self._dirty = True
-
-        def notice(text: str) -> None:
-            pending.append(LogRecord(time.time(), "warning", text))
-            self._dirty = True
-
-        await self.require_core().follow(host, source, line, on_notice=notice)
-
-    def add_log_source(self) -> None:
-        """`a` in Logs: follow a remote file or command; saved with its host."""
-        if not self.config.hosts:
-            raise DevtuiError("no hosts yet: add one first (1, then p)")
-        host = self.hosts_pane.selected_key()
-        self.push_screen(LogSourceScreen(self.config.data, host), callback=self._source_added)
-
-    def _source_added(self, result: object) -> None:
-        if isinstance(result, tuple):
-            host, source = result
-            self.job(self._save_source(host, source), f"adding {host}:{source}")
-
-    async def _save_source(self, host: str, source: str) -> None:
-        spec = self.config.hosts[host]
-        updated = replace(spec, log_sources=(*spec.log_sources, source))
-        await self.require_core().update_host(host, updated)
-        self.note_saved()
-        self._follow(host, source)
-        self.logs_pane.source = f"{host}:{source}"
-        self.logs_pane.focus_main()
-
-    def remove_log_source(self, key: str) -> None:
-        """`d` in Logs: stop following a remote source and forget it."""
-        host, _, source = key.partition(":")
-        self.push_screen(
-            ConfirmScreen("Remove log source", f"Stop following {source} on {host}?", "remove"),
-            callback=lambda yes: yes and self.job(self._remove_source(host, source, key), "saving"),
-        )
-
-    async def _remove_source(self, host: str, source: str, key: str) -> None:
-        worker = self._followers.pop(key, None)
-        if worker is not None:
-            worker.cancel()
-        self.logs_pane.remove_source(key)
-        spec = self.config.hosts.get(host)
-        if spec is not None and source in spec.log_sources:
-            kept = tuple(s for s in spec.log_sources if s != source)
-            await self.require_core().update_host(host, replace(spec, log_sources=kept))
-            self.note_saved()
-
-    # -- keys -------------------------------------------------------------------------------------
-    def load_keys(self) -> None:
-        """Read ~/.ssh (and the hosts' key files) in the background."""
-        self.run_worker(self._load_keys(), group="keys", exclusive=True, exit_on_error=False)
-
-    async def _load_keys(self) -> None:
-        from sshcore import keys
-
-        agent = await keys.agent_key_blobs()
-        hosts = list(self.config.hosts.values())
-        found = await asyncio.to_thread(keys.list_keys, hosts, agent_blobs=agent)
-        pane = self.keys_pane
-        pane.keys = found
-        pane.loaded = True
-        pane.refresh_rows(full=True)
-
-    def copy_public_key(self, info: KeyInfo) -> None:
-        """`y`: the public key line to the clipboard (OSC 52, also over SSH)."""
-        if not info.public_line:
-            raise DevtuiError(f"{info.name}: {info.problem or 'no public key'}")
-        self.copy_to_clipboard(info.public_line)
-        self.notify(f"Copied the public key {info.name}: paste it into your provider's form")
-
-    def show_key(self, info: KeyInfo) -> None:
-        """`s`: the public key and what devtui knows of the key."""
-        if not info.public_line:
-            raise DevtuiError(f"{info.name}: {info.problem or 'no public key'}")
-        facts = [
-            info.public_line,
-            "",
-            f"file         {info.path}",
-            f"type         {info.key_type} {info.bits or ''}",
-            f"fingerprint  {info.fingerprint}",
-            f"passphrase   {'yes' if info.encrypted else 'no'}",
-        ]
-        if info.hosts:
-            facts.append(f"hosts        {', '.join(info.hosts)}")
-        if info.permissions_note:
-            facts.append(f"permissions  {info.permissions_note}")
-        self.push_screen(TextScreen(f"Key {info.name}", "\n".join(facts), copy=info.public_line))
-
-    def generate_key(self) -> None:
-        """`g`: the keygen form, then the key made in a thread (owner-only from the start)."""
-        from sshcore.keys import default_key_path
-
-        self.push_screen(KeygenScreen(str(default_key_path("ed25519"))), callback=self._keygen)
-
-    def _keygen(self, request: object) -> None:
-        if isinstance(request, KeygenRequest):
-            self.job(self._generate(request), f"generating {Path(request.path).name}")
-
-    async def _generate(self, request: KeygenRequest) -> None:
-        from sshcore import keys
-
-        info = await asyncio.to_thread(
-            keys.generate_key,
-            Path(request.path).expanduser(),
-            key_type=request.key_type,
-            bits=request.bits,
-            comment=request.comment,
-            passphrase=request.passphrase,
-        )
-        self.notify(f"Generated {info.name} ({info.fingerprint}): y copies the public key")
-        self.log_line("info", f"generated key {info.path} ({info.fingerprint})")
-        await self._load_keys()
-        keys_pane = self.keys_pane
-        keys_pane.table.move_cursor(row=self._row_of(keys_pane, str(info.path)))
-        keys_pane.focus_main()
-
-    def install_key(self, info: KeyInfo) -> None:
-        """`u`: pick a host, then install the key there like ssh-copy-id and prove it works."""
-        if not self.config.hosts:
-            raise DevtuiError("no hosts yet: add one first (1, then p)")
-        choices = [(h.name, f"{h.name}  {h.destination}") for h in self.config.hosts.values()]
-        self.push_screen(
-            PickScreen(f"Install {info.name} on", choices),
-            callback=lambda host: (
-                isinstance(host, str)
-                and self.job(self._install(info, host), f"installing {info.name} on {host}")
-            ),
-        )
-
-    async def _install(self, info: KeyInfo, host: str) -> None:
-        outcome = await self.require_core().install_key(host, info.path)
-        if outcome.result.added:
-            text = f"Installed {info.name} on {host}"
-        else:
-            text = f"{info.name} was already on {host}"
-        if outcome.verified:
-            text += ", key-only login verified"
-        elif outcome.verified is None:
-            text += " (login with it not tested: it needs its passphrase)"
-        self.notify(text, timeout=8)
-        self.log_line("info", text)
-        await self._load_keys()
-
-    def fix_key_permissions(self, info: KeyInfo) -> None:
-        """`f`: make the private key owner-only, after a confirmation."""
-        self.push_screen(
-            ConfirmScreen(
-                "Fix permissions",
-                f"Make {info.path} readable by you only (as OpenSSH demands)?",
-                yes="fix",
-            ),
-            callback=lambda yes: yes and self.job(self._fix(info), f"fixing {info.name}"),
-        )
-
-    async def _fix(self, info: KeyInfo) -> None:
-        from sshcore import keys
-
-        done = await asyncio.to_thread(keys.fix_permissions, info.path)
-        self._said([done])
-        await self._load_keys()
 
     # -- config on disk ---------------------------------------------------------------------------
     def _stamp(self) -> tuple[int, int] | None:

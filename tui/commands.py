@@ -26,54 +26,62 @@ def dashboard_commands(app: DevTuiApp) -> Iterator[SystemCommand]:
     yield SystemCommand(
         "Hosts: paste an ssh line",
         "Save a host (and tunnels) from ssh ...",
-        _safe(app, app.paste_line),
+        _safe(app, app.host_actions.paste_line),
     )
     yield SystemCommand(
         "Hosts: add a host",
         "A form: name, hostname, port, user, key",
-        _safe(app, lambda: app.edit_host(None)),
+        _safe(app, lambda: app.host_actions.edit_host(None)),
     )
     yield SystemCommand(
         "Hosts: import ~/.ssh/config",
         "The hosts VS Code and ssh know",
-        _safe(app, app.import_ssh_config),
+        _safe(app, app.host_actions.import_ssh_config),
     )
     yield SystemCommand(
-        "Tunnels: new tunnel", "Like ssh -L / -R / -D", _safe(app, lambda: app.edit_tunnel(None))
+        "Tunnels: new tunnel",
+        "Like ssh -L / -R / -D",
+        _safe(app, lambda: app.tunnel_actions.edit_tunnel(None)),
     )
     yield SystemCommand(
         "Keys: generate a key",
         "ed25519 by default; rsa 4096 on request",
-        _safe(app, app.generate_key),
+        _safe(app, app.key_actions.generate_key),
     )
-    yield SystemCommand("Keys: reload the key list", "Read ~/.ssh again", _safe(app, app.load_keys))
+    yield SystemCommand(
+        "Keys: reload the key list", "Read ~/.ssh again", _safe(app, app.key_actions.load_keys)
+    )
     yield SystemCommand("Help: every key", "What each key does in each pane", app.action_help)
     for name, host in app.config.hosts.items():
         live = app.host_status(name)
         connected = live is not None and live.state.value == "connected"
         verb = "disconnect" if connected else "connect"
         for title, help_text, action in (
-            (f"Hosts: {verb} {name}", host.destination, lambda n=name: app.toggle_connect(n)),
+            (
+                f"Hosts: {verb} {name}",
+                host.destination,
+                lambda n=name: app.host_actions.toggle_connect(n),
+            ),
             (
                 f"Hosts: test {name}",
                 "Connect time, round trip, auth, server",
-                lambda n=name: app.test_host(n),
+                lambda n=name: app.host_actions.test_host(n),
             ),
-            (f"Hosts: edit {name}", host.destination, lambda n=name: app.edit_host(n)),
+            (f"Hosts: edit {name}", host.destination, lambda n=name: app.host_actions.edit_host(n)),
             (
                 f"Hosts: delete {name}",
                 "Asks first; its tunnels go too",
-                lambda n=name: app.delete_host(n),
+                lambda n=name: app.host_actions.delete_host(n),
             ),
             (
                 f"Hosts: export {name} to ~/.ssh/config",
                 "For VS Code and plain ssh",
-                lambda n=name: app.export_host(n),
+                lambda n=name: app.host_actions.export_host(n),
             ),
             (
                 f"Hosts: forget host key of {name}",
                 "Only after the machine was rebuilt",
-                lambda n=name: app.forget_host_key(n),
+                lambda n=name: app.host_actions.forget_host_key(n),
             ),
         ):
             yield SystemCommand(title, help_text, _safe(app, action), discover=False)
@@ -81,20 +89,36 @@ def dashboard_commands(app: DevTuiApp) -> Iterator[SystemCommand]:
     for name, tunnel in app.config.tunnels.items():
         verb = "stop" if name in running else "start"
         for title, help_text, action in (
-            (f"Tunnels: {verb} {name}", tunnel.describe(), lambda n=name: app.toggle_tunnel(n)),
-            (f"Tunnels: restart {name}", tunnel.describe(), lambda n=name: app.restart_tunnel(n)),
+            (
+                f"Tunnels: {verb} {name}",
+                tunnel.describe(),
+                lambda n=name: app.tunnel_actions.toggle_tunnel(n),
+            ),
+            (
+                f"Tunnels: restart {name}",
+                tunnel.describe(),
+                lambda n=name: app.tunnel_actions.restart_tunnel(n),
+            ),
             (
                 f"Tunnels: open {name} in the browser",
                 tunnel.describe(),
-                lambda n=name: app.open_tunnel(n),
+                lambda n=name: app.tunnel_actions.open_tunnel(n),
             ),
             (
                 f"Tunnels: copy the URL of {name}",
                 tunnel.describe(),
-                lambda n=name: app.copy_tunnel_url(n),
+                lambda n=name: app.tunnel_actions.copy_tunnel_url(n),
             ),
-            (f"Tunnels: edit {name}", tunnel.describe(), lambda n=name: app.edit_tunnel(n)),
-            (f"Tunnels: delete {name}", tunnel.describe(), lambda n=name: app.delete_tunnel(n)),
+            (
+                f"Tunnels: edit {name}",
+                tunnel.describe(),
+                lambda n=name: app.tunnel_actions.edit_tunnel(n),
+            ),
+            (
+                f"Tunnels: delete {name}",
+                tunnel.describe(),
+                lambda n=name: app.tunnel_actions.delete_tunnel(n),
+            ),
         ):
             yield SystemCommand(title, help_text, _safe(app, action), discover=False)
     for info in app.keys_pane.keys:
@@ -102,18 +126,22 @@ def dashboard_commands(app: DevTuiApp) -> Iterator[SystemCommand]:
             (
                 f"Keys: copy the public key {info.name}",
                 info.fingerprint or "",
-                lambda i=info: app.copy_public_key(i),
+                lambda i=info: app.key_actions.copy_public_key(i),
             ),
-            (f"Keys: show {info.name}", info.fingerprint or "", lambda i=info: app.show_key(i)),
+            (
+                f"Keys: show {info.name}",
+                info.fingerprint or "",
+                lambda i=info: app.key_actions.show_key(i),
+            ),
             (
                 f"Keys: install {info.name} on a host",
                 "Like ssh-copy-id, from any OS",
-                lambda i=info: app.install_key(i),
+                lambda i=info: app.key_actions.install_key(i),
             ),
             (
                 f"Keys: fix permissions of {info.name}",
                 "Owner-only, as OpenSSH demands",
-                lambda i=info: app.fix_key_permissions(i),
+                lambda i=info: app.key_actions.fix_key_permissions(i),
             ),
         ):
             yield SystemCommand(title, help_text, _safe(app, action), discover=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -46,3 +47,8 @@ def clip(text: str, width: int) -> str:
 def countdown(seconds: float) -> str:
     """Seconds left, for 'reconnecting in 3 s'."""
     return f"{max(0, round(seconds))} s"
+
+
+def over_ssh() -> bool:
+    """True when devtui itself runs in an SSH session (no local browser to open)."""
+    return bool(os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"))

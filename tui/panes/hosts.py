@@ -143,45 +143,45 @@ class HostsPane(FilterablePane):
     @guard
     def action_connect(self) -> None:
         if name := self.selected_key():
-            self.dashboard.toggle_connect(name)
+            self.dashboard.host_actions.toggle_connect(name)
 
     @guard
     def action_paste(self) -> None:
-        self.dashboard.paste_line()
+        self.dashboard.host_actions.paste_line()
 
     @guard
     def action_add(self) -> None:
-        self.dashboard.edit_host(None)
+        self.dashboard.host_actions.edit_host(None)
 
     @guard
     def action_edit(self) -> None:
         if name := self.selected_key():
-            self.dashboard.edit_host(name)
+            self.dashboard.host_actions.edit_host(name)
 
     @guard
     def action_delete(self) -> None:
         if name := self.selected_key():
-            self.dashboard.delete_host(name)
+            self.dashboard.host_actions.delete_host(name)
 
     @guard
     def action_test(self) -> None:
         if name := self.selected_key():
-            self.dashboard.test_host(name)
+            self.dashboard.host_actions.test_host(name)
 
     @guard
     def action_test_all(self) -> None:
-        self.dashboard.test_all_hosts()
+        self.dashboard.host_actions.test_all_hosts()
 
     @guard
     def action_shell(self) -> None:
         if name := self.selected_key():
-            self.dashboard.open_shell(name)
+            self.dashboard.host_actions.open_shell(name)
 
     @guard
     def action_import(self) -> None:
-        self.dashboard.import_ssh_config()
+        self.dashboard.host_actions.import_ssh_config()
 
     @guard
     def action_export(self) -> None:
         if name := self.selected_key():
-            self.dashboard.export_host(name)
+            self.dashboard.host_actions.export_host(name)

@@ -110,23 +110,23 @@ class KeysPane(FilterablePane):
     @guard
     def action_copy(self) -> None:
         if info := self.selected_info():
-            self.dashboard.copy_public_key(info)
+            self.dashboard.key_actions.copy_public_key(info)
 
     @guard
     def action_generate(self) -> None:
-        self.dashboard.generate_key()
+        self.dashboard.key_actions.generate_key()
 
     @guard
     def action_show(self) -> None:
         if info := self.selected_info():
-            self.dashboard.show_key(info)
+            self.dashboard.key_actions.show_key(info)
 
     @guard
     def action_install(self) -> None:
         if info := self.selected_info():
-            self.dashboard.install_key(info)
+            self.dashboard.key_actions.install_key(info)
 
     @guard
     def action_fix(self) -> None:
         if info := self.selected_info():
-            self.dashboard.fix_key_permissions(info)
+            self.dashboard.key_actions.fix_key_permissions(info)

@@ -130,13 +130,13 @@ class LogsPane(Pane):
         self._step(-1)
 
     def action_add_source(self) -> None:
-        self.dashboard.add_log_source()
+        self.dashboard.log_actions.add_log_source()
 
     def action_remove_source(self) -> None:
         if self.source == EVENTS:
             self.notify("The events stay; d removes a remote source (] switches to one)")
             return
-        self.dashboard.remove_log_source(self.source)
+        self.dashboard.log_actions.remove_log_source(self.source)
 
     @property
     def log_view(self) -> RichLog:

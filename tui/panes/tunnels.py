@@ -206,9 +206,11 @@ class TunnelsPane(FilterablePane):
     def action_toggle(self) -> None:
         key = self.selected_key() or ""
         if (offer := parse_offer_key(key)) is not None:
-            self.dashboard.forward_offer(*offer)  # space on an offer: forward it, as f
+            self.dashboard.tunnel_actions.forward_offer(
+                *offer
+            )  # space on an offer: forward it, as f
         elif key:
-            self.dashboard.toggle_tunnel(key)
+            self.dashboard.tunnel_actions.toggle_tunnel(key)
 
     @guard
     def action_forward(self) -> None:
@@ -216,43 +218,43 @@ class TunnelsPane(FilterablePane):
         if offer is None:
             self.notify("f forwards a port a host opened: rows marked 'offer'", timeout=4)
             return
-        self.dashboard.forward_offer(*offer)
+        self.dashboard.tunnel_actions.forward_offer(*offer)
 
     @guard
     def action_save(self) -> None:
         if name := self.selected_tunnel():
-            self.dashboard.save_discovered(name)
+            self.dashboard.tunnel_actions.save_discovered(name)
 
     @guard
     def action_retarget(self) -> None:
         if name := self.selected_tunnel():
-            self.dashboard.retarget(name)
+            self.dashboard.tunnel_actions.retarget(name)
 
     @guard
     def action_restart(self) -> None:
         if name := self.selected_tunnel():
-            self.dashboard.restart_tunnel(name)
+            self.dashboard.tunnel_actions.restart_tunnel(name)
 
     @guard
     def action_new(self) -> None:
-        self.dashboard.edit_tunnel(None)
+        self.dashboard.tunnel_actions.edit_tunnel(None)
 
     @guard
     def action_edit(self) -> None:
         if name := self.selected_tunnel():
-            self.dashboard.edit_tunnel(name)
+            self.dashboard.tunnel_actions.edit_tunnel(name)
 
     @guard
     def action_delete(self) -> None:
         if name := self.selected_tunnel():
-            self.dashboard.delete_tunnel(name)
+            self.dashboard.tunnel_actions.delete_tunnel(name)
 
     @guard
     def action_open(self) -> None:
         if name := self.selected_tunnel():
-            self.dashboard.open_tunnel(name)
+            self.dashboard.tunnel_actions.open_tunnel(name)
 
     @guard
     def action_copy(self) -> None:
         if name := self.selected_tunnel():
-            self.dashboard.copy_tunnel_url(name)
+            self.dashboard.tunnel_actions.copy_tunnel_url(name)
