@@ -921,3 +921,25 @@ async def test_a_remote_log_is_added_followed_in_its_own_tab_and_saved(
         assert logs.source == "events"
         await pilot.pause(0.2)
         assert not any("third line" in str(x.text) for x in view.lines)
+
+
+async def test_a_running_tunnel_follows_a_hand_edit(
+    tmp_path: Path, sshd: Any, echo_server: Any
+) -> None:
+    one, two, moved = free_port(), free_port(), free_port()
+    tunnels = {"one": _tunnel(one, echo_server.port), "two": _tunnel(two, echo_server.port)}
+    app = make_app(tmp_path, {"box": sshd_host(sshd)}, tunnels, known_hosts=_known(tmp_path, sshd))
+    path = tmp_path / "config.toml"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("2", "space", "down", "space")
+        await until(pilot, lambda: _listening(one) and _listening(two), 15, "both tunnels")
+        text = path.read_text()
+        start = text.index("[tunnels.two]")
+        # "one" moves to another local port; "two" is deleted by hand.
+        edited = text[:start].replace(f"127.0.0.1:{one}", f"127.0.0.1:{moved}")
+        path.write_text(edited)
+        await until(pilot, lambda: not _listening(two), 10, "two stopped")
+        await until(pilot, lambda: _listening(moved) and not _listening(one), 10, "one moved")
+        assert app.tunnel_status("one").state.value == "up"
+        assert path.read_text() == edited  # the hand edit is left as written

@@ -421,7 +421,22 @@ class DevTuiApp(App[int]):
         if changed:
             self.log_line("info", f"reloaded {self.config.path} (changed on disk)")
             self.notify("Config changed on disk: reloaded")
+            await self._follow_config()
             self.refresh_panes(full=True)
+
+    async def _follow_config(self) -> None:
+        """Running tunnels follow a hand edit: removed ones stop, changed ones restart."""
+        if self.core is None:
+            return
+        specs = self.tunnel_specs()
+        for name in self.running_tunnels():
+            spec = specs.get(name)
+            if spec is None:
+                await self.core.stop_tunnel(name)
+                self.log_line("info", f"tunnel {name} is no longer in the config: stopped")
+            elif spec != self.core.tunnels[name].spec:
+                await self.core.restart_tunnel(name)
+                self.log_line("info", f"tunnel {name} changed in the config: restarted")
 
     def note_saved(self) -> None:
         """After our own save: the file's new stamp is not a change from outside."""
