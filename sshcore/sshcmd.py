@@ -838,8 +838,9 @@ def _plan_jumps(current: ConfigData, parsed: ParsedCommand, plan: AddPlan, own: 
     """
     previous: str | None = None
     planned: dict[str, HostSpec] = {}
-    texts = parsed.jump_texts or [""] * len(parsed.jump_hosts)
-    for index, (hop, text) in enumerate(zip(parsed.jump_hosts, texts, strict=True)):
+    hops = parsed.jump_hosts or ([parsed.jump_host] if parsed.jump_host else [])
+    texts = parsed.jump_texts or [parsed.jump_alias or ""] * len(hops)
+    for index, (hop, text) in enumerate(zip(hops, texts, strict=True)):
         hop = replace(hop, jump=previous)
         user, host_part, port_text = split_hop(text) if text else ("", "", None)
         saved = current.hosts.get(host_part)
@@ -881,7 +882,7 @@ def plan_add(
     """
     plan = AddPlan()
     host = parsed.host
-    if parsed.jump_hosts:
+    if parsed.jump_hosts or parsed.jump_host:
         host = replace(host, jump=_plan_jumps(current, parsed, plan, host.name))
     # The same machine by another route (another jump host, or none) may be another machine:
     # 10.0.0.5 behind two bastions is two boxes. Only the same address and route is reused.

@@ -763,3 +763,12 @@ def test_safety_settings_are_said_even_without_tunnels() -> None:
     text = " ".join(parsed.notes)
     assert "-g ignored" in text and "agent forwarding" in text
     assert "StrictHostKeyChecking=off is not obeyed" in text
+
+
+def test_a_parsed_line_made_with_only_jump_host_still_plans_its_jump() -> None:
+    # ParsedCommand as callers built it before chains: one jump host, no jump_hosts list.
+    parsed = parse_ssh_command("ssh me@10.0.0.5")
+    gate = HostSpec("gate", "gate.example", 2200, "j")
+    parsed = replace(parsed, jump_host=gate, host=replace(parsed.host, jump="gate"))
+    plan = plan_add(ConfigData(), parsed)
+    assert [(h.name, h.jump) for h in plan.hosts] == [("gate", None), ("10-0-0-5", "gate")]
