@@ -1,6 +1,6 @@
 """Benchmark: `devtui hosts test --all --json` against `ssh -o BatchMode=yes HOST true` x16.
 
-    .venv/bin/python bench/fleet.py                     # 100 hosts, 7 repeats (~1 min on 2 cores)
+    .venv/bin/python bench/fleet.py                     # 100 hosts, 7 repeats (~3 min on 2 cores)
     .venv/bin/python bench/fleet.py --quick             # smoke run: 20 hosts, 1 repeat
     .venv/bin/python bench/fleet.py --hosts 100 --sshds 2 --parallel 16 --repeats 5
     .venv/bin/python bench/fleet.py --profile /tmp/fleet.prof   # also cProfile one devtui run
@@ -9,13 +9,17 @@ All on 127.0.0.1: 1 to 4 throwaway OpenSSH sshd (tests/harness/sshd.py) serve --
 entries h000, h001, ... spread over them round robin, every one logging in with the same
 client key and checked against one known_hosts file. Every host is a full connection (TCP,
 key exchange, public key auth, a session running a no-op command); nothing is shared
-(no ControlMaster, no agent). Three ways to test every host, each a fresh process, in the
+(no ControlMaster, no agent). Five ways to test every host, each a fresh process, in the
 same run, interleaved, order rotated each repeat:
 
   devtui   devtui hosts test --all --json --parallel N (one Python process, N in flight)
   xargs    xargs -P N -I{} ssh -F CONFIG -o BatchMode=yes {} true   (CONFIG: one Host
            block per host), how people fan it out from a shell
   pool     the same ssh command from a Python ThreadPool of N workers (one subprocess each)
+  xargs-same-kex, pool-same-kex
+           the same with -o KexAlgorithms=curve25519-sha256 -o Ciphers=aes128-gcm@openssh.com,
+           what devtui negotiates with this sshd (ssh's own default is the post-quantum
+           sntrup761x25519-sha512, whose key generation is most of an ssh client's CPU)
 
 Per way: wall time (medians of --repeats), client CPU (user + sys, from the kernel's rusage
 of the waited-for process and all it waited for: os.wait4), client memory (devtui: its peak
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import json
 import os
 import platform
@@ -55,7 +60,12 @@ from tests.harness.shell_users import login_shell_unavailable, user_with_shell  
 from tests.harness.sshd import Sshd, current_user  # noqa: E402
 
 RUN_TIMEOUT = 300.0  # seconds for one whole fleet run; a stuck run is killed, not waited on
-WAYS = ("devtui", "xargs", "pool")
+WAYS = ("devtui", "xargs", "pool", "xargs-same-kex", "pool-same-kex")
+# What devtui (asyncssh) and OpenSSH 9.2's sshd agree on (sshd's DEBUG log says so).
+# OpenSSH's client picks sntrup761x25519-sha512 (post-quantum hybrid) by default, which
+# asyncssh offers only with liboqs; its key generation is most of an ssh client's CPU.
+SAME_KEX = "curve25519-sha256"
+SAME_CIPHER = "aes128-gcm@openssh.com"
 SSHD_CONFIG = (
     # Every connection of a run may be in its key exchange at once; the defaults (10:30:100)
     # would drop some and the run would measure sshd's throttle, not the clients.
@@ -145,6 +155,7 @@ class Fleet:
     names: list[str]
     ssh_config: Path
     devtui_config: Path
+    devtui_config_one: Path  # the first host only: what a devtui run costs before the fleet
     names_file: Path
     env: dict[str, str]
 
@@ -170,12 +181,13 @@ def make_fleet(workdir: Path, servers: Sequence[Sshd], count: int, user: str) ->
     known.write_text("".join(s.known_hosts_line() + "\n" for s in servers))
     names = host_names(count)
     ssh_lines: list[str] = []
-    toml = [
+    settings = [
         "[settings]",
         f"known_hosts = {json.dumps(str(known))}",
         "connect_timeout = 30.0",
         "",
     ]
+    tables: list[list[str]] = []
     for i, name in enumerate(names):
         s = servers[i % len(servers)]
         ssh_lines += [
@@ -193,19 +205,23 @@ def make_fleet(workdir: Path, servers: Sequence[Sshd], count: int, user: str) ->
             "    ConnectTimeout 30",
             "",
         ]
-        toml += [
-            f"[hosts.{name}]",
-            'hostname = "127.0.0.1"',
-            f"port = {s.port}",
-            f"user = {json.dumps(user)}",
-            f"identity_file = {json.dumps(str(key))}",
-            "",
-        ]
+        tables.append(
+            [
+                f"[hosts.{name}]",
+                'hostname = "127.0.0.1"',
+                f"port = {s.port}",
+                f"user = {json.dumps(user)}",
+                f"identity_file = {json.dumps(str(key))}",
+                "",
+            ]
+        )
     ssh_config = workdir / "ssh_config"
     ssh_config.write_text("\n".join(ssh_lines))
     ssh_config.chmod(0o600)  # ssh refuses a config others can write
     devtui_config = workdir / "config.toml"
-    devtui_config.write_text("\n".join(toml))
+    devtui_config.write_text("\n".join(settings + [line for t in tables for line in t]))
+    devtui_config_one = workdir / "config_one.toml"
+    devtui_config_one.write_text("\n".join(settings + tables[0]))
     names_file = workdir / "hosts.txt"
     names_file.write_text("\n".join(names) + "\n")
     home = workdir / "home"
@@ -213,20 +229,24 @@ def make_fleet(workdir: Path, servers: Sequence[Sshd], count: int, user: str) ->
     env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}  # no agent: keys only
     env["HOME"] = str(home)
     env["PYTHONPATH"] = str(ROOT)
-    return Fleet(workdir, names, ssh_config, devtui_config, names_file, env)
+    return Fleet(workdir, names, ssh_config, devtui_config, devtui_config_one, names_file, env)
 
 
-def ssh_argv(fleet: Fleet, name: str) -> list[str]:
-    return ["ssh", "-F", str(fleet.ssh_config), "-o", "BatchMode=yes", name, "true"]
+def ssh_argv(fleet: Fleet, name: str, same_kex: bool = False) -> list[str]:
+    """`ssh -o BatchMode=yes NAME true`; `same_kex`: with the algorithms devtui negotiates."""
+    argv = ["ssh", "-F", str(fleet.ssh_config), "-o", "BatchMode=yes"]
+    if same_kex:
+        argv += ["-o", f"KexAlgorithms={SAME_KEX}", "-o", f"Ciphers={SAME_CIPHER}"]
+    return [*argv, name, "true"]
 
 
-def devtui_argv(fleet: Fleet, parallel: int) -> list[str]:
+def devtui_argv(fleet: Fleet, parallel: int, one: bool = False) -> list[str]:
     return [
         sys.executable,
         "-m",
         "tui",
         "--config",
-        str(fleet.devtui_config),
+        str(fleet.devtui_config_one if one else fleet.devtui_config),
         "hosts",
         "test",
         "--all",
@@ -266,14 +286,15 @@ def read_rss(rss_file: Path) -> int | None:
         return None
 
 
-def run_devtui(fleet: Fleet, parallel: int, sshd: SshdSide) -> Sample:
+def run_devtui(fleet: Fleet, parallel: int, sshd: SshdSide, one: bool = False) -> Sample:
+    """The whole fleet; `one`: the first host only (interpreter start, imports, 1 host)."""
     rss_file = fleet.workdir / "devtui.rss"
     rss_file.unlink(missing_ok=True)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         server = sshd.cpu()
         start = time.perf_counter()
         proc = subprocess.Popen(
-            measured(devtui_argv(fleet, parallel), rss_file),
+            measured(devtui_argv(fleet, parallel, one), rss_file),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -292,7 +313,7 @@ def run_devtui(fleet: Fleet, parallel: int, sshd: SshdSide) -> Sample:
     except ValueError:
         raise BenchError(f"devtui exited {code}, no JSON:\n{problem}") from None
     bad = [r for r in rows if not r["ok"]]
-    if code != 0 or bad or len(rows) != len(fleet.names):
+    if code != 0 or bad or len(rows) != (1 if one else len(fleet.names)):
         raise BenchError(f"devtui exited {code}, {len(bad)} failed: {bad[:3]}\n{problem}")
     connect = statistics.median(r["connect_ms"] for r in rows)
     rtt = statistics.median(r["round_trip_ms"] for r in rows)
@@ -300,10 +321,10 @@ def run_devtui(fleet: Fleet, parallel: int, sshd: SshdSide) -> Sample:
     return Sample(wall, cpu_of(usage), read_rss(rss_file), server, extra)
 
 
-def run_xargs(fleet: Fleet, parallel: int, sshd: SshdSide) -> Sample:
+def run_xargs(fleet: Fleet, parallel: int, sshd: SshdSide, same_kex: bool = False) -> Sample:
     rss_file = fleet.workdir / "xargs.rss"
     rss_file.unlink(missing_ok=True)
-    argv = ["xargs", "-P", str(parallel), "-I{}", *ssh_argv(fleet, "{}")]
+    argv = ["xargs", "-P", str(parallel), "-I{}", *ssh_argv(fleet, "{}", same_kex)]
     with fleet.names_file.open("rb") as names, tempfile.TemporaryFile() as err:
         server = sshd.cpu()
         start = time.perf_counter()
@@ -327,14 +348,14 @@ def run_xargs(fleet: Fleet, parallel: int, sshd: SshdSide) -> Sample:
     return Sample(wall, cpu_of(usage), read_rss(rss_file), server)
 
 
-def run_pool(fleet: Fleet, parallel: int, sshd: SshdSide) -> Sample:
+def run_pool(fleet: Fleet, parallel: int, sshd: SshdSide, same_kex: bool = False) -> Sample:
     errors: list[str] = []
     lock = threading.Lock()
 
     def one(name: str) -> float:
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(
-                ssh_argv(fleet, name),
+                ssh_argv(fleet, name, same_kex),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
@@ -382,6 +403,8 @@ RUNNERS: dict[str, Callable[[Fleet, int, SshdSide], Sample]] = {
     "devtui": run_devtui,
     "xargs": run_xargs,
     "pool": run_pool,
+    "xargs-same-kex": functools.partial(run_xargs, same_kex=True),
+    "pool-same-kex": functools.partial(run_pool, same_kex=True),
 }
 
 
@@ -438,7 +461,11 @@ def med_rss(samples: list[Sample]) -> float | None:
 
 
 def report(
-    results: dict[str, list[Sample]], ssh_rss: list[int], hosts: int, args: argparse.Namespace
+    results: dict[str, list[Sample]],
+    ssh_rss: list[int],
+    start: list[Sample],
+    hosts: int,
+    args: argparse.Namespace,
 ) -> str:
     lines = [
         f"{hosts} hosts over {args.sshds} sshd, {args.parallel} in flight, login shell "
@@ -466,7 +493,7 @@ def report(
         )
     d = results["devtui"]
     lines.append("")
-    for base in ("xargs", "pool"):
+    for base in WAYS[1:]:
         b = results[base]
         wall = med(d, lambda x: x.wall_s) / med(b, lambda x: x.wall_s)
         cpu = med(d, lambda x: x.cpu_s) / med(b, lambda x: x.cpu_s)
@@ -484,6 +511,13 @@ def report(
         f"devtui's own numbers: median connect {med(d, lambda x: x.extra['connect_ms']):.0f} ms, "
         f"round trip {med(d, lambda x: x.extra['rtt_ms']):.0f} ms"
     )
+    if start:
+        fixed = med(start, lambda x: x.wall_s)
+        lines.append(
+            f"devtui on the first host alone (interpreter start, imports, config, 1 host): "
+            f"{fixed:.2f} s wall, {med(start, lambda x: x.cpu_s):.2f} s CPU; the fleet run "
+            f"less that: {med(d, lambda x: x.wall_s) - fixed:.2f} s"
+        )
     return "\n".join(lines)
 
 
@@ -542,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     info["load_before"] = f"{os.getloadavg()[0]:.2f}"
     results: dict[str, list[Sample]] = {w: [] for w in WAYS}
     ssh_rss: list[int] = []
+    start: list[Sample] = []  # devtui on the first host only: its fixed cost per run
     profile = ""
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="devtui-bench-fleet-"))
@@ -570,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
                         file=sys.stderr,
                         flush=True,
                     )
+                start.append(run_devtui(fleet, args.parallel, sshd, one=True))
                 one = one_ssh_rss(fleet)
                 if one is not None:
                     ssh_rss.append(one)
@@ -583,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     info["load_after"] = f"{os.getloadavg()[0]:.2f}"
     print(f"  ({time.monotonic() - started:.0f} s)", file=sys.stderr)
     print(", ".join(f"{k}: {v}" for k, v in info.items()))
-    print(report(results, ssh_rss, args.hosts, args))
+    print(report(results, ssh_rss, start, args.hosts, args))
     if profile:
         print(profile)
     if args.json:
@@ -592,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
             "args": {k: str(v) for k, v in vars(args).items()},
             "samples": {w: [vars(s) for s in results[w]] for w in WAYS},
             "one_ssh_rss_kib": ssh_rss,
+            "devtui_one_host": [vars(s) for s in start],
         }
         args.json.write_text(json.dumps(raw, indent=2) + "\n")
     return 0
