@@ -114,7 +114,10 @@ class PortWatch:
                 self.core.bus.publish(PortWatchFailed(name, problem))
             said = problem if now is None else None
             if now is not None:
-                await self._seen(name, before, now)
+                try:
+                    await self._seen(name, before, now)
+                except Exception as e:  # a bug here must not end the watch
+                    self.core.bus.publish(PortWatchFailed(name, f"{type(e).__name__}: {e}"))
                 before = now
             await self._pause(poke, interval)
 
@@ -220,10 +223,20 @@ class PortWatch:
         if spec is None:
             return []
         skip = self._forwarded(host)
+        # Our own -R tunnels listen on the host: forwarding them back would be a loop.
+        skip |= {
+            t.listen.port
+            for t in self.core.tunnel_specs().values()
+            if t.host == host and t.kind == "remote"
+        }
         if Endpoint(spec.hostname, 1).loopback:
             # The "remote" is this machine: our own tunnels' listeners are not offers (with
             # auto_forward = "always" they would forward themselves, one port up, forever).
-            skip |= {t.spec.listen.port for t in self.core.tunnels.values() if t.running}
+            skip |= {
+                t.spec.listen.port
+                for t in self.core.tunnels.values()
+                if t.running and t.spec.kind != "remote"
+            }
         offered: list[ListeningPort] = []
         for port in self.ports.get(host, []):
             if port.port in skip or ignored(port.port, spec.ignore_ports):

@@ -415,3 +415,27 @@ async def test_a_discovered_tunnel_is_removed_without_touching_the_config(
             assert await core.remove_host("box") == [again.name]
             assert core.tunnel_specs() == {}
     assert "tunnels" not in core.config.path.read_text()
+
+
+async def test_our_own_remote_forward_is_not_offered_back(
+    sshd: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, echo_server: Any
+) -> None:
+    port = _free()
+    tunnels = {
+        "back": {
+            "host": "box",
+            "kind": "remote",
+            "listen": f"127.0.0.1:{port}",
+            "target": f"127.0.0.1:{echo_server.port}",
+        }
+    }
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels, discover_interval=POLL)
+    async with core:
+        looks = _looks(core, monkeypatch)
+        await _connected(core, looks)
+        await core.start_tunnel("back")
+        await wait_for(lambda: core.tunnel_state("back").state == TunnelState.UP, 20)
+        now = looks[0]
+        await wait_for(lambda: looks[0] >= now + 2, 20, what="two more looks")
+        assert port in [p.port for p in core.discovered_ports("box")]  # sshd listens there
+        assert port not in [p.port for p in core.offers("box")]
