@@ -1,6 +1,6 @@
 """Benchmark: `devtui hosts test --all --json` against `ssh -o BatchMode=yes HOST true` x16.
 
-    .venv/bin/python bench/fleet.py                     # 100 hosts, 7 repeats (~3 min on 2 cores)
+    .venv/bin/python bench/fleet.py                     # 100 hosts, 7 repeats (~4 min on 2 cores)
     .venv/bin/python bench/fleet.py --quick             # smoke run: 20 hosts, 1 repeat
     .venv/bin/python bench/fleet.py --hosts 100 --sshds 2 --parallel 16 --repeats 5
     .venv/bin/python bench/fleet.py --profile /tmp/fleet.prof   # also cProfile one devtui run
