@@ -176,8 +176,13 @@ def host_as_text(config: Config, name: str, form: Literal["command", "config"]) 
     tunnels = config.data.tunnels_of(host.name)
     if form == "config":
         return to_ssh_config_block(host, tunnels).rstrip("\n")
-    jump = config.hosts.get(host.jump) if host.jump else None
-    return to_ssh_command(host, tunnels, jump)
+    # Every hop, first one first (-J a,b): the last hop alone would skip the ones before it.
+    chain: list[HostSpec] = []
+    hop = config.hosts.get(host.jump) if host.jump else None
+    while hop is not None and hop not in chain:
+        chain.insert(0, hop)
+        hop = config.hosts.get(hop.jump) if hop.jump else None
+    return to_ssh_command(host, tunnels, chain=chain)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -185,3 +185,15 @@ def test_key_install_words_and_identity(config: Config, tmp_path: Path) -> None:
         f'Set identity_file = "{keys.display_path(key)}" for gpu in {config.path}.'
     ]
     assert ops.uses_key(Config.load(config.path), "gpu", key)
+
+
+def test_a_multi_hop_host_exports_as_the_whole_chain(tmp_path: Path) -> None:
+    """`-J a,b`: an exported line that named only the last hop would skip the first."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[hosts.edge]\nhostname = "edge.example.org"\n\n'
+        '[hosts.inner]\nhostname = "inner.corp"\njump = "edge"\n\n'
+        '[hosts.gpu]\nhostname = "10.0.0.7"\nuser = "alice"\njump = "inner"\n'
+    )
+    line = ops.host_as_text(Config.load(path), "gpu", "command")
+    assert "-J edge.example.org,inner.corp" in line and line.endswith("alice@10.0.0.7")
