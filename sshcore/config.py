@@ -44,6 +44,7 @@ from .model import (
     TunnelSpec,
     check_port,
     hostname_problem,
+    identity_files_problem,
     listens_clash,
     log_source_problem,
     name_problem,
@@ -170,6 +171,7 @@ _HOST_KEYS = {
     "port",
     "user",
     "identity_file",
+    "identity_files",
     "jump",
     "compression",
     "forward_agent",
@@ -181,7 +183,13 @@ _TUNNEL_KEYS = {"host", "kind", "listen", "target", "autostart"}
 
 
 def _type_name(types: tuple[type, ...]) -> str:
-    names = {int: "a number", float: "a number", str: "a string", bool: "true or false"}
+    names = {
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+    }
     return " or ".join(dict.fromkeys(names[t] for t in types))
 
 
@@ -293,7 +301,7 @@ def _check_host(check: _Checker, name: str, raw: Any) -> HostSpec | None:
         hostname=hostname,
         port=port,
         user=user,
-        identity_file=_get(check, table, raw, "identity_file", (str,)),
+        identity_files=_identity_files(check, table, raw),
         jump=_get(check, table, raw, "jump", (str,)),
         compression=_get(check, table, raw, "compression", (bool,), False),
         forward_agent=_get(check, table, raw, "forward_agent", (bool,), False),
@@ -302,6 +310,31 @@ def _check_host(check: _Checker, name: str, raw: Any) -> HostSpec | None:
         log_sources=_log_sources(check, table, raw),
     )
     return spec if len(check.errors) == before else None
+
+
+def _identity_files(
+    check: _Checker, table: tuple[str, ...], raw: dict[str, Any]
+) -> tuple[str, ...]:
+    """identity_file = "one" or identity_files = ["first", "second"]: tried in that order."""
+    one = _get(check, table, raw, "identity_file", (str,))
+    several = _get(check, table, raw, "identity_files", (list,))
+    if "identity_file" in raw and "identity_files" in raw:
+        check.error(
+            table,
+            "identity_files",
+            "and identity_file both set: keep one (identity_files = [...] holds every key file)",
+        )
+        return ()
+    if several is None:
+        return (one,) if one else ()
+    if not all(isinstance(item, str) for item in several):
+        bad = next(item for item in several if not isinstance(item, str))
+        check.error(table, "identity_files", f"{_toml_value(bad)} must be a string (a key file)")
+        return ()
+    if problem := identity_files_problem(several):
+        check.error(table, "identity_files", problem)
+        return ()
+    return tuple(several)
 
 
 def _auto_forward(check: _Checker, table: tuple[str, ...], raw: dict[str, Any]) -> AutoForward:
@@ -504,7 +537,9 @@ def _host_values(spec: HostSpec) -> dict[str, Any]:
         "hostname": spec.hostname,
         "port": spec.port,
         "user": spec.user,
-        "identity_file": spec.identity_file,
+        # One key file keeps the old spelling, so files written before stay byte-identical.
+        "identity_file": spec.identity_file if len(spec.identity_files) <= 1 else None,
+        "identity_files": list(spec.identity_files) if len(spec.identity_files) > 1 else None,
         "jump": spec.jump,
         "compression": spec.compression or None,
         "forward_agent": spec.forward_agent or None,

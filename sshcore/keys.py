@@ -150,7 +150,7 @@ class KeyInfo:
     fingerprint: str | None = None  # "SHA256:...", as `ssh-keygen -l` prints it
     comment: str = ""
     encrypted: bool | None = None  # passphrase-protected; None when unknown
-    hosts: tuple[str, ...] = ()  # devtui hosts whose identity_file is this key
+    hosts: tuple[str, ...] = ()  # devtui hosts whose identity files include this key
     in_agent: bool | None = None  # None when no agent answered
     loose_permissions: bool = False  # readable by others: OpenSSH refuses such a key
     # Who else has access ("mode 644, other users can read it", "Users (BU) can read it"),
@@ -421,10 +421,8 @@ def _replace(info: KeyInfo, **changes: Any) -> KeyInfo:
 
 
 def _uses(host: HostSpec, path: Path) -> bool:
-    if not host.identity_file:
-        return False
-    named = _same_file_key(identity_path(host.identity_file))
-    return named in (_same_file_key(path), _same_file_key(public_path_of(path)))
+    mine = (_same_file_key(path), _same_file_key(public_path_of(path)))
+    return any(_same_file_key(identity_path(name)) in mine for name in host.identity_files)
 
 
 def _looks_like_key(path: Path) -> bool:
@@ -477,7 +475,7 @@ def list_keys(
     folder: Path | None = None,
     agent_blobs: Collection[bytes] | None = None,
 ) -> list[KeyInfo]:
-    """The keys in ~/.ssh plus every identity_file the hosts name (missing ones included).
+    """The keys in ~/.ssh plus every identity file the hosts name (missing ones included).
 
     `agent_blobs` comes from `agent_key_blobs()`; None means "agent unknown".
     """
@@ -485,10 +483,8 @@ def list_keys(
     hosts = list(hosts)
     paths = _candidates(folder)
     seen = {_same_file_key(p) for p in paths}
-    for host in hosts:
-        if not host.identity_file:
-            continue
-        path = _private_of(identity_path(host.identity_file))
+    for name in (name for host in hosts for name in host.identity_files):
+        path = _private_of(identity_path(name))
         if _same_file_key(path) not in seen:
             seen.add(_same_file_key(path))
             paths.append(path)

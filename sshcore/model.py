@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 TunnelKind = Literal["local", "remote", "dynamic"]
 AutoForward = Literal["ask", "always", "never"]
@@ -85,6 +86,24 @@ def text_problem(value: str) -> str | None:
 
 
 LOG_COMMAND_PREFIX = "cmd:"
+
+
+MAX_IDENTITY_FILES = 32
+
+
+def identity_files_problem(paths: Sequence[str]) -> str | None:
+    """Why a host's identity files cannot be saved, or None."""
+    if len(paths) > MAX_IDENTITY_FILES:
+        return f"holds {len(paths)} files; at most {MAX_IDENTITY_FILES}"
+    for path in paths:
+        if not path:
+            return "must not hold an empty path"
+        if problem := text_problem(path):
+            return f"{path!r} {problem}"
+    if len(set(paths)) < len(paths):
+        twice = next(p for p in paths if paths.count(p) > 1)
+        return f"names {twice!r} twice"
+    return None
 
 
 def log_source_problem(source: str) -> str | None:
@@ -203,7 +222,10 @@ def check_port(port: int) -> int:
     return port
 
 
-@dataclass
+_UNSET: Any = object()  # identity_file not given
+
+
+@dataclass(init=False)
 class HostSpec:
     """A remote machine as the user configured it."""
 
@@ -211,7 +233,6 @@ class HostSpec:
     hostname: str
     port: int = 22
     user: str | None = None
-    identity_file: str | None = None
     jump: str | None = None
     compression: bool = False
     forward_agent: bool = False
@@ -221,6 +242,51 @@ class HostSpec:
     ignore_ports: tuple[int, ...] | None = None
     # What the Logs pane follows on this host: absolute file paths, or "cmd:COMMAND".
     log_sources: tuple[str, ...] = ()
+    # Every key file tried, in order (ssh's -i / IdentityFile); identity_file is the first.
+    identity_files: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        name: str,
+        hostname: str,
+        port: int = 22,
+        user: str | None = None,
+        identity_file: str | None = _UNSET,
+        jump: str | None = None,
+        compression: bool = False,
+        forward_agent: bool = False,
+        auto_forward: AutoForward = "ask",
+        ignore_ports: tuple[int, ...] | None = None,
+        log_sources: tuple[str, ...] = (),
+        identity_files: Sequence[str] = (),
+    ) -> None:
+        self.name = name
+        self.hostname = hostname
+        self.port = port
+        self.user = user
+        self.jump = jump
+        self.compression = compression
+        self.forward_agent = forward_agent
+        self.auto_forward = auto_forward
+        self.ignore_ports = ignore_ports
+        self.log_sources = log_sources
+        files = tuple(identity_files)
+        # identity_file is not a field: replace(spec, identity_file=X) passes it beside the
+        # old list, and then it wins (one key, X; None: none); replace(spec,
+        # identity_files=...) leaves it out, and the list wins.
+        if identity_file is not _UNSET and files[:1] != (identity_file,):
+            files = (identity_file,) if identity_file else ()
+        self.identity_files = files
+
+    if TYPE_CHECKING:
+        # What type checkers see: a field, so replace(spec, identity_file=X) checks.
+        identity_file: str | None = None
+    else:
+
+        @property
+        def identity_file(self) -> str | None:
+            """The first key file tried (None: agent and default keys)."""
+            return self.identity_files[0] if self.identity_files else None
 
     @property
     def destination(self) -> str:

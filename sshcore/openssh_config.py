@@ -22,6 +22,7 @@ from pathlib import Path
 from .atomic import atomic_write_text
 from .errors import DevtuiError, SshCommandError
 from .model import (
+    MAX_IDENTITY_FILES,
     ConfigData,
     HostSpec,
     TunnelKind,
@@ -29,6 +30,7 @@ from .model import (
     hostname_problem,
     listens_clash,
     name_problem,
+    text_problem,
     tunnel_name,
     user_problem,
 )
@@ -478,7 +480,7 @@ class _Importer:
                 "yet (it would connect directly instead)"
             )
             return None
-        identity = self._identity(seen, label, hostname, port, user)
+        identities = self._identity(seen, label, hostname, port, user)
         jump: str | None = None
         if (jump_text := seen.value("proxyjump")) is not None and jump_text.lower() != "none":
             jump = self._chain(jump_text, label, hostname, port, user)
@@ -491,7 +493,7 @@ class _Importer:
             hostname=hostname,
             port=port,
             user=user,
-            identity_file=identity,
+            identity_files=identities,
             jump=jump,
             compression=compression,
             forward_agent=False,
@@ -499,7 +501,7 @@ class _Importer:
 
     def _identity(
         self, seen: _Resolved, label: str, hostname: str, port: int, user: str | None
-    ) -> str | None:
+    ) -> tuple[str, ...]:
         paths: list[str] = []
         for option in seen.identities:
             path = expand_identity(
@@ -514,14 +516,17 @@ class _Importer:
                     f"{option.where}: {label}: IdentityFile {option.args[0]!r} left out (devtui "
                     "expands only ~, %d, %h, %p, %r, %u, %n, %i, %l and %%)"
                 )
+            elif problem := text_problem(path):
+                self.note(f"{option.where}: {label}: IdentityFile left out ({problem})")
             elif path.lower() != "none":
                 paths.append(path)
-        for extra in paths[1:]:
+        paths = list(dict.fromkeys(paths))  # the same file twice is tried once
+        for extra in paths[MAX_IDENTITY_FILES:]:
             self.note(
-                f"{label}: identity file {extra} not kept: devtui keeps one identity file per "
-                f"host (the first ssh tries, {paths[0]})"
+                f"{label}: identity file {extra} not kept: devtui keeps at most "
+                f"{MAX_IDENTITY_FILES} identity files per host"
             )
-        return paths[0] if paths else None
+        return tuple(paths[:MAX_IDENTITY_FILES])
 
     def _notes(self, seen: _Resolved, label: str) -> None:
         if not _no(seen.value("forwardagent")):
@@ -628,11 +633,11 @@ class _Taken:
 
 
 def _same_host(a: HostSpec, b: HostSpec) -> bool:
-    return (a.hostname, a.port, a.user, a.identity_file, a.jump, a.compression) == (
+    return (a.hostname, a.port, a.user, a.identity_files, a.jump, a.compression) == (
         b.hostname,
         b.port,
         b.user,
-        b.identity_file,
+        b.identity_files,
         b.jump,
         b.compression,
     )

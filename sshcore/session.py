@@ -433,8 +433,10 @@ class HostSession:
             return self._keys
         keys: list[asyncssh.SSHKey] = []
         paths: list[Path] = []
-        if self.spec.identity_file:
-            paths.append(hostkeys.expand(self.spec.identity_file))
+        for name in self.spec.identity_files:  # in order: the server sees them as ssh sends them
+            path = hostkeys.expand(name)
+            if path not in paths:
+                paths.append(path)
         ssh_dir = Path("~/.ssh").expanduser()
         paths += [ssh_dir / name for name in DEFAULT_KEY_NAMES if (ssh_dir / name) not in paths]
         self._encrypted = []

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from .errors import ConfigError, DevtuiError, SshCommandError
 from .model import (
     LOOPBACK,
+    MAX_IDENTITY_FILES,
     ConfigData,
     Endpoint,
     HostSpec,
@@ -22,6 +23,7 @@ from .model import (
     TunnelSpec,
     check_port,
     hostname_problem,
+    identity_files_problem,
     listens_clash,
     name_problem,
     tunnel_name,
@@ -700,12 +702,16 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
     ukh = seen.get("userknownhostsfile")
     if ukh is not None:
         notes.append(f"UserKnownHostsFile={ukh} ignored: devtui uses the known_hosts from settings")
-    identity = seen.identities[0] if seen.identities else None
-    for extra in seen.identities[1:]:
+    # Every key file, in the order ssh tries them; the same file twice is tried once.
+    identities = tuple(dict.fromkeys(i for i in seen.identities if i))  # ssh drops -i ''
+    for extra in identities[MAX_IDENTITY_FILES:]:
         notes.append(
-            f"identity file {extra} not kept: devtui keeps one identity file per host "
-            f"(the first ssh tries, {identity})"
+            f"identity file {extra} not kept: devtui keeps at most {MAX_IDENTITY_FILES} "
+            "identity files per host"
         )
+    identities = identities[:MAX_IDENTITY_FILES]
+    if problem := identity_files_problem(identities):
+        raise SshCommandError(f"identity file {problem}", " ".join(identities)[-40:])
     for key, spelled in _SETTINGS_KEYS.items():
         if (setting := seen.get(key)) is not None:
             notes.append(
@@ -749,7 +755,7 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         hostname=hostname,
         port=port,
         user=user,
-        identity_file=identity,
+        identity_files=identities,
         jump=hops[-1].name if hops else None,
         compression=compression,
         forward_agent=False,
@@ -904,11 +910,11 @@ def plan_add(
     else:
         plan.host, plan.reused = saved.name, True
         plan.hosts, plan.jump_reused = [], None  # the saved host keeps its own way in
-        if host.identity_file and host.identity_file != saved.identity_file:
+        if host.identity_files and host.identity_files != saved.identity_files:
+            kept = ", ".join(saved.identity_files) or "none: agent and default keys"
             plan.notes.append(
-                f"host {saved.name} keeps its saved identity_file "
-                f"({saved.identity_file or 'none: agent and default keys'}), not "
-                f"{host.identity_file}; change it in its [hosts.{saved.name}] table"
+                f"host {saved.name} keeps its saved identity files ({kept}), not "
+                f"{', '.join(host.identity_files)}; change them in its [hosts.{saved.name}] table"
             )
     taken = set(current.tunnels)
     for pasted in parsed.tunnels:
@@ -1036,8 +1042,8 @@ def to_ssh_args(
     args: list[str] = []
     if host.port != 22:
         args += ["-p", str(host.port)]
-    if host.identity_file:
-        args += ["-i", host.identity_file]
+    for identity in host.identity_files:
+        args += ["-i", identity]
     if host.compression:
         args.append("-C")
     if host.forward_agent:
@@ -1081,8 +1087,8 @@ def to_ssh_config_block(host: HostSpec, tunnels: Sequence[TunnelSpec] = ()) -> s
         lines.append(f"    User {host.user}")
     if host.port != 22:
         lines.append(f"    Port {host.port}")
-    if host.identity_file:
-        lines.append(f"    IdentityFile {_config_value(host.identity_file)}")
+    for identity in host.identity_files:
+        lines.append(f"    IdentityFile {_config_value(identity)}")
     if host.jump:
         lines.append(f"    ProxyJump {host.jump}")
     if host.compression:

@@ -534,7 +534,10 @@ def configs(draw: st.DrawFn) -> tuple[list[HostSpec], list[TunnelSpec]]:
                 hostname=draw(hostnames),
                 port=draw(ports),
                 user=draw(st.none() | users),
-                identity_file=draw(st.none() | printable),
+                identity_file=draw(st.none() | printable) if i % 2 else None,
+                identity_files=()
+                if i % 2
+                else tuple(draw(st.lists(printable.filter(bool), max_size=3, unique=True))),
                 jump=draw(st.none() | st.sampled_from(host_names[:i])) if i else None,
                 compression=draw(st.booleans()),
                 forward_agent=draw(st.booleans()),
@@ -618,7 +621,8 @@ def test_hostile_strings_never_add_a_key_or_corrupt_the_file(
     raw = tomllib.loads(path.read_text())
     assert list(raw) == ["hosts"]
     assert list(raw["hosts"]) == ["keep", spec.name]
-    expected_keys = {"hostname", "port"} | ({where} if where != "name" else set())
+    kept = where != "name" and not (where == "identity_file" and value == "")  # "": no key
+    expected_keys = {"hostname", "port"} | ({where} if kept else set())
     assert set(raw["hosts"][spec.name]) == expected_keys
     assert Config.load(path).hosts[spec.name] == spec
     assert path.read_text().startswith(before)
@@ -641,6 +645,9 @@ def test_hostile_strings_in_an_update_touch_nothing_else(
         return
     text = path.read_text()
     raw = tomllib.loads(text)
+    if where == "identity_file" and value == "":  # no key file: no key in the table
+        where = "user"
+        value = raw["hosts"]["intern"]["user"]
     assert raw["hosts"]["intern"][where] == value
     assert set(raw["hosts"]["intern"]) == {"hostname", "port", "user", "colour", where}
     assert Config.load(path).hosts["intern"] == spec
@@ -1158,3 +1165,70 @@ def test_loading_never_parses_with_tomlkit(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Several identity files: tried in order; one is still written as identity_file
+
+
+def test_one_identity_file_loads_and_is_written_as_before(tmp_path: Path) -> None:
+    text = HAND_WRITTEN.replace('user = "root"\n', 'user = "root"\nidentity_file = "~/.ssh/k"\n')
+    path = write(tmp_path, text)
+    config = Config.load(path)
+    host = config.hosts["intern"]
+    assert host.identity_files == ("~/.ssh/k",) and host.identity_file == "~/.ssh/k"
+    config.update_host("intern", dataclasses.replace(host, port=2222))
+    assert path.read_text() == text.replace("port = 37367", "port = 2222")
+
+
+def test_several_identity_files_are_written_as_a_list_and_load_in_order(tmp_path: Path) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    config = Config.load(path)
+    keys = ("~/.ssh/work", "C:\\keys\\old one", "~/.ssh/id_ed25519")
+    spec = dataclasses.replace(config.hosts["intern"], identity_files=keys)
+    config.update_host("intern", spec)
+    text = path.read_text()
+    assert "identity_file " not in text and "identity_files = [" in text
+    assert "# from the tutorial\n" in text and "# not a devtui key: kept\n" in text
+    loaded = Config.load(path).hosts["intern"]
+    assert loaded.identity_files == keys and loaded.identity_file == keys[0]
+    # Back to one key: the old spelling again, and the list line goes.
+    config.update_host("intern", dataclasses.replace(spec, identity_files=(keys[1],)))
+    text = path.read_text()
+    assert "identity_files" not in text
+    assert Config.load(path).hosts["intern"].identity_files == (keys[1],)
+
+
+def test_setting_identity_file_sets_the_whole_list() -> None:
+    spec = HostSpec("h", "h.example.com", identity_files=("a", "b"))
+    assert spec.identity_file == "a"
+    assert dataclasses.replace(spec, identity_file="c").identity_files == ("c",)
+    assert dataclasses.replace(spec, port=2).identity_files == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    "value, what",
+    [
+        ('identity_file = "a"\nidentity_files = ["b", "c"]', "identity_file both set"),
+        ('identity_files = ["a", ""]', "empty path"),
+        ('identity_files = ["a", "b", "a"]', "names 'a' twice"),
+        ('identity_files = ["a", 3]', "an integer (3) must be a string"),
+        ('identity_files = "a"', 'must be a list, not a string ("a")'),
+        ('identity_files = ["a\\nb"]', "line breaks"),
+        ("identity_files = [" + ", ".join(f'"k{i}"' for i in range(33)) + "]", "at most 32"),
+    ],
+)
+def test_bad_identity_files_are_one_clear_message(value: str, what: str) -> None:
+    text = f'[hosts.a]\nhostname = "a.example.com"\n{value}\n'
+    with pytest.raises(ConfigError) as caught:
+        validate_text(text, "c.toml")
+    message = str(caught.value)
+    assert message.startswith("c.toml:") and ": hosts.a.identity_file" in message, message
+    assert what in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("key", ["ignore_ports", "log_sources"])
+def test_a_list_key_given_a_string_is_one_clear_message(key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_text(f'[hosts.a]\nhostname = "a.example.com"\n{key} = "x"\n', "c.toml")
+    assert str(caught.value) == f'c.toml:3: hosts.a.{key}: must be a list, not a string ("x")'

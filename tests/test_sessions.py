@@ -11,6 +11,7 @@ import pytest
 from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for
 from harness.asyncssh_server import AsyncsshServer
 from harness.net import free_port
+from harness.sshd import keygen, sha256_fingerprint
 
 from sshcore import hostkeys
 from sshcore.errors import DevtuiError
@@ -130,6 +131,48 @@ async def test_wrong_key_says_what_was_tried(sshd, tmp_path: Path) -> None:
     assert "login refused" in message and "publickey" in message
     assert "password" in message  # the server offered passwords; nobody typed one
     assert of_type(events, AuthFailed)
+
+
+def _accepted_fingerprints(sshd) -> list[str]:
+    """The keys sshd let in, in its log order."""
+    return [
+        line.rsplit(" ", 1)[-1]
+        for line in sshd.log_text().splitlines()
+        if "Accepted publickey" in line
+    ]
+
+
+async def test_the_second_identity_file_logs_in_when_the_first_is_refused(
+    sshd, tmp_path: Path
+) -> None:
+    stranger = tmp_path / "stranger"
+    keygen(stranger, "not authorized")
+    good = sshd.client_key("second")
+    host = sshd_host(sshd, identity_files=[str(stranger), str(good)])
+    del host["identity_file"]
+    core, _, _ = make_core(tmp_path, {"box": host})
+    assert core.config.hosts["box"].identity_files == (str(stranger), str(good))
+    async with core:
+        await core.connect("box")
+        assert core.host_state("box").state == HostState.CONNECTED
+    public = good.with_name("second.pub").read_text()
+    assert _accepted_fingerprints(sshd) == [sha256_fingerprint(public)]
+
+
+async def test_identity_files_are_offered_in_their_order(sshd, tmp_path: Path) -> None:
+    """Both keys would do: the one listed first is the one the server accepts (as ssh)."""
+    first, second = sshd.client_key("alpha"), sshd.client_key("beta")
+    for order in ([second, first], [first, second]):
+        host = sshd_host(sshd, identity_files=[str(k) for k in order])
+        del host["identity_file"]
+        folder = tmp_path / order[0].name
+        folder.mkdir()
+        core, _, _ = make_core(folder, {"box": host})
+        before = len(_accepted_fingerprints(sshd))
+        async with core:
+            await core.connect("box")
+        public = order[0].with_name(order[0].name + ".pub").read_text()
+        assert _accepted_fingerprints(sshd)[before:] == [sha256_fingerprint(public)]
 
 
 async def test_password_login_wrong_then_right(sshd, throwaway_user, tmp_path: Path) -> None:

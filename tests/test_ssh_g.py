@@ -268,7 +268,7 @@ def devtui_resolved(parsed: ParsedCommand) -> Resolved:
         hostname=host.hostname.lower(),
         port=host.port,
         user=None if host.user == LOCAL_USER else host.user,
-        identities=(_expand(host.identity_file),) if host.identity_file else (),
+        identities=tuple(_expand(i) for i in host.identity_files),
         jumps=tuple(hops),
         forwards=tuple(forwards),
         compression=host.compression,
@@ -281,7 +281,6 @@ def devtui_resolved(parsed: ParsedCommand) -> Resolved:
 # Gaps: what ssh does that devtui's model cannot hold yet. Each names the missing field.
 
 GAPS = {
-    "identities": "HostSpec.identity_files (several identity files, tried in order)",
     "socks": "TunnelSpec for reverse SOCKS (-R [bind:]port: kind 'remote' with no target)",
     "keepalive": "HostSpec.keepalive_interval / keepalive_count_max / connect_timeout "
     "(per host; today only [settings])",
@@ -293,8 +292,6 @@ GAPS = {
 def gaps_of(seen: Resolved) -> set[str]:
     """Which of GAPS this resolved line needs."""
     found = set()
-    if len(seen.identities) > 1:
-        found.add("identities")
     if any(f[0] == "remote-socks" for f in seen.forwards):
         found.add("socks")
     if seen.keepalive != (0, 3) or seen.connect_timeout != "none":
@@ -323,9 +320,6 @@ def check_safety(seen: Resolved, mine: Resolved) -> None:
 
 def check_gap_notes(seen: Resolved, mine: Resolved, gaps: set[str]) -> None:
     """What devtui cannot keep it says, and it keeps the part it can."""
-    if "identities" in gaps:
-        assert mine.identities == seen.identities[:1], "the first identity ssh tries is kept"
-        assert _noted(mine.notes, "identity"), mine.notes
     if "keepalive" in gaps:
         assert _noted(mine.notes, "ServerAlive", "ConnectTimeout"), mine.notes
     if "certificate" in gaps:
@@ -374,9 +368,8 @@ def compare_line(words: list[str], keys: Path) -> set[str]:
     check_safety(seen, mine)
     gaps = gaps_of(seen)
     check_gap_notes(seen, mine, gaps)
-    expected = seen
-    if "identities" in gaps:
-        expected = _replace(expected, identities=seen.identities[:1])
+    # ssh lists a file again when -i and -o IdentityFile both name it; it is tried once.
+    expected = _replace(seen, identities=tuple(dict.fromkeys(seen.identities)))
     assert mine.compared() == expected.compared(), (judged, parsed)
     event("agree" + (f" (hops: {len(seen.jumps)})" if seen.jumps else ""))
     return gaps
@@ -506,8 +499,7 @@ def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
     if draw(st.integers(0, 3)) == 3:
         name = draw(st.sampled_from(["%h.example.com", "db.%h", "real.example.org"]))
         parts.append(_o("HostName", name, draw(sp)))
-    several_ids = gap == "identities"
-    for _ in range(draw(st.integers(2 if several_ids else 0, 3 if several_ids else 1))):
+    for _ in range(draw(st.integers(0, 3))):  # every one kept, in order
         parts.append(identity_part())
     if draw(st.integers(0, 3)) == 3:
         chain = ",".join(draw(st.lists(hops(), min_size=1, max_size=3)))
@@ -612,6 +604,9 @@ def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
 @example(words=["-o", 'IdentityFile="KEYS/my key"', "h"])
 @example(words=["-o", "LocalForward=8080 db:5432", "-o", "LocalForward 8081 db:5433", "h"])
 @example(words=["-J", "a,u@b:2200,[::1]:22", "h"])
+# Every identity file, in the order ssh tries them (the same file once).
+@example(words=["-i", "KEYS/id_two", "-o", "IdentityFile=KEYS/id_one", "h", "-i", "KEYS/id_two"])
+@example(words=["-o", "IdentityFile=KEYS/id_two", "-i", "KEYS/id_two", "-i", "KEYS/my key", "h"])
 @example(words=["-C", "-o", "Compression=no", "h"])
 @example(words=["-f", "h"])
 @example(words=["-o", "Port", "22", "h"])
@@ -730,7 +725,6 @@ def config_texts(draw: st.DrawFn, gap: str | None = None) -> dict[str, str]:
 
     files["config"] = "\n".join(block_lines(0)) + "\n"
     forced = {
-        "identities": ("IdentityFile KEYS/id_one", "IdentityFile KEYS/id_two"),
         "certificate": ("", "CertificateFile KEYS/id_one"),
         "keepalive": ("", "ConnectTimeout 9"),
         "proxycommand": ("", "ProxyCommand nc %h %p"),
@@ -775,8 +769,8 @@ def _judge_host(
     assert judged.resolved is not None, f"devtui imported {alias}, ssh refuses: {judged.error}"
     seen = judged.resolved
     ids = tuple(_expand(_expand_ssh_identity(i, seen, alias)) for i in seen.identities)
-    mine = (host.hostname, host.port, host.user, _expand(host.identity_file or "") or None)
-    theirs = (seen.hostname, seen.port, seen.user, ids[0] if ids else None)
+    mine = (host.hostname, host.port, host.user, tuple(_expand(i) for i in host.identity_files))
+    theirs = (seen.hostname, seen.port, seen.user, tuple(dict.fromkeys(ids)))
     assert mine == theirs, f"{alias} {args}: devtui {mine} != ssh {theirs}"
     assert host.compression == seen.compression, alias
     # Safer on purpose, and said; what the model cannot hold, said too.
@@ -788,9 +782,6 @@ def _judge_host(
         assert _said(notes, alias, "GatewayPorts"), notes
     if seen.strict_off:
         assert _said(notes, alias, "StrictHostKeyChecking"), notes
-    if len(set(ids)) > 1:
-        gaps.add("identities")
-        assert _said(notes, alias, "not kept"), notes
     if seen.keepalive != (0, 3) or seen.connect_timeout != "none":
         gaps.add("keepalive")
         assert _said(notes, alias, "ServerAlive", "ConnectTimeout"), notes
@@ -889,6 +880,13 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @example(files={"config": "Host web\n    Include INC/inc0.conf\n", "inc0.conf": "Host db1\n"})
 @example(files={"config": "Host Web\n    Port 7\nHost web\n    Port 8\n"})
 @example(files={"config": "Host a\n    ProxyJump gw,bastion\nHost gw\n    User u\n"})
+# Every IdentityFile, in order: those of Host * too, after the host's own.
+@example(
+    files={
+        "config": "IdentityFile KEYS/id_two\nHost web\n    IdentityFile KEYS/id_one\n"
+        "Host *\n    IdentityFile ~/.ssh/id_%h\n    IdentityFile KEYS/id_one\n"
+    }
+)
 # Shrunk failures the test found.
 @example(files={"config": "Host web bastion\n    ProxyJump bastion\n"})
 @example(files={"config": "Match originalhost web\n    ProxyJump bastion\nHost Web\n"})
@@ -900,10 +898,10 @@ def test_an_imported_config_means_what_it_means_to_ssh(
     for old in config_dir.iterdir():
         old.unlink()
     gaps = compare_config(files, config_dir, key_dir)
-    assert gaps <= {"identities"}, f"the grammar made a gap case: {gaps}"
+    assert not gaps, f"the grammar made a gap case: {gaps}"
 
 
-@pytest.mark.parametrize("gap", ["certificate", "identities", "keepalive", "proxycommand"])
+@pytest.mark.parametrize("gap", ["certificate", "keepalive", "proxycommand"])
 def test_an_imported_setting_devtui_cannot_hold_yet_is_said(
     gap: str, config_dir: Path, key_dir: Path, tmp_path: Path
 ) -> None:
@@ -936,7 +934,7 @@ def saved_hosts(draw: st.DrawFn, name: str) -> HostSpec:
         hostname=draw(st.one_of(_dns, _ipv4, _ipv6)),
         port=draw(ports),
         user=draw(st.none() | users),
-        identity_file=draw(st.none() | st.sampled_from(KEY_NAMES)),
+        identity_files=tuple(draw(st.lists(st.sampled_from(KEY_NAMES), max_size=3, unique=True))),
         compression=draw(st.booleans()),
     )
 
@@ -955,9 +953,9 @@ def saved_tunnels(draw: st.DrawFn, host: str) -> list[TunnelSpec]:
 
 
 def _with_keys(host: HostSpec, keys: Path) -> HostSpec:
-    if host.identity_file is None:
-        return host
-    return replace(host, identity_file=str(keys / host.identity_file))
+    return replace(
+        host, identity_file=None, identity_files=tuple(str(keys / i) for i in host.identity_files)
+    )
 
 
 def _expected(
@@ -977,7 +975,7 @@ def _expected(
         host.hostname.lower(),
         host.port,
         None if host.user in (None, LOCAL_USER) else host.user,
-        (host.identity_file,) if host.identity_file else (),
+        host.identity_files,
         tuple((h.user, h.hostname.lower(), h.port) for h in hops),
         tuple(sorted(forwards, key=repr)),
         host.compression,

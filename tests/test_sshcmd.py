@@ -605,7 +605,7 @@ def test_plan_says_what_the_saved_host_keeps() -> None:
     data = _saved("ssh me@gpu.example.org")
     plan = plan_add(data, parse_ssh_command(r"ssh -i ~/.ssh/lab me@gpu.example.org -D 1080"))
     assert [t.name for t in plan.tunnels] == ["gpu-socks1080"]
-    assert any("keeps its saved identity_file" in n and "~/.ssh/lab" in n for n in plan.notes)
+    assert any("keeps its saved identity files" in n and "~/.ssh/lab" in n for n in plan.notes)
 
 
 def test_plan_the_same_address_by_another_route_is_not_the_saved_host() -> None:
@@ -716,8 +716,9 @@ def test_option_values_are_read_as_ssh_config_lines() -> None:
         ("local", "127.0.0.1:8080", "db:5432"),
         ("local", "127.0.0.1:8081", "db:5433"),  # a second -o LocalForward is kept too
     ]
-    # ssh tries both keys; devtui keeps the first and says what it left out.
-    assert any("/k/second not kept" in note for note in parsed.notes)
+    # ssh tries both keys, in that order; so does devtui.
+    assert parsed.host.identity_files == ("/k/my key", "/k/second")
+    assert not any("/k/second" in note for note in parsed.notes)
 
 
 @pytest.mark.parametrize(
