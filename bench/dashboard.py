@@ -20,9 +20,12 @@ load   The dashboard (`tui.launch.build_app`, as `devtui` runs it) in tmux, on a
        a separate process; that process also moves bytes through every tunnel (an echo of
        1 KiB per tunnel every 100 ms: ~2 MB/s each way) once all are up. Inside the dashboard
        process a task publishes 1,000 events a second on `core.bus`. Key press -> repaint:
-       `send-keys Down` in the Hosts pane, until the pane's subtitle (the selected host's
-       destination, drawn on its bottom border) shows the next host. First with no traffic
-       and no events (quiet), then under load. Resident memory: psutil, the dashboard process.
+       `send-keys Down` in the Hosts pane, until the next host's row is drawn as the cursor
+       row (bold, seen with `capture-pane -e`), and until the pane's subtitle (the selected
+       host's destination) names it. A bare DataTable of as many rows is the baseline; then
+       the dashboard with no traffic and no events (quiet), then under load. Resident
+       memory: psutil, the dashboard process. `--patch NAME` tries a proposed change to tui/
+       (see PATCHES), `--profile PATH` writes a cProfile of the dashboard under load.
 idle   The installed `devtui` on a config of 20 autostart tunnels (2 hosts on an asyncssh
        server in a separate process), each tunnel checked with one echo, then left alone;
        CPU time (user + system, psutil) of the devtui process over `--seconds` (20), beside a
