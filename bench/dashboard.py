@@ -129,6 +129,7 @@ class Tmux:
         self.env = env
         self.size = (width, height)
         self.proc: asyncio.subprocess.Process | None = None
+        self.socket_path: Path | None = None
 
     def _base(self) -> list[str]:
         return ["tmux", "-L", self.socket, "-f", "/dev/null"]
@@ -164,6 +165,7 @@ class Tmux:
             env=self.env,
         )
         await self._block()  # the attach's own (empty) reply
+        self.socket_path = Path((await self.cmd('display-message -p "#{socket_path}"'))[0])
         await self.cmd("set-option -g default-terminal tmux-256color")
         await self.cmd("set-option -g remain-on-exit off")
 
@@ -247,6 +249,8 @@ class Tmux:
                 self.proc.kill()
                 await self.proc.wait()
             self.proc = None
+        if self.socket_path is not None:  # the server is gone; its socket file may not be
+            self.socket_path.unlink(missing_ok=True)
 
 
 async def quit_app(tmux: Tmux, pid: int, keys: list[list[str]]) -> None:
