@@ -178,6 +178,9 @@ _HOST_KEYS = {
     "auto_forward",
     "ignore_ports",
     "log_sources",
+    "keepalive_interval",
+    "keepalive_count_max",
+    "connect_timeout",
 }
 _TUNNEL_KEYS = {"host", "kind", "listen", "target", "autostart"}
 
@@ -260,15 +263,40 @@ def _check_settings(check: _Checker, raw: Any) -> Settings:
         value = _get(check, table, raw, key, types)
         if value is None:
             continue
-        if key in ("keepalive_interval", "discover_interval") and value < 0:
-            check.error(table, key, "must be 0 (off) or more seconds")
-        elif key in ("reconnect_max_delay", "connect_timeout") and value <= 0:
-            check.error(table, key, "must be more than 0 seconds")
-        elif key == "keepalive_count_max" and value < 1:
-            check.error(table, key, "must be at least 1")
+        if problem := _timing_problem(key, value):
+            check.error(table, key, problem)
         elif key in _SETTINGS_FIELDS:
             setattr(settings, key, float(value) if float in types else value)
     return settings
+
+
+_TIMING_KEYS = ("keepalive_interval", "keepalive_count_max", "connect_timeout")
+
+
+def _timing_problem(key: str, value: float) -> str | None:
+    """Why a keepalive or connect timeout value is refused ([settings] and hosts alike)."""
+    if key in ("keepalive_interval", "discover_interval") and value < 0:
+        return "must be 0 (off) or more seconds"
+    if key in ("reconnect_max_delay", "connect_timeout") and value <= 0:
+        return "must be more than 0 seconds"
+    if key == "keepalive_count_max" and value < 1:
+        return "must be at least 1"
+    return None
+
+
+def _host_timing(check: _Checker, table: tuple[str, ...], raw: dict[str, Any]) -> dict[str, Any]:
+    """A host's own keepalive and connect timeout: the names and ranges of [settings]."""
+    found: dict[str, Any] = {}
+    for key in _TIMING_KEYS:
+        types = _SETTINGS_KEYS[key]
+        value = _get(check, table, raw, key, types)
+        if value is None:
+            continue
+        if problem := _timing_problem(key, value):
+            check.error(table, key, problem)
+        else:
+            found[key] = float(value) if float in types else value
+    return found
 
 
 def _check_host(check: _Checker, name: str, raw: Any) -> HostSpec | None:
@@ -308,6 +336,7 @@ def _check_host(check: _Checker, name: str, raw: Any) -> HostSpec | None:
         auto_forward=_auto_forward(check, table, raw),
         ignore_ports=_ignore_ports(check, table, raw),
         log_sources=_log_sources(check, table, raw),
+        **_host_timing(check, table, raw),
     )
     return spec if len(check.errors) == before else None
 
@@ -546,7 +575,15 @@ def _host_values(spec: HostSpec) -> dict[str, Any]:
         "auto_forward": None if spec.auto_forward == "ask" else spec.auto_forward,
         "ignore_ports": None if spec.ignore_ports is None else list(spec.ignore_ports),
         "log_sources": list(spec.log_sources) or None,
+        "keepalive_interval": _number(spec.keepalive_interval),
+        "keepalive_count_max": spec.keepalive_count_max,
+        "connect_timeout": _number(spec.connect_timeout),
     }
+
+
+def _number(value: float | None) -> float | int | None:
+    """15.0 is written 15, as people write seconds."""
+    return int(value) if value is not None and float(value).is_integer() else value
 
 
 def _tunnel_values(spec: TunnelSpec) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 TunnelKind = Literal["local", "remote", "dynamic"]
@@ -244,6 +244,11 @@ class HostSpec:
     log_sources: tuple[str, ...] = ()
     # Every key file tried, in order (ssh's -i / IdentityFile); identity_file is the first.
     identity_files: tuple[str, ...] = ()
+    # This host's own keepalive and connect timeout (ssh's ServerAliveInterval,
+    # ServerAliveCountMax, ConnectTimeout); None: the one in [settings].
+    keepalive_interval: float | None = None
+    keepalive_count_max: int | None = None
+    connect_timeout: float | None = None
 
     def __init__(
         self,
@@ -259,6 +264,9 @@ class HostSpec:
         ignore_ports: tuple[int, ...] | None = None,
         log_sources: tuple[str, ...] = (),
         identity_files: Sequence[str] = (),
+        keepalive_interval: float | None = None,
+        keepalive_count_max: int | None = None,
+        connect_timeout: float | None = None,
     ) -> None:
         self.name = name
         self.hostname = hostname
@@ -270,6 +278,9 @@ class HostSpec:
         self.auto_forward = auto_forward
         self.ignore_ports = ignore_ports
         self.log_sources = log_sources
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_count_max = keepalive_count_max
+        self.connect_timeout = connect_timeout
         files = tuple(identity_files)
         # identity_file is not a field: replace(spec, identity_file=X) passes it beside the
         # old list, and then it wins (one key, X; None: none); replace(spec,
@@ -338,6 +349,22 @@ class Settings:
     log_file: str | None = None
     theme: str | None = None  # the dashboard's colour theme, picked from its command palette
     discover_interval: float = 3.0  # seconds between looks at a host's ports; 0: no watching
+
+
+def host_settings(settings: Settings, spec: HostSpec) -> Settings:
+    """[settings] with the host's own keepalive and connect timeout where it sets them."""
+    return replace(
+        settings,
+        keepalive_interval=settings.keepalive_interval
+        if spec.keepalive_interval is None
+        else spec.keepalive_interval,
+        keepalive_count_max=settings.keepalive_count_max
+        if spec.keepalive_count_max is None
+        else spec.keepalive_count_max,
+        connect_timeout=settings.connect_timeout
+        if spec.connect_timeout is None
+        else spec.connect_timeout,
+    )
 
 
 @dataclass

@@ -39,9 +39,11 @@ from .sshcmd import (
     default_host_name,
     expand_hostname,
     free_name,
+    host_timing,
     parse_forward,
     port_number,
     split_hop,
+    timing_problem,
     to_ssh_config_block,
 )
 
@@ -205,6 +207,12 @@ def _scan_file(path: Path, ssh_dir: Path, found: _File, inc: _Includes, parent: 
         key, args = words
         if not key:
             continue
+        if key in _SETTINGS_KEYS and args and (problem := timing_problem(key, args[0])):
+            # ssh checks the value wherever it stands, in a block that applies or not.
+            raise DevtuiError(
+                f"{where}: {key} {args[0]!r}: {problem} (ssh refuses this config too); "
+                "nothing imported"
+            )
         if key == "host":
             current = _Block(where, patterns=args, parent=parent)
             found.entries.append((current, None))
@@ -346,6 +354,8 @@ def _evaluate(found: _File, alias: str, overrides: dict[str, str]) -> _Resolved:
             # ssh keeps the first of the two: ProxyJump and ProxyCommand exclude each other.
             if "proxyjump" not in seen.first and "proxycommand" not in seen.first:
                 seen.first[option.key] = option
+        elif option.key in _SETTINGS_KEYS and option.args[0] == "none":
+            pass  # "none" leaves the time unset: a later value still counts, as in ssh
         elif option.key in _KEYS:
             seen.first.setdefault(option.key, option)
         elif option.key not in _QUIET:
@@ -481,6 +491,11 @@ class _Importer:
             )
             return None
         identities = self._identity(seen, label, hostname, port, user)
+        timing_notes: list[str] = []
+        values = {key: v for key in _SETTINGS_KEYS if (v := seen.value(key)) is not None}
+        timing = host_timing(values, timing_notes, f"{label}: ")
+        for text in timing_notes:
+            self.note(text)
         jump: str | None = None
         if (jump_text := seen.value("proxyjump")) is not None and jump_text.lower() != "none":
             jump = self._chain(jump_text, label, hostname, port, user)
@@ -497,6 +512,7 @@ class _Importer:
             jump=jump,
             compression=compression,
             forward_agent=False,
+            **timing,
         )
 
     def _identity(
@@ -542,12 +558,6 @@ class _Importer:
                 f"{label}: StrictHostKeyChecking {strict} is not obeyed: devtui checks host "
                 "keys (on first connect it shows the fingerprint and asks you to trust it)"
             )
-        for key, spelled in _SETTINGS_KEYS.items():
-            if (value := seen.value(key)) is not None:
-                self.note(
-                    f"{label}: {spelled} {value} is not kept per host: devtui uses the "
-                    "keepalive and connect timeout in [settings]"
-                )
         for option in seen.certificates:
             self.note(
                 f"{label}: CertificateFile {option.args[0]} not used: devtui does not offer "
@@ -633,14 +643,20 @@ class _Taken:
 
 
 def _same_host(a: HostSpec, b: HostSpec) -> bool:
-    return (a.hostname, a.port, a.user, a.identity_files, a.jump, a.compression) == (
-        b.hostname,
-        b.port,
-        b.user,
-        b.identity_files,
-        b.jump,
-        b.compression,
-    )
+    def key(h: HostSpec) -> tuple[object, ...]:
+        return (
+            h.hostname,
+            h.port,
+            h.user,
+            h.identity_files,
+            h.jump,
+            h.compression,
+            h.keepalive_interval,
+            h.keepalive_count_max,
+            h.connect_timeout,
+        )
+
+    return key(a) == key(b)
 
 
 def _no(value: str | None) -> bool:

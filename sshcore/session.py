@@ -36,7 +36,7 @@ from .events import (
     HostReconnectScheduled,
 )
 from .keys import is_encrypted
-from .model import HostSpec, Settings
+from .model import HostSpec, Settings, host_settings
 from .prompts import HostKeyMismatch, HostKeyQuestion, Prompts
 from .vis import visible
 
@@ -248,7 +248,7 @@ class HostSession:
         self.spec = spec
         # only_keys: log in with exactly these keys (no agent, no password), to prove a key works.
         self.only_keys = only_keys
-        self.settings = settings
+        self.settings = host_settings(settings, spec)  # the host's own keepalive, timeout
         self.prompts = prompts
         self.bus = bus
         self.jump = jump

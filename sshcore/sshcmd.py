@@ -7,10 +7,12 @@ Translates to safe defaults and says so: `-g` does not open a port to the networ
 from __future__ import annotations
 
 import getpass
+import math
 import re
 import shlex
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .errors import ConfigError, DevtuiError, SshCommandError
 from .model import (
@@ -435,12 +437,71 @@ _FORWARD_KEYS: dict[str, TunnelKind] = {
     "remoteforward": "remote",
     "dynamicforward": "dynamic",
 }
-# Options a host keeps per host in ssh but only in [settings] in devtui.
-_SETTINGS_KEYS = {
-    "serveraliveinterval": "ServerAliveInterval",
-    "serveralivecountmax": "ServerAliveCountMax",
-    "connecttimeout": "ConnectTimeout",
-}
+_TIME_KEYS = {"serveraliveinterval", "connecttimeout"}
+_INT_MAX = 2**31 - 1
+_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TIME_PART = re.compile(r"\s*\+?(\d+)([sSmMhHdDwW]?)")
+_INT_RE = re.compile(r"\s*[+-]?\d+")
+
+
+def ssh_seconds(text: str) -> int | None:
+    """A time value as ssh reads it (convtime: "90", "1m30s", "1h"), or None if it refuses."""
+    total, at = 0, 0
+    if not text:
+        return None
+    while at < len(text):
+        part = _TIME_PART.match(text, at)
+        if part is None:
+            return None
+        seconds = int(part.group(1)) * _TIME_UNITS[part.group(2).lower()]
+        total += seconds
+        if int(part.group(1)) > _INT_MAX or total > _INT_MAX:
+            return None
+        at = part.end()
+    return total
+
+
+def ssh_count(text: str) -> int | None:
+    """An integer value as ssh reads it (0 to INT_MAX), or None if it refuses."""
+    if not _INT_RE.fullmatch(text) or not 0 <= int(text) <= _INT_MAX:
+        return None
+    return int(text)
+
+
+def timing_problem(key: str, value: str) -> str | None:
+    """ssh's reason to refuse a ServerAliveInterval / ConnectTimeout / ServerAliveCountMax."""
+    if key in _TIME_KEYS:
+        return None if value == "none" or ssh_seconds(value) is not None else "invalid time value"
+    if not _INT_RE.fullmatch(value):
+        return "integer value invalid"
+    if int(value) < 0:
+        return "integer value too small"
+    return None if int(value) <= _INT_MAX else "integer value too large"
+
+
+def host_timing(values: dict[str, str], notes: list[str], label: str = "") -> dict[str, Any]:
+    """HostSpec's keepalive_interval / keepalive_count_max / connect_timeout from ssh's
+    first values (already checked); what devtui cannot hold is a note, [settings] used."""
+    found: dict[str, Any] = {}
+    if (interval := values.get("serveraliveinterval")) is not None:
+        found["keepalive_interval"] = float(ssh_seconds(interval) or 0)  # 0: off, as in ssh
+    if (count := values.get("serveralivecountmax")) is not None:
+        if (number := ssh_count(count) or 0) >= 1:
+            found["keepalive_count_max"] = number
+        else:
+            notes.append(
+                f"{label}ServerAliveCountMax {count} not kept: devtui needs at least 1 "
+                "(uses keepalive_count_max in [settings])"
+            )
+    if (timeout := values.get("connecttimeout")) is not None:
+        if seconds := ssh_seconds(timeout):
+            found["connect_timeout"] = float(seconds)
+        else:
+            notes.append(
+                f"{label}ConnectTimeout {timeout} (no timeout) not kept: devtui bounds every "
+                "connect (uses connect_timeout in [settings])"
+            )
+    return found
 
 
 def expand_hostname(value: str, host: str) -> str | None:
@@ -519,6 +580,11 @@ def _apply_option(seen: _Seen, text: str, token: str) -> None:
     value = args[0]
     if key == "port":
         _port(value, token)  # ssh checks every Port, also those it does not keep
+    elif key in ("serveraliveinterval", "serveralivecountmax", "connecttimeout"):
+        if problem := timing_problem(key, value):
+            raise SshCommandError(f"-o {key}: {problem}", token)
+        if value == "none":
+            return  # "none" leaves it unset: a later value still counts, as in ssh
     elif key in ("compression", "gatewayports") and value.lower() not in _FLAG_VALUES:
         raise SshCommandError(f'-o {key}: unsupported option "{value}"', token)
     elif key == "proxyjump":
@@ -712,12 +778,14 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
     identities = identities[:MAX_IDENTITY_FILES]
     if problem := identity_files_problem(identities):
         raise SshCommandError(f"identity file {problem}", " ".join(identities)[-40:])
-    for key, spelled in _SETTINGS_KEYS.items():
-        if (setting := seen.get(key)) is not None:
-            notes.append(
-                f"{spelled}={setting} is not kept per host: devtui uses the keepalive and "
-                "connect timeout in [settings]"
-            )
+    timing = host_timing(
+        {
+            key: v
+            for key in ("serveraliveinterval", "serveralivecountmax", "connecttimeout")
+            if (v := seen.get(key)) is not None
+        },
+        notes,
+    )
     for cert in seen.certificates:
         notes.append(f"CertificateFile {cert} not used: devtui does not offer certificates yet")
     if (proxy := seen.get("proxycommand")) is not None:
@@ -759,6 +827,7 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         jump=hops[-1].name if hops else None,
         compression=compression,
         forward_agent=False,
+        **timing,
     )
     parsed = ParsedCommand(
         host=host,
@@ -1027,6 +1096,19 @@ def _hop_text(jump: HostSpec) -> str:
     return f"{user}{host}" + (f":{jump.port}" if jump.port != 22 else "")
 
 
+def _timing_options(host: HostSpec) -> list[tuple[str, int]]:
+    """The host's own keepalive and connect timeout as ssh options (whole seconds, rounded
+    up: ssh takes no fractions)."""
+    found: list[tuple[str, int]] = []
+    if host.keepalive_interval is not None:
+        found.append(("ServerAliveInterval", math.ceil(host.keepalive_interval)))
+    if host.keepalive_count_max is not None:
+        found.append(("ServerAliveCountMax", host.keepalive_count_max))
+    if host.connect_timeout is not None:
+        found.append(("ConnectTimeout", math.ceil(host.connect_timeout)))
+    return found
+
+
 def to_ssh_args(
     host: HostSpec,
     tunnels: Sequence[TunnelSpec] = (),
@@ -1044,6 +1126,8 @@ def to_ssh_args(
         args += ["-p", str(host.port)]
     for identity in host.identity_files:
         args += ["-i", identity]
+    for key, value in _timing_options(host):
+        args += ["-o", f"{key}={value}"]
     if host.compression:
         args.append("-C")
     if host.forward_agent:
@@ -1089,6 +1173,8 @@ def to_ssh_config_block(host: HostSpec, tunnels: Sequence[TunnelSpec] = ()) -> s
         lines.append(f"    Port {host.port}")
     for identity in host.identity_files:
         lines.append(f"    IdentityFile {_config_value(identity)}")
+    for key, value in _timing_options(host):
+        lines.append(f"    {key} {value}")
     if host.jump:
         lines.append(f"    ProxyJump {host.jump}")
     if host.compression:

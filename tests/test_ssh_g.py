@@ -13,6 +13,7 @@ naming that field. Failing cases found so far are kept as `@example`s.
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import shutil
 import subprocess
@@ -120,6 +121,8 @@ class Resolved:
             self.jumps,
             tuple(sorted(set(self.forwards), key=repr)),  # one listener per address
             self.compression,
+            self.keepalive,
+            self.connect_timeout,
         )
 
 
@@ -273,8 +276,35 @@ def devtui_resolved(parsed: ParsedCommand) -> Resolved:
         forwards=tuple(forwards),
         compression=host.compression,
         forward_agent=any(h.forward_agent for h in plan.hosts),
+        keepalive=_keepalive(host),
+        connect_timeout=_timeout(host),
         notes=[*plan.notes, *parsed.notes],
     )
+
+
+def _keepalive(host: HostSpec) -> tuple[int, int]:
+    """A saved host's keepalive as ssh -G prints it (unset: ssh's defaults, 0 and 3)."""
+    interval = host.keepalive_interval
+    count = host.keepalive_count_max
+    return (0 if interval is None else int(interval), 3 if count is None else count)
+
+
+def _timeout(host: HostSpec) -> str:
+    return "none" if host.connect_timeout is None else str(int(host.connect_timeout))
+
+
+def _held(seen: Resolved, notes: Sequence[str]) -> Resolved:
+    """What devtui can hold of ssh's keepalive and timeout: ServerAliveCountMax 0 and
+    ConnectTimeout 0 (no timeout) are left to [settings], with a note saying so."""
+    interval, count = seen.keepalive
+    if count == 0:
+        assert _noted(notes, "ServerAliveCountMax"), notes
+        count = 3
+    timeout = seen.connect_timeout
+    if timeout == "0":
+        assert _noted(notes, "ConnectTimeout"), notes
+        timeout = "none"
+    return replace(seen, keepalive=(interval, count), connect_timeout=timeout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,8 +312,6 @@ def devtui_resolved(parsed: ParsedCommand) -> Resolved:
 
 GAPS = {
     "socks": "TunnelSpec for reverse SOCKS (-R [bind:]port: kind 'remote' with no target)",
-    "keepalive": "HostSpec.keepalive_interval / keepalive_count_max / connect_timeout "
-    "(per host; today only [settings])",
     "certificate": "HostSpec.certificate_file",
     "proxycommand": "HostSpec.proxy_command",
 }
@@ -294,8 +322,6 @@ def gaps_of(seen: Resolved) -> set[str]:
     found = set()
     if any(f[0] == "remote-socks" for f in seen.forwards):
         found.add("socks")
-    if seen.keepalive != (0, 3) or seen.connect_timeout != "none":
-        found.add("keepalive")
     if seen.certificates:
         found.add("certificate")
     if seen.proxy_command is not None:
@@ -320,8 +346,6 @@ def check_safety(seen: Resolved, mine: Resolved) -> None:
 
 def check_gap_notes(seen: Resolved, mine: Resolved, gaps: set[str]) -> None:
     """What devtui cannot keep it says, and it keeps the part it can."""
-    if "keepalive" in gaps:
-        assert _noted(mine.notes, "ServerAlive", "ConnectTimeout"), mine.notes
     if "certificate" in gaps:
         assert _noted(mine.notes, "CertificateFile"), mine.notes
     if "proxycommand" in gaps:
@@ -369,7 +393,7 @@ def compare_line(words: list[str], keys: Path) -> set[str]:
     gaps = gaps_of(seen)
     check_gap_notes(seen, mine, gaps)
     # ssh lists a file again when -i and -o IdentityFile both name it; it is tried once.
-    expected = _replace(seen, identities=tuple(dict.fromkeys(seen.identities)))
+    expected = _replace(_held(seen, mine.notes), identities=tuple(dict.fromkeys(seen.identities)))
     assert mine.compared() == expected.compared(), (judged, parsed)
     event("agree" + (f" (hops: {len(seen.jumps)})" if seen.jumps else ""))
     return gaps
@@ -393,6 +417,8 @@ def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 KEY_NAMES = ("id_one", "id_two", "my key")
+# Time values as ssh spells them, and some it refuses (in ServerAliveCountMax, every unit).
+TIME_VALUES = ("1m30s", "2h", "none", "5S", "1w", "x", "-1", "2.5", "1m ", "+7", "1s1s")
 _alnum = "abcdefghijklmnopqrstuvwxyz0123456789"
 _label = st.builds(
     lambda head, tail: head + (f"-{tail}" if tail else ""),
@@ -529,11 +555,12 @@ def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
             parts.append([f"-{letter}", spec])
     if gap == "socks":
         parts.append(["-R", draw(forward_specs("R", socks=True))])
-    if gap == "keepalive":
+    for _ in range(draw(st.integers(0, 2))):  # a host's own keepalive and connect timeout
         key = draw(
             st.sampled_from(["ServerAliveInterval", "ServerAliveCountMax", "ConnectTimeout"])
         )
-        parts.append(_o(key, str(draw(st.integers(1, 99))), draw(sp)))
+        value = draw(st.one_of(st.integers(0, 99).map(str), st.sampled_from(TIME_VALUES)))
+        parts.append(_o(key, value, draw(sp)))
     if gap == "certificate":
         parts.append(_o("CertificateFile", keys + "id_one", draw(sp)))
     if gap == "proxycommand":
@@ -681,13 +708,14 @@ def option_lines(draw: st.DrawFn, gap: str | None = None) -> str:
         ("ForwardAgent", st.just("yes")),
         ("StrictHostKeyChecking", st.sampled_from(["no", "accept-new"])),
         ("GatewayPorts", st.just("yes")),
+        ("ServerAliveInterval", st.sampled_from(["15", "0", "1m", "none"])),
+        ("ServerAliveCountMax", st.sampled_from(["1", "3", "0"])),
+        ("ConnectTimeout", st.sampled_from(["9", "0", "2h", "none"])),
     ]
     if gap == "proxycommand":
         choices.append(("ProxyCommand", st.just("nc %h %p")))
     if gap == "certificate":
         choices.append(("CertificateFile", st.just("KEYS/id_one")))
-    if gap == "keepalive":
-        choices.append(("ServerAliveInterval", st.just("15")))
     key, values = draw(st.sampled_from(choices))
     value = draw(values)
     sep = draw(st.sampled_from([" ", "=", " = ", "\t"]))
@@ -726,7 +754,6 @@ def config_texts(draw: st.DrawFn, gap: str | None = None) -> dict[str, str]:
     files["config"] = "\n".join(block_lines(0)) + "\n"
     forced = {
         "certificate": ("", "CertificateFile KEYS/id_one"),
-        "keepalive": ("", "ConnectTimeout 9"),
         "proxycommand": ("", "ProxyCommand nc %h %p"),
     }
     if gap in forced:  # every host gets it: before any Host, or in a Host * at the end
@@ -782,9 +809,8 @@ def _judge_host(
         assert _said(notes, alias, "GatewayPorts"), notes
     if seen.strict_off:
         assert _said(notes, alias, "StrictHostKeyChecking"), notes
-    if seen.keepalive != (0, 3) or seen.connect_timeout != "none":
-        gaps.add("keepalive")
-        assert _said(notes, alias, "ServerAlive", "ConnectTimeout"), notes
+    held = _held(seen, [n for n in notes if alias in n])
+    assert (_keepalive(host), _timeout(host)) == (held.keepalive, held.connect_timeout), alias
     if seen.certificates:
         gaps.add("certificate")
         assert _said(notes, alias, "CertificateFile"), notes
@@ -901,7 +927,7 @@ def test_an_imported_config_means_what_it_means_to_ssh(
     assert not gaps, f"the grammar made a gap case: {gaps}"
 
 
-@pytest.mark.parametrize("gap", ["certificate", "keepalive", "proxycommand"])
+@pytest.mark.parametrize("gap", ["certificate", "proxycommand"])
 def test_an_imported_setting_devtui_cannot_hold_yet_is_said(
     gap: str, config_dir: Path, key_dir: Path, tmp_path: Path
 ) -> None:
@@ -936,6 +962,9 @@ def saved_hosts(draw: st.DrawFn, name: str) -> HostSpec:
         user=draw(st.none() | users),
         identity_files=tuple(draw(st.lists(st.sampled_from(KEY_NAMES), max_size=3, unique=True))),
         compression=draw(st.booleans()),
+        keepalive_interval=draw(st.none() | st.floats(0, 86400) | st.sampled_from([0.0, 15.0])),
+        keepalive_count_max=draw(st.none() | st.integers(1, 100)),
+        connect_timeout=draw(st.none() | st.floats(0.001, 86400) | st.just(9.0)),
     )
 
 
@@ -979,6 +1008,12 @@ def _expected(
         tuple((h.user, h.hostname.lower(), h.port) for h in hops),
         tuple(sorted(forwards, key=repr)),
         host.compression,
+        # ssh takes whole seconds: a fraction is rounded up (never down to "off" or 0).
+        (
+            0 if host.keepalive_interval is None else math.ceil(host.keepalive_interval),
+            3 if host.keepalive_count_max is None else host.keepalive_count_max,
+        ),
+        "none" if host.connect_timeout is None else str(math.ceil(host.connect_timeout)),
     )
 
 

@@ -305,9 +305,11 @@ def test_accept_new_is_not_obeyed_either() -> None:
 
 
 def test_unused_options_are_named_in_a_note() -> None:
-    parsed = parse_ssh_command("ssh -o ServerAliveInterval=30 -w 1 me@h uptime")
+    parsed = parse_ssh_command("ssh -o ServerAliveInterval=30 -o Tunnel=yes -w 1 me@h uptime")
     notes = "\n".join(parsed.notes)
-    assert "serveraliveinterval" in notes.lower()
+    assert "-o tunnel" in notes.lower()
+    assert parsed.host.keepalive_interval == 30  # kept per host, no note
+    assert "serveraliveinterval" not in notes.lower()
     assert "-w 1" in notes
     assert "'uptime'" in notes
 
