@@ -181,6 +181,7 @@ _HOST_KEYS = {
     "keepalive_interval",
     "keepalive_count_max",
     "connect_timeout",
+    "certificate_file",
 }
 _TUNNEL_KEYS = {"host", "kind", "listen", "target", "autostart"}
 
@@ -299,6 +300,19 @@ def _host_timing(check: _Checker, table: tuple[str, ...], raw: dict[str, Any]) -
     return found
 
 
+def _certificate_file(check: _Checker, table: tuple[str, ...], raw: dict[str, Any]) -> str | None:
+    """An OpenSSH certificate file; missing is a warning (the key still logs in alone)."""
+    value: str | None = _get(check, table, raw, "certificate_file", (str,))
+    if value is None:
+        return None
+    if not value:
+        check.error(table, "certificate_file", "must not be empty (leave the key out for none)")
+        return None
+    if not Path(os.path.expandvars(os.path.expanduser(value))).is_file():
+        check.warn(table, "certificate_file", f"{value} does not exist: logging in without it")
+    return value
+
+
 def _check_host(check: _Checker, name: str, raw: Any) -> HostSpec | None:
     table = ("hosts", name)
     problem = name_problem(name)
@@ -337,6 +351,7 @@ def _check_host(check: _Checker, name: str, raw: Any) -> HostSpec | None:
         ignore_ports=_ignore_ports(check, table, raw),
         log_sources=_log_sources(check, table, raw),
         **_host_timing(check, table, raw),
+        certificate_file=_certificate_file(check, table, raw),
     )
     return spec if len(check.errors) == before else None
 
@@ -578,6 +593,7 @@ def _host_values(spec: HostSpec) -> dict[str, Any]:
         "keepalive_interval": _number(spec.keepalive_interval),
         "keepalive_count_max": spec.keepalive_count_max,
         "connect_timeout": _number(spec.connect_timeout),
+        "certificate_file": spec.certificate_file,
     }
 
 

@@ -249,6 +249,8 @@ class HostSpec:
     keepalive_interval: float | None = None
     keepalive_count_max: int | None = None
     connect_timeout: float | None = None
+    # An OpenSSH certificate offered with the matching key (ssh's CertificateFile).
+    certificate_file: str | None = None
 
     def __init__(
         self,
@@ -267,6 +269,7 @@ class HostSpec:
         keepalive_interval: float | None = None,
         keepalive_count_max: int | None = None,
         connect_timeout: float | None = None,
+        certificate_file: str | None = None,
     ) -> None:
         self.name = name
         self.hostname = hostname
@@ -281,6 +284,7 @@ class HostSpec:
         self.keepalive_interval = keepalive_interval
         self.keepalive_count_max = keepalive_count_max
         self.connect_timeout = connect_timeout
+        self.certificate_file = certificate_file
         files = tuple(identity_files)
         # identity_file is not a field: replace(spec, identity_file=X) passes it beside the
         # old list, and then it wins (one key, X; None: none); replace(spec,

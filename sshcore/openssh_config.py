@@ -513,6 +513,7 @@ class _Importer:
             compression=compression,
             forward_agent=False,
             **timing,
+            certificate_file=self._certificate(seen, label, hostname, port, user),
         )
 
     def _identity(
@@ -544,6 +545,30 @@ class _Importer:
             )
         return tuple(paths[:MAX_IDENTITY_FILES])
 
+    def _certificate(
+        self, seen: _Resolved, label: str, hostname: str, port: int, user: str | None
+    ) -> str | None:
+        paths: list[str] = []
+        for option in seen.certificates:
+            path = expand_identity(  # ssh expands CertificateFile's tokens as IdentityFile's
+                option.args[0],
+                hostname=hostname,
+                port=port,
+                user=user or _local_user(),
+                alias=seen.alias,
+            )
+            if path is None or text_problem(path):
+                self.note(f"{option.where}: {label}: CertificateFile {option.args[0]!r} left out")
+            elif path.lower() != "none":
+                paths.append(path)
+        paths = list(dict.fromkeys(paths))
+        for extra in paths[1:]:
+            self.note(
+                f"{label}: CertificateFile {extra} not kept: devtui keeps one certificate per "
+                f"host (the first, {paths[0]})"
+            )
+        return paths[0] if paths else None
+
     def _notes(self, seen: _Resolved, label: str) -> None:
         if not _no(seen.value("forwardagent")):
             self.note(f"{label}: ForwardAgent yes recorded off (set forward_agent = true)")
@@ -557,11 +582,6 @@ class _Importer:
             self.note(
                 f"{label}: StrictHostKeyChecking {strict} is not obeyed: devtui checks host "
                 "keys (on first connect it shows the fingerprint and asks you to trust it)"
-            )
-        for option in seen.certificates:
-            self.note(
-                f"{label}: CertificateFile {option.args[0]} not used: devtui does not offer "
-                "certificates yet"
             )
 
     def _chain(
@@ -654,6 +674,7 @@ def _same_host(a: HostSpec, b: HostSpec) -> bool:
             h.keepalive_interval,
             h.keepalive_count_max,
             h.connect_timeout,
+            h.certificate_file,
         )
 
     return key(a) == key(b)

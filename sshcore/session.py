@@ -262,6 +262,7 @@ class HostSession:
         self.server_version: str | None = None
         self._keys: list[asyncssh.SSHKey] | None = None
         self._encrypted: list[Path] = []
+        self._certs: list[asyncssh.SSHCertificate] | None = None
         self.unlocked: dict[Path, asyncssh.SSHKey] = {}  # passphrase keys opened this run
         self._live_client: _Client | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -455,6 +456,19 @@ class HostSession:
         self._keys = keys
         return keys
 
+    def _load_certs(self) -> list[asyncssh.SSHCertificate]:
+        """The host's certificate_file, read once; missing or unreadable: none (as ssh, which
+        then logs in with the plain key; `devtui check` warns about a missing file)."""
+        if self._certs is None:
+            self._certs = []
+            if self.spec.certificate_file:
+                try:
+                    path = hostkeys.expand(self.spec.certificate_file)
+                    self._certs = [asyncssh.read_certificate(path)]
+                except (OSError, asyncssh.KeyImportError, ValueError):
+                    pass
+        return self._certs
+
     async def _unlock_keys(self, client: _Client) -> None:
         for path in list(self._encrypted):
             if not self.interactive:
@@ -495,6 +509,7 @@ class HostSession:
             interactive = self.interactive and not self._ever_connected
             client = _Client(self, interactive)
             keys = await asyncio.to_thread(self._load_keys)
+            certs = await asyncio.to_thread(self._load_certs)
             if interactive:
                 await self._unlock_keys(client)
                 keys = list(self._keys or keys)
@@ -502,7 +517,7 @@ class HostSession:
             client.prompt_seconds = 0.0  # time at the passphrase prompt is not connect time
             started = time.monotonic()
             try:
-                conn = await self._connect_bounded(client, known, keys, tunnel)
+                conn = await self._connect_bounded(client, known, keys, tunnel, certs)
             except asyncssh.HostKeyNotVerifiable as e:
                 await self._host_key_problem(client, known, e)
                 continue  # newly trusted: connect again, now checked against the saved key
@@ -529,6 +544,7 @@ class HostSession:
         known: hostkeys.KnownKeys,
         keys: list[asyncssh.SSHKey],
         tunnel: asyncssh.SSHClientConnection | None,
+        certs: list[asyncssh.SSHCertificate],
     ) -> asyncssh.SSHClientConnection:
         spec, settings = self.spec, self.settings
         options: dict[str, Any] = {
@@ -537,6 +553,7 @@ class HostSession:
             "known_hosts": known.for_asyncssh(),
             "client_factory": lambda: client,
             "client_keys": keys,
+            "client_certs": certs,  # paired with the key they certify, offered before it
             "agent_forwarding": spec.forward_agent,
             "keepalive_interval": settings.keepalive_interval or None,
             "keepalive_count_max": settings.keepalive_count_max,

@@ -28,6 +28,7 @@ from .model import (
     identity_files_problem,
     listens_clash,
     name_problem,
+    text_problem,
     tunnel_name,
     user_problem,
 )
@@ -786,8 +787,14 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         },
         notes,
     )
-    for cert in seen.certificates:
-        notes.append(f"CertificateFile {cert} not used: devtui does not offer certificates yet")
+    certificates = list(dict.fromkeys(seen.certificates))  # ssh lists the same file once
+    for cert in certificates[1:]:
+        notes.append(
+            f"CertificateFile {cert} not kept: devtui keeps one certificate per host "
+            f"(the first, {certificates[0]})"
+        )
+    if certificates and (problem := text_problem(certificates[0])):
+        raise SshCommandError(f"CertificateFile {problem}", certificates[0][-40:])
     if (proxy := seen.get("proxycommand")) is not None:
         notes.append(
             f"ProxyCommand {proxy!r} not used: devtui connects directly "
@@ -828,6 +835,7 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         compression=compression,
         forward_agent=False,
         **timing,
+        certificate_file=certificates[0] if certificates else None,
     )
     parsed = ParsedCommand(
         host=host,
@@ -1128,6 +1136,8 @@ def to_ssh_args(
         args += ["-i", identity]
     for key, value in _timing_options(host):
         args += ["-o", f"{key}={value}"]
+    if host.certificate_file:
+        args += ["-o", f"CertificateFile={_config_value(host.certificate_file)}"]
     if host.compression:
         args.append("-C")
     if host.forward_agent:
@@ -1175,6 +1185,8 @@ def to_ssh_config_block(host: HostSpec, tunnels: Sequence[TunnelSpec] = ()) -> s
         lines.append(f"    IdentityFile {_config_value(identity)}")
     for key, value in _timing_options(host):
         lines.append(f"    {key} {value}")
+    if host.certificate_file:
+        lines.append(f"    CertificateFile {_config_value(host.certificate_file)}")
     if host.jump:
         lines.append(f"    ProxyJump {host.jump}")
     if host.compression:

@@ -123,6 +123,7 @@ class Resolved:
             self.compression,
             self.keepalive,
             self.connect_timeout,
+            self.certificates,
         )
 
 
@@ -210,7 +211,7 @@ def parse_ssh_g(stdout: str) -> Resolved:
         strict_off=strict if strict in ("false", "accept-new") else None,
         keepalive=(int(one("serveraliveinterval", "0")), int(one("serveralivecountmax", "3"))),
         connect_timeout=one("connecttimeout", "none"),
-        certificates=tuple(values.get("certificatefile", [])),
+        certificates=tuple(_expand(c) for c in values.get("certificatefile", [])),
         proxy_command=values["proxycommand"][0] if "proxycommand" in values else None,
         proxyjump_raw=jump,
     )
@@ -278,6 +279,7 @@ def devtui_resolved(parsed: ParsedCommand) -> Resolved:
         forward_agent=any(h.forward_agent for h in plan.hosts),
         keepalive=_keepalive(host),
         connect_timeout=_timeout(host),
+        certificates=(_expand(host.certificate_file),) if host.certificate_file else (),
         notes=[*plan.notes, *parsed.notes],
     )
 
@@ -304,7 +306,13 @@ def _held(seen: Resolved, notes: Sequence[str]) -> Resolved:
     if timeout == "0":
         assert _noted(notes, "ConnectTimeout"), notes
         timeout = "none"
-    return replace(seen, keepalive=(interval, count), connect_timeout=timeout)
+    # One certificate per host: the first ssh offers; the others named in a note.
+    certificates = tuple(dict.fromkeys(seen.certificates))
+    for extra in certificates[1:]:
+        assert _noted(notes, f"CertificateFile {extra} not kept"), notes
+    return replace(
+        seen, keepalive=(interval, count), connect_timeout=timeout, certificates=certificates[:1]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +320,6 @@ def _held(seen: Resolved, notes: Sequence[str]) -> Resolved:
 
 GAPS = {
     "socks": "TunnelSpec for reverse SOCKS (-R [bind:]port: kind 'remote' with no target)",
-    "certificate": "HostSpec.certificate_file",
     "proxycommand": "HostSpec.proxy_command",
 }
 
@@ -322,8 +329,6 @@ def gaps_of(seen: Resolved) -> set[str]:
     found = set()
     if any(f[0] == "remote-socks" for f in seen.forwards):
         found.add("socks")
-    if seen.certificates:
-        found.add("certificate")
     if seen.proxy_command is not None:
         found.add("proxycommand")
     return found
@@ -346,8 +351,6 @@ def check_safety(seen: Resolved, mine: Resolved) -> None:
 
 def check_gap_notes(seen: Resolved, mine: Resolved, gaps: set[str]) -> None:
     """What devtui cannot keep it says, and it keeps the part it can."""
-    if "certificate" in gaps:
-        assert _noted(mine.notes, "CertificateFile"), mine.notes
     if "proxycommand" in gaps:
         assert _noted(mine.notes, "ProxyCommand"), mine.notes
 
@@ -561,8 +564,9 @@ def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
         )
         value = draw(st.one_of(st.integers(0, 99).map(str), st.sampled_from(TIME_VALUES)))
         parts.append(_o(key, value, draw(sp)))
-    if gap == "certificate":
-        parts.append(_o("CertificateFile", keys + "id_one", draw(sp)))
+    for _ in range(draw(st.integers(0, 3)) // 2):  # 0 or 1, now and then 2 (one kept)
+        cert = keys + draw(st.sampled_from(KEY_NAMES[:2]))
+        parts.append(_o("CertificateFile", cert, draw(sp)))
     if gap == "proxycommand":
         parts.append(["-o", "ProxyCommand=nc %h %p"])
     # Safety: saved safe, said out loud.
@@ -711,11 +715,10 @@ def option_lines(draw: st.DrawFn, gap: str | None = None) -> str:
         ("ServerAliveInterval", st.sampled_from(["15", "0", "1m", "none"])),
         ("ServerAliveCountMax", st.sampled_from(["1", "3", "0"])),
         ("ConnectTimeout", st.sampled_from(["9", "0", "2h", "none"])),
+        ("CertificateFile", st.sampled_from(["KEYS/id_one", "KEYS/id_two"])),
     ]
     if gap == "proxycommand":
         choices.append(("ProxyCommand", st.just("nc %h %p")))
-    if gap == "certificate":
-        choices.append(("CertificateFile", st.just("KEYS/id_one")))
     key, values = draw(st.sampled_from(choices))
     value = draw(values)
     sep = draw(st.sampled_from([" ", "=", " = ", "\t"]))
@@ -753,7 +756,6 @@ def config_texts(draw: st.DrawFn, gap: str | None = None) -> dict[str, str]:
 
     files["config"] = "\n".join(block_lines(0)) + "\n"
     forced = {
-        "certificate": ("", "CertificateFile KEYS/id_one"),
         "proxycommand": ("", "ProxyCommand nc %h %p"),
     }
     if gap in forced:  # every host gets it: before any Host, or in a Host * at the end
@@ -811,9 +813,8 @@ def _judge_host(
         assert _said(notes, alias, "StrictHostKeyChecking"), notes
     held = _held(seen, [n for n in notes if alias in n])
     assert (_keepalive(host), _timeout(host)) == (held.keepalive, held.connect_timeout), alias
-    if seen.certificates:
-        gaps.add("certificate")
-        assert _said(notes, alias, "CertificateFile"), notes
+    cert = (_expand(host.certificate_file),) if host.certificate_file else ()
+    assert cert == held.certificates, alias
     saved = {h.name: h for h in found.hosts}
     hops = [h for h in (seen.jumps or ())]
     jump = saved.get(host.jump) if host.jump else None
@@ -927,7 +928,7 @@ def test_an_imported_config_means_what_it_means_to_ssh(
     assert not gaps, f"the grammar made a gap case: {gaps}"
 
 
-@pytest.mark.parametrize("gap", ["certificate", "proxycommand"])
+@pytest.mark.parametrize("gap", ["proxycommand"])
 def test_an_imported_setting_devtui_cannot_hold_yet_is_said(
     gap: str, config_dir: Path, key_dir: Path, tmp_path: Path
 ) -> None:
@@ -965,6 +966,7 @@ def saved_hosts(draw: st.DrawFn, name: str) -> HostSpec:
         keepalive_interval=draw(st.none() | st.floats(0, 86400) | st.sampled_from([0.0, 15.0])),
         keepalive_count_max=draw(st.none() | st.integers(1, 100)),
         connect_timeout=draw(st.none() | st.floats(0.001, 86400) | st.just(9.0)),
+        certificate_file=draw(st.none() | st.sampled_from(KEY_NAMES)),
     )
 
 
@@ -983,7 +985,9 @@ def saved_tunnels(draw: st.DrawFn, host: str) -> list[TunnelSpec]:
 
 def _with_keys(host: HostSpec, keys: Path) -> HostSpec:
     return replace(
-        host, identity_file=None, identity_files=tuple(str(keys / i) for i in host.identity_files)
+        host,
+        identity_files=tuple(str(keys / i) for i in host.identity_files),
+        certificate_file=str(keys / host.certificate_file) if host.certificate_file else None,
     )
 
 
@@ -1014,6 +1018,7 @@ def _expected(
             3 if host.keepalive_count_max is None else host.keepalive_count_max,
         ),
         "none" if host.connect_timeout is None else str(math.ceil(host.connect_timeout)),
+        (host.certificate_file,) if host.certificate_file else (),
     )
 
 
