@@ -48,6 +48,7 @@ from .model import (
     listens_clash,
     log_source_problem,
     name_problem,
+    proxy_command_problem,
     text_problem,
     user_problem,
 )
@@ -182,6 +183,7 @@ _HOST_KEYS = {
     "keepalive_count_max",
     "connect_timeout",
     "certificate_file",
+    "proxy_command",
 }
 _TUNNEL_KEYS = {"host", "kind", "listen", "target", "autostart"}
 
@@ -313,6 +315,21 @@ def _certificate_file(check: _Checker, table: tuple[str, ...], raw: dict[str, An
     return value
 
 
+def _proxy_command(check: _Checker, table: tuple[str, ...], raw: dict[str, Any]) -> str | None:
+    value: str | None = _get(check, table, raw, "proxy_command", (str,))
+    if value is None:
+        return None
+    if "jump" in raw:
+        check.error(
+            table, "proxy_command", "and jump both set: a host is reached one way (keep one)"
+        )
+        return None
+    if problem := proxy_command_problem(value):
+        check.error(table, "proxy_command", problem)
+        return None
+    return value
+
+
 def _check_host(check: _Checker, name: str, raw: Any) -> HostSpec | None:
     table = ("hosts", name)
     problem = name_problem(name)
@@ -352,6 +369,7 @@ def _check_host(check: _Checker, name: str, raw: Any) -> HostSpec | None:
         log_sources=_log_sources(check, table, raw),
         **_host_timing(check, table, raw),
         certificate_file=_certificate_file(check, table, raw),
+        proxy_command=_proxy_command(check, table, raw),
     )
     return spec if len(check.errors) == before else None
 
@@ -594,6 +612,7 @@ def _host_values(spec: HostSpec) -> dict[str, Any]:
         "keepalive_count_max": spec.keepalive_count_max,
         "connect_timeout": _number(spec.connect_timeout),
         "certificate_file": spec.certificate_file,
+        "proxy_command": spec.proxy_command,
     }
 
 

@@ -106,6 +106,27 @@ def identity_files_problem(paths: Sequence[str]) -> str | None:
     return None
 
 
+PROXY_TOKENS = "hprn%"
+_PROXY_TOKEN_RE = re.compile(r"%(.?)", re.S)
+
+
+def proxy_command_problem(command: str) -> str | None:
+    """Why a ProxyCommand cannot be saved, or None."""
+    if not command.strip():
+        return "must not be empty"
+    if problem := text_problem(command):
+        return problem
+    for match in _PROXY_TOKEN_RE.finditer(command):
+        if match.group(1) == "" or match.group(1) not in PROXY_TOKENS:
+            return f"token %{match.group(1)} is not one devtui expands (%h %p %r %n %%)"
+    return None
+
+
+def expand_proxy_tokens(command: str, values: dict[str, str]) -> str:
+    """Replace the tokens in `values` ("h", "p", "r", "n", "%"); leave the others as written."""
+    return _PROXY_TOKEN_RE.sub(lambda m: values.get(m.group(1), m.group(0)), command)
+
+
 def log_source_problem(source: str) -> str | None:
     """Why `source` cannot be a log source (an absolute remote path, or "cmd:COMMAND"), or None."""
     problem = text_problem(source)
@@ -251,6 +272,9 @@ class HostSpec:
     connect_timeout: float | None = None
     # An OpenSSH certificate offered with the matching key (ssh's CertificateFile).
     certificate_file: str | None = None
+    # A local command whose stdin/stdout carry the connection (ssh's ProxyCommand; tokens
+    # %h %p %r %n %% expanded by devtui). Excludes `jump`.
+    proxy_command: str | None = None
 
     def __init__(
         self,
@@ -270,6 +294,7 @@ class HostSpec:
         keepalive_count_max: int | None = None,
         connect_timeout: float | None = None,
         certificate_file: str | None = None,
+        proxy_command: str | None = None,
     ) -> None:
         self.name = name
         self.hostname = hostname
@@ -285,6 +310,7 @@ class HostSpec:
         self.keepalive_count_max = keepalive_count_max
         self.connect_timeout = connect_timeout
         self.certificate_file = certificate_file
+        self.proxy_command = proxy_command
         files = tuple(identity_files)
         # identity_file is not a field: replace(spec, identity_file=X) passes it beside the
         # old list, and then it wins (one key, X; None: none); replace(spec,

@@ -27,9 +27,11 @@ from .model import (
     HostSpec,
     TunnelKind,
     TunnelSpec,
+    expand_proxy_tokens,
     hostname_problem,
     listens_clash,
     name_problem,
+    proxy_command_problem,
     text_problem,
     tunnel_name,
     user_problem,
@@ -88,6 +90,7 @@ class _Option:
     key: str
     args: list[str]
     where: str
+    raw: str = ""  # ProxyCommand: the rest of the line as written (ssh keeps it whole)
 
 
 @dataclass(eq=False)
@@ -243,7 +246,10 @@ def _scan_file(path: Path, ssh_dir: Path, found: _File, inc: _Includes, parent: 
                         continue
                     _scan(Path(name), ssh_dir, found, inc, current)
         else:
-            found.entries.append((current, _Option(key, args, where)))
+            rest = ""
+            if key == "proxycommand":  # after the keyword, spaces and "=": all of the line
+                rest = re.sub(r"^[^\s=]*[\s=]*", "", raw.strip(" \t\r\n\f"))
+            found.entries.append((current, _Option(key, args, where, rest)))
 
 
 def read_ssh_config(path: Path | str | None = None) -> ImportResult:
@@ -482,14 +488,15 @@ class _Importer:
         if user and (problem := user_problem(user)):
             self.note(f"{label}: User {user!r} ignored ({problem})")
             user = None
+        proxy: str | None = None
         if (command := seen.first.get("proxycommand")) is not None and (
-            " ".join(command.args).lower() != "none"
+            command.raw.lower() != "none"
         ):
-            self.note(
-                f"{label} skipped: {command.where}: ProxyCommand is not supported by devtui "
-                "yet (it would connect directly instead)"
-            )
-            return None
+            # %n is the alias ssh was given: fixed now, as devtui may name the host otherwise.
+            proxy = expand_proxy_tokens(command.raw, {"n": seen.alias.replace("%", "%%")})
+            if problem := proxy_command_problem(proxy):
+                self.note(f"{label} skipped: {command.where}: ProxyCommand {problem}")
+                return None
         identities = self._identity(seen, label, hostname, port, user)
         timing_notes: list[str] = []
         values = {key: v for key in _SETTINGS_KEYS if (v := seen.value(key)) is not None}
@@ -514,6 +521,7 @@ class _Importer:
             forward_agent=False,
             **timing,
             certificate_file=self._certificate(seen, label, hostname, port, user),
+            proxy_command=proxy,
         )
 
     def _identity(

@@ -36,7 +36,7 @@ from .events import (
     HostReconnectScheduled,
 )
 from .keys import is_encrypted
-from .model import HostSpec, Settings, host_settings
+from .model import HostSpec, Settings, expand_proxy_tokens, host_settings
 from .prompts import HostKeyMismatch, HostKeyQuestion, Prompts
 from .vis import visible
 
@@ -579,6 +579,8 @@ class HostSession:
             options.update(agent_path=None, password_auth=False, kbdint_auth=False)
         if tunnel is not None:
             options["tunnel"] = tunnel
+        if spec.proxy_command:
+            options["proxy_command"] = proxy_argv(spec)
         task = asyncio.ensure_future(asyncssh.connect(spec.hostname, **options))
         # The attempt is bounded by connect_timeout, not counting time spent at a prompt.
         start = time.monotonic()
@@ -658,6 +660,29 @@ def _is_password_prompt(text: str) -> bool:
 def _agent_available() -> bool:
     # What asyncssh will use: SSH_AUTH_SOCK, or on Windows the OpenSSH agent pipe / Pageant.
     return bool(os.environ.get("SSH_AUTH_SOCK")) or os.name == "nt"
+
+
+# What %r may put into a shell line: a user name with `$`, `\\` or quotes could run code.
+_SHELL_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.@-")
+
+
+def proxy_argv(spec: HostSpec) -> str | list[str]:
+    """The host's proxy_command with %h %p %r %n %% expanded, as ssh runs it: by the shell
+    (`sh -c 'exec ...'`) on POSIX; on Windows asyncssh splits it and starts it directly."""
+    assert spec.proxy_command is not None
+    user = spec.user or _local_user()
+    if "%r" in spec.proxy_command.replace("%%", "") and not set(user) <= _SHELL_SAFE:
+        raise ConnectError(
+            f"user {user!r} has characters a shell would read: ProxyCommand not run",
+            permanent=True,
+        )
+    command = expand_proxy_tokens(
+        spec.proxy_command,
+        {"h": spec.hostname, "p": str(spec.port), "r": user, "n": spec.name, "%": "%"},
+    )
+    if os.name == "nt":
+        return command
+    return ["/bin/sh", "-c", f"exec {command}"]
 
 
 def _local_user() -> str:

@@ -24,6 +24,7 @@ from .model import (
     TunnelKind,
     TunnelSpec,
     check_port,
+    expand_proxy_tokens,
     hostname_problem,
     identity_files_problem,
     listens_clash,
@@ -795,10 +796,13 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         )
     if certificates and (problem := text_problem(certificates[0])):
         raise SshCommandError(f"CertificateFile {problem}", certificates[0][-40:])
-    if (proxy := seen.get("proxycommand")) is not None:
-        notes.append(
-            f"ProxyCommand {proxy!r} not used: devtui connects directly "
-            "(or through a jump host); set jump = NAME if a host leads there"
+    if (proxy := seen.get("proxycommand")) is not None and proxy.lower() != "none":
+        # Saved, it would run on every connect: a command is never taken from a paste.
+        raise SshCommandError(
+            "ProxyCommand runs a command on this machine, so devtui does not take it from a "
+            'pasted line; add proxy_command = "..." to the host\'s table by hand, or import '
+            "the Host block (devtui hosts import-ssh-config)",
+            f"ProxyCommand={proxy}"[:60],
         )
     if seen.get("identitiesonly") is not None:
         notes.append("-o identitiesonly is not used by devtui; ignored")
@@ -1138,6 +1142,10 @@ def to_ssh_args(
         args += ["-o", f"{key}={value}"]
     if host.certificate_file:
         args += ["-o", f"CertificateFile={_config_value(host.certificate_file)}"]
+    if host.proxy_command:
+        # %n is the name on ssh's command line (here the hostname): give it devtui's name.
+        command = expand_proxy_tokens(host.proxy_command, {"n": host.name.replace("%", "%%")})
+        args += ["-o", f"ProxyCommand={command}"]
     if host.compression:
         args.append("-C")
     if host.forward_agent:
@@ -1187,6 +1195,8 @@ def to_ssh_config_block(host: HostSpec, tunnels: Sequence[TunnelSpec] = ()) -> s
         lines.append(f"    {key} {value}")
     if host.certificate_file:
         lines.append(f"    CertificateFile {_config_value(host.certificate_file)}")
+    if host.proxy_command:
+        lines.append(f"    ProxyCommand {host.proxy_command}")  # the rest of the line, as is
     if host.jump:
         lines.append(f"    ProxyJump {host.jump}")
     if host.compression:
