@@ -61,6 +61,11 @@ def cell_texts(table: DataTable[Any], row_key: str) -> list[str]:
     return [str(getattr(c, "plain", c)) for c in table.get_row(row_key)]
 
 
+def shown(app: DevTuiApp, screen_type: type) -> bool:
+    """Whether the active screen is a `screen_type` with its contents drawn (not just pushed)."""
+    return isinstance(app.screen, screen_type) and bool(app.screen.query("Label"))
+
+
 def screen_text(app: DevTuiApp) -> str:
     """Everything the active screen shows, as plain text."""
     texts = []

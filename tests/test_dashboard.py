@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from coreutil import isolate_home, sshd_host
-from dashboard_util import cell_texts, make_app, ready, screen_text, until
+from dashboard_util import cell_texts, make_app, ready, screen_text, shown, until
 from harness.net import free_port, send_stream
 from textual.widgets import Input
 
@@ -123,9 +123,9 @@ async def test_unknown_host_key_is_asked_and_only_y_trusts_it(
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, HostKeyScreen), 10, "the host key modal")
-        shown = screen_text(app)
-        assert sshd.host_key_sha256() in shown and "box" in shown
+        await until(pilot, lambda: shown(app, HostKeyScreen), 10, "the host key modal")
+        modal_text = screen_text(app)
+        assert sshd.host_key_sha256() in modal_text and "box" in modal_text
         await pilot.press(answer)
         if answer == "y":
             await until(
@@ -154,11 +154,9 @@ async def test_changed_host_key_is_refused_with_both_fingerprints(
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         await pilot.press("c")
-        await until(
-            pilot, lambda: isinstance(app.screen, HostKeyChangedScreen), 10, "the changed-key modal"
-        )
-        shown = screen_text(app)
-        assert old in shown and sshd.host_key_sha256() in shown
+        await until(pilot, lambda: shown(app, HostKeyChangedScreen), 10, "the changed-key modal")
+        modal_text = screen_text(app)
+        assert old in modal_text and sshd.host_key_sha256() in modal_text
         # No key trusts it: y is not an answer here.
         await pilot.press("y")
         await pilot.press("enter")
@@ -174,7 +172,7 @@ async def test_password_modal_names_the_host_and_logs_in(
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, SecretScreen), 10, "the password modal")
+        await until(pilot, lambda: shown(app, SecretScreen), 10, "the password modal")
         assert "box" in screen_text(app)
         secret = app.screen.query_one("#secret", Input)
         assert secret.password  # masked
@@ -194,7 +192,7 @@ async def test_escape_at_the_password_modal_cancels_that_connect_only(
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, SecretScreen), 10, "the password modal")
+        await until(pilot, lambda: shown(app, SecretScreen), 10, "the password modal")
         await pilot.press("escape")
         await until(
             pilot,
@@ -372,7 +370,7 @@ async def test_install_a_key_with_the_password_modal_then_key_login_is_verified(
         await until(pilot, lambda: app.keys_pane.table.row_count == 1, 10, "the key listed")
         await pilot.press("3", "u")
         await pilot.press("enter")  # the only host
-        await until(pilot, lambda: isinstance(app.screen, SecretScreen), 10, "the password modal")
+        await until(pilot, lambda: shown(app, SecretScreen), 10, "the password modal")
         app.screen.query_one("#secret", Input).value = throwaway_user.password
         await pilot.press("enter")
         await until(
@@ -762,7 +760,12 @@ async def test_shift_t_tests_every_host_failures_first(tmp_path: Path, sshd: Any
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         await pilot.press("T")
-        await until(pilot, lambda: isinstance(app.screen, TextScreen), 20, "the results")
+        await until(
+            pilot,
+            lambda: shown(app, TextScreen) and "failed" in screen_text(app),
+            20,
+            "the results",
+        )
         text = screen_text(app)
         assert "2 OK, 1 failed" in text
         assert text.index("FAIL  gone") < text.index("ok    a")

@@ -61,17 +61,17 @@ class TunnelsPane(FilterablePane):
     title = "Tunnels"
     number = 2
     BINDINGS: ClassVar[list[Any]] = [
-        Binding("space", "toggle", "Start/stop", id="tunnels.toggle"),
+        Binding("space", "start_stop", "Start/stop", id="tunnels.toggle"),
         Binding("o", "open", "Open", id="tunnels.open", tooltip="Open in the browser"),
         Binding("y", "copy", "Copy URL", id="tunnels.copy"),
-        Binding("r", "restart", "Restart", id="tunnels.restart"),
+        Binding("r", "restart", "Restart", id="tunnels.restart", show=False),
         Binding("n", "new", "New", id="tunnels.new"),
         Binding("e", "edit", "Edit", id="tunnels.edit"),
         Binding("d", "delete", "Delete", id="tunnels.delete"),
         Binding(
             "f",
             "forward",
-            "Forward offer",
+            "Forward",
             id="tunnels.forward",
             tooltip="Forward a port the host opened",
         ),
@@ -158,6 +158,7 @@ class TunnelsPane(FilterablePane):
         self.set_empty_text("" if rows or self.filter_text else EMPTY)
         self.sync_rows(rows, full)
         self.update_subtitle()
+        self.sync_bindings()
 
     def update_subtitle(self) -> None:
         """The selected row's route, or why it is not working, or what `f`/`s`/`R` would do."""
@@ -194,6 +195,36 @@ class TunnelsPane(FilterablePane):
 
     def on_data_table_row_highlighted(self, event: Any) -> None:
         self.update_subtitle()
+        self.sync_bindings()
+
+    def _row_context(self) -> tuple[bool, bool, bool]:
+        """(offers exist, the row is an unsaved tunnel, the row's app moved)."""
+        app = self.dashboard
+        key = self.selected_key() or ""
+        tunnel = key if key and parse_offer_key(key) is None else None
+        return (
+            bool(app.offers()),
+            tunnel is not None and tunnel not in app.config.tunnels,
+            tunnel is not None and app.moved_target(tunnel) is not None,
+        )
+
+    def sync_bindings(self) -> None:
+        """Show f / s / R in the footer only when they would do something (a recompose of
+        the footer is not free: only when that changes)."""
+        context = self._row_context()
+        if context != getattr(self, "_shown_context", None):
+            self._shown_context = context
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        offers, unsaved, moved = getattr(self, "_shown_context", (False, False, False))
+        if action == "forward":
+            return True if offers else None  # greyed out, not gone: f still says what it is for
+        if action == "save":
+            return unsaved
+        if action == "retarget":
+            return moved
+        return True
 
     def selected_tunnel(self) -> str | None:
         """The tunnel under the cursor (None on an offer row)."""
@@ -203,7 +234,7 @@ class TunnelsPane(FilterablePane):
         return key
 
     @guard
-    def action_toggle(self) -> None:
+    def action_start_stop(self) -> None:
         key = self.selected_key() or ""
         if (offer := parse_offer_key(key)) is not None:
             self.dashboard.tunnel_actions.forward_offer(
