@@ -133,6 +133,7 @@ class DevTuiApp(App[int]):
         self._config_stamp = self._stamp()
         self._theme_loaded = False
         self._in_shell = False
+        self._status_shown = ""
         self._followers: dict[str, Worker[Any]] = {}  # "host:source" -> its follower
         self._source_pending: dict[str, list[LogRecord]] = {}
 
@@ -228,8 +229,15 @@ class DevTuiApp(App[int]):
         if self.core is None:
             return []
         new = self.live.new_ports
+        if not new:  # most refreshes: nothing opened since connect; skip the hosts
+            return []
+        hosts = {h for h, _ in new}
         return [
-            (h, p) for h in self.config.hosts for p in self.core.offers(h) if (h, p.port) in new
+            (h, p)
+            for h in self.config.hosts
+            if h in hosts
+            for p in self.core.offers(h)
+            if (h, p.port) in new
         ]
 
     def _is_offer(self, event: RemotePortOpened) -> bool:
@@ -304,7 +312,7 @@ class DevTuiApp(App[int]):
         """Redraw hosts and tunnels from the core's snapshots (only changed cells)."""
         self.hosts_pane.refresh_rows(full)
         self.tunnels_pane.refresh_rows(full)
-        self.query_one(StatusBar).update(self._status_text())
+        self.show_status()
 
     def log_line(self, level: str, text: str) -> None:
         """A line in the Logs pane that is not a core event (what the dashboard did)."""
@@ -331,7 +339,7 @@ class DevTuiApp(App[int]):
             work, name=description, group=group, description=description, exit_on_error=False
         )
         self._jobs[worker] = description
-        self.query_one(StatusBar).update(self._status_text())
+        self.show_status()
         return worker
 
     @on(Worker.StateChanged)
@@ -339,7 +347,7 @@ class DevTuiApp(App[int]):
         worker = event.worker
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             self._jobs.pop(worker, None)
-            self.query_one(StatusBar).update(self._status_text())
+            self.show_status()
         if event.state == WorkerState.ERROR and worker.error is not None:
             self.report_exception(worker.name or "a background job", worker.error)
 
@@ -381,8 +389,12 @@ class DevTuiApp(App[int]):
         return keys.index(key) if key in keys else 0
 
     def show_status(self) -> None:
-        """Redraw the top line (jobs, counts)."""
-        self.query_one(StatusBar).update(self._status_text())
+        """Redraw the top line (jobs, counts) when its text changed; it is one row, so no new
+        layout of the screen is needed."""
+        text = self._status_text()
+        if text != self._status_shown:
+            self._status_shown = text
+            self.query_one(StatusBar).update(text, layout=False)
 
     async def _saved(self, work: Awaitable[Any], message: str) -> None:
         await work

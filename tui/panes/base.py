@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -109,6 +111,9 @@ class FilterablePane(Pane):
     def set_empty_text(self, text: str) -> None:
         """Show `text` in place of the table (an empty pane explains what to do)."""
         empty = self.query_one(EmptyNote)
+        if getattr(self, "_empty_text", None) == text:
+            return
+        self._empty_text = text
         refocus = empty.has_focus or self.table.has_focus
         empty.update(text)
         empty.display = bool(text)
@@ -151,5 +156,9 @@ class FilterablePane(Pane):
                 continue
             for i, cell in enumerate(cells):
                 if old is None or old[i] != cell:
-                    table.update_cell(key, columns[i], cell, update_width=True)
+                    # Only a wider cell re-measures its column: DataTable measures every row of
+                    # it when a cell narrows (measured: 70% of the CPU with 700 busy rows).
+                    plain = cell.plain if isinstance(cell, Text) else str(cell)
+                    grows = cell_len(plain) > table.columns[columns[i]].content_width
+                    table.update_cell(key, columns[i], cell, update_width=grows)
         self._shown = dict(rows)

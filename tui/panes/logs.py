@@ -20,7 +20,7 @@ from .base import Pane
 
 KEEP = 5000  # records kept for filtering; the log file has everything
 SHOWN = 1000  # lines the view holds
-PER_FLUSH = 400  # lines drawn per batch: a burst costs one bounded repaint, never a freeze
+PER_FLUSH = 100  # lines drawn per batch (a few screenfuls): a burst never freezes typing
 LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
 LEVEL_TAG = {"info": "   ", "warning": "!  ", "error": "!! "}
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding
 
-from sshcore.model import TunnelSpec
+from sshcore.model import Endpoint, TunnelSpec
 
 from ..format import clip, human_bytes, human_rate, sparkline
 from ..guard import guard
@@ -44,15 +45,21 @@ def parse_offer_key(key: str) -> tuple[str, int] | None:
 
 
 def route(spec: TunnelSpec) -> str:
-    """'7860 -> 127.0.0.1:7860', with a flag when the port is open to other machines."""
-    listen = str(spec.listen.port) if spec.listen.loopback else str(spec.listen)
-    target = str(spec.target) if spec.target else "SOCKS"
+    """'L 7860→127.0.0.1:7860', with a flag when the port is open to other machines."""
+    return _route(spec.kind, spec.listen, spec.target)
+
+
+@functools.lru_cache(maxsize=4096)
+def _route(kind: str, listen: Endpoint, target: Endpoint | None) -> str:
+    # Cached: every refresh draws every row, and reading an address is not free.
+    shown = str(listen.port) if listen.loopback else str(listen)
+    where = str(target) if target else "SOCKS"
     flag = ""
-    if spec.kind != "remote" and spec.listen.all_interfaces:
+    if kind != "remote" and listen.all_interfaces:
         flag = " (all interfaces!)"
-    elif spec.kind != "remote" and spec.listen.exposed:
+    elif kind != "remote" and listen.exposed:
         flag = " (not loopback!)"  # a LAN address or host name: other machines may reach it
-    return f"{KIND[spec.kind]} {listen}→{target}{flag}"
+    return f"{KIND[kind]} {shown}→{where}{flag}"
 
 
 class TunnelsPane(FilterablePane):
