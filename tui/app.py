@@ -12,7 +12,7 @@ import os
 import time
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,6 +34,8 @@ from sshcore.events import (
     HostFailed,
     HostKeyLearned,
     HostKeyRejected,
+    PortForwarded,
+    RemotePortClosed,
     RemotePortOpened,
     TunnelFailed,
     TunnelTargetMoved,
@@ -289,6 +291,7 @@ class DevTuiApp(App[int]):
             self.notify(event.message(), severity="error", timeout=8)
         if len(problems) > 3:
             self.notify(f"and {len(problems) - 3} more errors: see Logs (4)", severity="error")
+        self._refresh_for(batch)
         for event in batch:
             if isinstance(event, HostKeyLearned | DiscoveryUnsupported):
                 self.notify(event.message(), timeout=6)
@@ -296,7 +299,25 @@ class DevTuiApp(App[int]):
                 self.notify(f"{event.message()} (Tunnels, 2)", title="New port", timeout=10)
             elif isinstance(event, TunnelTargetMoved):
                 self.notify(event.message(), severity="warning", timeout=10)
-        self.refresh_panes()
+
+    def _refresh_for(self, batch: list[Event]) -> None:
+        """Redraw the rows a batch of events is about (a host's events touch its tunnels);
+        ports opening or closing can add or remove offer rows."""
+        hosts: set[str] = set()
+        tunnels: set[str] = set()
+        structural = False
+        for event in batch:
+            if isinstance(event, RemotePortOpened | RemotePortClosed | PortForwarded):
+                structural = True
+            host, tunnel = getattr(event, "host", None), getattr(event, "tunnel", None)
+            if isinstance(host, str):
+                hosts.add(host)
+            if isinstance(tunnel, str):
+                tunnels.add(tunnel)
+        if hosts:
+            tunnels |= {t.name for t in self.tunnel_specs().values() if t.host in hosts}
+        if hosts or tunnels or structural:
+            self.refresh_panes(hosts=hosts, tunnels=None if structural else tunnels)
 
     def _tick(self) -> None:
         # Once a second: traffic samples for the sparklines and the reconnect countdowns.
@@ -306,12 +327,20 @@ class DevTuiApp(App[int]):
         for name, tunnel in list(self.core.tunnels.items()):
             if tunnel.running:
                 self.live.sample(name, tunnel.bytes_up, tunnel.bytes_down, now)
-        self.refresh_panes()
+        self.refresh_panes(hosts=set(self.live.retry_at), tunnels=set(self.running_tunnels()))
 
-    def refresh_panes(self, full: bool = False) -> None:
-        """Redraw hosts and tunnels from the core's snapshots (only changed cells)."""
-        self.hosts_pane.refresh_rows(full)
-        self.tunnels_pane.refresh_rows(full)
+    def refresh_panes(
+        self,
+        full: bool = False,
+        hosts: Collection[str] | None = None,
+        tunnels: Collection[str] | None = None,
+    ) -> None:
+        """Redraw hosts and tunnels from the core's snapshots (only changed cells); `hosts` /
+        `tunnels`: only those rows (None: every row)."""
+        if full or hosts is None or hosts:
+            self.hosts_pane.refresh_rows(full, only=hosts)
+        if full or tunnels is None or tunnels:
+            self.tunnels_pane.refresh_rows(full, only=tunnels)
         self.show_status()
 
     def log_line(self, level: str, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len
@@ -132,7 +133,8 @@ class FilterablePane(Pane):
             return None
         return None if row_key.value is None else str(row_key.value)
 
-    def refresh_rows(self, full: bool = False) -> None:
+    def refresh_rows(self, full: bool = False, only: Collection[str] | None = None) -> None:
+        """Redraw the rows (`only`: just these keys, when the table has them all already)."""
         raise NotImplementedError
 
     def sync_rows(self, rows: dict[str, tuple[Any, ...]], full: bool) -> None:
@@ -148,9 +150,17 @@ class FilterablePane(Pane):
                 table.move_cursor(row=list(rows).index(selected))
             self._shown = dict(rows)
             return
+        self.update_rows(rows)
+        self._shown = dict(rows)
+
+    def update_rows(self, rows: dict[str, tuple[Any, ...]]) -> None:
+        """Update the cells that changed in rows the table already has (no rows added)."""
+        table = self.table
         shown: dict[str, tuple[Any, ...]] = getattr(self, "_shown", {})
         columns = list(table.columns)
         for key, cells in rows.items():
+            if key not in shown:
+                continue
             old = shown.get(key)
             if old == cells:
                 continue
@@ -161,4 +171,4 @@ class FilterablePane(Pane):
                     plain = cell.plain if isinstance(cell, Text) else str(cell)
                     grows = cell_len(plain) > table.columns[columns[i]].content_width
                     table.update_cell(key, columns[i], cell, update_width=grows)
-        self._shown = dict(rows)
+            shown[key] = cells

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -132,27 +133,20 @@ class TunnelsPane(FilterablePane):
             return Text("waiting", style="yellow")  # for its host: the subtitle says why
         return Text(state, style=STATE_STYLE.get(state, ""))
 
-    def refresh_rows(self, full: bool = False) -> None:
+    def refresh_rows(self, full: bool = False, only: Collection[str] | None = None) -> None:
         app = self.dashboard
         specs = app.tunnel_specs()
-        rows: dict[str, tuple[Any, ...]] = {}
-        for name, spec in specs.items():
-            if not self.matches(name, spec.host, route(spec)):
-                continue
-            status = app.tunnel_status(name)
-            traffic = app.live.traffic.get(name)
-            conns = str(status.connections) if status else ""
-            up = human_bytes(status.bytes_up) if status and status.bytes_up else ""
-            down = human_bytes(status.bytes_down) if status and status.bytes_down else ""
-            state = self.state_cell(name)
-            # A tunnel made from an offer is marked until `s` saves it.
-            label = f"{name}*" if name not in app.config.tunnels else name
-            if self.wide:
-                spark = sparkline(traffic.rates, SPARK) if traffic and traffic.up_rate else ""
-                updown = f"{up or 0}/{down or 0}" if up or down else ""
-                rows[name] = (label, route(spec), state, conns, updown, spark)
-            else:
-                rows[name] = (label, state, conns, up, down)
+        if only is not None and not full and hasattr(self, "_shown"):
+            # Some tunnels changed (traffic, state): their rows alone.
+            self.update_rows({n: self._row(n, specs[n]) for n in only if n in specs})
+            if self.selected_key() in only:
+                self.update_subtitle()
+            return
+        rows: dict[str, tuple[Any, ...]] = {
+            name: self._row(name, spec)
+            for name, spec in specs.items()
+            if self.matches(name, spec.host, route(spec))
+        }
         for host, port in app.offers():
             if not self.matches(host, str(port.port), port.process or ""):
                 continue
@@ -166,6 +160,22 @@ class TunnelsPane(FilterablePane):
         self.sync_rows(rows, full)
         self.update_subtitle()
         self.sync_bindings()
+
+    def _row(self, name: str, spec: TunnelSpec) -> tuple[Any, ...]:
+        app = self.dashboard
+        status = app.tunnel_status(name)
+        traffic = app.live.traffic.get(name)
+        conns = str(status.connections) if status else ""
+        up = human_bytes(status.bytes_up) if status and status.bytes_up else ""
+        down = human_bytes(status.bytes_down) if status and status.bytes_down else ""
+        state = self.state_cell(name)
+        # A tunnel made from an offer is marked until `s` saves it.
+        label = f"{name}*" if name not in app.config.tunnels else name
+        if self.wide:
+            spark = sparkline(traffic.rates, SPARK) if traffic and traffic.up_rate else ""
+            updown = f"{up or 0}/{down or 0}" if up or down else ""
+            return (label, route(spec), state, conns, updown, spark)
+        return (label, state, conns, up, down)
 
     def update_subtitle(self) -> None:
         """The selected row's route, or why it is not working, or what `f`/`s`/`R` would do."""
