@@ -34,3 +34,15 @@ class SshCommandError(DevtuiError):
     def __init__(self, message: str, token: str | None = None) -> None:
         self.token = token
         super().__init__(f"{message}: {token!r}" if token is not None else message)
+
+
+class UsageError(DevtuiError):
+    """A value the user typed is not valid (a spec, a name); nothing was changed.
+
+    `field` names the input it is about ("name", "spec"), so a front end can point at it
+    (a form field, or the CLI's --name).
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .config import Config
-from .errors import ConfigError, DevtuiError, SshCommandError
+from .errors import ConfigError, DevtuiError, SshCommandError, UsageError
 from .model import HostSpec, TunnelKind, TunnelSpec, listens_clash, name_problem, tunnel_name
 from .openssh_config import plan_import, read_ssh_config, write_host_blocks
 from .sshcmd import (
@@ -27,18 +27,6 @@ from .sshcmd import (
 
 if TYPE_CHECKING:  # only for annotations: sshcore.keys imports asyncssh
     from .keys import InstallResult, KeyInfo
-
-
-class UsageError(DevtuiError):
-    """A value the user typed is not valid (a spec, a name); nothing was changed.
-
-    `field` names the input it is about ("name", "spec"), so a front end can point at it
-    (a form field, or the CLI's --name).
-    """
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        self.field = field
-        super().__init__(message)
 
 
 class NotFoundError(DevtuiError):

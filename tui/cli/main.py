@@ -14,12 +14,14 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sshcore import ops
 from sshcore.config import Config, default_config_path
-from sshcore.errors import ConfigError, DevtuiError, SshCommandError
+from sshcore.errors import ConfigError, DevtuiError, SshCommandError, UsageError
 from sshcore.model import HostSpec, TunnelSpec
+
+if TYPE_CHECKING:
+    from sshcore import ops
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -28,7 +30,6 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 # A bad argument on the command line: exit status 2, like argparse's own errors.
-UsageError = ops.UsageError
 
 
 def _out(text: str = "") -> None:
@@ -58,6 +59,8 @@ def _load(args: argparse.Namespace) -> Config:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """devtui add 'SSH LINE' [--name N]"""
+    from sshcore import ops  # here, not at the top: --version and --help start faster
+
     if not args.line:
         raise SshCommandError(
             "paste the ssh command line after add, e.g. devtui add 'ssh -p 2222 me@host'"
@@ -137,12 +140,16 @@ def cmd_hosts_list(args: argparse.Namespace) -> int:
 
 def cmd_hosts_remove(args: argparse.Namespace) -> int:
     """devtui hosts remove NAME"""
+    from sshcore import ops  # here, not at the top: --version and --help start faster
+
     _show(ops.remove_host(_load(args), args.name))
     return 0
 
 
 def cmd_hosts_import(args: argparse.Namespace) -> int:
     """devtui hosts import-ssh-config [PATH]"""
+    from sshcore import ops  # here, not at the top: --version and --help start faster
+
     config = _load(args)
     path = Path(args.path) if args.path else None
     _show(ops.import_ssh_config(config, path, explicit=path is not None))
@@ -151,6 +158,8 @@ def cmd_hosts_import(args: argparse.Namespace) -> int:
 
 def cmd_hosts_export(args: argparse.Namespace) -> int:
     """devtui hosts export NAME [--as command|config] [--write [PATH]]"""
+    from sshcore import ops  # here, not at the top: --version and --help start faster
+
     config = _load(args)
     if args.write:
         _show(ops.export_host(config, args.name, Path(args.write)))
@@ -182,6 +191,8 @@ def cmd_tunnels_list(args: argparse.Namespace) -> int:
 
 def cmd_tunnels_add(args: argparse.Namespace) -> int:
     """devtui tunnels add HOST (-L|-R|-D) SPEC [--name N] [--autostart]"""
+    from sshcore import ops  # here, not at the top: --version and --help start faster
+
     config = _load(args)
     kind, spec = args.forward
     try:
@@ -212,12 +223,16 @@ def cmd_tunnels_retarget(args: argparse.Namespace) -> int:
 
 def cmd_tunnels_remove(args: argparse.Namespace) -> int:
     """devtui tunnels remove NAME"""
+    from sshcore import ops  # here, not at the top: --version and --help start faster
+
     _show(ops.remove_tunnel(_load(args), args.name))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """devtui check: validate the config; exit 1 on any error."""
+    from sshcore import ops  # here, not at the top: --version and --help start faster
+
     path = Path(args.config).expanduser() if args.config else default_config_path()
     ok, lines = ops.check_config(path)
     for line in lines:

@@ -154,15 +154,18 @@ class LogsPane(Pane):
         if source != self.source:
             return
         shown = [r for r in fresh if self.passes(r)]
-        skipped = max(0, len(shown) - PER_FLUSH)
+        # Following, only the last two screenfuls can be read as they scroll by; the rest of
+        # a burst stays in the records (the filter redraws them) and in the log file.
+        limit = min(PER_FLUSH, max(20, 2 * self.log_view.size.height)) if self.follow else PER_FLUSH
+        skipped = max(0, len(shown) - limit)
         if skipped:
-            shown = shown[-PER_FLUSH:]
+            shown = shown[-limit:]
             self._write(
                 [
                     LogRecord(
                         time.time(),
                         "warning",
-                        f"… {skipped} lines skipped here (a burst; the log file has them all)",
+                        f"… {skipped} lines not drawn (a burst: / filters them, the log file has all)",
                     )
                 ]
             )
