@@ -53,8 +53,6 @@ from .panes import HostsPane, KeysPane, LogsPane, TunnelsPane
 from .panes.base import FilterablePane, Pane
 from .panes.logs import LogRecord
 from .prompts import TuiPrompts
-from .screens.dialogs import ConfirmScreen
-from .screens.help import HelpScreen
 
 if TYPE_CHECKING:
     from sshcore.core import Core
@@ -499,9 +497,13 @@ class DevTuiApp(App[int]):
         self.pane(name).focus_main()
 
     def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
         self.push_screen(HelpScreen(self))
 
     async def action_quit(self) -> None:
+        from .screens.dialogs import ConfirmScreen
+
         running = self.running_tunnels()
         if not running:
             await self._quit()

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from sshcore.prompts import HostKeyMismatch, HostKeyQuestion
 
-from .screens.dialogs import HostKeyChangedScreen, HostKeyScreen, SecretScreen
-
 if TYPE_CHECKING:
     from textual.app import App
     from textual.screen import Screen
@@ -37,16 +35,24 @@ class TuiPrompts:
             raise
 
     async def password(self, host: str, prompt: str) -> str | None:
+        from .screens.dialogs import SecretScreen
+
         answer = await self._ask(SecretScreen(f"Password for {host}", f"{host}: {prompt}"))
         return answer if isinstance(answer, str) else None
 
     async def passphrase(self, key_path: str) -> str | None:
+        from .screens.dialogs import SecretScreen
+
         answer = await self._ask(SecretScreen("Key passphrase", f"Passphrase for {key_path}"))
         return answer if isinstance(answer, str) else None
 
     async def confirm_host_key(self, question: HostKeyQuestion) -> bool:
+        from .screens.dialogs import HostKeyScreen
+
         return bool(await self._ask(HostKeyScreen(question)))
 
     async def host_key_changed(self, mismatch: HostKeyMismatch) -> None:
+        from .screens.dialogs import HostKeyChangedScreen
+
         self.app.bell()
         await self._ask(HostKeyChangedScreen(mismatch))

@@ -8,12 +8,6 @@ from typing import TYPE_CHECKING, Any
 from sshcore.errors import DevtuiError
 from sshcore.model import HostSpec
 
-from ..screens.dialogs import ConfirmScreen, TextScreen
-from ..screens.forms import (
-    HostFormScreen,
-    PasteScreen,
-)
-
 if TYPE_CHECKING:
     from ..app import DevTuiApp
 
@@ -79,6 +73,8 @@ class HostActions:
     async def _test_all(self) -> None:
         from sshcore.fleet import check_hosts
 
+        from ..screens.dialogs import TextScreen
+
         names = list(self.app.config.hosts)
         done = 0
         worker = next(w for w in self.app._jobs if w.group == "fleet" and w.is_running)
@@ -127,6 +123,8 @@ class HostActions:
 
     def paste_line(self) -> None:
         """`p`: paste an ssh line; saved as a host plus tunnels (same parsing as devtui add)."""
+        from ..screens.forms import PasteScreen
+
         screen = PasteScreen(self.app.config.data, str(self.app.config.path))
         self.app.push_screen(screen, callback=self._pasted)
 
@@ -147,6 +145,8 @@ class HostActions:
 
     def edit_host(self, name: str | None) -> None:
         """`a` / `e`: the host form; saved when valid."""
+        from ..screens.forms import HostFormScreen
+
         spec = self.app.config.hosts.get(name) if name else None
         self.app.push_screen(
             HostFormScreen(self.app.config.data, spec),
@@ -162,6 +162,8 @@ class HostActions:
 
     def delete_host(self, name: str) -> None:
         """`d`: delete after a confirmation that names the tunnels going too."""
+        from ..screens.dialogs import ConfirmScreen
+
         tunnels = [t.name for t in self.app.config.data.tunnels_of(name)]
         body = f"Delete host {name} ({self.app.config.hosts[name].destination})?"
         if tunnels:
@@ -206,6 +208,8 @@ class HostActions:
 
     def forget_host_key(self, name: str) -> None:
         """Palette: remove a host's known_hosts entries after the machine was rebuilt."""
+        from ..screens.dialogs import ConfirmScreen
+
         spec = self.app.config.hosts[name]
         self.app.push_screen(
             ConfirmScreen(

@@ -8,16 +8,11 @@ from typing import TYPE_CHECKING
 
 from sshcore.errors import DevtuiError
 
-from ..screens.dialogs import ConfirmScreen, PickScreen, TextScreen
-from ..screens.forms import (
-    KeygenRequest,
-    KeygenScreen,
-)
-
 if TYPE_CHECKING:
     from sshcore.keys import KeyInfo
 
     from ..app import DevTuiApp
+    from ..screens.forms import KeygenRequest
 
 
 class KeyActions:
@@ -50,6 +45,8 @@ class KeyActions:
 
     def show_key(self, info: KeyInfo) -> None:
         """`s`: the public key and what devtui knows of the key."""
+        from ..screens.dialogs import TextScreen
+
         if not info.public_line:
             raise DevtuiError(f"{info.name}: {info.problem or 'no public key'}")
         facts = [
@@ -72,9 +69,13 @@ class KeyActions:
         """`g`: the keygen form, then the key made in a thread (owner-only from the start)."""
         from sshcore.keys import default_key_path
 
+        from ..screens.forms import KeygenScreen
+
         self.app.push_screen(KeygenScreen(str(default_key_path("ed25519"))), callback=self._keygen)
 
     def _keygen(self, request: object) -> None:
+        from ..screens.forms import KeygenRequest
+
         if isinstance(request, KeygenRequest):
             self.app.job(self._generate(request), f"generating {Path(request.path).name}")
 
@@ -98,6 +99,8 @@ class KeyActions:
 
     def install_key(self, info: KeyInfo) -> None:
         """`u`: pick a host, then install the key there like ssh-copy-id and prove it works."""
+        from ..screens.dialogs import PickScreen
+
         if not self.app.config.hosts:
             raise DevtuiError("no hosts yet: add one first (1, then p)")
         choices = [(h.name, f"{h.name}  {h.destination}") for h in self.app.config.hosts.values()]
@@ -125,6 +128,8 @@ class KeyActions:
 
     def fix_key_permissions(self, info: KeyInfo) -> None:
         """`f`: make the private key owner-only, after a confirmation."""
+        from ..screens.dialogs import ConfirmScreen
+
         self.app.push_screen(
             ConfirmScreen(
                 "Fix permissions",

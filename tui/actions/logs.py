@@ -9,10 +9,6 @@ from typing import TYPE_CHECKING
 from sshcore.errors import DevtuiError
 
 from ..panes.logs import LogRecord
-from ..screens.dialogs import ConfirmScreen
-from ..screens.forms import (
-    LogSourceScreen,
-)
 
 if TYPE_CHECKING:
     from ..app import DevTuiApp
@@ -57,6 +53,8 @@ class LogActions:
 
     def add_log_source(self) -> None:
         """`a` in Logs: follow a remote file or command; saved with its host."""
+        from ..screens.forms import LogSourceScreen
+
         if not self.app.config.hosts:
             raise DevtuiError("no hosts yet: add one first (1, then p)")
         host = self.app.hosts_pane.selected_key()
@@ -80,6 +78,8 @@ class LogActions:
 
     def remove_log_source(self, key: str) -> None:
         """`d` in Logs: stop following a remote source and forget it."""
+        from ..screens.dialogs import ConfirmScreen
+
         host, _, source = key.partition(":")
         self.app.push_screen(
             ConfirmScreen("Remove log source", f"Stop following {source} on {host}?", "remove"),

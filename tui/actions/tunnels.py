@@ -8,10 +8,6 @@ from sshcore.errors import DevtuiError
 from sshcore.model import TunnelSpec
 
 from ..format import over_ssh
-from ..screens.dialogs import ConfirmScreen
-from ..screens.forms import (
-    TunnelFormScreen,
-)
 
 if TYPE_CHECKING:
     from ..app import DevTuiApp
@@ -42,6 +38,8 @@ class TunnelActions:
 
     def edit_tunnel(self, name: str | None) -> None:
         """`n` / `e`: the tunnel form (busy ports named before anything is saved)."""
+        from ..screens.forms import TunnelFormScreen
+
         if name and name not in self.app.config.tunnels:
             raise DevtuiError(f"{name} came from an offer: s saves it, then e edits it")
         spec = self.app.config.tunnels.get(name) if name else None
@@ -61,6 +59,8 @@ class TunnelActions:
 
     def delete_tunnel(self, name: str) -> None:
         """`d`: stop and delete one tunnel, after a confirmation."""
+        from ..screens.dialogs import ConfirmScreen
+
         spec = self.app.tunnel_specs()[name]
         self.app.push_screen(
             ConfirmScreen("Delete tunnel", f"Delete tunnel {name} ({spec.describe()})?", "delete"),
