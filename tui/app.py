@@ -27,21 +27,6 @@ from textual.worker import Worker, WorkerState
 
 from sshcore.config import Config
 from sshcore.errors import ConfigError, DevtuiError
-from sshcore.events import (
-    AuthFailed,
-    DiscoveryUnsupported,
-    Event,
-    HostFailed,
-    HostKeyLearned,
-    HostKeyRejected,
-    PortForwarded,
-    RemotePortClosed,
-    RemotePortOpened,
-    TunnelFailed,
-    TunnelTargetMoved,
-    TunnelTraffic,
-    UnexpectedError,
-)
 from sshcore.model import TunnelSpec
 
 from .actions.hosts import HostActions
@@ -57,6 +42,7 @@ from .prompts import TuiPrompts
 if TYPE_CHECKING:
     from sshcore.core import Core
     from sshcore.discovery import ListeningPort
+    from sshcore.events import Event, RemotePortOpened
     from sshcore.prompts import Prompts
     from sshcore.session import HostStatus
     from sshcore.tunnels import TunnelStatus
@@ -65,7 +51,6 @@ CoreFactory = Callable[["Prompts"], "Core"]
 FLUSH_INTERVAL = 0.25  # seconds between batched repaints of events
 PENDING_MAX = 20_000  # events held between two repaints; older ones only reach the log file
 CONFIG_POLL = 1.5  # seconds between looks at the config file's modification time
-NOTIFY_EVENTS = (HostFailed, HostKeyRejected, AuthFailed, TunnelFailed)
 
 
 def display_path(path: Path) -> str:
@@ -266,6 +251,19 @@ class DevTuiApp(App[int]):
         self._dirty = True
 
     def _flush_events(self) -> None:
+        # Imported here, after the core (which loads them anyway): not before the first paint.
+        from sshcore.events import (
+            AuthFailed,
+            DiscoveryUnsupported,
+            HostFailed,
+            HostKeyLearned,
+            HostKeyRejected,
+            RemotePortOpened,
+            TunnelFailed,
+            TunnelTargetMoved,
+            TunnelTraffic,
+        )
+
         if self._in_shell or (not self._pending and not self._dirty):
             return
         batch = list(self._pending)
@@ -284,7 +282,11 @@ class DevTuiApp(App[int]):
             if lines:
                 self.logs_pane.add(lines[:], source=key)
                 lines.clear()
-        problems = [e for e in batch if isinstance(e, NOTIFY_EVENTS)]
+        problems = [
+            e
+            for e in batch
+            if isinstance(e, HostFailed | HostKeyRejected | AuthFailed | TunnelFailed)
+        ]
         for event in problems[:3]:
             self.notify(event.message(), severity="error", timeout=8)
         if len(problems) > 3:
@@ -301,6 +303,8 @@ class DevTuiApp(App[int]):
     def _refresh_for(self, batch: list[Event]) -> None:
         """Redraw the rows a batch of events is about (a host's events touch its tunnels);
         ports opening or closing can add or remove offer rows."""
+        from sshcore.events import PortForwarded, RemotePortClosed, RemotePortOpened
+
         hosts: set[str] = set()
         tunnels: set[str] = set()
         structural = False
@@ -394,6 +398,8 @@ class DevTuiApp(App[int]):
             return
         detail = f"{type(error).__name__}: {error}"
         trace = "".join(traceback.format_exception(error))
+        from sshcore.events import UnexpectedError
+
         event = UnexpectedError(where, detail, trace)
         if self.core is not None:
             self.core.bus.publish(event)  # to the log file (with the traceback) and the pane

@@ -6,21 +6,11 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from sshcore.events import (
-    Event,
-    HostConnected,
-    HostConnecting,
-    HostDisconnected,
-    HostFailed,
-    HostReconnectScheduled,
-    RemotePortClosed,
-    RemotePortOpened,
-    TargetRefused,
-    TunnelStarted,
-    TunnelStopped,
-    TunnelTraffic,
-)
+if TYPE_CHECKING:
+    from sshcore.events import Event
+
 
 HISTORY_SECONDS = 60  # the sparkline's window: one sample a second
 
@@ -67,6 +57,21 @@ class LiveState:
 
     def feed(self, event: Event) -> None:
         """Update from one core event."""
+        # Here, not at the top: the events module is not needed before the first paint.
+        from sshcore.events import (
+            HostConnected,
+            HostConnecting,
+            HostDisconnected,
+            HostFailed,
+            HostReconnectScheduled,
+            RemotePortClosed,
+            RemotePortOpened,
+            TargetRefused,
+            TunnelStarted,
+            TunnelStopped,
+            TunnelTraffic,
+        )
+
         if isinstance(event, HostReconnectScheduled):
             self.retry_at[event.host] = (time.monotonic() + event.delay, event.attempt)
         elif isinstance(event, HostConnecting | HostConnected | HostDisconnected | HostFailed):
