@@ -946,3 +946,24 @@ async def test_a_running_tunnel_follows_a_hand_edit(
         await until(pilot, lambda: _listening(moved) and not _listening(one), 10, "one moved")
         assert app.tunnel_status("one").state.value == "up"
         assert path.read_text() == edited  # the hand edit is left as written
+
+
+async def test_editing_a_host_keeps_what_the_form_does_not_show(tmp_path: Path) -> None:
+    host = {
+        "hostname": "gpu.example.org",
+        "identity_files": ["~/.ssh/id_a", "~/.ssh/id_b"],
+        "log_sources": ["/var/log/app.log"],
+        "connect_timeout": 7,
+        "auto_forward": "never",
+    }
+    app = make_app(tmp_path, {"gpu": host})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("e")
+        app.screen.query_one("#port", Input).value = "2222"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.config.hosts["gpu"].port == 2222, 10, "the edit saved")
+    spec = app.config.hosts["gpu"]
+    assert spec.identity_files == ("~/.ssh/id_a", "~/.ssh/id_b")
+    assert spec.log_sources == ("/var/log/app.log",)
+    assert (spec.connect_timeout, spec.auto_forward) == (7, "never")

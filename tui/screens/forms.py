@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from rich.markup import escape
@@ -187,16 +187,27 @@ class HostFormScreen(FormScreen):
 
     def result(self) -> object:
         base = self.spec
-        return HostSpec(
-            name=base.name if base else self._value("name"),
-            hostname=self._value("hostname"),
-            port=int(self._value("port")),
-            user=self._value("user") or None,
-            identity_file=self._value("identity") or None,
-            jump=self._value("jump") or None,
-            compression=base.compression if base else False,
-            forward_agent=base.forward_agent if base else False,
-        )
+        identity = self._value("identity") or None
+        if base is None:
+            return HostSpec(
+                name=self._value("name"),
+                hostname=self._value("hostname"),
+                port=int(self._value("port")),
+                user=self._value("user") or None,
+                identity_file=identity,
+                jump=self._value("jump") or None,
+            )
+        # Everything the form does not show (more key files, log sources, timeouts, ...)
+        # stays as it was: an edit changes only what the user changed.
+        changes: dict[str, object] = {
+            "hostname": self._value("hostname"),
+            "port": int(self._value("port")),
+            "user": self._value("user") or None,
+            "jump": self._value("jump") or None,
+        }
+        if identity != base.identity_file:
+            changes["identity_file"] = identity
+        return replace(base, **changes)
 
 
 # ---------------------------------------------------------------------------------------------
