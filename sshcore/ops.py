@@ -302,13 +302,11 @@ def install_lines(
 
 
 def uses_key(config: Config, host: str, key_path: Path) -> bool:
-    """Whether saved host `host` already logs in with `key_path` (its identity_file)."""
+    """Whether saved host `host` already logs in with `key_path` (any of its key files)."""
     from . import keys  # imports asyncssh: only when keys are in play
 
     spec = _host(config, host)
-    return bool(spec.identity_file) and keys.same_path(
-        keys.identity_path(spec.identity_file or ""), key_path
-    )
+    return any(keys.same_path(keys.identity_path(f), key_path) for f in spec.identity_files)
 
 
 def set_identity(config: Config, host: str, key_path: Path) -> Outcome:
