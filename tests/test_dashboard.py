@@ -967,3 +967,20 @@ async def test_editing_a_host_keeps_what_the_form_does_not_show(tmp_path: Path) 
     assert spec.identity_files == ("~/.ssh/id_a", "~/.ssh/id_b")
     assert spec.log_sources == ("/var/log/app.log",)
     assert (spec.connect_timeout, spec.auto_forward) == (7, "never")
+
+
+async def test_slash_filters_the_hosts_and_esc_clears_it(tmp_path: Path) -> None:
+    hosts = {n: {"hostname": f"{n}.example.org"} for n in ("alpha", "beta", "gamma")}
+    app = make_app(tmp_path, hosts)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("slash")
+        await pilot.pause()
+        assert app.focused is not None and "filter" in app.focused.classes
+        await pilot.press("b", "e")
+        await pilot.pause()
+        assert [str(k.value) for k in app.hosts_pane.table.rows] == ["beta"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.hosts_pane.table.row_count == 3
+        assert app.focused is app.hosts_pane.table

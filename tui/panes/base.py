@@ -10,9 +10,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Static
 
 if TYPE_CHECKING:
+    from textual.widgets import Input
+
     from ..app import DevTuiApp
 
 
@@ -49,7 +51,32 @@ class Pane(Vertical):
         self.border_title = f"[b]{self.number}[/] {self.title}"
 
     def compose_filter(self) -> ComposeResult:
-        yield Input(placeholder="filter (esc clears)", classes="filter", id=f"{self.id}-filter")
+        yield from ()  # the filter line is made on the first `/` (faster first paint)
+
+    def filter_box(self) -> Input:
+        """The pane's `/` filter line, shown and focused (made the first time)."""
+        from textual.widgets import Input
+
+        found = self.query(".filter")
+        if found:
+            box = found.first(Input)
+        else:
+            box = Input(placeholder="filter (esc clears)", classes="filter", id=f"{self.id}-filter")
+            self.mount(box, before=0)
+        box.display = True
+        box.call_after_refresh(box.focus)
+        return box
+
+    def close_filter(self, event: Any) -> bool:
+        """Escape in the filter line: clear it, hide it; True when that is what happened."""
+        found = self.query(".filter")
+        if event.key != "escape" or not found or not found.first().has_focus:
+            return False
+        event.stop()
+        box = found.first()
+        box.value = ""
+        box.display = False
+        return True
 
     def focus_main(self) -> None:
         """Give the keyboard to the pane's main widget."""
@@ -82,9 +109,7 @@ class FilterablePane(Pane):
         return self.table if self.table.display else self.query_one(EmptyNote)
 
     def action_filter(self) -> None:
-        box = self.query_one(".filter", Input)
-        box.display = True
-        box.focus()
+        self.filter_box()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if "filter" in event.input.classes:
@@ -98,11 +123,7 @@ class FilterablePane(Pane):
             self.table.focus()
 
     def on_key(self, event: Any) -> None:
-        box = self.query_one(".filter", Input)
-        if event.key == "escape" and box.has_focus:
-            event.stop()
-            box.value = ""
-            box.display = False
+        if self.close_filter(event):
             self.table.focus()
 
     def matches(self, *fields: str) -> bool:

@@ -6,7 +6,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.markup import escape
 from rich.text import Text
@@ -14,9 +14,12 @@ from textual import events
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import var
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import RichLog, Static
 
 from .base import Pane
+
+if TYPE_CHECKING:
+    from textual.widgets import Input
 
 KEEP = 5000  # records kept for filtering; the log file has everything
 SHOWN = 1000  # lines the view holds
@@ -211,11 +214,7 @@ class LogsPane(Pane):
         self.border_subtitle = text
 
     def on_key(self, event: events.Key) -> None:
-        box = self.query_one(".filter", Input)
-        if event.key == "escape" and box.has_focus:
-            event.stop()
-            box.value = ""
-            box.display = False
+        if self.close_filter(event):
             self.log_view.focus()
         elif event.key in ("up", "pageup", "home") and self.log_view.has_focus:
             self.follow = False
@@ -229,9 +228,7 @@ class LogsPane(Pane):
         self.follow = not self.follow
 
     def action_filter(self) -> None:
-        box = self.query_one(".filter", Input)
-        box.display = True
-        box.focus()
+        self.filter_box()
 
     def action_clear(self) -> None:
         self.sources[self.source].clear()
