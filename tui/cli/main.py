@@ -628,21 +628,44 @@ def _terminal_restored() -> Iterator[None]:
                 termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
 
 
+def _dashboard_only(argv: list[str]) -> argparse.Namespace | None:
+    """Bare `devtui [--config PATH] [--debug]`, read without building the whole parser (the
+    dashboard's first paint is timed); None for anything else."""
+    config: str | None = None
+    debug = False
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--debug":
+            debug, i = True, i + 1
+        elif word == "--config" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            config, i = argv[i + 1], i + 2
+        elif word.startswith("--config=") and len(word) > len("--config="):
+            config, i = word.split("=", 1)[1], i + 1
+        else:
+            return None
+    return argparse.Namespace(config=config, debug=debug)
+
+
 def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Everything after "--" is a remote command (devtui run HOST -- CMD ...); argparse's own
-    # "--" handling does not reach into subcommands, so split it off here.
-    tail: list[str] | None = None
-    if "--" in argv:
-        cut = argv.index("--")
-        argv, tail = argv[:cut], argv[cut + 1 :]
-    args = parser.parse_args(_bare_add_line(argv))
-    if tail is not None:
-        if not hasattr(args, "argv"):
-            parser.error("'--' is only used as in: devtui run HOST -- COMMAND")
-        args.argv = [*args.argv, *tail]
-    handler: Handler = getattr(args, "handler", cmd_dashboard)
+    bare = _dashboard_only(argv)
+    if bare is not None:
+        args, handler = bare, cmd_dashboard
+    else:
+        parser = build_parser()
+        # Everything after "--" is a remote command (devtui run HOST -- CMD ...); argparse's
+        # own "--" handling does not reach into subcommands, so split it off here.
+        tail: list[str] | None = None
+        if "--" in argv:
+            cut = argv.index("--")
+            argv, tail = argv[:cut], argv[cut + 1 :]
+        args = parser.parse_args(_bare_add_line(argv))
+        if tail is not None:
+            if not hasattr(args, "argv"):
+                parser.error("'--' is only used as in: devtui run HOST -- COMMAND")
+            args.argv = [*args.argv, *tail]
+        handler = getattr(args, "handler", cmd_dashboard)
     try:
         return handler(args)
     except SshCommandError as e:
