@@ -91,6 +91,8 @@ class TunnelsPane(FilterablePane):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.wide: bool | None = None
+        # What f / s / R can do for the row under the cursor; the footer follows it.
+        self._shown_context: tuple[bool, bool, bool] = (False, False, False)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -229,12 +231,12 @@ class TunnelsPane(FilterablePane):
         """Show f / s / R in the footer only when they would do something (a recompose of
         the footer is not free: only when that changes)."""
         context = self._row_context()
-        if context != getattr(self, "_shown_context", None):
+        if context != self._shown_context:
             self._shown_context = context
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        offers, unsaved, moved = getattr(self, "_shown_context", (False, False, False))
+        offers, unsaved, moved = self._shown_context
         if action == "forward":
             return True if offers else None  # greyed out, not gone: f still says what it is for
         if action == "save":
