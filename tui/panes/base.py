@@ -50,9 +50,6 @@ class Pane(Vertical):
     def on_mount(self) -> None:
         self.border_title = f"[b]{self.number}[/] {self.title}"
 
-    def compose_filter(self) -> ComposeResult:
-        yield from ()  # the filter line is made on the first `/` (faster first paint)
-
     def filter_box(self) -> Input:
         """The pane's `/` filter line, shown and focused (made the first time)."""
         from textual.widgets import Input
@@ -87,14 +84,41 @@ class Pane(Vertical):
 
 
 class FilterablePane(Pane):
-    """A pane with a table and a `/` filter."""
+    """A pane with a table and a `/` filter. Panes whose table has more to show when wide
+    set WIDE_AT and WIDE_COLUMNS; `self.wide` says which set is shown."""
 
     BINDINGS: ClassVar[list[Any]] = [
         Binding("slash", "filter", "Filter", id="pane.filter", show=False),
     ]
+    COLUMNS: ClassVar[tuple[str, ...]] = ()
+    WIDE_COLUMNS: ClassVar[tuple[str, ...]] = ()
+    WIDE_AT: ClassVar[int] = 0  # pane width from which WIDE_COLUMNS are shown; 0: never
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.wide: bool | None = None
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_columns()
+        self.refresh_rows(full=True)
+
+    def on_resize(self) -> None:
+        if self.set_columns():
+            self.refresh_rows(full=True)
+
+    def set_columns(self) -> bool:
+        """Pick the column set for the pane's width; True when it changed."""
+        wide = bool(self.WIDE_AT) and self.size.width >= self.WIDE_AT
+        if wide == self.wide:
+            return False
+        self.wide = wide
+        self.table.clear(columns=True)
+        self.table.add_columns(*(self.WIDE_COLUMNS if wide else self.COLUMNS))
+        return True
 
     def compose(self) -> ComposeResult:
-        yield from self.compose_filter()
+        # The `/` filter line is made on first use (filter_box): a faster first paint.
         yield from self.compose_body()
         yield EmptyNote("", classes="empty")
 

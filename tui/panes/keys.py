@@ -53,16 +53,12 @@ class KeysPane(FilterablePane):
         Binding("f", "fix", "Fix perms", id="keys.fix"),
         Binding("slash", "filter", "Filter", id="keys.filter", show=False),
     ]
+    COLUMNS = ("Key", "Type", "Notes")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.keys: list[KeyInfo] = []
         self.loaded = False
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.table.add_columns("Key", "Type", "Notes")
-        self.refresh_rows(full=True)
 
     def refresh_rows(self, full: bool = False) -> None:
         rows: dict[str, tuple[Any, ...]] = {}

@@ -84,7 +84,6 @@ class LogsPane(Pane):
         self.sources: dict[str, deque[LogRecord]] = {EVENTS: self.records}
 
     def compose(self) -> Any:
-        yield from self.compose_filter()
         yield Static("", classes="sources")
         with Vertical():
             yield RichLog(max_lines=SHOWN, wrap=True, markup=False, min_width=20, id="log")

@@ -88,33 +88,14 @@ class TunnelsPane(FilterablePane):
         Binding("slash", "filter", "Filter", id="tunnels.filter", show=False),
     ]
 
+    COLUMNS = ("Tunnel", "State", "Conn", "Up", "Down")
+    WIDE_COLUMNS = ("Tunnel", "Route", "State", "Conn", "Up/Down", "Activity")
+    WIDE_AT = WIDE
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.wide: bool | None = None
         # What f / s / R can do for the row under the cursor; the footer follows it.
         self._shown_context: tuple[bool, bool, bool] = (False, False, False)
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.set_columns()
-
-    def on_resize(self) -> None:
-        if self.set_columns():
-            self.refresh_rows(full=True)
-
-    def set_columns(self) -> bool:
-        """Pick the column set for the pane's width; True when it changed."""
-        wide = self.size.width >= WIDE
-        if wide == self.wide:
-            return False
-        self.wide = wide
-        table = self.table
-        table.clear(columns=True)
-        if wide:
-            table.add_columns("Tunnel", "Route", "State", "Conn", "Up/Down", "Activity")
-        else:
-            table.add_columns("Tunnel", "State", "Conn", "Up", "Down")
-        return True
 
     def state_cell(self, name: str) -> Text:
         """The tunnel's state, coloured; a refused target or a moved app is said as such."""
