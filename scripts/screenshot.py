@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT))
 
 from sshcore.config import Config  # noqa: E402
 from sshcore.demo import DemoSite  # noqa: E402
-from tui.launch import build_app  # noqa: E402
+from tui.launch import build_app, demo_banner  # noqa: E402
 
 
 def _fetch(url: str) -> None:
@@ -28,7 +28,7 @@ async def main(width: int, height: int) -> Path:
     os.environ["HOME"] = tempfile.mkdtemp(prefix="devtui-shot-")  # an empty ~/.ssh
     os.environ.pop("SSH_AUTH_SOCK", None)
     async with DemoSite() as demo:
-        app = build_app(Config.load(demo.config_path), banner=f"demo: open {demo.url}")
+        app = build_app(Config.load(demo.config_path), banner=demo_banner(demo.url))
         async with app.run_test(size=(width, height)) as pilot:
             await asyncio.wait_for(app.core_ready.wait(), 20)
             for _ in range(200):

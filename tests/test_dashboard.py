@@ -322,8 +322,25 @@ async def test_open_over_ssh_copies_the_url_instead(
         assert app.clipboard == "http://127.0.0.1:7860/"
         monkeypatch.delenv("SSH_CONNECTION")
         monkeypatch.delenv("SSH_TTY", raising=False)
+        # A Linux box with no display: Python would start a text browser in our terminal.
+        monkeypatch.delenv("DISPLAY", raising=False)
+        monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+        await pilot.press("o")
+        assert opened == []
+        monkeypatch.setenv("DISPLAY", ":0")
         await pilot.press("o")
         assert opened == ["http://127.0.0.1:7860/"]
+
+
+def test_where_a_graphical_browser_can_open() -> None:
+    from tui.format import no_browser_here
+
+    assert no_browser_here({}, "win32") is None
+    assert no_browser_here({}, "darwin") is None
+    assert no_browser_here({"DISPLAY": ":0"}, "linux") is None
+    assert no_browser_here({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert no_browser_here({}, "linux") == "no graphical display here"
+    assert "SSH" in (no_browser_here({"SSH_TTY": "/dev/pts/1"}, "win32") or "")
 
 
 # -- keys -------------------------------------------------------------------------------------

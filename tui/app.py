@@ -359,8 +359,10 @@ class DevTuiApp(App[int]):
             newest = list(self._jobs.values())[-1]
             more = f" (+{len(self._jobs) - 1})" if len(self._jobs) > 1 else ""
             return f"[b]⟳ {escape(newest)}{more}[/] · esc cancels · {counts}"
-        where = self.banner or display_path(self.config.path)
         state = "starting… · " if self.core is None else ""
+        if self.banner:  # the demo: its next step first, the counts are in the panes
+            return f"{escape(self.banner)} · {state}[b]?[/] keys · [b]q[/] quit"
+        where = display_path(self.config.path)
         return f"{escape(where)} · {state}{counts} · [b]?[/] keys · [b]q[/] quit"
 
     # -- jobs (workers) ---------------------------------------------------------------------------

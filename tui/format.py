@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -44,11 +45,18 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
-def countdown(seconds: float) -> str:
-    """Seconds left, for 'reconnecting in 3 s'."""
-    return f"{max(0, round(seconds))} s"
+def no_browser_here(
+    env: Mapping[str, str] | None = None, platform: str | None = None
+) -> str | None:
+    """Why `o` cannot open a graphical browser on this machine, or None when it can.
 
-
-def over_ssh() -> bool:
-    """True when devtui itself runs in an SSH session (no local browser to open)."""
-    return bool(os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"))
+    Over SSH the browser would open on the wrong machine; on Linux without a display Python's
+    webbrowser falls back to a text browser that takes over devtui's own terminal.
+    """
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    if env.get("SSH_CONNECTION") or env.get("SSH_TTY"):
+        return "devtui runs over SSH: no browser here"
+    if platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return "no graphical display here"
+    return None

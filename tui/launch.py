@@ -60,6 +60,11 @@ def run_dashboard(config_path: str | None) -> int:
     return asyncio.run(_run(build_app(config)))
 
 
+def demo_banner(url: str) -> str:
+    """The demo's top line: the next step a newcomer takes."""
+    return f"demo: 2 then o opens {url}"
+
+
 def run_demo(port: int = 0) -> int:
     """`devtui demo`: the dashboard on an embedded demo host, connected, its tunnel up."""
     return asyncio.run(_demo(port))
@@ -70,6 +75,6 @@ async def _demo(port: int) -> int:
 
     async with DemoSite(port) as demo:
         config = Config.load(demo.config_path)
-        banner = f"demo: open {demo.url}"
+        banner = demo_banner(demo.url)
         app = build_app(config, banner=banner)
         return await _run(app)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sshcore.errors import DevtuiError
 from sshcore.model import TunnelSpec
 
-from ..format import over_ssh
+from ..format import no_browser_here
 
 if TYPE_CHECKING:
     from ..app import DevTuiApp
@@ -101,11 +101,11 @@ class TunnelActions:
         url = self.tunnel_url(name)
         if name not in self.app.running_tunnels():
             self.app.notify(f"{name} is stopped: space starts it", severity="warning")
-        if over_ssh():
+        if (why := no_browser_here()) is not None:
             self.app.copy_to_clipboard(url)
             self.app.notify(
-                f"devtui runs over SSH: no browser here. Copied {url} (OSC 52); open it on the "
-                "machine where that port is forwarded."
+                f"{why}. Copied {url} (OSC 52): paste it into the browser of the machine "
+                "you work at."
             )
             return
         self.app.open_url(url)

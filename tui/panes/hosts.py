@@ -39,42 +39,26 @@ class HostsPane(FilterablePane):
     BINDINGS: ClassVar[list[Any]] = [
         Binding("c", "connect", "Connect", id="hosts.connect", tooltip="Connect or disconnect"),
         Binding("p", "paste", "Paste ssh", id="hosts.paste", tooltip="Paste an ssh line"),
-        Binding("a", "add", "Add", id="hosts.add"),
+        Binding("a", "add", "Add", id="hosts.add", show=False),
         Binding("e", "edit", "Edit", id="hosts.edit"),
-        Binding("d", "delete", "Delete", id="hosts.delete"),
+        Binding("d", "delete", "Delete", id="hosts.delete", show=False),
         Binding("t", "test", "Test", id="hosts.test"),
-        Binding("T", "test_all", "Test all", id="hosts.test_all", tooltip="Every host at once"),
+        Binding(
+            "T",
+            "test_all",
+            "Test all",
+            id="hosts.test_all",
+            tooltip="Every host at once",
+            show=False,
+        ),
         Binding("s", "shell", "Shell", id="hosts.shell", tooltip="A shell there; back on exit"),
         Binding("i", "import", "Import", id="hosts.import", tooltip="Import ~/.ssh/config"),
         Binding("x", "export", "Export", id="hosts.export", tooltip="Write to ~/.ssh/config"),
         Binding("slash", "filter", "Filter", id="hosts.filter", show=False),
     ]
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.wide: bool | None = None
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.set_columns()
-        self.refresh_rows(full=True)
-
-    def on_resize(self) -> None:
-        if self.set_columns():
-            self.refresh_rows(full=True)
-
-    def set_columns(self) -> bool:
-        """Destination gets its own column when the pane is wide enough; True if changed."""
-        wide = self.size.width >= WIDE
-        if wide == self.wide:
-            return False
-        self.wide = wide
-        self.table.clear(columns=True)
-        if wide:
-            self.table.add_columns("Host", "State", "Destination", "Detail")
-        else:
-            self.table.add_columns("Host", "State", "Detail")
-        return True
+    COLUMNS = ("Host", "State", "Detail")
+    WIDE_COLUMNS = ("Host", "State", "Destination", "Detail")
+    WIDE_AT = WIDE
 
     def state_cells(self, name: str) -> tuple[Text, str]:
         """(state, detail) for one host."""
