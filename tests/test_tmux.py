@@ -154,8 +154,9 @@ def test_devtui_over_ssh_at_80x24(
     assert "gpu" in text and "gradio" in text
     # No browser on a box reached over SSH: `o` copies the URL and says so.
     term.keys("2")
+    term.wait(lambda s: "Start/stop" in s, 10, "the Tunnels pane focused")
     term.keys("o")
-    term.wait(lambda s: "no browser" in s, 10, "the over-SSH notice")
+    term.wait(lambda s: "no browser" in s, 15, "the over-SSH notice")
     term.keys("q")
     assert term.exit_status(15) == 0
 
