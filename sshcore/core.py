@@ -389,9 +389,14 @@ class Core:
         task = self._watchers.pop(name, None)
         self._watch_auto.pop(name, None)
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Python 3.11's wait_for can swallow a cancel that lands as its timeout fires (the
+            # watcher sleeps in one between looks): cancel again until the task has ended,
+            # or close() would wait forever.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
 
     def _watch_connected(self, event: Event) -> None:
         # Runs inside the session's publish: look once it has settled in its new state.
