@@ -459,19 +459,45 @@ def _check_tunnel(
     if kind not in TUNNEL_KINDS:
         check.error(table, "kind", f"unknown tunnel kind {kind!r} (use local, remote or dynamic)")
     listen = _endpoint(check, table, raw, "listen")
-    target = _endpoint(check, table, raw, "target")
+    # target = "socks" on a remote tunnel: a reverse SOCKS proxy (ssh -R [bind:]port). Said
+    # in so many words, never implied by a missing target: a forgotten target must not
+    # open a proxy from the remote into this machine's network.
+    socks = isinstance(raw.get("target"), str) and _is_socks(raw["target"])
+    target = None if socks else _endpoint(check, table, raw, "target")
     if "listen" not in raw:
         check.error(table, None, 'listen is missing (e.g. listen = "127.0.0.1:7860")')
     if kind == "dynamic" and "target" in raw:
         check.error(table, "target", "a dynamic (SOCKS) tunnel has no target")
-    elif kind in ("local", "remote") and "target" not in raw:
-        check.error(table, None, f'a {kind} tunnel needs a target (e.g. target = "127.0.0.1:80")')
+    elif kind == "local" and "target" not in raw:
+        check.error(table, None, 'a local tunnel needs a target (e.g. target = "127.0.0.1:80")')
+    elif kind == "remote" and "target" not in raw:
+        check.error(
+            table,
+            None,
+            'a remote tunnel needs a target (e.g. target = "127.0.0.1:80"), or target = '
+            '"socks" for a reverse SOCKS proxy (ssh -R PORT: connections to the remote port '
+            "are opened from this machine)",
+        )
+    elif kind == "local" and socks:
+        check.error(
+            table,
+            "target",
+            'target = "socks" is for a remote tunnel (reverse SOCKS); a SOCKS proxy here is '
+            'kind = "dynamic" with no target',
+        )
     autostart = _get(check, table, raw, "autostart", (bool,), False)
     if len(check.errors) > before or listen is None:
         return None
     if host not in hosts:  # the host exists but is itself invalid: already reported
         return None
     return TunnelSpec(name, host, kind, listen, target, autostart)
+
+
+SOCKS_TARGET = "socks"  # a remote tunnel's target for a reverse SOCKS proxy
+
+
+def _is_socks(value: str) -> bool:
+    return value.strip().lower() == SOCKS_TARGET
 
 
 def _endpoint(
@@ -626,7 +652,7 @@ def _tunnel_values(spec: TunnelSpec) -> dict[str, Any]:
         "host": spec.host,
         "kind": spec.kind,
         "listen": str(spec.listen),
-        "target": str(spec.target) if spec.target else None,
+        "target": str(spec.target) if spec.target else SOCKS_TARGET if spec.reverse_socks else None,
         "autostart": spec.autostart or None,
     }
 

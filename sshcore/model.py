@@ -342,7 +342,9 @@ class TunnelSpec:
     """A port forward as the user configured it.
 
     local:   listen on this machine, connect to `target` from the remote.
-    remote:  listen on the remote, connect to `target` from this machine.
+    remote:  listen on the remote, connect to `target` from this machine; with no target,
+             a reverse SOCKS proxy (ssh -R [bind:]port): each connection to the remote
+             port asks for a destination (SOCKS4/4a/5) that devtui opens from this machine.
     dynamic: SOCKS proxy listening on this machine; no target.
     """
 
@@ -355,15 +357,25 @@ class TunnelSpec:
     # Made from a port offer and not saved yet: lives in memory until saved (never written).
     discovered: bool = field(default=False, compare=False)
 
+    @property
+    def reverse_socks(self) -> bool:
+        """True for a remote tunnel with no target: a SOCKS proxy on the remote whose
+        connections devtui opens from this machine (ssh -R [bind:]port)."""
+        return self.kind == "remote" and self.target is None
+
     def describe(self) -> str:
         """One human line: "local 127.0.0.1:7860 -> 127.0.0.1:7860 via intern"."""
-        arrow = f" -> {self.target}" if self.target else " (SOCKS)"
+        if self.reverse_socks:
+            arrow = " -> SOCKS (from this machine)"
+        else:
+            arrow = f" -> {self.target}" if self.target else " (SOCKS)"
         return f"{self.kind} {self.listen}{arrow} via {self.host}"
 
 
-def tunnel_name(host: str, kind: TunnelKind, port: int) -> str:
-    """The default name of a tunnel: intern-7860, intern-r9000 (remote), intern-socks1080."""
-    prefix = {"local": "", "remote": "r", "dynamic": "socks"}[kind]
+def tunnel_name(host: str, kind: TunnelKind, port: int, *, socks: bool = False) -> str:
+    """The default name of a tunnel: intern-7860, intern-r9000 (remote), intern-socks1080,
+    intern-rsocks1080 (reverse SOCKS: `socks` with kind remote)."""
+    prefix = {"local": "", "remote": "rsocks" if socks else "r", "dynamic": "socks"}[kind]
     return f"{host}-{prefix}{port}"
 
 

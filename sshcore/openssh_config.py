@@ -44,6 +44,7 @@ from .sshcmd import (
     host_timing,
     parse_forward,
     port_number,
+    reverse_socks_note,
     split_hop,
     timing_problem,
     to_ssh_config_block,
@@ -357,8 +358,13 @@ def _evaluate(found: _File, alias: str, overrides: dict[str, str]) -> _Resolved:
         elif option.key == "certificatefile":
             seen.certificates.append(option)
         elif option.key in ("proxyjump", "proxycommand"):
-            # ssh keeps the first of the two: ProxyJump and ProxyCommand exclude each other.
-            if "proxyjump" not in seen.first and "proxycommand" not in seen.first:
+            # ssh keeps the first of the two: ProxyJump and ProxyCommand exclude each other,
+            # except that a ProxyJump none leaves room for a later ProxyCommand (ssh -G).
+            jump = seen.first.get("proxyjump")
+            jump_free = jump is None or (
+                option.key == "proxycommand" and jump.args[0].lower() == "none"
+            )
+            if jump_free and "proxycommand" not in seen.first:
                 seen.first[option.key] = option
         elif option.key in _SETTINGS_KEYS and option.args[0] == "none":
             pass  # "none" leaves the time unset: a later value still counts, as in ssh
@@ -463,8 +469,12 @@ class _Importer:
             except SshCommandError as e:
                 self.note(f"{option.where}: Host {alias}: {option.key} skipped ({e})")
                 continue
-            name = tunnel_name(alias, kind, listen.port)
+            name = tunnel_name(alias, kind, listen.port, socks=target is None)
             self.result.tunnels.append(TunnelSpec(name, alias, kind, listen, target))
+            if kind == "remote" and target is None and listen.exposed:
+                self.note(
+                    reverse_socks_note(f"{option.where}: Host {alias}: RemoteForward", listen)
+                )
         return alias
 
     def _spec(self, seen: _Resolved, name: str, label: str) -> HostSpec | None:

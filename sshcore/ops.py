@@ -21,6 +21,7 @@ from .sshcmd import (
     parse_forward,
     parse_ssh_command,
     plan_add,
+    reverse_socks_note,
     to_ssh_command,
     to_ssh_config_block,
 )
@@ -200,7 +201,12 @@ def new_tunnel(
     if name is not None and (problem := name_problem(name)):
         raise UsageError(f"name {name!r}: a tunnel name {problem}", field="name")
     tunnel = TunnelSpec(
-        name or tunnel_name(host, kind, listen.port), host, kind, listen, target, autostart
+        name or tunnel_name(host, kind, listen.port, socks=target is None),
+        host,
+        kind,
+        listen,
+        target,
+        autostart,
     )
     clash = next((t for t in config.tunnels.values() if listens_clash(t, tunnel)), None)
     if clash is not None:
@@ -228,6 +234,8 @@ def add_tunnel(
     lines = [f"Added tunnel {tunnel.name}: {tunnel.describe()}"]
     if kind != "remote" and tunnel.listen.all_interfaces:
         lines.append(f"note: {tunnel.listen} listens on all interfaces: other machines can use it")
+    elif tunnel.reverse_socks and tunnel.listen.exposed:
+        lines.append(f"note: {reverse_socks_note(tunnel.name, tunnel.listen)}")
     return Outcome(lines=lines, changed=True)
 
 

@@ -226,7 +226,8 @@ def _address(text: str, token: str) -> str:
 def parse_forward(
     kind: TunnelKind, spec: str, token: str | None = None
 ) -> tuple[Endpoint, Endpoint | None, bool]:
-    """Parse the argument of -L/-R/-D; returns (listen, target, bind_given)."""
+    """Parse the argument of -L/-R/-D; returns (listen, target, bind_given). The target is
+    None for -D and for -R [bind:]port (a reverse SOCKS proxy)."""
     token = token or spec
     parts = _split_colons(spec)
     if kind == "dynamic":
@@ -241,12 +242,11 @@ def parse_forward(
     elif len(parts) == 4:
         listen = Endpoint(_address(parts[0], token), _port(parts[1], token))
         bind_given = True
-    elif kind == "remote" and len(parts) in (1, 2):
-        raise SshCommandError(
-            "a reverse SOCKS proxy (-R [bind:]port, no target) cannot be saved by devtui yet; "
-            "use -R port:host:hostport",
-            token,
-        )
+    elif kind == "remote" and len(parts) == 1:
+        # -R port: a reverse SOCKS proxy, listening on the remote's loopback as ssh asks.
+        return Endpoint(LOOPBACK, _port(parts[0], token)), None, False
+    elif kind == "remote" and len(parts) == 2:
+        return Endpoint(_address(parts[0], token), _port(parts[1], token)), None, True
     else:
         letter = "L" if kind == "local" else "R"
         raise SshCommandError(
@@ -858,14 +858,31 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
                 f"{token}: listens on all interfaces ({listen}) as you asked: "
                 "other machines on your network can use it"
             )
+        elif kind_ == "remote" and target is None and listen.exposed:
+            notes.append(reverse_socks_note(token, listen))
         elif gateway and not bind_given and kind_ != "remote" and not shared_note:
             shared_note = True
             notes.append(_gateway_note(flags))
-        tunnel = TunnelSpec(tunnel_name(name, kind_, listen.port), name, kind_, listen, target)
+        tunnel = TunnelSpec(
+            tunnel_name(name, kind_, listen.port, socks=target is None),
+            name,
+            kind_,
+            listen,
+            target,
+        )
         parsed.tunnels.append(tunnel)
     if gateway and not shared_note:
         notes.append(_gateway_note(flags))
     return parsed
+
+
+def reverse_socks_note(what: str, listen: Endpoint) -> str:
+    """The note for a reverse SOCKS proxy asked to listen beyond the remote's loopback."""
+    return (
+        f"{what}: a reverse SOCKS proxy on {listen} of the remote, as you asked: where its "
+        "sshd lets clients pick the address (GatewayPorts clientspecified), other machines "
+        "that reach that port can open connections from this machine"
+    )
 
 
 def _gateway_note(flags: set[str]) -> str:
@@ -1000,7 +1017,11 @@ def plan_add(
     taken = set(current.tunnels)
     for pasted in parsed.tunnels:
         tunnel = replace(
-            pasted, name=tunnel_name(plan.host, pasted.kind, pasted.listen.port), host=plan.host
+            pasted,
+            name=tunnel_name(
+                plan.host, pasted.kind, pasted.listen.port, socks=pasted.target is None
+            ),
+            host=plan.host,
         )
         old = next(
             (t for t in (*current.tunnels.values(), *plan.tunnels) if _same_forward(t, tunnel)),

@@ -288,6 +288,94 @@ class _TargetSide(_SocketSide):
             self.pair.send_up(data)
 
 
+class _ReverseSocksSide(_ChannelSide):
+    """A reverse SOCKS proxy's channel (ssh -R [bind:]port, no target): a client on the
+    remote connected to the remote listener; it speaks SOCKS4/4a/5 over the channel, and the
+    destination it names is opened from this machine. Counters as for every remote tunnel:
+    down is what the remote client sends (to the local destination), up what the
+    destination answers; the SOCKS handshake itself is not counted (as with -D)."""
+
+    def __init__(self, pair: _Pair) -> None:
+        super().__init__(pair)
+        self.socks = SocksHandshake()
+        self.early: list[bytes] = []  # payload that came with or after the request
+        self.eof_early = False  # the client ended its side before the destination answered
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        pair = self._pair
+        if pair.transport is not None:  # connected: plain forwarding
+            super().data_received(data, datatype)
+            return
+        if pair.closed or pair.chan is None:
+            return
+        if self.socks.request is not None:  # still connecting: keep it for the destination
+            self.early.append(data)
+            return
+        try:
+            reply = self.socks.feed(data)
+        except SocksError as e:
+            if e.reply:
+                pair.chan.write(e.reply)
+            pair.close()
+            return
+        if reply:
+            pair.chan.write(reply)
+        request = self.socks.request
+        if request is not None:
+            if self.socks.rest:
+                self.early.append(self.socks.rest)
+            pair.chan.pause_reading()  # nothing more until the destination answers
+            tunnel = pair.tunnel
+            task = asyncio.create_task(self._connect(request))
+            tunnel.tasks.add(task)
+            task.add_done_callback(tunnel.tasks.discard)
+
+    async def _connect(self, request: SocksRequest) -> None:
+        pair = self._pair
+        tunnel = pair.tunnel
+        where = str(Endpoint(request.host, request.port))
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: _TargetSide(pair), request.host, request.port),
+                tunnel.session.settings.connect_timeout,
+            )
+        except (OSError, asyncio.TimeoutError) as e:
+            refused = isinstance(e, ConnectionRefusedError)
+            detail = e.strerror if isinstance(e, OSError) and e.strerror else "no answer"
+            tunnel.target_refused(where, detail)
+            if pair.chan is not None and not pair.closed:
+                pair.chan.write(request.failure(refused=refused))
+            pair.close()  # the channel sends what it holds, then closes
+            return
+        transport = pair.transport
+        if pair.closed or transport is None or pair.chan is None:
+            if transport is not None:
+                transport.close()
+            pair.close()
+            return
+        tunnel.connection_opened(pair, where)
+        pair.chan.write(request.success())
+        for data in self.early:
+            tunnel.bytes_down += len(data)
+            pair.bytes_down += len(data)
+            transport.write(data)
+        self.early.clear()
+        if self.eof_early and transport.can_write_eof():
+            transport.write_eof()
+            pair.eof_seen(down=True)
+        pair.chan.resume_reading()
+        transport.resume_reading()  # _TargetSide paused it until the channel could take it
+
+    def eof_received(self) -> bool:
+        if self._pair.transport is not None:
+            return super().eof_received()
+        if self.socks.request is not None:  # connecting: EOF goes on once it is there
+            self.eof_early = True
+            return True
+        return False  # EOF in the middle of the handshake: nothing to forward
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -461,7 +549,8 @@ class Tunnel:
 
     async def _remote_session(self, orig_host: str, orig_port: int) -> _ChannelSide:
         target = self.spec.target
-        assert target is not None
+        if target is None:  # reverse SOCKS: the client names the destination in the channel
+            return _ReverseSocksSide(_Pair(self, f"{orig_host}:{orig_port}"))
         pair = _Pair(self, f"{orig_host}:{orig_port}")
         loop = asyncio.get_running_loop()
         try:

@@ -450,3 +450,51 @@ def test_settings_devtui_does_not_act_on_are_named_with_their_hosts(home: Path) 
     assert f"{path}:3: requesttty yes is not used by devtui (hosts a, b)" in notes
     assert f"{path}:5: forwardx11 yes is not used by devtui (hosts a, b)" in notes
     assert not any("addkeystoagent" in n for n in notes)  # no bearing on a saved host
+
+
+def test_remote_forward_without_target_imports_as_reverse_socks(home: Path, tmp_path: Path) -> None:
+    path = ssh_config(
+        home,
+        "Host gpu\n    HostName gpu.example\n    RemoteForward 1080\n"
+        "    RemoteForward 0.0.0.0:1081  # shared on purpose\n    RemoteForward [::1]:1082\n",
+    )
+    found = read_ssh_config()
+    tunnels = {t.name: t for t in found.tunnels}
+    assert {n: (t.kind, str(t.listen), t.target) for n, t in tunnels.items()} == {
+        "gpu-rsocks1080": ("remote", "127.0.0.1:1080", None),
+        "gpu-rsocks1081": ("remote", "0.0.0.0:1081", None),
+        "gpu-rsocks1082": ("remote", "[::1]:1082", None),
+    }
+    exposed = [n for n in found.notes if "reverse SOCKS proxy" in n]
+    assert len(exposed) == 1 and "0.0.0.0:1081" in exposed[0] and f"{path}:4" in exposed[0]
+    # Saved, loaded back, and exported as ssh reads it: RemoteForward [bind:]port.
+    config = Config.load(tmp_path / "devtui.toml")
+    plan = plan_import(config.data, found)
+    config.add(plan.hosts, plan.tunnels)
+    again = Config.load(tmp_path / "devtui.toml")
+    assert again.tunnels["gpu-rsocks1080"].reverse_socks
+    out = tmp_path / "exported"
+    write_host_blocks(out, list(again.hosts.values()), list(again.tunnels.values()))
+    text = out.read_text()
+    for line in ("RemoteForward 127.0.0.1:1080", "RemoteForward 0.0.0.0:1081"):
+        assert f"    {line}\n" in text
+    assert "    RemoteForward [::1]:1082\n" in text
+    reread = read_ssh_config(out)
+    assert sorted((t.listen, t.target) for t in reread.tunnels) == sorted(
+        (t.listen, t.target) for t in found.tunnels
+    )
+
+
+def test_proxyjump_none_leaves_room_for_a_later_proxycommand(home: Path) -> None:
+    # As ssh -G: ProxyJump none does not take ProxyCommand's place (it still blocks a later
+    # ProxyJump); ProxyCommand none blocks both.
+    ssh_config(
+        home,
+        "Host a\n    ProxyJump none\n    ProxyCommand nc %h %p\n"
+        "Host b\n    ProxyJump none\n    ProxyJump gw\n"
+        "Host c\n    ProxyCommand none\n    ProxyJump gw\n",
+    )
+    hosts = {h.name: h for h in read_ssh_config().hosts}
+    assert (hosts["a"].proxy_command, hosts["a"].jump) == ("nc %h %p", None)
+    assert (hosts["b"].proxy_command, hosts["b"].jump) == (None, None)
+    assert (hosts["c"].proxy_command, hosts["c"].jump) == (None, None)

@@ -5,9 +5,8 @@ Hypothesis writes lines and config files from a grammar of the options devtui ke
 case runs `ssh -G` (which resolves the settings without connecting) and compares hostname,
 port, user, identity files, the jump chain, every forward and compression with what devtui
 saves. Where devtui is safer on purpose (`-g`, `-A`, `StrictHostKeyChecking=no`) the test
-asserts the safe value and the note that says so. Where devtui's model cannot hold what ssh
-does yet, a separate test per missing field checks everything else and ends as an xfail
-naming that field. Failing cases found so far are kept as `@example`s.
+asserts the safe value and the note that says so. Failing cases found so far are kept as
+`@example`s.
 """
 
 from __future__ import annotations
@@ -177,7 +176,7 @@ def _ssh_forward(kind: str, value: str) -> Forward:
     host, target_port = _endpoint(target)
     assert host is not None
     if kind == "remote" and host == "socks" and target_port == 0:
-        return ("remote-socks", _bind(bind), port, None, None)
+        return ("remote", _bind(bind), port, None, None)  # reverse SOCKS: no target
     return (kind, _bind(bind), port, canonical_address(host).lower(), target_port)
 
 
@@ -317,22 +316,6 @@ def _held(seen: Resolved, notes: Sequence[str]) -> Resolved:
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Gaps: what ssh does that devtui's model cannot hold yet. Each names the missing field.
-
-GAPS = {
-    "socks": "TunnelSpec for reverse SOCKS (-R [bind:]port: kind 'remote' with no target)",
-}
-
-
-def gaps_of(seen: Resolved) -> set[str]:
-    """Which of GAPS this resolved line needs."""
-    found = set()
-    if any(f[0] == "remote-socks" for f in seen.forwards):
-        found.add("socks")
-    return found
-
-
 def _noted(notes: Sequence[str], *words: str) -> bool:
     return any(w.lower() in n.lower() for n in notes for w in words)
 
@@ -346,16 +329,15 @@ def check_safety(seen: Resolved, mine: Resolved) -> None:
         assert _noted(mine.notes, "-g", "GatewayPorts"), mine.notes
     if seen.strict_off:
         assert _noted(mine.notes, "StrictHostKeyChecking"), mine.notes
+    for kind, bind, port, target, _ in seen.forwards:
+        if kind == "remote" and target is None and not Endpoint(bind, port).loopback:
+            # A reverse SOCKS proxy others may reach opens connections from this machine.
+            assert _noted(mine.notes, f"reverse SOCKS proxy on {Endpoint(bind, port)}"), mine.notes
 
 
-def check_gap_notes(seen: Resolved, mine: Resolved, gaps: set[str]) -> None:
-    """What devtui cannot keep it says, and it keeps the part it can."""
-    del seen, mine, gaps  # reverse SOCKS is refused outright (see compare_line)
-
-
-def compare_line(words: list[str], keys: Path) -> set[str]:
-    """Judge one argv (KEYS/ stands for the folder of identity files); returns the gaps it
-    needed: every other field must agree."""
+def compare_line(words: list[str], keys: Path) -> None:
+    """Judge one argv (KEYS/ stands for the folder of identity files): every field kept must
+    agree with ssh -G, or both refuse the line."""
     words = [w.replace("KEYS/", f"{keys}{os.sep}") for w in words]
     judged = ssh_g(words)
     try:
@@ -365,25 +347,22 @@ def compare_line(words: list[str], keys: Path) -> set[str]:
         assert "\n" not in message
         if judged.resolved is None:
             event("both refuse")
-            return set()
-        gaps = gaps_of(judged.resolved)
+            return
         if hostname_problem(judged.resolved.hostname):
             event("devtui refuses a HostName ssh would fail to resolve")
-            return set()
-        if "socks" in gaps and "SOCKS" in message:
-            return gaps  # refused, and the message says why
+            return
         if judged.resolved.proxy_command is not None and "ProxyCommand" in message:
             # On purpose: a paste never brings a command that runs on every connect.
             assert "by hand" in message and "import" in message, message
             event("ProxyCommand refused from a paste")
-            return set()
+            return
         raise AssertionError(f"devtui refuses what ssh accepts: {message}") from None
     if judged.resolved is None:
         if any(w.startswith("ssh://") and "[" in w for w in words):
             # Deliberately lenient: OpenSSH 9.2 refuses an IPv6 address in an ssh:// URI
             # (usage); devtui reads it as RFC 3986 does, the host in brackets.
             event("ssh:// with IPv6: devtui lenient")
-            return set()
+            return
         raise AssertionError(f"devtui accepts what ssh refuses ({judged.error})")
     seen = judged.resolved
     try:
@@ -391,18 +370,17 @@ def compare_line(words: list[str], keys: Path) -> set[str]:
     except ConfigError as e:
         # Two forwards on one listen port: ssh resolves both but only the first can bind.
         assert "already used by tunnel" in str(e), e
-        sides = [("remote" if f[0].startswith("remote") else "local", f[2]) for f in seen.forwards]
+        sides = [("remote" if f[0] == "remote" else "local", f[2]) for f in seen.forwards]
         assert len(set(sides)) < len(sides), e
         event("two forwards on one port: devtui refuses")
-        return set()
+        return
     check_safety(seen, mine)
-    gaps = gaps_of(seen)
-    check_gap_notes(seen, mine, gaps)
     # ssh lists a file again when -i and -o IdentityFile both name it; it is tried once.
     expected = _replace(_held(seen, mine.notes), identities=tuple(dict.fromkeys(seen.identities)))
     assert mine.compared() == expected.compared(), (judged, parsed)
     event("agree" + (f" (hops: {len(seen.jumps)})" if seen.jumps else ""))
-    return gaps
+    if any(f[0] == "remote" and f[3] is None for f in seen.forwards):
+        event("reverse SOCKS agrees")
 
 
 def _replace(r: Resolved, **changes: object) -> Resolved:
@@ -498,8 +476,8 @@ def destinations(draw: st.DrawFn) -> str:
 
 
 @st.composite
-def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
-    """The words of an ssh line (without "ssh"); `gap` forces that gap in (see GAPS)."""
+def pasted_lines(draw: st.DrawFn) -> list[str]:
+    """The words of an ssh line (without "ssh")."""
     keys = "KEYS/"
     parts: list[list[str]] = []
     sp = spellings
@@ -541,13 +519,16 @@ def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
         parts.append(["-C"] if draw(st.booleans()) else _o("Compression", "yes", draw(sp)))
     for _ in range(draw(st.integers(0, 3))):
         letter = draw(st.sampled_from("LRD"))
-        spec = draw(forward_specs(letter, socks=False))
+        socks = letter == "R" and draw(st.booleans())  # reverse SOCKS: -R [bind:]port
+        spec = draw(forward_specs(letter, socks=socks))
         if draw(st.integers(0, 3)) == 3:
             key = {"L": "LocalForward", "R": "RemoteForward", "D": "DynamicForward"}[letter]
             value = (
                 spec if letter == "D" else spec.replace(":", " ", 1 if spec.count(":") == 2 else 2)
             )
-            if letter != "D" and spec.count(":") >= 3:
+            if letter == "D" or socks:
+                value = spec
+            elif spec.count(":") >= 3:
                 # "bind:port host:hostport"
                 head, _, rest = spec.partition(":")
                 port_, _, rest2 = rest.partition(":")
@@ -560,8 +541,6 @@ def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
             parts.append([f"-N{letter}", spec])  # bundled: -N -L spec
         else:
             parts.append([f"-{letter}", spec])
-    if gap == "socks":
-        parts.append(["-R", draw(forward_specs("R", socks=True))])
     for _ in range(draw(st.integers(0, 2))):  # a host's own keepalive and connect timeout
         key = draw(
             st.sampled_from(["ServerAliveInterval", "ServerAliveCountMax", "ConnectTimeout"])
@@ -639,6 +618,13 @@ def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
 @example(words=["-o", 'IdentityFile="KEYS/my key"', "h"])
 @example(words=["-o", "LocalForward=8080 db:5432", "-o", "LocalForward 8081 db:5433", "h"])
 @example(words=["-J", "a,u@b:2200,[::1]:22", "h"])
+# Reverse SOCKS: -R [bind:]port with no target, in every spelling.
+@example(words=["-R", "1080", "h"])
+@example(words=["-R", "0.0.0.0:1080", "h"])
+@example(words=["-R", "[::1]:1080", "h"])
+@example(words=["-R", ":1080", "-R", "localhost:1081", "h"])
+@example(words=["-o", "RemoteForward=1080", "h"])
+@example(words=["-o", "RemoteForward 127.0.0.2:1080", "-NR", "9000:db:80", "h"])
 # Every identity file, in the order ssh tries them (the same file once).
 @example(words=["-i", "KEYS/id_two", "-o", "IdentityFile=KEYS/id_one", "h", "-i", "KEYS/id_two"])
 @example(words=["-o", "IdentityFile=KEYS/id_two", "-i", "KEYS/id_two", "-i", "KEYS/my key", "h"])
@@ -656,24 +642,7 @@ def pasted_lines(draw: st.DrawFn, gap: str | None = None) -> list[str]:
 @example(words=["::1", "-o", "ProxyCommand=nc %h %p", "-J", "0.0.0.0"])
 def test_a_pasted_line_means_what_it_means_to_ssh(words: list[str], key_dir: Path) -> None:
     """Everything devtui keeps from a line is what ssh -G resolves (or both refuse it)."""
-    gaps = compare_line(words, key_dir)
-    assert not gaps, f"the grammar made a gap case: {gaps}"
-
-
-@pytest.mark.parametrize("gap", sorted(GAPS))
-def test_what_devtui_cannot_hold_yet_is_said_and_the_rest_agrees(gap: str, key_dir: Path) -> None:
-    """Lines that need a field devtui's model lacks: all else agrees and a note says what was
-    left out; then the case is a known gap (xfail naming the missing field)."""
-    found: set[str] = set()
-
-    @GAP_SETTINGS
-    @given(words=pasted_lines(gap=gap))
-    def run(words: list[str]) -> None:
-        found.update(compare_line(words, key_dir))
-
-    run()
-    assert gap in found, f"the grammar never made a {gap} case"
-    pytest.xfail(f"devtui's model lacks {GAPS[gap]}")
+    compare_line(words, key_dir)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -691,7 +660,7 @@ def _keyword(draw: st.DrawFn, key: str) -> str:
 
 
 @st.composite
-def option_lines(draw: st.DrawFn, gap: str | None = None) -> str:
+def option_lines(draw: st.DrawFn) -> str:
     """One `Key value` line of a Host block, in any of ssh's spellings."""
     choices: list[tuple[str, st.SearchStrategy[str]]] = [
         ("HostName", st.sampled_from(["%h.example.com", "10.0.0.5", "Real.Example.org", "%h"])),
@@ -711,7 +680,10 @@ def option_lines(draw: st.DrawFn, gap: str | None = None) -> str:
         ),
         ("Compression", st.sampled_from(["yes", "no"])),
         ("LocalForward", st.sampled_from(["8080 db:5432", "127.0.0.1:8081 [::1]:80"])),
-        ("RemoteForward", st.sampled_from(["9000 localhost:3000"])),
+        (
+            "RemoteForward",  # a target, or none: reverse SOCKS
+            st.sampled_from(["9000 localhost:3000", "1080", "0.0.0.0:1082", "[::1]:1083"]),
+        ),
         ("DynamicForward", st.sampled_from(["1080", "127.0.0.1:1081"])),
         ("ForwardAgent", st.just("yes")),
         ("StrictHostKeyChecking", st.sampled_from(["no", "accept-new"])),
@@ -735,14 +707,14 @@ def option_lines(draw: st.DrawFn, gap: str | None = None) -> str:
 
 
 @st.composite
-def config_texts(draw: st.DrawFn, gap: str | None = None) -> dict[str, str]:
+def config_texts(draw: st.DrawFn) -> dict[str, str]:
     """{file name: text}: "config" and the files it includes (INC/ is their folder)."""
     files: dict[str, str] = {}
 
     def block_lines(depth: int) -> list[str]:
         lines: list[str] = []
         if draw(st.integers(0, 2)) == 2:
-            lines.append(draw(option_lines(gap)))  # before any Host: applies to all
+            lines.append(draw(option_lines()))  # before any Host: applies to all
         for _ in range(draw(st.integers(1, 5))):
             if draw(st.integers(0, 5)) == 5:
                 lines.append(f"{_keyword(draw, 'Match')} {draw(st.sampled_from(MATCHES))}")
@@ -753,7 +725,7 @@ def config_texts(draw: st.DrawFn, gap: str | None = None) -> dict[str, str]:
                 comment = "  # team" if draw(st.integers(0, 4)) == 4 else ""
                 lines.append(f"{_keyword(draw, 'Host')} {' '.join(patterns)}{comment}")
             for _ in range(draw(st.integers(0, 4))):
-                lines.append(draw(option_lines(gap)))
+                lines.append(draw(option_lines()))
             if depth == 0 and draw(st.integers(0, 5)) == 5:
                 name = f"inc{len(files)}.conf"
                 files[name] = "\n".join(block_lines(1)) + "\n"
@@ -763,10 +735,6 @@ def config_texts(draw: st.DrawFn, gap: str | None = None) -> dict[str, str]:
         return lines
 
     files["config"] = "\n".join(block_lines(0)) + "\n"
-    forced = {}
-    if gap in forced:  # every host gets it: before any Host, or in a Host * at the end
-        first, last = forced[gap]
-        files["config"] = f"{first}\n{files['config']}Host *\n    {last}\n"
     return files
 
 
@@ -796,7 +764,6 @@ def _judge_host(
     alias: str,
     host: HostSpec,
     found: ImportResult,
-    gaps: set[str],
     depth: int = 0,
 ) -> None:
     """`ssh -G -F config ARGS alias` against the host devtui saved, hops included."""
@@ -826,6 +793,14 @@ def _judge_host(
     if proxy is not None:
         proxy = expand_proxy_tokens(proxy, {"n": alias.replace("%", "%%")})
     assert host.proxy_command == proxy, alias
+    if depth == 0:  # an alias: its forwards (kind, bind, port, target; reverse SOCKS: none)
+        mine_forwards = {_forward(t) for t in found.tunnels if t.host == alias}
+        assert mine_forwards == set(seen.forwards), alias
+        for kind, bind, port, target, _ in seen.forwards:
+            if kind == "remote" and target is None and not Endpoint(bind, port).loopback:
+                assert _said(notes, alias, "reverse SOCKS proxy"), notes
+        if any(f[0] == "remote" and f[3] is None for f in seen.forwards):
+            event("reverse SOCKS imported")
     saved = {h.name: h for h in found.hosts}
     hops = [h for h in (seen.jumps or ())]
     jump = saved.get(host.jump) if host.jump else None
@@ -846,7 +821,7 @@ def _judge_host(
         hop_args += ["-p", str(port)]
     if len(hops) > 1:
         hop_args += ["-J", ",".join(judged_proxyjump(judged)[:-1])]
-    _judge_host(config, hop_args, _hop_name(raw), jump, found, gaps, depth + 1)
+    _judge_host(config, hop_args, _hop_name(raw), jump, found, depth + 1)
 
 
 def judged_proxyjump(judged: Judged) -> list[str]:
@@ -861,7 +836,7 @@ def _hop_name(raw: str) -> str:
     return hostport.partition(":")[0]
 
 
-def compare_config(files: dict[str, str], folder: Path, keys: Path) -> set[str]:
+def compare_config(files: dict[str, str], folder: Path, keys: Path) -> None:
     """Import the file with devtui and judge every imported host with ssh -G."""
     config = _write_config(folder, files, keys)
     try:
@@ -870,9 +845,8 @@ def compare_config(files: dict[str, str], folder: Path, keys: Path) -> set[str]:
         raise AssertionError(f"devtui refuses a config: {e}") from None
     saved = {h.name: h for h in found.hosts}
     aliases = [h.name for h in found.hosts if h.name not in found.jump_hosts]
-    gaps: set[str] = set()
     for alias in aliases:
-        _judge_host(config, [], alias, saved[alias], found, gaps)
+        _judge_host(config, [], alias, saved[alias], found)
     text = "\n".join(found.notes)
     defined = {
         p
@@ -889,7 +863,6 @@ def compare_config(files: dict[str, str], folder: Path, keys: Path) -> set[str]:
         if judged.resolved is not None:
             assert "skipped" in text, (alias, found.notes)
     event(f"imported {len(aliases)} of {len(defined)}")
-    return gaps
 
 
 CONFIG_SETTINGS = settings(SETTINGS, max_examples=max(20, SETTINGS.max_examples // 2))
@@ -904,6 +877,12 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @given(files=config_texts())
 # The issue's cases.
 @example(files={"config": "Host web1 web2 # team\n    LocalForward 8080 db:5432 # ops\n"})
+@example(
+    files={
+        "config": "Host web\n    RemoteForward 1080\n    RemoteForward 0.0.0.0:1082\n"
+        "Host *\n    RemoteForward [::1]:1083 # reverse SOCKS\n"
+    }
+)
 @example(
     files={
         "config": "Host corp\n    HostName corp.internal\n"
@@ -926,14 +905,19 @@ def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @example(files={"config": "Host web bastion\n    ProxyJump bastion\n"})
 @example(files={"config": "Match originalhost web\n    ProxyJump bastion\nHost Web\n"})
 @example(files={"config": "Host Web\nMatch originalhost web\n    HostName %h.example.com\n"})
+@example(
+    files={
+        "inc0.conf": "Host web\n    ProxyJump none\nHost web\n    ProxyCommand nc %h %p\n",
+        "config": "Host web\nHost web\nHost web\n    Include INC/inc*.conf\n",
+    }
+)
 def test_an_imported_config_means_what_it_means_to_ssh(
     files: dict[str, str], config_dir: Path, key_dir: Path
 ) -> None:
     """Every host devtui imports is what `ssh -G -F FILE ALIAS` resolves, jump hosts too."""
     for old in config_dir.iterdir():
         old.unlink()
-    gaps = compare_config(files, config_dir, key_dir)
-    assert not gaps, f"the grammar made a gap case: {gaps}"
+    compare_config(files, config_dir, key_dir)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -964,8 +948,10 @@ def saved_tunnels(draw: st.DrawFn, host: str) -> list[TunnelSpec]:
         kind: TunnelKind = draw(st.sampled_from(["local", "remote", "dynamic"]))
         listen = Endpoint(draw(st.sampled_from(["127.0.0.1", "0.0.0.0", "::1", "127.0.0.2"])), port)
         target = None
-        if kind != "dynamic":
+        if kind == "local" or (kind == "remote" and draw(st.integers(0, 2)) < 2):
             target = Endpoint(draw(st.one_of(_dns, _ipv4, st.just("localhost"))), draw(ports))
+        # kind remote with no target: a reverse SOCKS proxy, exported as -R / RemoteForward
+        # [bind:]port
         tunnels.append(TunnelSpec(tunnel_name(host, kind, port), host, kind, listen, target))
     return tunnels
 
@@ -978,19 +964,21 @@ def _with_keys(host: HostSpec, keys: Path) -> HostSpec:
     )
 
 
+def _forward(t: TunnelSpec) -> Forward:
+    """A saved tunnel in ssh -G's shape."""
+    return (
+        t.kind,
+        t.listen.address,
+        t.listen.port,
+        canonical_address(t.target.address).lower() if t.target else None,
+        t.target.port if t.target else None,
+    )
+
+
 def _expected(
     host: HostSpec, tunnels: list[TunnelSpec], hops: list[HostSpec], line: bool = False
 ) -> tuple[object, ...]:
-    forwards = {
-        (
-            t.kind,
-            t.listen.address,
-            t.listen.port,
-            canonical_address(t.target.address).lower() if t.target else None,
-            t.target.port if t.target else None,
-        )
-        for t in tunnels
-    }
+    forwards = {_forward(t) for t in tunnels}
     return (
         host.hostname.lower(),
         host.port,

@@ -373,7 +373,7 @@ def test_default_names_are_readable(hostname: str, name: str) -> None:
         ("ssh -L x:db:80 h", "-L x:db:80"),
         ("ssh -L 80:db:99999 h", "-L 80:db:99999"),
         ("ssh -L 8080:'a b':80 h", "-L 8080:a b:80"),
-        ("ssh -R 9000 h", "-R 9000"),
+        ("ssh -R 9000:db h", "-R 9000:db"),
         ("ssh -D a:b:c h", "-D a:b:c"),
         ("ssh -D socks h", "-D socks"),
         ("ssh -o Port=abc h", "-o Port=abc"),
@@ -736,8 +736,8 @@ def test_option_values_are_read_as_ssh_config_lines() -> None:
         ("ssh -o Compression=maybe h", 'unsupported option "maybe"'),
         ("ssh -o 'Port 22 23' h", "extra arguments"),
         ("ssh -o 'IdentityFile \"/k/a' h", "invalid quotes"),
-        ("ssh -R 1080 h", "reverse SOCKS"),
-        ("ssh -o RemoteForward=bind:1080 h", "reverse SOCKS"),
+        ("ssh -R 1080:h h", "'h' is not a port number"),
+        ("ssh -o 'RemoteForward 1080 h:80 x' h", "extra arguments"),
     ],
 )
 def test_lines_ssh_refuses_are_refused_with_its_reason(line: str, reason: str) -> None:
@@ -775,3 +775,41 @@ def test_a_parsed_line_made_with_only_jump_host_still_plans_its_jump() -> None:
     parsed = replace(parsed, jump_host=gate, host=replace(parsed.host, jump="gate"))
     plan = plan_add(ConfigData(), parsed)
     assert [(h.name, h.jump) for h in plan.hosts] == [("gate", None), ("10-0-0-5", "gate")]
+
+
+@pytest.mark.parametrize(
+    "line, listen",
+    [
+        ("ssh -R 1080 h", "127.0.0.1:1080"),  # ssh asks for the remote's loopback
+        ("ssh -R localhost:1080 h", "127.0.0.1:1080"),
+        ("ssh -R 0.0.0.0:1080 h", "0.0.0.0:1080"),
+        ("ssh -R '*:1080' h", "0.0.0.0:1080"),
+        ("ssh -R [::1]:1080 h", "[::1]:1080"),
+        ("ssh -o RemoteForward=1080 h", "127.0.0.1:1080"),
+        ("ssh -o 'RemoteForward 127.0.0.2:1080' h", "127.0.0.2:1080"),
+        ("ssh -NR 1080 h", "127.0.0.1:1080"),
+    ],
+)
+def test_reverse_socks_lines_become_remote_tunnels_without_target(line: str, listen: str) -> None:
+    parsed = parse_ssh_command(line)
+    [tunnel] = parsed.tunnels
+    assert (tunnel.kind, str(tunnel.listen), tunnel.target) == ("remote", listen, None)
+    assert tunnel.reverse_socks and tunnel.name == "h-rsocks1080"
+    assert tunnel.describe() == f"remote {listen} -> SOCKS (from this machine) via h"
+    # Beyond the remote's loopback: a note says who could use it.
+    exposed = [n for n in parsed.notes if "reverse SOCKS proxy" in n]
+    assert bool(exposed) == (not tunnel.listen.loopback), parsed.notes
+    # Export writes it back the way ssh reads it: no target.
+    args = to_ssh_args(parsed.host, parsed.tunnels)
+    assert args[args.index("-R") + 1] == listen
+    assert f"    RemoteForward {listen}\n" in to_ssh_config_block(parsed.host, parsed.tunnels)
+    again = parse_ssh_command(["ssh", *args])
+    assert [(t.kind, t.listen, t.target) for t in again.tunnels] == [
+        ("remote", tunnel.listen, None)
+    ]
+
+
+def test_a_reverse_socks_and_a_remote_forward_on_one_port_clash() -> None:
+    parsed = parse_ssh_command("ssh -R 9000 -R 9000:localhost:80 h")
+    with pytest.raises(ConfigError, match="already used by tunnel h-rsocks9000"):
+        plan_add(ConfigData(), parsed)

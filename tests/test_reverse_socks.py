@@ -1,0 +1,267 @@
+"""Reverse SOCKS (ssh -R [bind:]port, no target) through a real OpenSSH sshd.
+
+The remote sshd listens; a client on the remote (here 127.0.0.1 too, at the remote
+listener's port) speaks SOCKS4/4a/5 there, and devtui opens the destination from this
+machine. One-way traffic (a source that only talks, a sink that only listens) tells the two
+directions apart: "down" is what the remote client sends, "up" what the destination answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for
+from harness.net import ByteSource, free_port, read_stream, send_stream
+
+from sshcore.config import Config
+from sshcore.errors import ConfigError
+from sshcore.events import TargetRefused, TunnelConnectionClosed, TunnelConnectionOpened
+from sshcore.ops import add_from_line, add_tunnel
+from sshcore.tunnels import TunnelState
+
+MiB = 1024 * 1024
+SOURCE_BYTES = 1 * MiB + 321  # odd sizes, different each way: no count is another's by chance
+SINK_BYTES = 2 * MiB + 77
+
+
+@pytest.fixture(autouse=True)
+def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    return isolate_home(monkeypatch, tmp_path)
+
+
+def _reverse_socks(listen: str) -> dict[str, object]:
+    return {"host": "box", "kind": "remote", "listen": listen, "target": "socks"}
+
+
+def _address(host: str) -> bytes:
+    """SOCKS5's address field: ATYP 1 for an IPv4 literal, 3 for a name."""
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        name = host.encode()
+        return b"\x03" + bytes([len(name)]) + name
+    return b"\x01" + ip.packed
+
+
+async def _socks5(
+    port: int, host: str, dest_port: int, payload: bytes = b""
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    """Connect to the remote listener and ask for host:dest_port; returns the 10-byte reply.
+    `payload` is sent right behind the request, before any reply (a pipelining client)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = b"\x05\x01\x00" + _address(host) + dest_port.to_bytes(2, "big")
+    writer.write(b"\x05\x01\x00" + request + payload)
+    assert await asyncio.wait_for(reader.readexactly(2), 20) == b"\x05\x00"
+    reply = await asyncio.wait_for(reader.readexactly(10), 20)
+    return reader, writer, reply
+
+
+async def _socks4(
+    port: int, dest_port: int, name: str | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    """SOCKS4 CONNECT to 127.0.0.1:dest_port, or SOCKS4a to `name`:dest_port."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    ip = b"\x00\x00\x00\x01" if name else bytes([127, 0, 0, 1])
+    tail = name.encode() + b"\x00" if name else b""
+    writer.write(b"\x04\x01" + dest_port.to_bytes(2, "big") + ip + b"me\x00" + tail)
+    reply = await asyncio.wait_for(reader.readexactly(8), 20)
+    return reader, writer, reply
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Every address something on this machine listens on at `port` (TCP, v4 and v6)."""
+    return {
+        c.laddr.ip
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+    }
+
+
+async def test_socks5_and_socks4_through_the_remote_reach_this_machine(
+    sshd, sha256_sink, tmp_path
+) -> None:
+    port = free_port()
+    tunnels = {"rs": _reverse_socks(f"127.0.0.1:{port}")}
+    with ByteSource(SOURCE_BYTES) as source:
+        core, _, events = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+        async with core:
+            await core.start_tunnel("rs")
+            await wait_for(lambda: core.tunnel_state("rs").state == TunnelState.UP, 15)
+            # SOCKS5, IPv4 address (ATYP 1), from the source: bytes come up to the remote.
+            reader, writer, reply = await _socks5(port, "127.0.0.1", source.port)
+            assert reply[:2] == b"\x05\x00", reply
+            got_v4 = await read_stream(reader)
+            writer.close()
+            # SOCKS5, a name (ATYP 3), into the sink: bytes go down to this machine. The
+            # first bytes travel with the request (before the reply), as eager clients send.
+            head = os.urandom(1000)
+            reader, writer, reply = await _socks5(port, "localhost", sha256_sink.port, head)
+            assert reply[:2] == b"\x05\x00", reply
+            rest_digest = await send_stream(reader, writer, SINK_BYTES - len(head))
+            # SOCKS4 (an IPv4 address) and SOCKS4a (a name), from the source.
+            got_4 = []
+            for name in (None, "localhost"):
+                reader, writer, reply = await _socks4(port, source.port, name)
+                assert reply[:2] == b"\x00\x5a", reply
+                got_4.append(await read_stream(reader))
+                writer.close()
+            await wait_for(
+                lambda: core.tunnel_state("rs").connections == 0, 10, what="connections closed"
+            )
+            status = core.tunnel_state("rs")
+        results = await asyncio.to_thread(sha256_sink.wait_results, 1, 10)
+    for nbytes, digest in (got_v4, *got_4):
+        assert nbytes == SOURCE_BYTES and digest in source.sent
+    assert source.received == 0  # one-way: nothing went back to the source
+    assert results[0].nbytes == SINK_BYTES
+    del rest_digest  # the sink saw head + rest: its byte count and the counters below
+    # up: what this machine's destination answered (3 x the source); down: the sink's bytes.
+    assert (status.bytes_up, status.bytes_down) == (3 * SOURCE_BYTES, SINK_BYTES)
+    closed = [(e.bytes_up, e.bytes_down) for e in of_type(events, TunnelConnectionClosed)]
+    assert sorted(closed) == sorted(
+        [(SOURCE_BYTES, 0), (0, SINK_BYTES), (SOURCE_BYTES, 0), (SOURCE_BYTES, 0)]
+    )
+    opened = [e.target for e in of_type(events, TunnelConnectionOpened)]
+    assert opened == [
+        f"127.0.0.1:{source.port}",
+        f"localhost:{sha256_sink.port}",
+        f"127.0.0.1:{source.port}",
+        f"localhost:{source.port}",
+    ]
+
+
+async def test_the_sink_receives_exactly_what_the_remote_client_sent(
+    sshd, sha256_sink, tmp_path
+) -> None:
+    port = free_port()
+    core, _, _ = make_core(
+        tmp_path, {"box": sshd_host(sshd)}, {"rs": _reverse_socks(f"127.0.0.1:{port}")}
+    )
+    async with core:
+        await core.start_tunnel("rs")
+        await wait_for(lambda: core.tunnel_state("rs").state == TunnelState.UP, 15)
+        reader, writer, reply = await _socks5(port, "127.0.0.1", sha256_sink.port)
+        assert reply[:2] == b"\x05\x00", reply
+        digest = await send_stream(reader, writer, SINK_BYTES)
+    results = await asyncio.to_thread(sha256_sink.wait_results, 1, 10)
+    assert (results[0].nbytes, results[0].sha256) == (SINK_BYTES, digest)
+
+
+async def test_a_refused_destination_gets_the_socks_failure_reply(sshd, tmp_path) -> None:
+    port, dead = free_port(), free_port()
+    core, _, events = make_core(
+        tmp_path, {"box": sshd_host(sshd)}, {"rs": _reverse_socks(f"127.0.0.1:{port}")}
+    )
+    async with core:
+        await core.start_tunnel("rs")
+        await wait_for(lambda: core.tunnel_state("rs").state == TunnelState.UP, 15)
+        reader, writer, reply = await _socks5(port, "127.0.0.1", dead)
+        assert reply[:2] == b"\x05\x05", reply  # 5: connection refused
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # then closed, not hung
+        writer.close()
+        reader, writer, reply = await _socks4(port, dead)
+        assert reply[:2] == b"\x00\x5b", reply  # SOCKS4: request rejected or failed
+        writer.close()
+        await wait_for(lambda: len(of_type(events, TargetRefused)) >= 2, 10, what="refusals")
+        status = core.tunnel_state("rs")
+        assert status.state == TunnelState.UP  # the proxy itself is fine
+        assert status.error is not None and f"127.0.0.1:{dead}" in status.error
+        await wait_for(lambda: core.tunnel_state("rs").connections == 0, 10)
+    refused = of_type(events, TargetRefused)
+    assert {e.target for e in refused} == {f"127.0.0.1:{dead}"}
+    assert not of_type(events, TunnelConnectionOpened)
+
+
+async def test_not_socks_on_the_remote_port_is_closed(sshd, tmp_path) -> None:
+    port = free_port()
+    core, _, events = make_core(
+        tmp_path, {"box": sshd_host(sshd)}, {"rs": _reverse_socks(f"127.0.0.1:{port}")}
+    )
+    async with core:
+        await core.start_tunnel("rs")
+        await wait_for(lambda: core.tunnel_state("rs").state == TunnelState.UP, 15)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\n\r\n")  # a browser pointed at the proxy port
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
+        await wait_for(lambda: core.tunnel_state("rs").connections == 0, 10)
+    assert not of_type(events, TunnelConnectionOpened)
+
+
+async def test_the_remote_listener_is_loopback_when_the_server_lets_the_client_choose(
+    sshd_factory, source_port_server, tmp_path
+) -> None:
+    # `GatewayPorts clientspecified` binds what the client asks for: a port alone (as
+    # `-R 1080` is saved) must ask for loopback, else any machine that reaches the
+    # remote could open connections from this one. The explicit 0.0.0.0 tunnel shows
+    # that this check would see a listener on every interface.
+    sshd = sshd_factory(["GatewayPorts clientspecified"])
+    bare, everywhere = free_port(), free_port()
+    tunnels = {"bare": _reverse_socks(f"{bare}"), "lan": _reverse_socks(f"0.0.0.0:{everywhere}")}
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, tunnels)
+    async with core:
+        for name in tunnels:
+            await core.start_tunnel(name)
+        await wait_for(
+            lambda: all(core.tunnel_state(n).state == TunnelState.UP for n in tunnels), 15
+        )
+        found = {"bare": _listening_addresses(bare), "lan": _listening_addresses(everywhere)}
+        reader, writer, reply = await _socks5(bare, "127.0.0.1", source_port_server)
+        assert reply[:2] == b"\x05\x00", reply
+        assert (await read_stream(reader))[0] == 1000
+        writer.close()
+    assert found == {"bare": {"127.0.0.1"}, "lan": {"0.0.0.0"}}
+
+
+@pytest.fixture
+def source_port_server() -> Iterator[int]:
+    with ByteSource(1000) as source:
+        yield source.port
+
+
+# ---------------------------------------------------------------------------------------------
+# Saved as the user pasted it, and loaded back
+
+
+def test_a_pasted_reverse_socks_line_is_saved_with_target_socks(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    config = Config.load(path)
+    outcome = add_from_line(config, "ssh -R 1080 -R 0.0.0.0:1081 me@gpu.example.org")
+    text = path.read_text()
+    assert text.count('target = "socks"') == 2
+    again = Config.load(path)
+    local, lan = again.tunnels["gpu-rsocks1080"], again.tunnels["gpu-rsocks1081"]
+    assert (local.kind, str(local.listen), local.target) == ("remote", "127.0.0.1:1080", None)
+    assert local.reverse_socks and lan.reverse_socks
+    added = (
+        "Added tunnel gpu-rsocks1080: remote 127.0.0.1:1080 -> SOCKS (from this machine) via gpu"
+    )
+    assert added in outcome.lines
+    # Open beyond the remote's loopback: said out loud.
+    assert any("0.0.0.0:1081" in line and "other machines" in line for line in outcome.lines)
+    add_tunnel(again, "gpu", "remote", "[::1]:1082")
+    assert Config.load(path).tunnels["gpu-rsocks1082"].listen.address == "::1"
+
+
+def test_a_remote_tunnel_without_target_is_an_error_that_names_socks(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[hosts.box]\nhostname = "h"\n\n[tunnels.r]\nhost = "box"\nkind = "remote"\n'
+        'listen = "9000"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        Config.load(path)
+    message = str(caught.value)
+    assert "needs a target" in message and 'target = "socks"' in message
+    path.write_text(
+        path.read_text().replace('kind = "remote"', 'kind = "local"') + 'target = "socks"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        Config.load(path)
+    assert 'kind = "dynamic"' in str(caught.value)
