@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -265,3 +266,90 @@ def test_a_remote_tunnel_without_target_is_an_error_that_names_socks(tmp_path) -
     with pytest.raises(ConfigError) as caught:
         Config.load(path)
     assert 'kind = "dynamic"' in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shown readably: the command line and the dashboard
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from tui.cli.main import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_tunnels_list_and_add_say_socks_from_this_machine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "config.toml")
+    assert _cli(capsys, "--config", path, "add", "ssh -R 1080 me@gpu.example.org")[0] == 0
+    code, out, _ = _cli(capsys, "--config", path, "tunnels", "add", "gpu", "-R", "0.0.0.0:1081")
+    assert code == 0 and "other machines" in out and "reverse SOCKS" in out
+    code, out, _ = _cli(capsys, "--config", path, "tunnels", "list")
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "127.0.0.1:1080" in rows["gpu-rsocks1080"]
+    assert "SOCKS (from this machine)" in rows["gpu-rsocks1080"]
+    assert "0.0.0.0:1081 (all interfaces!)" in rows["gpu-rsocks1081"]
+    code, out, _ = _cli(capsys, "--config", path, "tunnels", "list", "--json")
+    listed = {t["name"]: t for t in json.loads(out)}
+    assert listed["gpu-rsocks1080"] | {"autostart": False} == {
+        "name": "gpu-rsocks1080",
+        "host": "gpu",
+        "kind": "remote",
+        "listen": "127.0.0.1:1080",
+        "target": None,
+        "autostart": False,
+        "all_interfaces": False,
+        "reverse_socks": True,
+        "route": "remote 127.0.0.1:1080 -> SOCKS (from this machine) via gpu",
+    }
+    assert listed["gpu-rsocks1081"]["all_interfaces"] is True
+    # Exported as ssh writes it, and ssh's words read back the same.
+    code, out, _ = _cli(capsys, "--config", path, "hosts", "export", "gpu")
+    assert "-R 127.0.0.1:1080 -R 0.0.0.0:1081" in out
+    code, out, _ = _cli(capsys, "--config", path, "hosts", "export", "gpu", "--as", "config")
+    assert "    RemoteForward 127.0.0.1:1080\n    RemoteForward 0.0.0.0:1081" in out
+    # A retarget has no port to move: said, nothing changed.
+    code, _, err = _cli(capsys, "--config", path, "tunnels", "retarget", "gpu-rsocks1080", "9")
+    assert code == 1 and "SOCKS proxy" in err
+
+
+async def test_the_dashboard_shows_edits_and_makes_a_reverse_socks_tunnel(tmp_path: Path) -> None:
+    from dashboard_util import make_app, ready, until
+    from textual.widgets import Input, Select
+
+    from tui.panes.tunnels import route
+    from tui.screens.forms import TunnelFormScreen
+
+    tunnels = {"back": _reverse_socks("1080"), "lan": _reverse_socks("0.0.0.0:1081")}
+    app = make_app(tmp_path, {"box": {"hostname": "box.invalid"}}, tunnels)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        assert route(app.config.tunnels["back"]) == "R 1080→SOCKS from here"
+        assert (
+            route(app.config.tunnels["lan"]) == "R 0.0.0.0:1081→SOCKS from here (all interfaces!)"
+        )
+        await pilot.press("2")
+        await until(
+            pilot, lambda: "SOCKS from here" in str(app.tunnels_pane.border_subtitle), 10, "route"
+        )
+        # Edit: the form shows the spec as typed (no target), and saving keeps it SOCKS.
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), 10, "the form")
+        assert app.screen.query_one("#spec", Input).value == "1080"
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, TunnelFormScreen), 10, "saved")
+        assert app.config.tunnels["back"].reverse_socks
+        # New: kind remote with a port alone is a reverse SOCKS proxy.
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), 10, "the form")
+        app.screen.query_one("#kind", Select).value = "remote"
+        app.screen.query_one("#spec", Input).value = "2080"
+        await pilot.pause(0.4)
+        await pilot.press("enter")
+        await until(pilot, lambda: "box-rsocks2080" in app.config.tunnels, 10, "the new tunnel")
+    made = Config.load(tmp_path / "config.toml").tunnels["box-rsocks2080"]
+    assert (made.kind, str(made.listen), made.target) == ("remote", "127.0.0.1:2080", None)

@@ -104,8 +104,18 @@ def _tunnel_json(tunnel: TunnelSpec) -> dict[str, Any]:
         "listen": str(tunnel.listen),
         "target": str(tunnel.target) if tunnel.target else None,
         "autostart": tunnel.autostart,
-        "all_interfaces": tunnel.kind != "remote" and tunnel.listen.all_interfaces,
+        "all_interfaces": _flagged(tunnel) and tunnel.listen.all_interfaces,
+        # A remote tunnel with no target: a SOCKS proxy on the remote whose connections
+        # devtui opens from this machine (ssh -R PORT).
+        "reverse_socks": tunnel.reverse_socks,
+        "route": tunnel.describe(),
     }
+
+
+def _flagged(tunnel: TunnelSpec) -> bool:
+    """Whether a listener beyond loopback lets others in: local listeners, and a reverse
+    SOCKS proxy (others on the remote would open connections from this machine)."""
+    return tunnel.kind != "remote" or tunnel.reverse_socks
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -180,11 +190,12 @@ def cmd_tunnels_list(args: argparse.Namespace) -> int:
     rows = []
     for t in config.tunnels.values():
         listen = str(t.listen)
-        if t.kind != "remote" and t.listen.all_interfaces:
+        if _flagged(t) and t.listen.all_interfaces:
             listen += " (all interfaces!)"
-        rows.append(
-            [t.name, t.host, t.kind, listen, str(t.target or "SOCKS"), "yes" if t.autostart else ""]
-        )
+        elif t.reverse_socks and t.listen.exposed:
+            listen += " (not loopback!)"
+        target = "SOCKS (from this machine)" if t.reverse_socks else str(t.target or "SOCKS")
+        rows.append([t.name, t.host, t.kind, listen, target, "yes" if t.autostart else ""])
     _out(_table(rows, ["NAME", "HOST", "KIND", "LISTEN", "TARGET", "AUTOSTART"]))
     return 0
 

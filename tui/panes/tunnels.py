@@ -46,7 +46,8 @@ def parse_offer_key(key: str) -> tuple[str, int] | None:
 
 
 def route(spec: TunnelSpec) -> str:
-    """'L 7860→127.0.0.1:7860', with a flag when the port is open to other machines."""
+    """'L 7860→127.0.0.1:7860' ('R 1080→SOCKS from here': reverse SOCKS), with a flag when
+    the port is open to other machines."""
     return _route(spec.kind, spec.listen, spec.target)
 
 
@@ -55,10 +56,15 @@ def _route(kind: str, listen: Endpoint, target: Endpoint | None) -> str:
     # Cached: every refresh draws every row, and reading an address is not free.
     shown = str(listen.port) if listen.loopback else str(listen)
     where = str(target) if target else "SOCKS"
+    if kind == "remote" and target is None:
+        where = "SOCKS from here"  # reverse SOCKS: the remote's clients reach out from here
+    # Listeners that let others in are flagged: local ones, and a reverse SOCKS proxy (which
+    # opens connections from this machine for whoever reaches it on the remote).
+    flagged = kind != "remote" or target is None
     flag = ""
-    if kind != "remote" and listen.all_interfaces:
+    if flagged and listen.all_interfaces:
         flag = " (all interfaces!)"
-    elif kind != "remote" and listen.exposed:
+    elif flagged and listen.exposed:
         flag = " (not loopback!)"  # a LAN address or host name: other machines may reach it
     return f"{KIND[kind]} {shown}→{where}{flag}"
 
@@ -185,7 +191,8 @@ class TunnelsPane(FilterablePane):
         elif app.remote_closed(spec.name):
             text = f"nothing listens on {spec.host}:{spec.target.port if spec.target else ''} now"
         elif spec.name in app.live.refused:
-            text = f"nothing answers at {app.live.refused[spec.name]} on {spec.host}"
+            where = "from this machine" if spec.reverse_socks else f"on {spec.host}"
+            text = f"nothing answers at {app.live.refused[spec.name]} {where}"
         elif spec.name not in app.config.tunnels:
             text = f"{route(spec)} · discovered: s saves it"
         elif (traffic := app.live.traffic.get(spec.name)) and traffic.up_rate:

@@ -234,7 +234,8 @@ def check_local_port(address: str, port: int) -> PortCheck | None:
 
 KIND_HELP = {
     "local": "[bind:]port:host:hostport  (ssh -L; e.g. 7860:127.0.0.1:7860)",
-    "remote": "[bind:]port:host:hostport  (ssh -R; listens on the remote)",
+    "remote": "[bind:]port:host:hostport  (ssh -R; listens on the remote), or [bind:]port: "
+    "reverse SOCKS (opened from here)",
     "dynamic": "[bind:]port  (ssh -D; a SOCKS proxy here)",
 }
 
@@ -314,7 +315,9 @@ class TunnelFormScreen(FormScreen):
         kind_value = self.query_one("#kind", Select).value
         kind: TunnelKind = kind_value if kind_value in ("local", "remote", "dynamic") else "local"  # type: ignore[assignment]
         listen, target, _ = parse_forward(kind, self.query_one("#spec", Input).value.strip())
-        name = self.query_one("#name", Input).value.strip() or tunnel_name(host, kind, listen.port)
+        name = self.query_one("#name", Input).value.strip() or tunnel_name(
+            host, kind, listen.port, socks=target is None
+        )
         if self.spec is not None:
             name = self.spec.name
         autostart = self.query_one("#autostart", Checkbox).value
@@ -349,6 +352,12 @@ class TunnelFormScreen(FormScreen):
         if kind != "remote" and spec.listen.exposed:
             where = escape(str(spec.listen))
             help_text = f"[b]{where} is open to other machines[/] (127.0.0.1 is not)"
+        elif spec.reverse_socks and spec.listen.exposed:
+            where = escape(str(spec.listen))
+            help_text = (
+                f"[b]{where} on the remote may be open to other machines there[/], and they "
+                "would connect from here (127.0.0.1 is not)"
+            )
         self.query_one("#kind-help", Label).update(help_text)
         self.check_port(spec)
         if self.port_check is not None and not found:
