@@ -1,4 +1,5 @@
-"""The `devtui` command line, run as a real process with a temporary HOME and config."""
+"""The `devtui` command line with a temporary HOME and config: in-process (tests/cliutil.py),
+and as the real installed process where that is the point (--version, no terminal, a pipe)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from cliutil import Done, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).parent / ("devtui.exe" if os.name == "nt" else "devtui")
@@ -26,16 +28,22 @@ class Cli:
         self.config = home / "devtui.toml"
 
     def __call__(
-        self, *args: str, config: bool = True, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tui"]
-        if config:
-            command += ["--config", str(self.config)]
+        self,
+        *args: str,
+        config: bool = True,
+        env: dict[str, str] | None = None,
+        real: bool = False,
+    ) -> subprocess.CompletedProcess[str] | Done:
+        """`devtui ARGS` in-process; `real=True` runs the installed console script."""
+        options = ["--config", str(self.config)] if config else []
         full_env = {**os.environ, "HOME": str(self.home), "USERPROFILE": str(self.home)}
         full_env.pop("DEVTUI_CONFIG", None)
         full_env.update(env or {})
+        if not real:
+            return run_cli(*options, *args, env=full_env, cwd=self.home)
+        command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tui"]
         return subprocess.run(
-            [*command, *args],
+            [*command, *options, *args],
             capture_output=True,
             text=True,
             env=full_env,
@@ -50,7 +58,7 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path)
 
 
-def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+def one_error_line(done: subprocess.CompletedProcess[str] | Done) -> str:
     assert "Traceback" not in done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
@@ -62,14 +70,14 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_version(cli: Cli) -> None:
-    done = cli("--version", config=False)
+    done = cli("--version", config=False, real=True)  # the console script itself
     assert done.returncode == 0
     assert done.stdout.strip() == f"devtui {version('devtui')}"
 
 
 def test_bare_devtui_without_a_terminal_prints_help_and_exits_0(cli: Cli) -> None:
     # Pipes, not a terminal: no full-screen app to drive, so the help says what there is.
-    done = cli(config=False)
+    done = cli(config=False, real=True)
     assert done.returncode == 0
     assert done.stdout.startswith("usage: devtui")
     for command in ("add", "hosts", "tunnels", "check"):

@@ -1,4 +1,8 @@
-"""The installed `devtui` command against a real sshd: up, hosts test, run, forget-key."""
+"""The `devtui` command against a real sshd: up, hosts test, run, forget-key.
+
+`up`, Ctrl+C, a closed pipe and one --password-stdin run the real process; the rest call
+the CLI in-process (tests/cliutil.py).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from cliutil import Done, run_cli
 from coreutil import sshd_host, write_config
 from harness.net import echo_roundtrip_sync, free_port, wait_port
 
@@ -26,8 +31,11 @@ def _env(tmp_path: Path, config: Path) -> dict[str, str]:
 
 
 def _devtui(
-    env: dict[str, str], *argv: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
+    env: dict[str, str], *argv: str, stdin: str | None = None, real: bool = False
+) -> subprocess.CompletedProcess[str] | Done:
+    """`devtui ARGV` in-process (tests/cliutil.py); `real=True` launches `python -m tui`."""
+    if not real:
+        return run_cli(*argv, env=env, stdin=stdin)
     return subprocess.run(
         [*DEVTUI, *argv], env=env, capture_output=True, text=True, input=stdin, timeout=60
     )
@@ -225,8 +233,16 @@ def test_password_stdin_for_scripts(sshd, throwaway_user, tmp_path) -> None:
     env = _env(tmp_path, config)
     wrong = _devtui(env, "hosts", "test", "pw", "--accept-new", "--password-stdin", stdin="nope\n")
     assert wrong.returncode == 1 and "password" in wrong.stderr
+    # The real process: the password comes through a real stdin pipe.
     right = _devtui(
-        env, "run", "pw", "--password-stdin", "--", "whoami", stdin=throwaway_user.password + "\n"
+        env,
+        "run",
+        "pw",
+        "--password-stdin",
+        "--",
+        "whoami",
+        stdin=throwaway_user.password + "\n",
+        real=True,
     )
     assert right.returncode == 0, right.stderr
     assert right.stdout.strip() == throwaway_user.name
