@@ -7,13 +7,15 @@ pipe) keep running it for real.
 
 What a subprocess would isolate is isolated here: os.environ (replaced as a whole, as
 `subprocess.run(env=...)` does), the working directory, sys.stdin/stdout/stderr (text
-streams over bytes, like pipes; never a terminal). The command runs in a thread of its own
-so that its `asyncio.run` works from async tests too (no signal handlers: `up` stays a
-real process).
+streams over bytes, like pipes; never a terminal). The command runs on the main thread, as
+in a real process (`logs` hooks SIGINT; asyncio.run's loop removes the hook when it closes);
+called from an async test, in a thread of its own, so that its `asyncio.run` works there
+(no signal hooks in a thread: `up` and `logs` with Ctrl+C stay real processes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import sys
@@ -46,6 +48,14 @@ class _Pipe(io.TextIOWrapper):
         raw = self.buffer
         assert isinstance(raw, io.BytesIO)
         return raw.getvalue().decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def run_cli(
@@ -94,12 +104,15 @@ def run_cli(
             if cwd is not None:
                 os.chdir(cwd)
             sys.stdin, sys.stdout, sys.stderr = streams
-            thread = threading.Thread(target=target, name=f"devtui {' '.join(args)[:40]}")
-            thread.daemon = True
-            thread.start()
-            thread.join(timeout)
-            if thread.is_alive():
-                raise AssertionError(f"devtui {args} still running after {timeout} s")
+            if _loop_running() or threading.current_thread() is not threading.main_thread():
+                thread = threading.Thread(target=target, name=f"devtui {' '.join(args)[:40]}")
+                thread.daemon = True
+                thread.start()
+                thread.join(timeout)
+                if thread.is_alive():
+                    raise AssertionError(f"devtui {args} still running after {timeout} s")
+            else:  # the main thread, as in a real process: `logs` hooks SIGINT
+                target()
         finally:
             sys.stdin, sys.stdout, sys.stderr = saved_streams
             os.chdir(saved_cwd)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import tomllib
+from cliutil import Done, run_cli
 from coreutil import sshd_host, write_config
 from remote_program import RemoteProgram, echo, free_neighbour_ports
 
@@ -24,10 +25,9 @@ def _env(tmp_path: Path, config: Path) -> dict[str, str]:
     return {**env, "HOME": str(home), "DEVTUI_CONFIG": str(config)}
 
 
-def _devtui(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tui", *argv], env=env, capture_output=True, text=True, timeout=60
-    )
+def _devtui(env: dict[str, str], *argv: str) -> Done:
+    """`devtui ARGV` in-process (tests/cliutil.py); `up` below runs as the real process."""
+    return run_cli(*argv, env=env)
 
 
 def _free() -> int:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cliutil import Done, run_cli
 from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for, write_config
 
 from sshcore.discovery import ListeningPort, new_ports, parse_proc_net_tcp, parse_ss
@@ -115,14 +114,8 @@ def test_cli_ports_and_tunnels_add(sshd, tmp_path: Path) -> None:
     (home / ".ssh").mkdir(parents=True)
     env = {"HOME": str(home), "DEVTUI_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
 
-    def devtui(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tui", *argv],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    def devtui(*argv: str) -> Done:
+        return run_cli(*argv, env=env)  # in-process (tests/cliutil.py)
 
     listed = devtui("ports", "box", "--json", "--accept-new")
     assert listed.returncode == 0, listed.stderr
