@@ -139,6 +139,45 @@ def log_source_problem(source: str) -> str | None:
     return None
 
 
+class Note(str):
+    """A note for the user: a setting devtui cannot honour, or changed to a safer value.
+
+    It is its text (a str: printed, joined and searched as before, "Host web: ..." for
+    humans), and it knows the host it concerns: `host` (None when it concerns no one host,
+    e.g. an unreadable Include) and `hosts` (every host it concerns, for a setting shared by
+    several). JSON output gives both.
+    """
+
+    host: str | None
+    hosts: tuple[str, ...]
+
+    def __new__(cls, text: str, host: str | None = None, hosts: Sequence[str] = ()) -> Note:
+        note = super().__new__(cls, text)
+        note.hosts = tuple(hosts) if hosts else ((host,) if host is not None else ())
+        note.host = host if host is not None or len(note.hosts) != 1 else note.hosts[0]
+        return note
+
+    @property
+    def text(self) -> str:
+        """The words, as a plain str."""
+        return str.__str__(self)
+
+    def for_host(self, host: str) -> Note:
+        """The same words about `host` (a pasted line's notes, once its name is known)."""
+        return Note(self.text, host)
+
+    def as_json(self) -> dict[str, Any]:
+        """{"host": ..., "hosts": [...], "text": ...} for --json output."""
+        return {"host": self.host, "hosts": list(self.hosts), "text": self.text}
+
+
+def note_about(text: str, host: str | None) -> Note:
+    """`text` as a Note about `host`; a Note already about a host keeps it."""
+    if isinstance(text, Note) and text.hosts:
+        return text
+    return Note(str.__str__(text), host)
+
+
 @dataclass(frozen=True, order=True)
 class Endpoint:
     """An address and port, written "ADDR:PORT" ("[v6]:PORT" for IPv6)."""

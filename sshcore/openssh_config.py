@@ -25,6 +25,7 @@ from .model import (
     MAX_IDENTITY_FILES,
     ConfigData,
     HostSpec,
+    Note,
     TunnelKind,
     TunnelSpec,
     expand_proxy_tokens,
@@ -134,7 +135,7 @@ class ImportResult:
 
     hosts: list[HostSpec] = field(default_factory=list)
     tunnels: list[TunnelSpec] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)  # each knows the host it concerns
     # Hosts made for ProxyJump hops (not Host aliases): plan_import may rename them.
     jump_hosts: list[str] = field(default_factory=list)
 
@@ -163,7 +164,7 @@ class _File:
     """Everything read: blocks and options in reading order (Include read in place)."""
 
     entries: list[tuple[_Block, _Option | None]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)  # about the file, not one host
     defined: dict[str, _Block] = field(default_factory=dict)  # alias -> first Host block naming it
 
 
@@ -200,7 +201,7 @@ def _scan_file(path: Path, ssh_dir: Path, found: _File, inc: _Includes, parent: 
     try:
         text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError as e:
-        found.notes.append(f"{path}: cannot read ({e.strerror})")
+        found.notes.append(Note(f"{path}: cannot read ({e.strerror})"))
         return
     current = parent
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -234,15 +235,19 @@ def _scan_file(path: Path, ssh_dir: Path, found: _File, inc: _Includes, parent: 
                 matches = sorted(glob.glob(str(expanded)))
                 if not matches and not any(c in pattern for c in "*?["):
                     # ssh skips it silently too, but the user may wonder where hosts went
-                    found.notes.append(f"{where}: Include {pattern}: {expanded} does not exist")
+                    found.notes.append(
+                        Note(f"{where}: Include {pattern}: {expanded} does not exist")
+                    )
                 for name in matches:
                     if _same_file(Path(name)) in inc.stack:
                         # A file including itself (or an ancestor): read once, note once.
                         if where not in inc.looped:
                             inc.looped.add(where)
                             found.notes.append(
-                                f"{where}: Include {pattern}: {name} is already being read "
-                                "(an Include loop); skipped"
+                                Note(
+                                    f"{where}: Include {pattern}: {name} is already being read "
+                                    "(an Include loop); skipped"
+                                )
                             )
                         continue
                     _scan(Path(name), ssh_dir, found, inc, current)
@@ -273,17 +278,22 @@ def read_ssh_config(path: Path | str | None = None) -> ImportResult:
         if option is None and block.criteria is not None and not _match_supported(block.criteria):
             # ssh would evaluate it (run an exec, canonicalize ...): say what devtui leaves out.
             result.notes.append(
-                f"{block.where}: Match block skipped: devtui evaluates only Match all, host, "
-                f"originalhost, user and localuser, not `Match {' '.join(block.criteria)}`; "
-                "the settings under it are left out"
+                Note(
+                    f"{block.where}: Match block skipped: devtui evaluates only Match all, host, "
+                    f"originalhost, user and localuser, not `Match {' '.join(block.criteria)}`; "
+                    "the settings under it are left out"
+                )
             )
     importer = _Importer(found, result)
     for alias in found.defined:
         importer.add_alias(alias)
     for (where, text), names in importer.unused.items():
         result.notes.append(
-            f"{where}: {text} is not used by devtui (host{'s' * (len(names) > 1)} "
-            f"{', '.join(names)})"
+            Note(
+                f"{where}: {text} is not used by devtui (host{'s' * (len(names) > 1)} "
+                f"{', '.join(names)})",
+                hosts=names,
+            )
         )
     return result
 
@@ -418,15 +428,24 @@ class _Importer:
         self.by_name: dict[str, HostSpec] = {}
         self.failed: set[str] = set()
         self.busy: list[str] = []
+        self.aliases: list[str] = []  # the Host aliases being imported, innermost last
         # (file:line, "Keyword value") -> the hosts it applies to, for one note each
         self.unused: dict[tuple[str, str], list[str]] = {}
 
     def note(self, text: str) -> None:
+        """A note about the Host alias being imported (a jump host made for it included)."""
         if text not in self.result.notes:
-            self.result.notes.append(text)
+            self.result.notes.append(Note(text, self.aliases[-1] if self.aliases else None))
 
     def add_alias(self, alias: str) -> str | None:
         """Import Host `alias` (once); returns its name, or None when it was skipped."""
+        self.aliases.append(alias)
+        try:
+            return self._add_alias(alias)
+        finally:
+            self.aliases.pop()
+
+    def _add_alias(self, alias: str) -> str | None:
         if alias in self.by_name:
             return alias
         if alias in self.failed:
@@ -755,7 +774,11 @@ def plan_import(current: ConfigData, found: ImportResult) -> ImportResult:
                 plan.hosts.append(replace(host, name=new))
             else:
                 plan.notes.append(
-                    f"Host {host.name} skipped: devtui already has a different host by that name"
+                    Note(
+                        f"Host {host.name} skipped: devtui already has a different host by "
+                        "that name",
+                        host.name,
+                    )
                 )
             continue
         if same is not None:
@@ -779,7 +802,10 @@ def plan_import(current: ConfigData, found: ImportResult) -> ImportResult:
         for host in plan.hosts:
             if host not in kept:
                 plan.notes.append(
-                    f"Host {host.name} skipped: its ProxyJump {host.jump} was not imported"
+                    Note(
+                        f"Host {host.name} skipped: its ProxyJump {host.jump} was not imported",
+                        host.name,
+                    )
                 )
         changed = len(kept) != len(plan.hosts)
         plan.hosts = kept
@@ -793,8 +819,11 @@ def plan_import(current: ConfigData, found: ImportResult) -> ImportResult:
         )
         if clash:
             plan.notes.append(
-                f"{tunnel.name} ({tunnel.describe()}) skipped: {tunnel.listen} is taken by "
-                f"tunnel {clash.name}"
+                Note(
+                    f"{tunnel.name} ({tunnel.describe()}) skipped: {tunnel.listen} is taken by "
+                    f"tunnel {clash.name}",
+                    tunnel.host,
+                )
             )
             continue
         plan.tunnels.append(tunnel)

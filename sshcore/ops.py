@@ -9,13 +9,22 @@ commands that use it start fast.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .config import Config
 from .errors import ConfigError, DevtuiError, SshCommandError, UsageError
-from .model import HostSpec, TunnelKind, TunnelSpec, listens_clash, name_problem, tunnel_name
+from .model import (
+    HostSpec,
+    Note,
+    TunnelKind,
+    TunnelSpec,
+    listens_clash,
+    name_problem,
+    note_about,
+    tunnel_name,
+)
 from .openssh_config import plan_import, read_ssh_config, write_host_blocks
 from .sshcmd import (
     parse_forward,
@@ -49,6 +58,16 @@ class AddOutcome(Outcome):
     host: str  # the host the line is about (new or already saved)
     hosts: list[HostSpec]  # added, jump host first
     tunnels: list[TunnelSpec]  # added
+    notes: list[Note] = field(default_factory=list)  # each about the host it names
+
+
+@dataclass(frozen=True)
+class ImportOutcome(Outcome):
+    """The outcome of importing an ssh config file."""
+
+    hosts: list[HostSpec]  # imported
+    tunnels: list[TunnelSpec]  # imported
+    notes: list[Note]  # each about the host it names (None: the file itself)
 
 
 DEFAULT_SSH_CONFIG = "~/.ssh/config"
@@ -86,7 +105,10 @@ def add_from_line(config: Config, line: str | Sequence[str], name: str | None = 
         lines.append(f"Added tunnel {tunnel.name}: {tunnel.describe()}")
     for tunnel in plan.kept:
         lines.append(f"Tunnel {tunnel.name} is already saved: {tunnel.describe()}")
-    lines += [f"note: {note}" for note in (*plan.notes, *parsed.notes)]
+    # What the line says about its host, under the name it is saved as.
+    notes = [note_about(n, plan.host) for n in plan.notes]
+    notes += [Note(str.__str__(n), plan.host) for n in parsed.notes]
+    lines += [f"note: {note}" for note in notes]
     lines.append(f"Saved to {config.path}" if plan.changes else "Nothing new to save")
     return AddOutcome(
         lines=lines,
@@ -94,12 +116,13 @@ def add_from_line(config: Config, line: str | Sequence[str], name: str | None = 
         host=plan.host,
         hosts=list(plan.hosts),
         tunnels=list(plan.tunnels),
+        notes=notes,
     )
 
 
 def import_ssh_config(
     config: Config, path: Path | None = None, *, explicit: bool = False
-) -> Outcome:
+) -> ImportOutcome:
     """Import the Host blocks of an ssh config file (default ~/.ssh/config) not saved yet.
 
     `explicit`: the user named the file, so a missing one is an error (a typo must not pass
@@ -121,7 +144,13 @@ def import_ssh_config(
         lines.append(f"{source} does not exist: nothing to import")
     elif not plan.hosts:
         lines.append(f"Nothing new to import from {source}")
-    return Outcome(lines=lines, changed=changed)
+    return ImportOutcome(
+        lines=lines,
+        changed=changed,
+        hosts=list(plan.hosts),
+        tunnels=list(plan.tunnels),
+        notes=list(plan.notes),
+    )
 
 
 def _host(config: Config, name: str) -> HostSpec:

@@ -21,6 +21,7 @@ from .model import (
     ConfigData,
     Endpoint,
     HostSpec,
+    Note,
     TunnelKind,
     TunnelSpec,
     check_port,
@@ -29,6 +30,7 @@ from .model import (
     identity_files_problem,
     listens_clash,
     name_problem,
+    note_about,
     text_problem,
     tunnel_name,
     user_problem,
@@ -61,7 +63,7 @@ class ParsedCommand:
 
     host: HostSpec
     tunnels: list[TunnelSpec] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # Notes about the pasted host
     gateway_ports: bool = False
     jump_host: HostSpec | None = None  # the last hop of -J / ProxyJump: to be saved too
     # The -J value when it is a bare name (no user@, no :port): it may be a saved host's name.
@@ -873,6 +875,8 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         parsed.tunnels.append(tunnel)
     if gateway and not shared_note:
         notes.append(_gateway_note(flags))
+    # Every note is about the pasted host (plan_add may save it under another name).
+    parsed.notes = [note_about(n, name) for n in notes]
     return parsed
 
 
@@ -1011,8 +1015,12 @@ def plan_add(
         if host.identity_files and host.identity_files != saved.identity_files:
             kept = ", ".join(saved.identity_files) or "none: agent and default keys"
             plan.notes.append(
-                f"host {saved.name} keeps its saved identity files ({kept}), not "
-                f"{', '.join(host.identity_files)}; change them in its [hosts.{saved.name}] table"
+                Note(
+                    f"host {saved.name} keeps its saved identity files ({kept}), not "
+                    f"{', '.join(host.identity_files)}; change them in its [hosts.{saved.name}] "
+                    "table",
+                    saved.name,
+                )
             )
     taken = set(current.tunnels)
     for pasted in parsed.tunnels:

@@ -776,7 +776,9 @@ def _judge_host(
     assert mine == theirs, f"{alias} {args}: devtui {mine} != ssh {theirs}"
     assert host.compression == seen.compression, alias
     # Safer on purpose, and said; what the model cannot hold, said too.
-    notes = found.notes
+    notes: list[str] = list(found.notes)
+    if depth == 0:  # an alias's own notes name it as their host (the JSON's "host")
+        notes = [n for n in found.notes if n.host == alias]
     assert not host.forward_agent
     if seen.forward_agent:
         assert _said(notes, alias, "ForwardAgent"), notes

@@ -58,7 +58,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    """devtui add 'SSH LINE' [--name N]"""
+    """devtui add 'SSH LINE' [--name N] [--json]"""
     from sshcore import ops  # here, not at the top: --version and --help start faster
 
     if not args.line:
@@ -66,6 +66,8 @@ def cmd_add(args: argparse.Namespace) -> int:
             "paste the ssh command line after add, e.g. devtui add 'ssh -p 2222 me@host'"
         )
     words = list(args.line)
+    if words[-1:] == ["--json"] and len(words) > 1:  # `devtui add ssh ... --json`
+        args.json, words = True, words[:-1]
     if "--name" in words[:-1]:  # `devtui add ssh ... --name N`: the line swallowed it
         at = words.index("--name")
         args.name, words = words[at + 1], words[:at] + words[at + 2 :]
@@ -73,8 +75,32 @@ def cmd_add(args: argparse.Namespace) -> int:
     # already split by the user's shell (POSIX or PowerShell).
     line = words[0] if len(words) == 1 else words
     config = _load(args)
-    _show(ops.add_from_line(config, line, args.name))
+    outcome = ops.add_from_line(config, line, args.name)
+    if args.json:
+        _out(
+            json.dumps(
+                {
+                    "host": outcome.host,
+                    "changed": outcome.changed,
+                    **_saved_json(config, outcome.hosts, outcome.tunnels, outcome.notes),
+                },
+                indent=2,
+            )
+        )
+    else:
+        _show(outcome)
     return 0
+
+
+def _saved_json(
+    config: Config, hosts: Sequence[HostSpec], tunnels: Sequence[TunnelSpec], notes: Sequence[Any]
+) -> dict[str, Any]:
+    """What add / import saved, and their notes each naming its host (None: the file)."""
+    return {
+        "hosts": [_host_json(config, h) for h in hosts],
+        "tunnels": [_tunnel_json(t) for t in tunnels],
+        "notes": [n.as_json() for n in notes],
+    }
 
 
 def _show(outcome: ops.Outcome) -> None:
@@ -157,12 +183,17 @@ def cmd_hosts_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_hosts_import(args: argparse.Namespace) -> int:
-    """devtui hosts import-ssh-config [PATH]"""
+    """devtui hosts import-ssh-config [PATH] [--json]"""
     from sshcore import ops  # here, not at the top: --version and --help start faster
 
     config = _load(args)
     path = Path(args.path) if args.path else None
-    _show(ops.import_ssh_config(config, path, explicit=path is not None))
+    outcome = ops.import_ssh_config(config, path, explicit=path is not None)
+    if args.json:
+        saved = _saved_json(config, outcome.hosts, outcome.tunnels, outcome.notes)
+        _out(json.dumps({"changed": outcome.changed, **saved}, indent=2))
+    else:
+        _show(outcome)
     return 0
 
 
@@ -332,6 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("line", nargs=argparse.REMAINDER, help="the ssh command line, quoted or not")
     add.add_argument("--name", help="the host's name (default: from the hostname)")
+    add.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output: hosts and tunnels added, notes naming their host",
+    )
     add.set_defaults(handler=cmd_add)
 
     hosts = sub.add_parser("hosts", help="list, remove, import, export, test hosts")
@@ -344,6 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_hosts_remove)
     p = hosts_sub.add_parser("import-ssh-config", help="import Host blocks from ~/.ssh/config")
     p.add_argument("path", nargs="?", help="file to read (default ~/.ssh/config)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output: hosts and tunnels imported, notes naming their host",
+    )
     p.set_defaults(handler=cmd_hosts_import)
     p = hosts_sub.add_parser("export", help="print a host as an ssh command or ~/.ssh/config block")
     p.add_argument("name")
@@ -714,7 +755,7 @@ def _bare_add_line(argv: list[str]) -> list[str]:
     if argv[i : i + 1] != ["add"]:
         return argv
     j = i + 1
-    while j < len(argv) and (argv[j] == "--name" or argv[j].startswith("--name=")):
+    while j < len(argv) and (argv[j] in ("--name", "--json") or argv[j].startswith("--name=")):
         j += 2 if argv[j] == "--name" else 1
     if j < len(argv) and argv[j].startswith("-") and argv[j] not in ("-h", "--help"):
         return [*argv[:j], "ssh", *argv[j:]]
