@@ -25,9 +25,9 @@ async def test_a_host_s_own_keepalive_notices_a_silent_link(sshd, tcp_proxy, tmp
     """[settings] has keepalive off; the host turns it on for itself: a blackholed link is
     noticed (without keepalives it would hang on, "connected", until TCP gives up)."""
     proxy = tcp_proxy("127.0.0.1", sshd.port)
-    host = sshd_host(sshd, port=proxy.port, keepalive_interval=1, keepalive_count_max=1)
+    host = sshd_host(sshd, port=proxy.port, keepalive_interval=0.5, keepalive_count_max=1)
     core, _, events = make_core(tmp_path, {"box": host}, keepalive_interval=0)
-    assert core.config.hosts["box"].keepalive_interval == 1.0
+    assert core.config.hosts["box"].keepalive_interval == 0.5
     async with core:
         await core.connect("box")
         proxy.blackhole()

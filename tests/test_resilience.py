@@ -22,9 +22,9 @@ def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return isolate_home(monkeypatch, tmp_path)
 
 
-async def _works(port: int) -> bool:
+async def _works(port: int, timeout: float = 2) -> bool:
     try:
-        sent, got = await asyncio.wait_for(echo_roundtrip("127.0.0.1", port, 1000), 2)
+        sent, got = await asyncio.wait_for(echo_roundtrip("127.0.0.1", port, 1000), timeout)
     except (OSError, asyncio.TimeoutError):
         return False
     return sent == got
@@ -47,23 +47,33 @@ def _setup(sshd, tcp_proxy, echo_server, tmp_path, **settings):
     return proxy, port, core, events
 
 
-async def test_link_cut_for_3_s_heals_within_5_s(sshd, tcp_proxy, echo_server, tmp_path) -> None:
+async def test_link_cut_for_3_s_heals_within_5_s(
+    sshd, tcp_proxy, echo_server, tmp_path, monkeypatch
+) -> None:
+    # At half the real pace (backoff base 0.25 s): a 1.5 s cut heals within 2.5 s here, as a
+    # 3 s cut does within 5 s at full pace (the backoff's times all scale with its base). A
+    # backoff that grows too fast, or a forward that is not brought back, still fails.
+    pace = 0.5
+    monkeypatch.setattr(sshcore.session, "BACKOFF_BASE", sshcore.session.BACKOFF_BASE * pace)
     proxy, port, core, events = _setup(sshd, tcp_proxy, echo_server, tmp_path)
     async with core:
         await core.start_tunnel("l")
         await _until_works(port, 10)
         proxy.cut()
+        cut_at = time.monotonic()
         await wait_for(lambda: bool(of_type(events, HostLost)), 5, what="loss noticed")
-        assert not await _works(port)
-        await asyncio.sleep(3)
+        # Nothing passes while the link is down (a local round trip takes milliseconds).
+        assert not await _works(port, timeout=0.5)
+        # The outage itself, counted from the cut: its length is the test's subject.
+        await asyncio.sleep(max(0.0, cut_at + 3 * pace - time.monotonic()))
         proxy.restore()
         healed = await _until_works(port, 10)
-        assert healed <= 5, f"forward back {healed:.1f} s after the link returned"
+        assert healed <= 5 * pace, f"forward back {healed:.1f} s after the link returned"
         assert core.tunnel_state("l").state == TunnelState.UP
 
 
 async def test_blackhole_is_detected_by_keepalive(sshd, tcp_proxy, echo_server, tmp_path) -> None:
-    interval, count = 1.0, 2
+    interval, count = 0.5, 2
     proxy, port, core, events = _setup(
         sshd,
         tcp_proxy,
@@ -189,13 +199,16 @@ async def test_many_reconnects_leave_nothing_behind(
 async def test_connect_attempt_is_bounded_by_connect_timeout(sshd, tcp_proxy, tmp_path) -> None:
     proxy = tcp_proxy("127.0.0.1", sshd.port)
     proxy.blackhole()  # TCP connects, then silence: no banner, no key exchange
-    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd, port=proxy.port)}, connect_timeout=1.5)
+    timeout = 0.6
+    core, _, _ = make_core(
+        tmp_path, {"box": sshd_host(sshd, port=proxy.port)}, connect_timeout=timeout
+    )
     async with core:
         start = time.monotonic()
         with pytest.raises(sshcore.session.ConnectError, match="timed out"):
             await core.connect("box")
         took = time.monotonic() - start
-    assert 1.4 <= took <= 4, f"gave up after {took:.1f} s"
+    assert timeout - 0.1 <= took <= timeout + 2.5, f"gave up after {took:.1f} s"
 
 
 async def test_closing_while_connecting_does_not_hang(sshd, tcp_proxy, tmp_path) -> None:
