@@ -21,7 +21,7 @@ from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for
 from harness.net import ByteSource, free_port, read_stream, send_stream
 
 from sshcore.config import Config
-from sshcore.errors import ConfigError
+from sshcore.errors import ConfigError, DevtuiError
 from sshcore.events import TargetRefused, TunnelConnectionClosed, TunnelConnectionOpened
 from sshcore.ops import add_from_line, add_tunnel
 from sshcore.tunnels import TunnelState
@@ -343,6 +343,9 @@ async def test_the_dashboard_shows_edits_and_makes_a_reverse_socks_tunnel(tmp_pa
         await pilot.press("enter")
         await until(pilot, lambda: not isinstance(app.screen, TunnelFormScreen), 10, "saved")
         assert app.config.tunnels["back"].reverse_socks
+        # No browser URL here: `o` / `y` say what to do with it instead.
+        with pytest.raises(DevtuiError, match="SOCKS proxy on the remote"):
+            app.tunnel_actions.tunnel_url("back")
         # New: kind remote with a port alone is a reverse SOCKS proxy.
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, TunnelFormScreen), 10, "the form")

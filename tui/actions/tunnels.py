@@ -83,6 +83,11 @@ class TunnelActions:
     def tunnel_url_of(self, spec: TunnelSpec) -> str:
         """The browser URL of a local tunnel spec."""
         name = spec.name
+        if spec.reverse_socks:
+            raise DevtuiError(
+                f"{name} is a SOCKS proxy on the remote: programs there set "
+                f"socks5://{spec.listen} as their proxy, and connect from here"
+            )
         if spec.kind == "remote":
             raise DevtuiError(f"{name} listens on the remote ({spec.listen}), not here")
         if spec.kind == "dynamic":

@@ -409,13 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
         "add",
         help="add a tunnel to a saved host, written like ssh's -L/-R/-D",
         description="e.g. devtui tunnels add intern -L 8888:127.0.0.1:8888 "
-        "(a bare listen port binds 127.0.0.1)",
+        "(a bare listen port binds 127.0.0.1); -R PORT with no HOST:HOSTPORT is a reverse "
+        "SOCKS proxy: programs on the remote use it, and devtui connects for them from here",
     )
     p.add_argument("host")
     forward = p.add_mutually_exclusive_group(required=True)
     for letter, kind, metavar in (
         ("L", "local", "[BIND:]PORT:HOST:HOSTPORT"),
-        ("R", "remote", "[BIND:]PORT:HOST:HOSTPORT"),
+        ("R", "remote", "[BIND:]PORT[:HOST:HOSTPORT]"),
         ("D", "dynamic", "[BIND:]PORT"),
     ):
         forward.add_argument(
