@@ -539,6 +539,7 @@ async def site_main(folder: Path, lifetime: float) -> None:
 PATCHES = {
     "widths": "a changed table cell re-measures its column only when it grows",
     "logcap": "the Logs pane draws at most 100 lines per batch (not 400)",
+    "gil5ms": "Python's default GIL switch interval, 5 ms (tui.launch.build_app sets 0.5 ms)",
 }
 
 
@@ -584,12 +585,18 @@ def dashboard_main(
     lifetime: float,
     profile: str | None = None,
     patches: tuple[str, ...] = (),
+    save_file: str | None = None,
+    save_every: float = 2.0,
 ) -> int:
     """The dashboard as `devtui` runs it, plus `rate` events a second on core.bus once
     `go_file` exists. Counts go to `stats_file` every second; with `profile`, cProfile
-    of the event loop's thread while `go_file` exists is written there when it goes."""
+    of the event loop's thread while `go_file` exists is written there when it goes.
+    While `save_file` exists, the app saves a pasted host every `save_every` seconds, by
+    the paste's own code path (a locked, re-read, atomic save in a thread, then the panes
+    redrawn); the count of saves goes into `save_file`."""
     import cProfile
 
+    from sshcore import ops
     from sshcore.config import Config
     from sshcore.events import Event, HostLost, TunnelConnectionClosed, TunnelConnectionOpened
     from tui.launch import build_app
@@ -597,6 +604,8 @@ def dashboard_main(
     apply_patches(patches)
     config = Config.load(config_path)
     app = build_app(config)
+    if "gil5ms" in patches:  # after build_app, which lowers it
+        sys.setswitchinterval(0.005)
     profiler = cProfile.Profile() if profile else None
 
     async def publish() -> None:
@@ -636,16 +645,40 @@ def dashboard_main(
             profiler.disable()
             profiler.dump_stats(profile)
 
+    async def saves() -> None:
+        if save_file is None:
+            return
+        await app.core_ready.wait()
+        while not os.path.exists(save_file):
+            await asyncio.sleep(0.05)
+        count = 0
+        while os.path.exists(save_file):  # the bench removes it when done
+            await asyncio.sleep(save_every)
+            # What the paste (`p`, Enter) does after its modal (HostActions._add_line), less
+            # its cursor move to the new host, which would derail the key series.
+            line = f"ssh -p 2222 saved@10.250.{count // 250}.{count % 250 + 1}"
+            outcome = await asyncio.to_thread(ops.add_from_line, config, line)
+            app.note_saved()
+            app._said(outcome.lines)
+            app.refresh_panes(full=True)
+            count += 1
+            # The hand edits the app has reloaded so far show as their hosts in its config.
+            seen = sum(name.startswith("hand-") for name in config.hosts)
+            with contextlib.suppress(OSError):
+                Path(save_file).write_text(json.dumps({"saves": count, "reloaded": seen}))
+
     async def main() -> int:
         source = asyncio.create_task(publish())
+        saver = asyncio.create_task(saves())
         limit = asyncio.get_running_loop().call_later(lifetime, app.exit)
         try:
             result = await app.run_async()
         finally:
             limit.cancel()
-            source.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await source
+            for task in (source, saver):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if app.core is not None:
                 await app.core.close()
         return result if isinstance(result, int) else 0
@@ -852,6 +885,30 @@ async def press_series(
     return out
 
 
+async def hand_edits(config: Path, every: float) -> int:
+    """Until cancelled: every `every` seconds, half a period after the app's saves, a host
+    appended to the config as an editor would save it (whole file replaced), taking the
+    config's lock as devtui's own saves do so that neither loses the other's host. Returns
+    the number of edits."""
+    import filelock
+
+    count = 0
+    await asyncio.sleep(every / 2)
+    try:
+        while True:
+            lock = filelock.FileLock(config.with_name(config.name + ".lock"), timeout=10)
+            with lock:
+                text = config.read_text()
+                text += f'\n[hosts.hand-{count}]\nhostname = "10.251.0.{count % 250 + 1}"\n'
+                temp = config.with_name(config.name + ".edit")
+                temp.write_text(text)
+                os.replace(temp, config)
+            count += 1
+            await asyncio.sleep(every)
+    except asyncio.CancelledError:
+        return count
+
+
 async def wait_file(path: Path, timeout: float) -> None:
     """Until `path` exists and has stopped growing (bounded)."""
     deadline = time.monotonic() + timeout
@@ -931,6 +988,7 @@ async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
             )
             go_file = folder / "go"
             stats_file = folder / "events.json"
+            save_file = folder / "saves"
             tmux = Tmux(clean_env(home))
             await tmux.start()
             argv = [
@@ -947,6 +1005,10 @@ async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
                 str(stats_file),
                 "--lifetime",
                 str(args.lifetime),
+                "--save-file",
+                str(save_file),
+                "--save-every",
+                str(args.edit_every),
             ]
             if args.profile:
                 argv += ["--profile", str(args.profile.resolve())]
@@ -983,6 +1045,26 @@ async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
             cpu1, wall1 = sampler.cpu(), time.perf_counter()
             after = await site.ask({"do": "stats"}, 10)
             events = json.loads(stats_file.read_text())
+            # The same load, and now the app saves a pasted host every --edit-every seconds
+            # while the file is also edited by hand (a host appended) as often, in between.
+            edits: dict[str, Any] = {}
+            if args.edit_every > 0:
+                save_file.write_text("{}")
+                editor = asyncio.create_task(hand_edits(config, args.edit_every))
+                cpu2, wall2 = sampler.cpu(), time.perf_counter()
+                edited = await press_series(tmux, position, args.presses, idle_hosts, poll)
+                cpu3, wall3 = sampler.cpu(), time.perf_counter()
+                editor.cancel()
+                hand = await editor
+                app_saw = json.loads(save_file.read_text() or "{}")
+                save_file.unlink()
+                edits = {
+                    "load_edits": summary(edited),
+                    "saves": app_saw.get("saves", 0),
+                    "hand_edits": hand,
+                    "reloads": app_saw.get("reloaded", 0),
+                    "cpu_percent_edits": 100 * (cpu3 - cpu2) / (wall3 - wall2),
+                }
             go_file.unlink()  # the events stop (and a profile is written)
             if args.profile:
                 await wait_file(args.profile, 30)
@@ -1004,6 +1086,7 @@ async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
                 "events_per_s": events["sent"] / events["seconds"],
                 "events_behind": events["behind"],
                 "tunnels_carrying": connected["connected"],
+                **edits,
             }
             print(
                 f"  dashboard, load: {fmt(out['load'])} (target p95 <= 50 ms)\n"
@@ -1017,6 +1100,15 @@ async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
                 f"{out['ssh_connections']} SSH connections",
                 flush=True,
             )
+            if edits:
+                print(
+                    f"  dashboard, load + saves + reloads: {fmt(edits['load_edits'])} "
+                    f"(target p95 <= 50 ms)\n"
+                    f"  {edits['saves']} saves in the app and {edits['hand_edits']} hand edits "
+                    f"(the app had reloaded {edits['reloads']} at its last save) during the keys, dashboard CPU "
+                    f"{edits['cpu_percent_edits']:.0f} % of a core",
+                    flush=True,
+                )
             if args.show_screen:
                 print(screen)
             return out
@@ -1146,6 +1238,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         p.add_argument(
             "--no-traffic", action="store_true", help="load: tunnels up but no bytes (events only)"
         )
+        p.add_argument(
+            "--edit-every",
+            type=float,
+            default=2.0,
+            help="load: a last series with an in-app save and a hand edit every N s (0: none)",
+        )
     site = sub.add_parser("_site")
     site.add_argument("--folder", type=Path, required=True)
     site.add_argument("--lifetime", type=float, default=600.0)
@@ -1157,6 +1255,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     dash.add_argument("--lifetime", type=float, default=600.0)
     dash.add_argument("--profile")
     dash.add_argument("--patch", action="append", default=[], choices=sorted(PATCHES))
+    dash.add_argument("--save-file")
+    dash.add_argument("--save-every", type=float, default=2.0)
     return parser.parse_args(argv)
 
 
@@ -1185,6 +1285,8 @@ def main(argv: list[str] | None = None) -> int:
             args.lifetime,
             args.profile,
             tuple(args.patch),
+            args.save_file,
+            args.save_every,
         )
     if shutil.which("tmux") is None:
         print("bench/dashboard.py needs tmux", file=sys.stderr)

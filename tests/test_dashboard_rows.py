@@ -1,0 +1,66 @@
+"""The Hosts table after a save or a reload: the row under the cursor stays, and so does the
+view (the table is no longer cleared and refilled, which scrolled it back to the top)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from dashboard_util import make_app, ready, type_text, until
+
+from sshcore import ops
+
+
+def row_keys(app: object) -> list[str]:
+    table = app.hosts_pane.table  # type: ignore[attr-defined]
+    return [str(k.value) for k in table.rows]
+
+
+def test_a_save_and_a_hand_edit_keep_the_cursor_and_the_view(tmp_path: Path) -> None:
+    hosts = {f"host-{i:02d}": {"hostname": f"10.0.0.{i + 1}"} for i in range(60)}
+    app = make_app(tmp_path, hosts)
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            await pilot.press("1")
+            table = app.hosts_pane.table
+            table.move_cursor(row=40)
+            await pilot.pause()
+            # The user scrolled so that the selected row is near the top of the pane.
+            table.scroll_to(y=39, animate=False, immediate=True)
+            await pilot.pause()
+            scrolled = table.scroll_y
+            assert scrolled == 39
+            assert app.hosts_pane.selected_key() == "host-40"
+
+            # A save from the app (what `p` does after its modal): one row more, at the end.
+            outcome = await asyncio.to_thread(ops.add_from_line, app.config, "ssh dev@10.9.9.9")
+            app.note_saved()
+            app.refresh_panes(full=True)
+            await pilot.pause()
+            keys = row_keys(app)
+            assert keys[-1] == outcome.host and len(keys) == 61
+            assert app.hosts_pane.selected_key() == "host-40"
+            assert table.scroll_y == scrolled
+
+            # A hand edit removes a host above the cursor: the reload drops that row only.
+            text = app.config.path.read_text()
+            start = text.index("[hosts.host-05]")
+            end = text.index("[hosts.host-06]")
+            app.config.path.write_text(text[:start] + text[end:])
+            await until(pilot, lambda: "host-05" not in row_keys(app), 10, "the reload")
+            keys = row_keys(app)
+            assert keys == [k for k in hosts if k != "host-05"] + [outcome.host]
+            assert app.hosts_pane.selected_key() == "host-40"
+            assert scrolled - 1 <= table.scroll_y <= scrolled  # no jump; a row less above
+
+            # A filter narrows the table and clearing it brings every row back, in order.
+            await pilot.press("slash")
+            await type_text(pilot, "host-41")
+            await until(pilot, lambda: row_keys(app) == ["host-41"], 5, "the filter")
+            await pilot.press("escape")
+            await until(pilot, lambda: len(row_keys(app)) == 60, 5, "the filter cleared")
+            assert row_keys(app) == keys
+
+    asyncio.run(run())
