@@ -138,6 +138,13 @@ class _Follower:
             raise
 
 
+def _wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
 def _append(path: Path, first: int, last: int) -> None:
     with path.open("a") as f:
         f.write("".join(f"line {i}\n" for i in range(first, last + 1)))
@@ -171,7 +178,8 @@ def test_cli_logs_keeps_line_order_across_rotation_and_a_cut_link(
         _append(log, 8, 9)
         os.rename(log, f"{log}.1")
         _append(log, 10, 11)
-        time.sleep(0.5)  # the outage lasts a moment (nothing is asserted on time)
+        # The outage lasts until the follower has noticed it (it tells the user).
+        _wait_until(lambda: any("resuming" in e for e in follower.errors), "the cut noticed")
         proxy.restore()
         follower.wait_for(lambda got: 11 in _numbers(got), "line 11, after the reconnect")
         _append(log, 12, 12)
