@@ -56,6 +56,34 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+async def port_checked(pilot: Any) -> None:
+    """Let the tunnel form's check of the typed listen port (a worker) finish."""
+    await pilot.pause()  # the Changed message: the check starts
+
+    def done() -> bool:
+        return not any(w.group == "port-check" and not w.is_finished for w in pilot.app.workers)
+
+    await until(pilot, done, 10, "the port check")
+
+
+def _palette_offers(app: Any, title: str) -> bool:
+    """The command palette lists a match and its first highlighted one is `title`."""
+    from textual.command import CommandList
+
+    found = app.screen.query(CommandList)
+    if not found:
+        return False
+    options = found.first()
+    if options.option_count == 0:
+        return False
+    prompt = options.get_option_at_index(options.highlighted or 0).prompt
+    return title in str(getattr(prompt, "plain", prompt))
+
+
+def _count_records(app: Any, text: str) -> int:
+    return sum(text in r.text for r in app.logs_pane.records)
+
+
 # -- first run --------------------------------------------------------------------------------
 
 
@@ -96,9 +124,12 @@ async def test_paste_the_tutorial_line_saves_host_and_tunnel_with_safe_defaults(
         assert str(tunnel.listen) == "127.0.0.1:7860"  # -g was not obeyed
         saved = (tmp_path / "config.toml").read_text()
         assert "ssh.intern-ai.org.cn" in saved and "7860" in saved
-        await pilot.pause(0.3)
-        assert app.hosts_pane.table.row_count == 1
-        assert app.tunnels_pane.table.row_count == 1
+        await until(
+            pilot,
+            lambda: app.hosts_pane.table.row_count == 1 and app.tunnels_pane.table.row_count == 1,
+            10,
+            "one row in each pane",
+        )
         logs = "\n".join(r.text for r in app.logs_pane.records)
         assert "-g" in logs and "StrictHostKeyChecking" in logs  # the safe-default notes
         # Pasting the same line again changes nothing.
@@ -139,8 +170,12 @@ async def test_unknown_host_key_is_asked_and_only_y_trusts_it(
                 pilot, lambda: app.host_status("box").state.value == "failed", 10, "refusal"
             )
             assert not known.exists() or str(sshd.port) not in known.read_text()
-            await pilot.pause(0.3)
-            assert cell_texts(app.hosts_pane.table, "box")[1] == "failed"
+            await until(
+                pilot,
+                lambda: cell_texts(app.hosts_pane.table, "box")[1] == "failed",
+                10,
+                "the row to say failed",
+            )
 
 
 async def test_changed_host_key_is_refused_with_both_fingerprints(
@@ -426,26 +461,37 @@ async def test_logs_filter_follow_and_a_burst_stays_bounded(tmp_path: Path) -> N
         for i in range(20_000):
             core.bus.publish(HostLost("alpha" if i % 2 else "beta", f"cut {i}"))
             core.bus.publish(TunnelTraffic("t", 1, i, i))  # counters never become log lines
-        await pilot.pause(0.6)
         view = app.logs_pane.log_view
+        await until(
+            pilot,
+            lambda: bool(view.lines) and "cut 19999" in str(view.lines[-1].text),
+            10,
+            "the burst drawn",
+        )
         assert len(view.lines) <= 1000  # bounded view
         assert "cut 19999" in str(view.lines[-1].text)
         assert not any("TunnelTraffic" in r.text or "B up" in r.text for r in app.logs_pane.records)
         # Filter
         await pilot.press("4", "slash")
         app.logs_pane.query_one(".filter", Input).value = "beta"
-        await pilot.pause(0.2)
-        assert all("beta" in str(line.text) for line in view.lines)
+        await until(
+            pilot,
+            lambda: bool(view.lines) and all("beta" in str(line.text) for line in view.lines),
+            10,
+            "only beta lines",
+        )
         await pilot.press("escape")
-        await pilot.pause(0.2)
-        assert any("alpha" in str(line.text) for line in view.lines)
+        await until(
+            pilot, lambda: any("alpha" in str(line.text) for line in view.lines), 10, "alpha back"
+        )
         # Scrolling up pauses follow and counts what waits; f follows again.
         await pilot.press("up")
         assert not app.logs_pane.follow
         core.bus.publish(HostLost("gamma", "later"))
         core.bus.publish(HostLost("gamma", "later"))
-        await pilot.pause(0.5)
-        assert "2 new" in str(app.logs_pane.border_subtitle)
+        await until(
+            pilot, lambda: "2 new" in str(app.logs_pane.border_subtitle), 10, "2 new counted"
+        )
         await pilot.press("f")
         assert app.logs_pane.follow
         await pilot.press("ctrl+l")
@@ -468,10 +514,16 @@ async def test_an_unexpected_exception_is_one_line_and_the_app_stays_up(
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         await pilot.press("t")
-        await pilot.pause(0.5)
+        await until(
+            pilot,
+            lambda: any(
+                "unexpected error" in r.text and "planted bug" in r.text
+                for r in app.logs_pane.records
+            ),
+            10,
+            "the error logged",
+        )
         assert app.is_running
-        records = [r.text for r in app.logs_pane.records]
-        assert any("unexpected error" in r and "planted bug" in r for r in records)
         await pilot.press("e")  # still answering keys
         assert app.screen.__class__.__name__ == "HostFormScreen"
     assert app.return_code in (None, 0)
@@ -510,7 +562,7 @@ async def test_palette_runs_an_action_by_name(tmp_path: Path, echo_server: Any, 
         assert "Tunnels: start gradio" in titles and "Hosts: connect box" in titles
         await pilot.press("ctrl+p")
         await pilot.press(*"start gradio")
-        await pilot.pause(0.5)
+        await until(pilot, lambda: _palette_offers(app, "start gradio"), 10, "the palette's match")
         await pilot.press("enter")
         await until(pilot, lambda: _listening(port), 10, "gradio started from the palette")
 
@@ -602,7 +654,7 @@ async def test_a_slow_connect_shows_progress_and_esc_cancels_it(
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         await pilot.press("c")
-        await pilot.pause(1.2)
+        await pilot.pause(1.2)  # slow: progress is still shown a second into the attempt
         status = str(app.query_one("#status").render())
         assert "connecting box" in status and "esc cancels" in status
         assert cell_texts(app.hosts_pane.table, "box")[1] == "connecting"
@@ -653,7 +705,7 @@ async def test_add_and_edit_a_host_validated_as_you_type(tmp_path: Path) -> None
         await until(pilot, lambda: "gpu" in app.config.hosts, 10, "the host saved")
         assert app.config.hosts["gpu"].destination == "alice@gpu.example.org:2222"
         # Edit: the name stays, the port changes.
-        await pilot.pause(0.3)
+        await until(pilot, lambda: app.hosts_pane.table.row_count == 2, 10, "the new row")
         app.hosts_pane.table.move_cursor(row=1)
         await pilot.press("e")
         assert app.screen.query_one("#name", Input).disabled
@@ -694,7 +746,7 @@ async def test_import_and_export_ssh_config(tmp_path: Path, home: Path) -> None:
         await until(pilot, lambda: "gpu" in app.config.hosts, 10, "the import")
         assert app.config.hosts["gpu"].destination == "alice@gpu.example.org:2222"
         assert len(app.config.tunnels) == 1
-        await pilot.pause(0.3)
+        await until(pilot, lambda: app.hosts_pane.table.row_count == 2, 10, "the imported row")
         app.hosts_pane.table.move_cursor(row=0)  # box
         await pilot.press("x")
         await until(
@@ -717,11 +769,19 @@ async def test_new_edit_restart_copy_and_delete_a_tunnel(
         await ready(pilot)
         await pilot.press("2", "n")
         app.screen.query_one("#spec", Input).value = f"{port}:127.0.0.1:{echo_server.port}"
-        await pilot.pause(0.4)
+        await port_checked(pilot)
         await pilot.press("enter")
         name = f"box-{port}"
         await until(pilot, lambda: name in app.config.tunnels, 10, "the new tunnel")
-        await pilot.pause(0.3)
+        await until(
+            pilot,
+            lambda: (
+                name in [str(k.value) for k in app.tunnels_pane.table.rows]
+                and app.tunnels_pane.table.cursor_row == _row_index(app.tunnels_pane, name)
+            ),
+            10,
+            "the new row under the cursor",
+        )
         await pilot.press("space")
         await until(pilot, lambda: _listening(port), 10, "the tunnel listening")
         await pilot.press("y")
@@ -729,7 +789,7 @@ async def test_new_edit_restart_copy_and_delete_a_tunnel(
         # Edit the target while it runs: it restarts with the change.
         await pilot.press("e")
         app.screen.query_one("#spec", Input).value = f"{port}:localhost:{echo_server.port}"
-        await pilot.pause(0.4)
+        await port_checked(pilot)
         await pilot.press("enter")
         await until(
             pilot,
@@ -738,9 +798,14 @@ async def test_new_edit_restart_copy_and_delete_a_tunnel(
             "the edit",
         )
         await until(pilot, lambda: _listening(port), 10, "the tunnel back")
+        ups = _count_records(app, f"tunnel {name}: up")
         await pilot.press("r")
-        await pilot.pause(0.5)
-        await until(pilot, lambda: _listening(port), 10, "the restart")
+        await until(
+            pilot,
+            lambda: _count_records(app, f"tunnel {name}: up") > ups and _listening(port),
+            10,
+            "the restart",
+        )
         await pilot.press("d", "y")
         await until(pilot, lambda: name not in app.config.tunnels, 10, "the delete")
         await until(pilot, lambda: not _listening(port), 10, "the listener closed")
@@ -837,7 +902,12 @@ async def test_a_new_remote_port_is_offered_and_f_forwards_it_then_s_saves_it(
             spec = app.tunnel_specs()[name]
             await until(pilot, lambda: _listening(spec.listen.port), 10, "its listener")
             assert await asyncio.to_thread(echo, spec.listen.port, b"ping") == b"ping"
-            await pilot.pause(0.5)
+            await until(
+                pilot,
+                lambda: name in [str(k.value) for k in tunnels.table.rows],
+                10,
+                "the forward's row",
+            )
             assert cell_texts(tunnels.table, name)[0] == f"{name}*"  # marked until saved
             assert key not in [str(k.value) for k in tunnels.table.rows]  # no longer offered
             tunnels.table.move_cursor(row=_row_index(tunnels, name))
@@ -845,8 +915,9 @@ async def test_a_new_remote_port_is_offered_and_f_forwards_it_then_s_saves_it(
             await until(
                 pilot, lambda: name in (tmp_path / "config.toml").read_text(), 10, "the save"
             )
-            await pilot.pause(0.5)
-            assert cell_texts(tunnels.table, name)[0] == name
+            await until(
+                pilot, lambda: cell_texts(tunnels.table, name)[0] == name, 10, "the mark gone"
+            )
             program.stop()
             await until(
                 pilot,
@@ -939,8 +1010,12 @@ async def test_a_remote_log_is_added_followed_in_its_own_tab_and_saved(
         # `]` goes back to the events; the file's lines are not there.
         await pilot.press("right_square_bracket")
         assert logs.source == "events"
-        await pilot.pause(0.2)
-        assert not any("third line" in str(x.text) for x in view.lines)
+        await until(
+            pilot,
+            lambda: not any("third line" in str(x.text) for x in view.lines),
+            10,
+            "the file's lines gone from the view",
+        )
 
 
 async def test_a_running_tunnel_follows_a_hand_edit(
