@@ -14,6 +14,7 @@ from dashboard_util import cell_texts, make_app, ready, screen_text, shown, unti
 from harness.net import free_port, send_stream
 from textual.widgets import Input
 
+import tui.app
 from sshcore.events import HostLost, TunnelTraffic
 from tui.panes.base import EmptyNote
 from tui.screens.dialogs import (
@@ -595,8 +596,9 @@ async def test_tunnel_bytes_reach_the_log_and_the_sink_one_way(
 
 
 async def test_config_edited_on_disk_is_reloaded_and_a_broken_edit_keeps_the_last_good(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(tui.app, "CONFIG_POLL", 0.2)  # the looks, not the waiting between them
     app = make_app(tmp_path, {"box": {"hostname": "example.org"}})
     path = tmp_path / "config.toml"
     async with app.run_test(size=(80, 24)) as pilot:
@@ -1019,8 +1021,9 @@ async def test_a_remote_log_is_added_followed_in_its_own_tab_and_saved(
 
 
 async def test_a_running_tunnel_follows_a_hand_edit(
-    tmp_path: Path, sshd: Any, echo_server: Any
+    tmp_path: Path, sshd: Any, echo_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(tui.app, "CONFIG_POLL", 0.2)  # the looks, not the waiting between them
     one, two, moved = free_port(), free_port(), free_port()
     tunnels = {"one": _tunnel(one, echo_server.port), "two": _tunnel(two, echo_server.port)}
     app = make_app(tmp_path, {"box": sshd_host(sshd)}, tunnels, known_hosts=_known(tmp_path, sshd))
