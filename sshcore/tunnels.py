@@ -333,16 +333,21 @@ class _ReverseSocksSide(_ChannelSide):
     async def _connect(self, request: SocksRequest) -> None:
         pair = self._pair
         tunnel = pair.tunnel
-        where = str(Endpoint(request.host, request.port))
+        # The destination is the remote client's words: shown only as visible text.
+        where = visible(str(Endpoint(request.host, request.port)))
         loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(
                 loop.create_connection(lambda: _TargetSide(pair), request.host, request.port),
                 tunnel.session.settings.connect_timeout,
             )
-        except (OSError, asyncio.TimeoutError) as e:
+        except (OSError, asyncio.TimeoutError, ValueError) as e:
+            # ValueError: a name no resolver takes (a NUL in it, a label too long for IDNA).
             refused = isinstance(e, ConnectionRefusedError)
-            detail = e.strerror if isinstance(e, OSError) and e.strerror else "no answer"
+            if isinstance(e, OSError):
+                detail = e.strerror or "cannot connect"
+            else:
+                detail = "no answer" if isinstance(e, asyncio.TimeoutError) else "not a host name"
             tunnel.target_refused(where, detail)
             if pair.chan is not None and not pair.closed:
                 pair.chan.write(request.failure(refused=refused))

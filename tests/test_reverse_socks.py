@@ -356,3 +356,26 @@ async def test_the_dashboard_shows_edits_and_makes_a_reverse_socks_tunnel(tmp_pa
         await until(pilot, lambda: "box-rsocks2080" in app.config.tunnels, 10, "the new tunnel")
     made = Config.load(tmp_path / "config.toml").tunnels["box-rsocks2080"]
     assert (made.kind, str(made.listen), made.target) == ("remote", "127.0.0.1:2080", None)
+
+
+async def test_a_hostile_destination_name_is_refused_and_shown_harmlessly(sshd, tmp_path) -> None:
+    # Anyone on the remote may speak to the proxy: a name with a NUL or an escape sequence
+    # must get a failure reply (not a hung connection) and reach the log as visible text.
+    port = free_port()
+    core, _, events = make_core(
+        tmp_path, {"box": sshd_host(sshd)}, {"rs": _reverse_socks(f"127.0.0.1:{port}")}
+    )
+    async with core:
+        await core.start_tunnel("rs")
+        await wait_for(lambda: core.tunnel_state("rs").state == TunnelState.UP, 15)
+        for name in ("a\x00b.example", "\x1b[2J\x1b]0;pwned\x07.invalid", "x" * 200 + ".example"):
+            reader, writer, reply = await _socks5(port, name, 80)
+            assert reply[:2] != b"\x05\x00" and reply[0] == 5, (name, reply)
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            writer.close()
+        await wait_for(lambda: len(of_type(events, TargetRefused)) >= 3, 30, what="refusals")
+        await wait_for(lambda: core.tunnel_state("rs").connections == 0, 10)
+        assert core.tunnel_state("rs").state == TunnelState.UP
+    for event in of_type(events, TargetRefused):
+        assert "\x1b" not in event.target and "\x00" not in event.target
+        assert "\x1b" not in event.message()
