@@ -234,8 +234,7 @@ def check_local_port(address: str, port: int) -> PortCheck | None:
 
 KIND_HELP = {
     "local": "[bind:]port:host:hostport  (ssh -L; e.g. 7860:127.0.0.1:7860)",
-    "remote": "[bind:]port:host:hostport  (ssh -R; listens on the remote), or [bind:]port: "
-    "reverse SOCKS (opened from here)",
+    "remote": "[bind:]port[:host:hostport]  (ssh -R; port alone: reverse SOCKS)",
     "dynamic": "[bind:]port  (ssh -D; a SOCKS proxy here)",
 }
 
@@ -354,10 +353,7 @@ class TunnelFormScreen(FormScreen):
             help_text = f"[b]{where} is open to other machines[/] (127.0.0.1 is not)"
         elif spec.reverse_socks and spec.listen.exposed:
             where = escape(str(spec.listen))
-            help_text = (
-                f"[b]{where} on the remote may be open to other machines there[/], and they "
-                "would connect from here (127.0.0.1 is not)"
-            )
+            help_text = f"[b]{where} may be open to others on the remote[/] (127.0.0.1 is not)"
         self.query_one("#kind-help", Label).update(help_text)
         self.check_port(spec)
         if self.port_check is not None and not found:
