@@ -14,6 +14,7 @@ from harness.asyncssh_server import AsyncsshServer
 from harness.net import free_port
 from harness.sshd import keygen, sha256_fingerprint
 
+import sshcore.core
 from sshcore import hostkeys
 from sshcore.errors import DevtuiError
 from sshcore.events import AuthFailed, HostConnected, HostKeyLearned, HostKeyRejected
@@ -222,11 +223,21 @@ async def test_run_streams_output_and_exit_status(sshd, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("traps_term", [False, True])
-async def test_cancelling_run_ends_the_remote_command(sshd, tmp_path: Path, traps_term) -> None:
+async def test_cancelling_run_ends_the_remote_command(
+    sshd, tmp_path: Path, traps_term, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Following a quiet command's output and then stopping must not leave it, or what it
     # started, running on the host (GNU tail notices a closed pipe by itself, most commands
     # never do). One that ignores TERM gets KILL. The sshd here is local, so its child
     # processes are ours to look at.
+    # The wrapper as it is, with KILL 0.3 s after TERM instead of 2 s (the wait, not the kill).
+    wrapper = sshcore.core._RUN_WRAPPER
+    assert 'kill -TERM "$t"; sleep 2; kill -KILL "$t"' in wrapper
+    monkeypatch.setattr(
+        sshcore.core,
+        "_RUN_WRAPPER",
+        wrapper.replace("; sleep 2; kill -KILL", "; sleep 0.3; kill -KILL"),
+    )
     trap = "trap '' TERM; " if traps_term else ""
     script = trap + 'sleep 300 & echo "$$ $!"; exec sleep 301'
     core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
