@@ -14,6 +14,12 @@ once the tunnel is up and connected, and runs until stdin closes.
                              whatever devtui passes, or an explicit list
 --profile PATH               cProfile the run (slows it down; for finding hot spots)
 --uvloop                     run the event loop on uvloop (must be importable)
+--fastpath on|off|keep       install / remove asyncssh_tuning's receive and AES-GCM fast
+                             path, or leave it as devtui sets it up
+--coalesce none|ssh|local|both|keep
+                             wrap the SSH connection's socket, the local sockets, or both
+                             in sshcore.coalesce.CoalescingTransport (one write per loop
+                             turn), or leave it as devtui sets it up
 """
 
 from __future__ import annotations
@@ -29,11 +35,86 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncssh
 
-from sshcore import asyncssh_tuning
+from sshcore import asyncssh_tuning, tunnels
 from sshcore.config import Config
 from sshcore.core import Core
 from sshcore.model import Endpoint, HostSpec, TunnelSpec
 from sshcore.prompts import NoPrompts
+
+# -- an experiment: write coalescing (measured no gain; see bench/README.md) -----------------
+# asyncssh hands the socket one write() per SSH packet, and a forwarded connection's local
+# socket gets one write() per packet received: a 256 KiB read becomes eight send() calls on
+# the other side, where OpenSSH's client makes one write per turn of its poll loop. This
+# wrapper keeps the writes of one loop turn and writes them joined, once.
+
+
+class CoalescingTransport:
+    """An asyncio transport whose writes of one loop turn go out as one write."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        self._parts: list[bytes] = []
+        self._queued = 0
+        self._scheduled = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue `data` (copied if mutable) until the end of this loop turn."""
+        if not data:
+            return
+        if not self._parts and not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+        self._parts.append(data if isinstance(data, bytes) else bytes(data))
+        self._queued += len(data)
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def flush(self) -> None:
+        """Hand what is queued to the transport now, as one write."""
+        self._scheduled = False
+        parts = self._parts
+        if not parts:
+            return
+        self._parts = []
+        self._queued = 0
+        if self.transport.is_closing():
+            return  # the transport would drop it too (and warn)
+        self.transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def get_write_buffer_size(self) -> int:
+        return self._queued + self.transport.get_write_buffer_size()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def abort(self) -> None:
+        self._parts = []
+        self._queued = 0
+        self.transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        # pause_reading, resume_reading, get_extra_info, is_closing, can_write_eof, ...
+        return getattr(self.transport, name)
+
+
+def coalesce_local() -> None:
+    """Wrap every accepted local socket's transport in a CoalescingTransport."""
+    original = tunnels._LocalSide.connection_made
+
+    def connection_made(self: Any, transport: Any) -> None:
+        original(self, transport)
+        if self.pair is not None and self.pair.transport is transport:
+            self.pair.transport = CoalescingTransport(transport, asyncio.get_running_loop())
+
+    tunnels._LocalSide.connection_made = connection_made  # type: ignore[method-assign]
 
 
 def force_ciphers(choice: str) -> None:
@@ -81,6 +162,10 @@ async def run(args: argparse.Namespace) -> None:
         try:
             await core.start_tunnel("bench-fwd")
             conn = await core.connection("bench")
+            if args.coalesce in ("ssh", "both"):
+                ssh_transport = conn._transport  # type: ignore[attr-defined]
+                if not isinstance(ssh_transport, CoalescingTransport):
+                    conn._transport = CoalescingTransport(ssh_transport, asyncio.get_running_loop())  # type: ignore[attr-defined]
             suppressed = "yes" if asyncssh_tuning.is_applied() else "no"
             send = conn.get_extra_info("send_cipher")
             recv = conn.get_extra_info("recv_cipher")
@@ -103,6 +188,10 @@ def main() -> None:
     parser.add_argument("--ciphers", default="keep")
     parser.add_argument("--profile", help="write cProfile stats of the whole run here")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (if importable)")
+    parser.add_argument("--fastpath", choices=["on", "off", "keep"], default="keep")
+    parser.add_argument(
+        "--coalesce", choices=["none", "ssh", "local", "both", "keep"], default="keep"
+    )
     args = parser.parse_args()
     if args.ignore_patch == "on":
         if not asyncssh_tuning.apply():
@@ -111,7 +200,14 @@ def main() -> None:
         asyncssh_tuning.revert()
         # However devtui wires the tuning in, it must not come back in this process.
         asyncssh_tuning.apply = lambda: False
+    if args.fastpath == "on":
+        asyncssh_tuning.apply_fastpath()
+    elif args.fastpath == "off":
+        asyncssh_tuning.revert_fastpath()
+        asyncssh_tuning.apply_fastpath = lambda: False
     force_ciphers(args.ciphers)
+    if args.coalesce in ("local", "both"):
+        coalesce_local()
     if args.uvloop:
         import uvloop  # type: ignore[import-not-found, unused-ignore]
 

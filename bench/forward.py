@@ -73,6 +73,8 @@ class Variant:
     ignore_patch: str = "keep"  # devtui: on | off | keep (as devtui sets it up)
     ciphers: str = "keep"  # devtui: default | preferred | keep | ALG[,ALG]
     uvloop: bool = False  # devtui: run on uvloop (optional variant, needs uvloop installed)
+    coalesce: str = "keep"  # devtui: none | ssh | local | both | keep (see _devtui_forwarder)
+    fastpath: str = "keep"  # devtui: on | off | keep (asyncssh_tuning.apply_fastpath)
 
 
 VARIANTS = [
@@ -121,8 +123,30 @@ VARIANTS = [
         ciphers="preferred",
         uvloop=True,
     ),
+    Variant(
+        "devtui-nofastpath",
+        "devtui without the receive / AES-GCM fast path",
+        "devtui",
+        fastpath="off",
+    ),
+    Variant("devtui-nocoalesce", "devtui, writes not coalesced", "devtui", coalesce="none"),
+    Variant("devtui-coalesce-ssh", "devtui, SSH socket writes coalesced", "devtui", coalesce="ssh"),
+    Variant(
+        "devtui-coalesce-local",
+        "devtui, local socket writes coalesced",
+        "devtui",
+        coalesce="local",
+    ),
+    Variant("devtui-coalesce", "devtui, both sockets' writes coalesced", "devtui", coalesce="both"),
 ]
-OPTIONAL = {"devtui-uvloop"}  # not run unless named in --variants
+OPTIONAL = {
+    "devtui-uvloop",
+    "devtui-nofastpath",
+    "devtui-nocoalesce",
+    "devtui-coalesce-ssh",
+    "devtui-coalesce-local",
+    "devtui-coalesce",
+}  # not run unless named in --variants
 BY_KEY = {v.key: v for v in VARIANTS}
 BASELINE = "openssh"
 
@@ -275,6 +299,8 @@ class Forwarder:
             f"--target-port={self.target}",
             f"--ignore-patch={self.variant.ignore_patch}",
             f"--ciphers={self.variant.ciphers}",
+            f"--coalesce={self.variant.coalesce}",
+            f"--fastpath={self.variant.fastpath}",
         ]
         if self.variant.uvloop:
             argv.append("--uvloop")

@@ -40,6 +40,23 @@ Two things, both small and both safe to leave out:
    chacha20-poly1305@openssh.com needs three cipher objects and a Poly1305 pass per packet
    there, AES-GCM one AESGCM call, so GCM is clearly faster whenever AES is in hardware
    (measured: +60 % up, +50 % down, -40 % CPU per byte against asyncssh's default order).
+
+3. `apply()` also installs the receive and AES-GCM fast path (`apply_fastpath()`), for the
+   same versions only. What it removes is copying and set-up, never a check:
+
+   - `SSHConnection.data_received` appended each read to the connection's input buffer and
+     its packet handlers then cut the packet off the front, copying the rest of the buffer
+     twice per packet (a 256 KiB read of eight packets: about 1.8 MiB copied). Now each
+     handler is handed exactly the bytes it asks for (the header block, then the rest of
+     the packet), so the buffer holds one packet at most. The handlers, their checks and
+     their order are asyncssh's own; the version exchange and packets handled
+     asynchronously take asyncssh's path unchanged.
+   - AES-GCM built a new `AESGCM` object (a key schedule) for every packet, joined the
+     ciphertext twice before decrypting, and split the tag off the ciphertext only for
+     `send_packet` to join them again. The object is now made once per key, and the
+     ciphertext and tag stay one piece. Same nonce sequence, same tag checks.
+
+   Measured in bench/forward.py (`devtui-nofastpath` against `devtui`): see bench/README.md.
 """
 
 from __future__ import annotations
@@ -54,12 +71,16 @@ from typing import Any
 import asyncssh
 from asyncssh.connection import SSHConnection
 from asyncssh.constants import MSG_IGNORE
+from asyncssh.crypto.cipher import GCMCipher
 from asyncssh.encryption import (
     ChachaEncryption,
     GCMEncryption,
     get_default_encryption_algs,
     get_encryption_algs,
 )
+from asyncssh.misc import DisconnectError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 # Versions whose SSHConnection.send_packet was read and tested with this patch.
 TESTED_VERSIONS = frozenset({"2.24.1"})
@@ -107,6 +128,7 @@ def apply() -> bool:
     tested with (then nothing is changed).
     """
     if is_applied():
+        apply_fastpath()
         return True
     if not supported():
         return False
@@ -115,14 +137,148 @@ def apply() -> bool:
         return False
     original = SSHConnection.send_packet
     SSHConnection.send_packet = _wrap(original)  # type: ignore[method-assign]
+    apply_fastpath()
     return True
 
 
 def revert() -> None:
-    """Undo `apply()` (idempotent): asyncssh sends the MSG_IGNORE packets again."""
+    """Undo `apply()` (idempotent): asyncssh sends the MSG_IGNORE packets again, and its
+    receive and AES-GCM code is its own again."""
     original = getattr(SSHConnection.send_packet, _MARK, None)
     if original is not None:
         SSHConnection.send_packet = original  # type: ignore[method-assign]
+    revert_fastpath()
+
+
+# -- 3. the receive and AES-GCM fast path ----------------------------------------------------
+
+# (class, attribute) -> asyncssh's own function, while the fast path is installed.
+_FAST_ORIGINALS: dict[tuple[type[Any], str], Any] = {}
+
+
+def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
+    """SSHConnection.data_received, handing each packet handler exactly what it needs."""
+    del datatype
+    self._reset_keepalive_timer()  # as asyncssh's _recv_data, once per read
+    pos, end = 0, len(data)
+    try:
+        while True:
+            handler = self._recv_handler
+            func = getattr(handler, "__func__", None)
+            have = len(self._inpbuf)
+            if func is _RECV_PKTHDR:
+                need = self._recv_blocksize - have
+            elif func is _RECV_PACKET:
+                need = 4 + self._pktlen + self._recv_macsize - self._recv_blocksize - have
+            else:  # the version line, or a packet still being handled: all of it, as asyncssh
+                need = end - pos
+            if need > 0:
+                if pos >= end:
+                    return
+                piece = data if pos == 0 and need >= end else data[pos : pos + need]
+                pos += len(piece)
+                self._inpbuf = self._inpbuf + piece if have else piece
+            if not self._inpbuf or not handler():
+                if pos < end:  # kept for when the handler can go on (asyncssh does the same)
+                    self._inpbuf += data[pos:]
+                return
+    except DisconnectError as exc:
+        self._send_disconnect(exc.code, exc.reason, exc.lang)
+        self._force_close(exc)
+    except Exception:
+        self.internal_error()
+
+
+def _aead(cipher: Any) -> AESGCM:
+    # One AESGCM (one key schedule) per key, not per packet. The key never changes on a
+    # GCMCipher: a rekey makes new cipher objects.
+    aead: AESGCM | None = cipher.__dict__.get("_devtui_aead")
+    if aead is None:
+        aead = cipher._devtui_aead = AESGCM(cipher._key)
+    return aead
+
+
+def _gcm_encrypt_and_sign(self: Any, header: bytes, data: bytes) -> tuple[bytes, bytes]:
+    """GCMCipher.encrypt_and_sign: the same bytes, the tag left on the ciphertext (the
+    caller, send_packet, writes packet + tag as one)."""
+    sealed = _aead(self).encrypt(self._iv, data, header)
+    self._update_iv()
+    return header + sealed, b""
+
+
+def _gcm_verify_and_decrypt(self: Any, header: bytes, data: bytes, mac: bytes) -> bytes | None:
+    """GCMCipher.verify_and_decrypt with the AESGCM object made once."""
+    try:
+        plain: bytes | None = _aead(self).decrypt(self._iv, data + mac, header)
+    except InvalidTag:
+        plain = None
+    self._update_iv()
+    return plain
+
+
+def _gcm_decrypt_packet(
+    self: Any, seq: int, first: bytes, rest: bytes, header_len: int, mac: bytes
+) -> bytes | None:
+    """GCMEncryption.decrypt_packet: ciphertext and tag joined once, not twice."""
+    del seq
+    cipher = self._cipher
+    try:
+        plain: bytes | None = _aead(cipher).decrypt(
+            cipher._iv, b"".join((first[header_len:], rest, mac)), first[:header_len]
+        )
+    except InvalidTag:
+        plain = None
+    cipher._update_iv()
+    return plain
+
+
+_RECV_PKTHDR = getattr(SSHConnection, "_recv_pkthdr", None)
+_RECV_PACKET = getattr(SSHConnection, "_recv_packet", None)
+_FAST = {
+    (SSHConnection, "data_received"): _data_received,
+    (GCMCipher, "encrypt_and_sign"): _gcm_encrypt_and_sign,
+    (GCMCipher, "verify_and_decrypt"): _gcm_verify_and_decrypt,
+    (GCMEncryption, "decrypt_packet"): _gcm_decrypt_packet,
+}
+# What the fast path relies on, beyond the functions it replaces.
+_NEEDED = {
+    SSHConnection: (
+        "_recv_pkthdr",
+        "_recv_packet",
+        "_reset_keepalive_timer",
+        "_send_disconnect",
+        "_force_close",
+        "internal_error",
+    ),
+    GCMCipher: ("_update_iv",),
+}
+
+
+def fastpath_applied() -> bool:
+    """True while the receive and AES-GCM fast path is installed."""
+    return bool(_FAST_ORIGINALS)
+
+
+def apply_fastpath() -> bool:
+    """Install the receive and AES-GCM fast path (idempotent); False (nothing changed) on an
+    asyncssh version it was not tested with."""
+    if _FAST_ORIGINALS:
+        return True
+    if not supported():
+        return False
+    if any(not hasattr(cls, name) for cls, names in _NEEDED.items() for name in names):
+        return False
+    for (cls, name), replacement in _FAST.items():
+        _FAST_ORIGINALS[(cls, name)] = cls.__dict__[name]
+        setattr(cls, name, replacement)
+    return True
+
+
+def revert_fastpath() -> None:
+    """Undo `apply_fastpath()` (idempotent)."""
+    for (cls, name), original in _FAST_ORIGINALS.items():
+        setattr(cls, name, original)
+    _FAST_ORIGINALS.clear()
 
 
 @functools.lru_cache(maxsize=1)

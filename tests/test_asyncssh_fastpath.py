@@ -1,0 +1,214 @@
+"""sshcore.asyncssh_tuning's receive and AES-GCM fast path: what arrives is what was sent,
+whatever the reads look like, and a packet changed on the way is refused.
+
+Between the client and a real OpenSSH sshd sits a proxy that hands the client the server's
+bytes in reads of awkward sizes (1 byte, a header block and one more, a packet and a bit),
+so every way a packet can be split across reads is crossed many times; or that flips one
+bit in the middle of the transfer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import asyncssh
+import pytest
+from asyncssh.connection import SSHConnection
+from asyncssh.crypto.cipher import GCMCipher
+from asyncssh.encryption import GCMEncryption
+from harness.net import EchoServer
+from harness.sshd import Sshd
+
+from sshcore import asyncssh_tuning
+
+CIPHERS = [
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",  # with hmac-sha2-256
+]
+SIZES = [1, 2, 3, 15, 16, 17, 31, 33, 100, 4096, 32768 + 29, 70_000]
+PAYLOAD = 768 * 1024 + 7
+
+
+@pytest.fixture(autouse=True)
+def fastpath_on() -> Iterator[None]:
+    was = asyncssh_tuning.fastpath_applied()
+    if not asyncssh_tuning.apply_fastpath():
+        pytest.skip(f"asyncssh {asyncssh.__version__} is not a tested version")
+    yield
+    if not was:
+        asyncssh_tuning.revert_fastpath()
+
+
+class Chopper:
+    """A TCP proxy to `port`: client -> server as it comes; server -> client in reads of
+    the sizes in SIZES (seeded), each flushed on its own, or with one bit flipped at byte
+    `flip_at` of the server's stream."""
+
+    def __init__(self, port: int, seed: int, flip_at: int | None = None) -> None:
+        self.target = port
+        self.rng = random.Random(seed)
+        self.flip_at = flip_at
+        self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await task
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        for w in (writer, up_writer):
+            w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for coro in (self._up(reader, up_writer), self._down(up_reader, writer)):
+            task = asyncio.create_task(coro)
+            self.tasks.add(task)
+
+    async def _up(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def _down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen = 0
+        pending = b""
+        try:
+            while True:
+                size = self.rng.choice(SIZES)
+                if not pending:  # never wait for more than the server has sent
+                    pending = await reader.read(65536)
+                    if not pending:
+                        return
+                piece, pending = pending[:size], pending[size:]
+                if self.flip_at is not None and seen <= self.flip_at < seen + len(piece):
+                    i = self.flip_at - seen
+                    piece = piece[:i] + bytes([piece[i] ^ 0x10]) + piece[i + 1 :]
+                seen += len(piece)
+                writer.write(piece)
+                await writer.drain()
+                if size < 64:
+                    await asyncio.sleep(0)  # let the client read this piece on its own
+        finally:
+            writer.close()
+
+
+async def echo(
+    conn: asyncssh.SSHClientConnection, port: int, data: bytes, got: bytearray
+) -> None:
+    """Send `data` through a direct-tcpip channel to an echo server; what comes back goes
+    into `got` as it arrives."""
+    reader, writer = await conn.open_connection("127.0.0.1", port)
+
+    async def send() -> None:
+        for i in range(0, len(data), 50_000):
+            writer.write(data[i : i + 50_000])
+            await writer.drain()
+        writer.write_eof()
+
+    async def receive() -> None:
+        while chunk := await reader.read(65536):
+            got.extend(chunk)
+
+    try:
+        await asyncio.gather(send(), receive())
+    finally:
+        writer.close()
+
+
+async def through_chopper(
+    sshd: Sshd, echo_server: EchoServer, cipher: str, seed: int, flip_at: int | None = None
+) -> tuple[bytes, bytes, BaseException | None]:
+    chopper = Chopper(sshd.port, seed, flip_at)
+    port = await chopper.start()
+    data = os.urandom(PAYLOAD)
+    options: dict[str, Any] = {"encryption_algs": [cipher]}
+    if cipher == "aes128-ctr":
+        options["mac_algs"] = ["hmac-sha2-256"]
+    got = bytearray()
+    error: BaseException | None = None
+    # The server's key, for the proxy's address.
+    key = sshd.known_hosts_line().split(" ", 1)[1]
+    try:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            port,
+            username=sshd.user,
+            client_keys=[str(sshd.client_key())],
+            known_hosts=asyncssh.import_known_hosts(f"[127.0.0.1]:{port} {key}\n"),
+            agent_path=None,
+            config=None,
+            **options,
+        ) as conn:
+            assert conn.get_extra_info("recv_cipher") == cipher
+            await asyncio.wait_for(echo(conn, echo_server.port, data, got), 60)
+    except (OSError, asyncssh.Error, asyncio.IncompleteReadError) as e:
+        error = e
+    finally:
+        await chopper.close()
+    return data, bytes(got), error
+
+
+@pytest.mark.parametrize("cipher", CIPHERS)
+async def test_packets_split_across_any_reads_arrive_intact(
+    sshd: Sshd, echo_server: EchoServer, cipher: str
+) -> None:
+    data, got, error = await through_chopper(sshd, echo_server, cipher, seed=len(cipher))
+    assert error is None
+    assert len(got) == len(data)
+    assert got == data
+
+
+@pytest.mark.parametrize("cipher", CIPHERS)
+async def test_a_bit_flipped_by_the_network_ends_the_connection(
+    sshd: Sshd, echo_server: EchoServer, cipher: str
+) -> None:
+    # Half-way through the echo's way back: inside some packet's length, data or tag.
+    data, got, error = await through_chopper(
+        sshd, echo_server, cipher, seed=7, flip_at=PAYLOAD // 2
+    )
+    assert 0 < len(got) < len(data), "data flowed, and the transfer must not complete"
+    assert data.startswith(got), "no changed byte may reach the application"
+    del error  # how the end shows (an exception or an early EOF) is asyncssh's choice
+
+
+def test_fastpath_is_idempotent_revertible_and_version_pinned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    replaced: list[tuple[type[Any], str]] = [
+        (SSHConnection, "data_received"),
+        (GCMCipher, "encrypt_and_sign"),
+        (GCMCipher, "verify_and_decrypt"),
+        (GCMEncryption, "decrypt_packet"),
+    ]
+    asyncssh_tuning.revert_fastpath()
+    originals = {key: key[0].__dict__[key[1]] for key in replaced}
+    assert not asyncssh_tuning.fastpath_applied()
+    assert asyncssh_tuning.apply_fastpath() is True
+    patched = {key: key[0].__dict__[key[1]] for key in replaced}
+    assert all(patched[key] is not originals[key] for key in replaced)
+    assert asyncssh_tuning.apply_fastpath() is True
+    assert {key: key[0].__dict__[key[1]] for key in replaced} == patched  # not twice
+    asyncssh_tuning.revert_fastpath()
+    assert {key: key[0].__dict__[key[1]] for key in replaced} == originals
+    monkeypatch.setattr(asyncssh, "__version__", "2.99.0")
+    assert asyncssh_tuning.apply_fastpath() is False
+    assert {key: key[0].__dict__[key[1]] for key in replaced} == originals
