@@ -45,7 +45,7 @@ from .sshcmd import (
     host_timing,
     parse_forward,
     port_number,
-    reverse_socks_note,
+    remote_listen_note,
     split_hop,
     timing_problem,
     to_ssh_config_block,
@@ -490,9 +490,11 @@ class _Importer:
                 continue
             name = tunnel_name(alias, kind, listen.port, socks=target is None)
             self.result.tunnels.append(TunnelSpec(name, alias, kind, listen, target))
-            if kind == "remote" and target is None and listen.exposed:
+            if kind == "remote" and listen.exposed:
                 self.note(
-                    reverse_socks_note(f"{option.where}: Host {alias}: RemoteForward", listen)
+                    remote_listen_note(
+                        f"{option.where}: Host {alias}: RemoteForward", listen, target
+                    )
                 )
         return alias
 

@@ -30,7 +30,7 @@ from .sshcmd import (
     parse_forward,
     parse_ssh_command,
     plan_add,
-    reverse_socks_note,
+    remote_listen_note,
     to_ssh_command,
     to_ssh_config_block,
 )
@@ -263,8 +263,8 @@ def add_tunnel(
     lines = [f"Added tunnel {tunnel.name}: {tunnel.describe()}"]
     if kind != "remote" and tunnel.listen.all_interfaces:
         lines.append(f"note: {tunnel.listen} listens on all interfaces: other machines can use it")
-    elif tunnel.reverse_socks and tunnel.listen.exposed:
-        lines.append(f"note: {reverse_socks_note(tunnel.name, tunnel.listen)}")
+    elif kind == "remote" and tunnel.listen.exposed:
+        lines.append(f"note: {remote_listen_note(tunnel.name, tunnel.listen, tunnel.target)}")
     return Outcome(lines=lines, changed=True)
 
 

@@ -860,8 +860,8 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
                 f"{token}: listens on all interfaces ({listen}) as you asked: "
                 "other machines on your network can use it"
             )
-        elif kind_ == "remote" and target is None and listen.exposed:
-            notes.append(reverse_socks_note(token, listen))
+        elif kind_ == "remote" and listen.exposed:
+            notes.append(remote_listen_note(token, listen, target))
         elif gateway and not bind_given and kind_ != "remote" and not shared_note:
             shared_note = True
             notes.append(_gateway_note(flags))
@@ -880,12 +880,19 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
     return parsed
 
 
-def reverse_socks_note(what: str, listen: Endpoint) -> str:
-    """The note for a reverse SOCKS proxy asked to listen beyond the remote's loopback."""
+def remote_listen_note(what: str, listen: Endpoint, target: Endpoint | None) -> str:
+    """The note for a remote listener (-R) asked to listen beyond the remote's loopback:
+    a reverse SOCKS proxy (no target) or a forward to `target`."""
+    if target is None:
+        return (
+            f"{what}: a reverse SOCKS proxy on {listen} of the remote, as you asked: where "
+            "its sshd lets clients pick the address (GatewayPorts clientspecified), other "
+            "machines that reach that port can open connections from this machine"
+        )
     return (
-        f"{what}: a reverse SOCKS proxy on {listen} of the remote, as you asked: where its "
-        "sshd lets clients pick the address (GatewayPorts clientspecified), other machines "
-        "that reach that port can open connections from this machine"
+        f"{what}: listens on {listen} of the remote, as you asked: where its sshd lets "
+        "clients pick the address (GatewayPorts clientspecified), other machines that reach "
+        f"that port get through to {target} from this machine"
     )
 
 

@@ -813,3 +813,27 @@ def test_a_reverse_socks_and_a_remote_forward_on_one_port_clash() -> None:
     parsed = parse_ssh_command("ssh -R 9000 -R 9000:localhost:80 h")
     with pytest.raises(ConfigError, match="already used by tunnel h-rsocks9000"):
         plan_add(ConfigData(), parsed)
+
+
+@pytest.mark.parametrize(
+    "line, flagged",
+    [
+        ("ssh -R 8080:127.0.0.1:80 h", False),
+        ("ssh -R localhost:8080:127.0.0.1:80 h", False),
+        ("ssh -R 0.0.0.0:8080:127.0.0.1:80 h", True),
+        ("ssh -R '*:8080:127.0.0.1:80' h", True),
+        ("ssh -R 0:8080:127.0.0.1:80 h", True),
+        ("ssh -R 192.168.1.5:8080:127.0.0.1:80 h", True),
+    ],
+)
+def test_a_remote_forward_beyond_the_remote_loopback_is_said_out_loud(
+    line: str, flagged: bool
+) -> None:
+    """-R with a bind address others can reach (where the remote sshd allows it) lets them
+    through to the target from this machine: the paste says so, as for -L and -D."""
+    parsed = parse_ssh_command(line)
+    [tunnel] = parsed.tunnels
+    assert tunnel.listen.exposed == flagged
+    said = [n for n in parsed.notes if "of the remote" in n and "127.0.0.1:80" in n]
+    assert bool(said) == flagged, parsed.notes
+    assert all(note.host == "h" for note in said)

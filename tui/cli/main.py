@@ -130,18 +130,13 @@ def _tunnel_json(tunnel: TunnelSpec) -> dict[str, Any]:
         "listen": str(tunnel.listen),
         "target": str(tunnel.target) if tunnel.target else None,
         "autostart": tunnel.autostart,
-        "all_interfaces": _flagged(tunnel) and tunnel.listen.all_interfaces,
+        # Here, or on the remote for a remote listener (where its sshd allows the address).
+        "all_interfaces": tunnel.listen.all_interfaces,
         # A remote tunnel with no target: a SOCKS proxy on the remote whose connections
         # devtui opens from this machine (ssh -R PORT).
         "reverse_socks": tunnel.reverse_socks,
         "route": tunnel.describe(),
     }
-
-
-def _flagged(tunnel: TunnelSpec) -> bool:
-    """Whether a listener beyond loopback lets others in: local listeners, and a reverse
-    SOCKS proxy (others on the remote would open connections from this machine)."""
-    return tunnel.kind != "remote" or tunnel.reverse_socks
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -221,10 +216,10 @@ def cmd_tunnels_list(args: argparse.Namespace) -> int:
     rows = []
     for t in config.tunnels.values():
         listen = str(t.listen)
-        if _flagged(t) and t.listen.all_interfaces:
+        if t.listen.all_interfaces:
             listen += " (all interfaces!)"
-        elif t.reverse_socks and t.listen.exposed:
-            listen += " (not loopback!)"
+        elif t.kind == "remote" and t.listen.exposed:
+            listen += " (not loopback!)"  # on the remote
         target = "SOCKS (from this machine)" if t.reverse_socks else str(t.target or "SOCKS")
         rows.append([t.name, t.host, t.kind, listen, target, "yes" if t.autostart else ""])
     _out(_table(rows, ["NAME", "HOST", "KIND", "LISTEN", "TARGET", "AUTOSTART"]))

@@ -58,13 +58,13 @@ def _route(kind: str, listen: Endpoint, target: Endpoint | None) -> str:
     where = str(target) if target else "SOCKS"
     if kind == "remote" and target is None:
         where = "SOCKS from here"  # reverse SOCKS: the remote's clients reach out from here
-    # Listeners that let others in are flagged: local ones, and a reverse SOCKS proxy (which
-    # opens connections from this machine for whoever reaches it on the remote).
-    flagged = kind != "remote" or target is None
+    # Listeners that let others in are flagged, here or on the remote: a remote one beyond
+    # its loopback lets whoever reaches it there through to the target (or, for a reverse
+    # SOCKS proxy, anywhere from this machine) where the remote sshd allows the address.
     flag = ""
-    if flagged and listen.all_interfaces:
+    if listen.all_interfaces:
         flag = " (all interfaces!)"
-    elif flagged and listen.exposed:
+    elif listen.exposed:
         flag = " (not loopback!)"  # a LAN address or host name: other machines may reach it
     return f"{KIND[kind]} {shown}→{where}{flag}"
 

@@ -351,7 +351,7 @@ class TunnelFormScreen(FormScreen):
         if kind != "remote" and spec.listen.exposed:
             where = escape(str(spec.listen))
             help_text = f"[b]{where} is open to other machines[/] (127.0.0.1 is not)"
-        elif spec.reverse_socks and spec.listen.exposed:
+        elif spec.listen.exposed:  # a remote listener beyond the remote's loopback
             where = escape(str(spec.listen))
             help_text = f"[b]{where} may be open to others on the remote[/] (127.0.0.1 is not)"
         self.query_one("#kind-help", Label).update(help_text)
