@@ -11,6 +11,13 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
+# The "remote" is this machine: a test that watches it for new listeners of a program named
+# "gradio" would see another test's gradio appear (and take it for its own program, moved).
+# Under pytest-xdist, tests with this mark run one after another on one worker.
+ONE_AT_A_TIME = pytest.mark.xdist_group("this_machine_s_gradio")
+
 _SCRIPT = r"""
 import ctypes, os, socket, sys, threading
 name, port, lifetime = sys.argv[1].encode(), int(sys.argv[2]), float(sys.argv[3])

@@ -15,7 +15,7 @@ from typing import Any
 import tomllib
 from cliutil import Done, run_cli
 from coreutil import sshd_host, write_config
-from remote_program import RemoteProgram, echo, free_neighbour_ports
+from remote_program import ONE_AT_A_TIME, RemoteProgram, echo, free_neighbour_ports
 
 
 def _env(tmp_path: Path, config: Path) -> dict[str, str]:
@@ -38,6 +38,7 @@ def _free() -> int:
         return int(s.getsockname()[1])
 
 
+@ONE_AT_A_TIME
 def test_up_prints_the_moved_hint_and_tunnels_retarget_follows_it(
     sshd: Any, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ import pytest
 from coreutil import isolate_home, sshd_host
 from dashboard_util import cell_texts, make_app, ready, screen_text, shown, until
 from harness.net import free_port, send_stream
+from remote_program import ONE_AT_A_TIME
 from textual.widgets import Input
 
 import tui.app
@@ -863,6 +864,7 @@ def _row_index(pane: Any, key: str) -> int:
     return [str(k.value) for k in pane.table.rows].index(key)
 
 
+@ONE_AT_A_TIME
 async def test_a_new_remote_port_is_offered_and_f_forwards_it_then_s_saves_it(
     tmp_path: Path, sshd: Any
 ) -> None:
@@ -929,6 +931,7 @@ async def test_a_new_remote_port_is_offered_and_f_forwards_it_then_s_saves_it(
             )
 
 
+@ONE_AT_A_TIME
 async def test_a_moved_app_is_shown_and_capital_r_retargets_it(tmp_path: Path, sshd: Any) -> None:
     from remote_program import RemoteProgram, echo, free_neighbour_ports
 

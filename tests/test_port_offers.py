@@ -15,7 +15,7 @@ import pytest
 import tomllib
 from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for, write_config
 from harness.asyncssh_server import AsyncsshServer
-from remote_program import RemoteProgram, echo, free_neighbour_ports
+from remote_program import ONE_AT_A_TIME, RemoteProgram, echo, free_neighbour_ports
 
 from sshcore.config import Config
 from sshcore.core import Core
@@ -34,6 +34,7 @@ from sshcore.events import (
 from sshcore.tunnels import TunnelState
 
 POLL = 0.2  # discover_interval of these tests
+pytestmark = ONE_AT_A_TIME  # this machine's new listeners are what these tests watch
 
 
 @pytest.fixture(autouse=True)
