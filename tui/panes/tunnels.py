@@ -77,7 +77,7 @@ class TunnelsPane(FilterablePane):
     BINDINGS: ClassVar[list[Any]] = [
         Binding("space", "start_stop", "Start/stop", id="tunnels.toggle"),
         Binding("o", "open", "Open", id="tunnels.open", tooltip="Open in the browser"),
-        Binding("y", "copy", "Copy URL", id="tunnels.copy"),
+        Binding("y", "copy", "Copy", id="tunnels.copy", tooltip="Copy the URL"),
         Binding("r", "restart", "Restart", id="tunnels.restart", show=False),
         Binding("n", "new", "New", id="tunnels.new"),
         Binding("e", "edit", "Edit", id="tunnels.edit"),
@@ -226,7 +226,9 @@ class TunnelsPane(FilterablePane):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         offers, unsaved, moved = self._shown_context
         if action == "forward":
-            return True if offers else None  # greyed out, not gone: f still says what it is for
+            # Shown when a port is on offer, as s and R are: at 80 columns the footer has
+            # no room for a greyed-out key (it pushed ? Help off the line).
+            return offers
         if action == "save":
             return unsaved
         if action == "retarget":
