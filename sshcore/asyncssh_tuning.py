@@ -161,6 +161,7 @@ def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
     del datatype
     self._reset_keepalive_timer()  # as asyncssh's _recv_data, once per read
     pos, end = 0, len(data)
+    view = memoryview(data)
     try:
         while True:
             handler = self._recv_handler
@@ -175,18 +176,29 @@ def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
             if need > 0:
                 if pos >= end:
                     return
-                piece = data if pos == 0 and need >= end else data[pos : pos + need]
+                if pos == 0 and need >= end:
+                    piece: bytes | memoryview = data
+                elif have == 0 and type(self._recv_encryption) is GCMEncryption:
+                    # No copy: AES-GCM's header and decrypt steps read any buffer (the
+                    # replacements below), and what is left over is made bytes below.
+                    piece = view[pos : pos + need]
+                else:
+                    piece = data[pos : pos + need]
                 pos += len(piece)
-                self._inpbuf = self._inpbuf + piece if have else piece
+                self._inpbuf = bytes(self._inpbuf) + piece if have else piece
             if not self._inpbuf or not handler():
                 if pos < end:  # kept for when the handler can go on (asyncssh does the same)
-                    self._inpbuf += data[pos:]
+                    self._inpbuf = bytes(self._inpbuf) + data[pos:]
                 return
     except DisconnectError as exc:
         self._send_disconnect(exc.code, exc.reason, exc.lang)
         self._force_close(exc)
     except Exception:
         self.internal_error()
+    finally:
+        # asyncssh's own code (its _recv_data after an asynchronous packet) appends bytes.
+        if type(self._inpbuf) is memoryview:
+            self._inpbuf = bytes(self._inpbuf)
 
 
 def _aead(cipher: Any) -> AESGCM:
