@@ -14,6 +14,7 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 import pytest
 import tomlkit
+from cliutil import run_cli
 from harness.net import free_port
 
 from sshcore.config import Config
@@ -28,13 +29,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_demo_check_fetches_the_page_through_the_tunnel(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "tui", "demo", "--check"],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("demo", "--check", env=_env(tmp_path))  # in-process (tests/cliutil.py)
     assert done.returncode == 0, done.stderr
     assert "through the tunnel: <h1>Hello from the devtui demo host</h1>" in done.stdout
     assert "tunnel demo-web: up" in done.stderr
@@ -58,13 +53,7 @@ def test_demo_runs_until_ctrl_c_and_cleans_up(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
             assert b"Hello from the devtui demo host" in page.read()
         # The demo host works with the other commands too, while it runs.
-        test = subprocess.run(
-            [sys.executable, "-m", "tui", "--config", config.group(1), "hosts", "test", "demo"],
-            env=_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        test = run_cli("--config", config.group(1), "hosts", "test", "demo", env=_env(tmp_path))
         assert test.returncode == 0, test.stderr
         assert "auth         publickey" in test.stdout
     finally:
