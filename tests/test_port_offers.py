@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tomllib
+from cliutil import run_cli
 from coreutil import isolate_home, make_core, of_type, sshd_host, wait_for, write_config
 from harness.asyncssh_server import AsyncsshServer
 from remote_program import ONE_AT_A_TIME, RemoteProgram, echo, free_neighbour_ports
@@ -384,13 +383,7 @@ def test_cli_ports_json_names_the_program(sshd: Any, tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.toml", {"box": sshd_host(sshd)})
     env = {"HOME": str(tmp_path / "home"), "DEVTUI_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
     with RemoteProgram("gradio") as app:
-        listed = subprocess.run(
-            [sys.executable, "-m", "tui", "ports", "box", "--json", "--accept-new"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        listed = run_cli("ports", "box", "--json", "--accept-new", env=env)  # in-process
     assert listed.returncode == 0, listed.stderr
     row = next(r for r in json.loads(listed.stdout) if r["port"] == app.port)
     assert row == {
