@@ -111,9 +111,7 @@ class Chopper:
             writer.close()
 
 
-async def echo(
-    conn: asyncssh.SSHClientConnection, port: int, data: bytes, got: bytearray
-) -> None:
+async def echo(conn: asyncssh.SSHClientConnection, port: int, data: bytes, got: bytearray) -> None:
     """Send `data` through a direct-tcpip channel to an echo server; what comes back goes
     into `got` as it arrives."""
     reader, writer = await conn.open_connection("127.0.0.1", port)
