@@ -21,6 +21,7 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
@@ -344,6 +345,20 @@ class DevTuiApp(App[int]):
         if full or tunnels is None or tunnels:
             self.tunnels_pane.refresh_rows(full, only=tunnels)
         self.show_status()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Textual's notify, but a message is plain text unless markup=True is asked for:
+        messages carry server errors, remote program names and file contents, and as markup
+        a `[/]` in them ended the app (MarkupError) and `[reverse]` restyled the toast."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def log_line(self, level: str, text: str) -> None:
         """A line in the Logs pane that is not a core event (what the dashboard did)."""

@@ -10,7 +10,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import DataTable, Static
+
+from ..format import clip
 
 if TYPE_CHECKING:
     from textual.widgets import Input
@@ -19,10 +23,30 @@ if TYPE_CHECKING:
 
 
 class PaneTable(DataTable[Any]):
-    """A row-cursor table whose own bindings stay out of the footer."""
+    """A row-cursor table whose own bindings stay out of the footer.
+
+    Text cells are shown as they are: DataTable reads a str cell as markup, so a server's
+    error, a remote program's name or a key comment holding `[/]` would end the app
+    (MarkupError) and `[reverse]` would restyle the row. Styled cells are Text already."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> Any:
+        return super().add_row(*(_plain(c) for c in cells), **kwargs)
+
+    def update_cell(self, row_key: Any, column_key: Any, value: Any, **kwargs: Any) -> None:
+        super().update_cell(row_key, column_key, _plain(value), **kwargs)
+
+
+def _plain(cell: Any) -> Any:
+    return Text(cell, end="") if isinstance(cell, str) else cell
+
+
+def plain_subtitle(widget: Widget, text: str) -> None:
+    """Set `widget`'s border subtitle to `text` as it is (clipped to the border), never read
+    as markup: subtitles show names and messages that come from servers and files."""
+    widget.border_subtitle = Content(clip(text, max(10, widget.size.width - 6)))
 
 
 class EmptyNote(Static, can_focus=True):

@@ -10,7 +10,7 @@ from textual.binding import Binding
 
 from ..format import clip
 from ..guard import guard
-from .base import FilterablePane
+from .base import FilterablePane, plain_subtitle
 
 EMPTY = (
     "No hosts yet.\n\n"
@@ -129,7 +129,7 @@ class HostsPane(FilterablePane):
         status = self.dashboard.host_status(spec.name)
         if status is not None and status.error and status.state.value != "connected":
             text = status.error
-        self.border_subtitle = clip(text, max(10, self.size.width - 6))
+        plain_subtitle(self, text)
 
     def on_data_table_row_highlighted(self, event: Any) -> None:
         self.update_subtitle()

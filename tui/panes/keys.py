@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding
 
-from ..format import clip
 from ..guard import guard
-from .base import FilterablePane
+from .base import FilterablePane, plain_subtitle
 
 if TYPE_CHECKING:
     from sshcore.keys import KeyInfo
@@ -98,7 +97,7 @@ class KeysPane(FilterablePane):
             self.border_subtitle = ""
             return
         text = f"{flags(info).plain} · {info.fingerprint or ''}"
-        self.border_subtitle = clip(text, max(10, self.size.width - 6))
+        plain_subtitle(self, text)
 
     def on_data_table_row_highlighted(self, event: Any) -> None:
         self.update_subtitle()

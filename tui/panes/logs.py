@@ -13,6 +13,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.reactive import var
 from textual.widgets import RichLog, Static
 
@@ -210,7 +211,7 @@ class LogsPane(Pane):
             )
         if self.filter_text:
             text = f"filter '{self.filter_text}' · {text}"
-        self.border_subtitle = text
+        self.border_subtitle = Content(text)  # the filter is typed text, not markup
 
     def on_key(self, event: events.Key) -> None:
         if self.close_filter(event):

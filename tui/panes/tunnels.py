@@ -11,9 +11,9 @@ from textual.binding import Binding
 
 from sshcore.model import Endpoint, TunnelSpec
 
-from ..format import clip, human_bytes, human_rate, sparkline
+from ..format import human_bytes, human_rate, sparkline
 from ..guard import guard
-from .base import FilterablePane
+from .base import FilterablePane, plain_subtitle
 
 EMPTY = (
     "No tunnels yet.\n\n"
@@ -174,9 +174,7 @@ class TunnelsPane(FilterablePane):
             host, port = offer
             found = next((p for h, p in app.offers() if h == host and p.port == port), None)
             who = f" ({found.process})" if found and found.process else ""
-            self.border_subtitle = clip(
-                f"{port} is listening on {host}{who} · f forwards it", max(10, self.size.width - 6)
-            )
+            plain_subtitle(self, f"{port} is listening on {host}{who} · f forwards it")
             return
         spec = app.tunnel_specs().get(key)
         if spec is None:
@@ -198,7 +196,7 @@ class TunnelsPane(FilterablePane):
         elif (traffic := app.live.traffic.get(spec.name)) and traffic.up_rate:
             up, down = traffic.up_rate[-1], traffic.down_rate[-1]
             text += f" · ↑{human_rate(up) or '0'} ↓{human_rate(down) or '0'}"
-        self.border_subtitle = clip(text, max(10, self.size.width - 6))
+        plain_subtitle(self, text)
 
     def on_data_table_row_highlighted(self, event: Any) -> None:
         self.update_subtitle()
