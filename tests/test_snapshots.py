@@ -25,6 +25,9 @@ from tui.screens.dialogs import HostKeyScreen
 
 # A fixed folder: the pictures show paths under it (as ~, since it is HOME).
 ROOT = Path("/tmp/devtui-snapshots")
+# Each test empties and refills ROOT: under pytest-xdist they run one after another on one
+# worker (two at once had one test's HOME removed under the other).
+pytestmark = pytest.mark.xdist_group("snapshots_share_a_folder")
 DATA = Path(__file__).parent / "data" / "snapshot_ssh"
 CONFIG = """# devtui config for the snapshot pictures
 [settings]
