@@ -39,10 +39,10 @@ echo "== import contracts"; .venv/bin/lint-imports
 # One retry for a test that fails once: these tests run real servers, terminals and timers on
 # 2 shared cores, and a rare timing failure must not hide the run's result. A retried test
 # still shows as "rerun" in the summary, so a flaky one is seen, not silenced.
-# Parallel workers (pytest-xdist): most tests wait on servers, timers and terminals, not the
-# CPU, so WORKERS (default 3) overlap those waits; tests marked xdist_group share a worker.
-# Each worker has its own servers (the sshd harness is per test or per module). WORKERS=0
-# runs in one process; extra arguments still go to pytest (a later -n wins). -rfER names the
-# failed, errored and rerun tests in the summary.
+# Parallel workers (pytest-xdist): most tests wait on servers, timers and terminals, not on
+# the CPU, so WORKERS (default 4, for 2 cores) overlap those waits; tests marked xdist_group
+# with the same name run one after another on one worker. Each worker has its own servers
+# (the sshd harness is per test or per module). WORKERS=0 runs in one process; extra
+# arguments still go to pytest (a later -n wins). -rfER names failed, errored and rerun tests.
 echo "== pytest"
-.venv/bin/python -m pytest --reruns 1 -rfER -n "${WORKERS:-3}" --dist loadgroup "$@"
+.venv/bin/python -m pytest --reruns 1 -rfER -n "${WORKERS:-4}" --dist loadgroup "$@"
