@@ -59,14 +59,16 @@ class SocksHandshake:
     def feed(self, data: bytes) -> bytes:
         """Consume `data`; returns bytes to send back now. Raises SocksError on bad input."""
         self._buffer += data
-        if len(self._buffer) > 1024:
-            raise SocksError("SOCKS handshake too long")
         out = b""
         while self.request is None:
             step = self._step()
             if step is None:
                 break
             out += step
+        # Only an unfinished handshake is bounded: payload sent right behind a complete
+        # request (a client that does not wait for the reply) is data, of any length.
+        if self.request is None and len(self._buffer) > 1024:
+            raise SocksError("SOCKS handshake too long")
         return out
 
     def _step(self) -> bytes | None:

@@ -300,10 +300,14 @@ class _ReverseSocksSide(_ChannelSide):
         self.socks = SocksHandshake()
         self.early: list[bytes] = []  # payload that came with or after the request
         self.eof_early = False  # the client ended its side before the destination answered
+        # Set once the destination is connected AND what came early has gone to it. The
+        # target's transport exists a few loop turns before that: an EOF taken as
+        # "connected" then was written ahead of the early data (which then failed).
+        self.forwarding = False
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         pair = self._pair
-        if pair.transport is not None:  # connected: plain forwarding
+        if self.forwarding:
             super().data_received(data, datatype)
             return
         if pair.closed or pair.chan is None:
@@ -343,11 +347,7 @@ class _ReverseSocksSide(_ChannelSide):
             )
         except (OSError, asyncio.TimeoutError, ValueError) as e:
             # ValueError: a name no resolver takes (a NUL in it, a label too long for IDNA).
-            refused = isinstance(e, ConnectionRefusedError)
-            if isinstance(e, OSError):
-                detail = e.strerror or "cannot connect"
-            else:
-                detail = "no answer" if isinstance(e, asyncio.TimeoutError) else "not a host name"
+            refused, detail = connect_failure(e)
             tunnel.target_refused(where, detail)
             if pair.chan is not None and not pair.closed:
                 pair.chan.write(request.failure(refused=refused))
@@ -359,21 +359,25 @@ class _ReverseSocksSide(_ChannelSide):
                 transport.close()
             pair.close()
             return
-        tunnel.connection_opened(pair, where)
-        pair.chan.write(request.success())
-        for data in self.early:
-            tunnel.bytes_down += len(data)
-            pair.bytes_down += len(data)
-            transport.write(data)
-        self.early.clear()
-        if self.eof_early and transport.can_write_eof():
-            transport.write_eof()
-            pair.eof_seen(down=True)
-        pair.chan.resume_reading()
-        transport.resume_reading()  # _TargetSide paused it until the channel could take it
+        try:
+            tunnel.connection_opened(pair, where)
+            pair.chan.write(request.success())
+            for data in self.early:
+                tunnel.bytes_down += len(data)
+                pair.bytes_down += len(data)
+                transport.write(data)
+            self.early.clear()
+            self.forwarding = True
+            if self.eof_early and transport.can_write_eof():
+                transport.write_eof()
+                pair.eof_seen(down=True)
+            pair.chan.resume_reading()
+            transport.resume_reading()  # _TargetSide paused it until the channel could take it
+        except (OSError, RuntimeError, asyncssh.Error):
+            pair.close()  # whatever went wrong, this connection ends instead of hanging
 
     def eof_received(self) -> bool:
-        if self._pair.transport is not None:
+        if self.forwarding:
             return super().eof_received()
         if self.socks.request is not None:  # connecting: EOF goes on once it is there
             self.eof_early = True
@@ -566,8 +570,7 @@ class Tunnel:
         except (OSError, asyncio.TimeoutError) as e:
             pair.closed = True
             self.pairs.discard(pair)
-            detail = e.strerror if isinstance(e, OSError) and e.strerror else "no answer"
-            self.target_refused(str(target), detail)
+            self.target_refused(str(target), connect_failure(e)[1])
             raise asyncssh.ChannelOpenError(
                 asyncssh.OPEN_CONNECT_FAILED, f"target {target} refused"
             ) from None
@@ -608,6 +611,35 @@ class Tunnel:
 
 # Binding ::1 where IPv6 is off or absent.
 _NO_IPV6 = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, 10047, 10049})
+
+
+# How a refused connect reads in an error: errno's words, or Windows' own two codes.
+_REFUSED = (f"[Errno {errno.ECONNREFUSED}]", "[WinError 1225]", "[WinError 10061]")
+
+
+def connect_failure(error: BaseException) -> tuple[bool, str]:
+    """(refused, words for the user) for a failed connect from this machine.
+
+    Python 3.11 reports a name whose addresses all failed (localhost: ::1, then 127.0.0.1)
+    as one OSError("Multiple exceptions: [Errno 111] ..., [Errno 111] ...") with no errno:
+    refused when every address refused, as a SOCKS client must be told (code 5, not 4)."""
+    if isinstance(error, asyncio.TimeoutError):
+        return False, "no answer"
+    if isinstance(error, ValueError):
+        return False, "not a host name"
+    if isinstance(error, ConnectionRefusedError):
+        return True, error.strerror or "connection refused"
+    if isinstance(error, OSError):
+        if error.strerror:
+            return False, error.strerror
+        text = str(error)
+        if text.startswith("Multiple exceptions:"):
+            errors = text.count("[Errno") + text.count("[WinError")
+            refused = sum(text.count(mark) for mark in _REFUSED)
+            if errors and refused == errors:
+                return True, "connection refused"
+        return False, "cannot connect"
+    return False, "cannot connect"
 
 
 async def _listen_problem(error: OSError, address: str, port: int) -> str:

@@ -24,7 +24,7 @@ from sshcore.config import Config
 from sshcore.errors import ConfigError, DevtuiError
 from sshcore.events import TargetRefused, TunnelConnectionClosed, TunnelConnectionOpened
 from sshcore.ops import add_from_line, add_tunnel
-from sshcore.tunnels import TunnelState
+from sshcore.tunnels import TunnelState, connect_failure
 
 MiB = 1024 * 1024
 SOURCE_BYTES = 1 * MiB + 321  # odd sizes, different each way: no count is another's by chance
@@ -379,3 +379,87 @@ async def test_a_hostile_destination_name_is_refused_and_shown_harmlessly(sshd, 
     for event in of_type(events, TargetRefused):
         assert "\x1b" not in event.target and "\x00" not in event.target
         assert "\x1b" not in event.message()
+
+
+async def test_clients_that_send_and_end_at_once_lose_nothing(sshd, tmp_path) -> None:
+    """A client that sends its request, its data and its EOF without waiting (a pipelining
+    client, or a short request/response protocol): every byte reaches the destination and
+    every connection ends, however the EOF falls against the destination's connect."""
+    received: dict[bytes, bytes] = {}
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = await reader.read()
+        received[data[:8]] = data
+        writer.close()
+
+    server = await asyncio.start_server(record, "127.0.0.1", 0)
+    dest = server.sockets[0].getsockname()[1]
+    port = free_port()
+    core, _, _ = make_core(
+        tmp_path, {"box": sshd_host(sshd)}, {"rs": _reverse_socks(f"127.0.0.1:{port}")}
+    )
+    request = b"\x05\x01\x00\x05\x01\x00\x01" + bytes([127, 0, 0, 1]) + dest.to_bytes(2, "big")
+    sent: list[bytes] = []
+
+    async def one(i: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        payload = i.to_bytes(8, "big") + os.urandom(2 + i % 7)
+        sent.append(payload)
+        writer.write(request + payload)
+        await asyncio.sleep((i % 5) / 1000)  # the EOF lands before, during or after the connect
+        writer.write_eof()
+        reply = await asyncio.wait_for(reader.read(), 15)
+        writer.close()
+        return reply
+
+    try:
+        async with core:
+            await core.start_tunnel("rs")
+            await wait_for(lambda: core.tunnel_state("rs").state == TunnelState.UP, 15)
+            for batch in range(4):
+                replies = await asyncio.gather(*(one(batch * 25 + i) for i in range(25)))
+                assert all(r[:4] == b"\x05\x00\x05\x00" for r in replies), replies
+            await wait_for(
+                lambda: core.tunnel_state("rs").connections == 0, 10, what="every pair closed"
+            )
+            await wait_for(lambda: len(received) == len(sent), 10, what="every payload")
+    finally:
+        server.close()
+    assert sorted(received.values()) == sorted(sent)
+
+
+async def test_a_payload_of_any_length_may_follow_the_request(sshd, sha256_sink, tmp_path) -> None:
+    """The handshake is bounded (1 KiB), not what a client sends right behind a complete
+    request: 5,000 bytes in the same write still get the reply and reach the destination."""
+    port = free_port()
+    core, _, _ = make_core(
+        tmp_path, {"box": sshd_host(sshd)}, {"rs": _reverse_socks(f"127.0.0.1:{port}")}
+    )
+    head = os.urandom(5000)
+    async with core:
+        await core.start_tunnel("rs")
+        await wait_for(lambda: core.tunnel_state("rs").state == TunnelState.UP, 15)
+        reader, writer, reply = await _socks5(port, "127.0.0.1", sha256_sink.port, head)
+        assert reply[:2] == b"\x05\x00", reply
+        await send_stream(reader, writer, 1000)
+    results = await asyncio.to_thread(sha256_sink.wait_results, 1, 10)
+    assert results[0].nbytes == len(head) + 1000
+
+
+async def test_a_name_whose_every_address_refuses_is_refused() -> None:
+    """Python 3.11 folds the failures of a name with several addresses (localhost: ::1 and
+    127.0.0.1 on most machines) into one OSError without errno: still "refused" (SOCKS5
+    reply 5), not "unreachable"."""
+    loop = asyncio.get_running_loop()
+    failures: list[OSError] = []
+    for _ in range(2):  # two refusals, as from ::1 and 127.0.0.1
+        try:
+            await loop.create_connection(asyncio.Protocol, "127.0.0.1", free_port())
+        except OSError as e:
+            failures.append(e)
+    assert len(failures) == 2 and all(isinstance(e, ConnectionRefusedError) for e in failures)
+    # The message asyncio (3.11) builds for them, word for word.
+    folded = OSError("Multiple exceptions: {}".format(", ".join(str(e) for e in failures)))
+    assert connect_failure(folded) == (True, "connection refused"), str(folded)
+    assert connect_failure(failures[0])[0] is True
+    assert connect_failure(OSError("Multiple exceptions: x, [Errno 101] y"))[0] is False
