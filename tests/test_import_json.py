@@ -214,3 +214,23 @@ def test_import_json_from_the_installed_command(home: Path) -> None:
     web_notes = [n["text"] for n in found["notes"] if n["host"] == "web"]
     assert any("StrictHostKeyChecking" in t for t in web_notes)
     assert all(n["host"] is None or n["host"] in hosts for n in found["notes"])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["add", "ssh", "me@a.example.org", "--json", "--name", "foo"],
+        ["add", "ssh", "me@a.example.org", "--name", "foo", "--json"],
+        ["add", "ssh me@a.example.org", "--json", "--name", "foo"],
+        ["add", "ssh me@a.example.org", "--name=foo", "--json"],
+        ["add", "--json", "--name", "foo", "ssh", "me@a.example.org"],
+    ],
+)
+def test_add_takes_json_and_name_in_any_order_after_the_line(
+    home: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, out, err = _run(capsys, home, *argv)
+    assert code == 0, err
+    added = json.loads(out)
+    assert added["host"] == "foo"
+    assert Config.load(home / "devtui.toml").hosts["foo"].hostname == "a.example.org"

@@ -66,9 +66,18 @@ def cmd_add(args: argparse.Namespace) -> int:
             "paste the ssh command line after add, e.g. devtui add 'ssh -p 2222 me@host'"
         )
     words = list(args.line)
-    if words[-1:] == ["--json"] and len(words) > 1:  # `devtui add ssh ... --json`
-        args.json, words = True, words[:-1]
-    if "--name" in words[:-1]:  # `devtui add ssh ... --name N`: the line swallowed it
+    # `devtui add ssh ... --json --name N`: the line swallowed add's own options (ssh has
+    # no long options); they are taken off its end, in any order.
+    while len(words) > 1:
+        if words[-1] == "--json":
+            args.json, words = True, words[:-1]
+        elif words[-1].startswith("--name=") and len(words[-1]) > len("--name="):
+            args.name, words = words[-1][len("--name=") :], words[:-1]
+        elif len(words) > 2 and words[-2] == "--name":
+            args.name, words = words[-1], words[:-2]
+        else:
+            break
+    if "--name" in words[:-1]:  # `devtui add ssh ... --name N ...`: the line swallowed it
         at = words.index("--name")
         args.name, words = words[at + 1], words[:at] + words[at + 2 :]
     # One quoted argument is a pasted line; several are the words of an unquoted one,
