@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from dashboard_util import make_app, ready, type_text, until
 
+import tui.app
 from sshcore import ops
 
 
@@ -16,7 +18,10 @@ def row_keys(app: object) -> list[str]:
     return [str(k.value) for k in table.rows]
 
 
-def test_a_save_and_a_hand_edit_keep_the_cursor_and_the_view(tmp_path: Path) -> None:
+def test_a_save_and_a_hand_edit_keep_the_cursor_and_the_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tui.app, "CONFIG_POLL", 0.2)  # the reload, not the wait for a look
     hosts = {f"host-{i:02d}": {"hostname": f"10.0.0.{i + 1}"} for i in range(60)}
     app = make_app(tmp_path, hosts)
 
