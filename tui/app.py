@@ -82,8 +82,10 @@ class DevTuiApp(App[int]):
         Binding("2", "focus_pane('tunnels')", "Tunnels", show=False, id="app.tunnels"),
         Binding("3", "focus_pane('keys')", "Keys", show=False, id="app.keys"),
         Binding("4", "focus_pane('logs')", "Logs", show=False, id="app.logs"),
-        Binding("question_mark", "help", "Help", id="app.help", tooltip="Every key"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        # Not in the footer: the top line always says "? keys · q quit", and at 80 columns
+        # the footer needs the room for the focused pane's keys.
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Every key", show=False),
+        Binding("q", "quit", "Quit", id="app.quit", show=False),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit2"),
         Binding("ctrl+c", "quit", "Quit", show=False, id="app.quit3"),
         Binding("escape", "cancel_job", "Cancel", show=False, id="app.cancel"),

@@ -86,14 +86,15 @@ class TunnelActions:
         if spec.reverse_socks:
             raise DevtuiError(
                 f"{name} is a SOCKS proxy on the remote: programs there set "
-                f"socks5://{spec.listen} as their proxy, and connect from here"
+                f"socks5h://{spec.listen} as their proxy (h: names are looked up here), "
+                "and connect from here"
             )
         if spec.kind == "remote":
             raise DevtuiError(f"{name} listens on the remote ({spec.listen}), not here")
         if spec.kind == "dynamic":
             raise DevtuiError(
-                f"{name} is a SOCKS proxy: set socks5://127.0.0.1:{spec.listen.port} as your "
-                "browser's proxy"
+                f"{name} is a SOCKS proxy: set socks5h://127.0.0.1:{spec.listen.port} as your "
+                "browser's proxy (h: names are looked up on the far side)"
             )
         address = spec.listen.address
         if spec.listen.all_interfaces or address == "localhost":

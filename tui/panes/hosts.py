@@ -39,7 +39,7 @@ class HostsPane(FilterablePane):
     BINDINGS: ClassVar[list[Any]] = [
         Binding("c", "connect", "Connect", id="hosts.connect", tooltip="Connect or disconnect"),
         Binding("p", "paste", "Paste ssh", id="hosts.paste", tooltip="Paste an ssh line"),
-        Binding("a", "add", "Add", id="hosts.add", show=False),
+        Binding("a", "add", "Add", id="hosts.add"),
         Binding("e", "edit", "Edit", id="hosts.edit"),
         Binding("d", "delete", "Delete", id="hosts.delete", show=False),
         Binding("t", "test", "Test", id="hosts.test"),

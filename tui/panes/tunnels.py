@@ -182,6 +182,9 @@ class TunnelsPane(FilterablePane):
             return
         status = app.tunnel_status(spec.name)
         text = f"{route(spec)} via {spec.host}"
+        if spec.listen.exposed:  # the warning first: at 80 columns the end is clipped
+            flag = "all interfaces!" if spec.listen.all_interfaces else "not loopback!"
+            text = f"{flag} {route(spec).replace(f' ({flag})', '')} via {spec.host}"
         if (moved := app.moved_target(spec.name)) is not None:
             text = f"{spec.name} moved to {moved}? R retargets it"
         elif status is not None and status.error and status.state.value != "up":

@@ -353,7 +353,7 @@ class TunnelFormScreen(FormScreen):
             help_text = f"[b]{where} is open to other machines[/] (127.0.0.1 is not)"
         elif spec.listen.exposed:  # a remote listener beyond the remote's loopback
             where = escape(str(spec.listen))
-            help_text = f"[b]{where} may be open to others on the remote[/] (127.0.0.1 is not)"
+            help_text = f"[b]{where}: others on the remote may reach it[/] (not loopback)"
         self.query_one("#kind-help", Label).update(help_text)
         self.check_port(spec)
         if self.port_check is not None and not found:
