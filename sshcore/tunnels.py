@@ -9,10 +9,14 @@ bound once at start and kept while the host reconnects, so the port stays ours.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import enum
 import errno
+import functools
+import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -339,10 +343,9 @@ class _ReverseSocksSide(_ChannelSide):
         tunnel = pair.tunnel
         # The destination is the remote client's words: shown only as visible text.
         where = visible(str(Endpoint(request.host, request.port)))
-        loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(
-                loop.create_connection(lambda: _TargetSide(pair), request.host, request.port),
+                open_from_here(lambda: _TargetSide(pair), request.host, request.port),
                 tunnel.session.settings.connect_timeout,
             )
         except (OSError, asyncio.TimeoutError, ValueError) as e:
@@ -611,6 +614,48 @@ class Tunnel:
 
 # Binding ::1 where IPv6 is off or absent.
 _NO_IPV6 = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, 10047, 10049})
+
+
+# Names a remote SOCKS client asks for are looked up here, on threads of their own: in the
+# event loop's shared pool, lookups that hang (a name whose DNS server never answers; a
+# timeout cancels the wait, not the thread) would hold the threads that config saves,
+# reloads and key scans need. Four at a time; more wait their turn, within connect_timeout.
+_RESOLVER: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+async def open_from_here(
+    protocol: Callable[[], asyncio.Protocol], host: str, port: int
+) -> asyncio.BaseTransport:
+    """Connect to host:port from this machine for a remote client (reverse SOCKS): the
+    name looked up on devtui's own resolver threads, then each address in turn."""
+    global _RESOLVER
+    loop = asyncio.get_running_loop()
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if _RESOLVER is None:
+            _RESOLVER = concurrent.futures.ThreadPoolExecutor(4, "devtui-resolve")
+        infos = await loop.run_in_executor(
+            _RESOLVER,
+            functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM),
+        )
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not addresses:
+            raise OSError(f"{host}: no address")
+    else:
+        addresses = [host]
+    errors: list[OSError] = []
+    for address in addresses:
+        try:
+            transport, _ = await loop.create_connection(protocol, address, port)
+        except OSError as e:
+            errors.append(e)
+            continue
+        return transport
+    if len(errors) == 1:
+        raise errors[0]
+    # The same words asyncio uses for a name with several addresses (see connect_failure).
+    raise OSError("Multiple exceptions: {}".format(", ".join(str(e) for e in errors)))
 
 
 # How a refused connect reads in an error: errno's words, or Windows' own two codes.

@@ -12,6 +12,8 @@ import asyncio
 import ipaddress
 import json
 import os
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -463,3 +465,47 @@ async def test_a_name_whose_every_address_refuses_is_refused() -> None:
     assert connect_failure(folded) == (True, "connection refused"), str(folded)
     assert connect_failure(failures[0])[0] is True
     assert connect_failure(OSError("Multiple exceptions: x, [Errno 101] y"))[0] is False
+
+
+async def test_names_that_never_resolve_do_not_hold_the_threads_saves_need(
+    sshd, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remote client asking for names whose DNS server never answers (stood in for here by
+    a lookup that blocks until released: no DNS server can run in this sandbox) must not
+    take the event loop's shared threads, which config saves and reloads run on."""
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def lookup(host: str, *args: object, **kwargs: object) -> object:
+        if str(host).endswith(".hang.test"):
+            release.wait(30)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    port = free_port()
+    core, _, _ = make_core(
+        tmp_path, {"box": sshd_host(sshd)}, {"rs": _reverse_socks(f"127.0.0.1:{port}")}
+    )
+    clients = []
+    try:
+        async with core:
+            await core.start_tunnel("rs")
+            await wait_for(lambda: core.tunnel_state("rs").state == TunnelState.UP, 15)
+            for i in range(12):  # twice the loop's default pool on 2 cores
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                name = f"n{i}.hang.test".encode()
+                writer.write(b"\x05\x01\x00\x05\x01\x00\x03" + bytes([len(name)]) + name + b"\x00P")
+                clients.append((reader, writer))
+            await wait_for(lambda: core.tunnel_state("rs").connections == 12, 10, what="12 lookups")
+            # What a save does: a job on the shared pool. It runs while every lookup hangs.
+            assert await asyncio.wait_for(asyncio.to_thread(lambda: "saved"), 10) == "saved"
+            assert not release.is_set()
+            release.set()
+            for reader, _ in clients:  # each then gets its failure reply
+                reply = await asyncio.wait_for(reader.read(), 20)
+                assert reply[:2] == b"\x05\x00" and reply[3:4] not in (b"", b"\x00"), reply
+    finally:
+        release.set()
+        for _, writer in clients:
+            writer.close()
