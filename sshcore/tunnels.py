@@ -631,8 +631,10 @@ async def open_from_here(
     global _RESOLVER
     loop = asyncio.get_running_loop()
     try:
-        ipaddress.ip_address(host)
+        addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
+        addresses = []  # a name
+    if not addresses:
         if _RESOLVER is None:
             _RESOLVER = concurrent.futures.ThreadPoolExecutor(4, "devtui-resolve")
         infos = await loop.run_in_executor(
@@ -642,8 +644,6 @@ async def open_from_here(
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if not addresses:
             raise OSError(f"{host}: no address")
-    else:
-        addresses = [host]
     errors: list[OSError] = []
     for address in addresses:
         try:
