@@ -25,19 +25,10 @@ def _core_factory(config: Config) -> object:
     return make
 
 
-SWITCH_INTERVAL = 0.0005  # seconds; see build_app
-
-
 def build_app(config: Config, *, banner: str | None = None) -> DevTuiApp:
     """The dashboard on `config` (the core is built after the first paint)."""
     from .app import DevTuiApp
 
-    # Saves, reloads and key scans run in threads (asyncio.to_thread) while the event loop,
-    # Textual's input and writer threads and every tunnel wait on I/O. Each I/O wait hands
-    # the GIL to the busy thread, and with the default 5 ms switch interval it took that
-    # long to get it back, every time: a 20 ms save cost a key press 100-250 ms (bench/
-    # dashboard.py load, "saves + reloads"). A UI wants latency over a thread's throughput.
-    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
     return DevTuiApp(config, _core_factory(config), banner=banner)  # type: ignore[arg-type]
 
 
