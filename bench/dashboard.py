@@ -540,6 +540,7 @@ PATCHES = {
     "widths": "a changed table cell re-measures its column only when it grows",
     "logcap": "the Logs pane draws at most 100 lines per batch (not 400)",
     "gil05ms": "the GIL switch interval at 0.5 ms, not Python's 5 ms (tried: no gain)",
+    "notoast": "no notification toasts at all (saves and reloads say nothing on screen)",
 }
 
 
@@ -604,6 +605,10 @@ def dashboard_main(
     apply_patches(patches)
     config = Config.load(config_path)
     app = build_app(config)
+    if "notoast" in patches:
+        from tui.app import DevTuiApp
+
+        DevTuiApp.notify = lambda self, *a, **k: None  # type: ignore[method-assign]
     if "gil05ms" in patches:
         sys.setswitchinterval(0.0005)
     profiler = cProfile.Profile() if profile else None

@@ -69,3 +69,33 @@ def test_a_save_and_a_hand_edit_keep_the_cursor_and_the_view(
             assert row_keys(app) == keys
 
     asyncio.run(run())
+
+
+def test_a_save_and_a_reload_are_said_on_the_top_line_and_notes_still_pop_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain success is a passing word on the top line (a notification re-lays-out the
+    screen, which held keys ~100 ms with 500 hosts); a save with notes still notifies."""
+    monkeypatch.setattr(tui.app, "CONFIG_POLL", 0.2)
+    app = make_app(tmp_path, {"a": {"hostname": "10.0.0.1"}})
+
+    def top() -> str:
+        return str(app.query_one(tui.app.StatusBar).render())
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            await app.host_actions._add_line("ssh dev@10.9.9.8")  # what `p`, Enter does
+            await pilot.pause()
+            assert "✓ Added host" in top()
+            assert not list(app._notifications)
+            text = app.config.path.read_text()
+            app.config.path.write_text(text + '\n[hosts.hand]\nhostname = "10.0.0.9"\n')
+            await until(pilot, lambda: "reloaded" in top(), 10, "the reload said on top")
+            assert not list(app._notifications)
+            await app.host_actions._add_line("ssh -A dev@10.9.9.7")  # agent forwarding: a note
+            await pilot.pause()
+            said = [n.message for n in app._notifications]
+            assert any("agent" in m for m in said), said
+
+    asyncio.run(run())

@@ -122,6 +122,7 @@ class DevTuiApp(App[int]):
         self._theme_loaded = False
         self._in_shell = False
         self._status_shown = ""
+        self._say: tuple[str, float] = ("", 0.0)  # a passing word on the top line, and until
         self._followers: dict[str, Worker[Any]] = {}  # "host:source" -> its follower
         self._source_pending: dict[str, list[LogRecord]] = {}
 
@@ -377,6 +378,9 @@ class DevTuiApp(App[int]):
             more = f" (+{len(self._jobs) - 1})" if len(self._jobs) > 1 else ""
             return f"[b]⟳ {escape(newest)}{more}[/] · esc cancels · {counts}"
         state = "starting… · " if self.core is None else ""
+        said, until = self._say
+        if said and time.monotonic() < until:
+            return f"[b]✓ {escape(said)}[/] · {counts} · [b]?[/] keys · [b]q[/] quit"
         if self.banner:  # the demo: its next step first, the counts are in the panes
             return f"{escape(self.banner)} · {state}[b]?[/] keys · [b]q[/] quit"
         where = display_path(self.config.path)
@@ -428,13 +432,25 @@ class DevTuiApp(App[int]):
 
     # -- shared by the actions -----------------------------------------------------------------
     def _said(self, lines: Iterable[str]) -> None:
+        """What an action did: every line to the Logs pane; notes (what was changed to a safer
+        value, what could not be kept) as a notification, a plain success on the top line."""
         lines = list(lines)
         for line in lines:
             self.log_line("warning" if line.startswith("note:") else "info", line)
-        if lines:
+        if any(line.startswith("note:") for line in lines):
             self.notify("\n".join(lines[:6]), timeout=8)
+        elif lines:
+            more = f" (+{len(lines) - 1} in Logs)" if len(lines) > 1 else ""
+            self.say(lines[0] + more)
 
-    @staticmethod
+    def say(self, text: str, seconds: float = 6.0) -> None:
+        """A passing word on the top line (saved, reloaded): where the eyes go after a key,
+        and cheap. A notification lays the whole screen out again as it comes and goes: with
+        500 hosts that held key presses ~100 ms each time (bench/dashboard.py load, saves)."""
+        self._say = (text, time.monotonic() + seconds)
+        self.show_status()
+        self.set_timer(seconds + 0.05, self.show_status)
+
     @staticmethod
     def _row_of(pane: FilterablePane, key: str) -> int:
         keys = [str(k.value) for k in pane.table.rows]
@@ -451,7 +467,7 @@ class DevTuiApp(App[int]):
     async def _saved(self, work: Awaitable[Any], message: str) -> None:
         await work
         self.note_saved()
-        self.notify(message)
+        self.say(message)
         self.log_line("info", message)
         self.refresh_panes(full=True)
 
@@ -484,7 +500,7 @@ class DevTuiApp(App[int]):
         self._config_stamp = stamp
         if changed:
             self.log_line("info", f"reloaded {self.config.path} (changed on disk)")
-            self.notify("Config changed on disk: reloaded")
+            self.say("config changed on disk: reloaded")
             await self._follow_config()
             self.refresh_panes(full=True)
 
