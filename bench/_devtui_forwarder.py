@@ -14,8 +14,8 @@ once the tunnel is up and connected, and runs until stdin closes.
                              whatever devtui passes, or an explicit list
 --profile PATH               cProfile the run (slows it down; for finding hot spots)
 --uvloop                     run the event loop on uvloop (must be importable)
---fastpath on|off|keep       install / remove asyncssh_tuning's receive and AES-GCM fast
-                             path, or leave it as devtui sets it up
+--fastpath on|off|recv|keep  install / remove asyncssh_tuning's fast path (recv: all but
+                             its send_packet), or leave it as devtui sets it up
 --coalesce none|ssh|local|both|keep
                              wrap the SSH connection's socket, the local sockets, or both
                              in sshcore.coalesce.CoalescingTransport (one write per loop
@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--ciphers", default="keep")
     parser.add_argument("--profile", help="write cProfile stats of the whole run here")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (if importable)")
-    parser.add_argument("--fastpath", choices=["on", "off", "keep"], default="keep")
+    parser.add_argument("--fastpath", choices=["on", "off", "keep", "recv"], default="keep")
     parser.add_argument(
         "--coalesce", choices=["none", "ssh", "local", "both", "keep"], default="keep"
     )
@@ -202,6 +202,13 @@ def main() -> None:
         asyncssh_tuning.apply = lambda: False
     if args.fastpath == "on":
         asyncssh_tuning.apply_fastpath()
+    elif args.fastpath == "recv":  # the receive side only: asyncssh's send_packet (+ wrapper)
+        from asyncssh.connection import SSHConnection
+
+        key = (SSHConnection, "send_packet")
+        wrapper = asyncssh_tuning._FAST_ORIGINALS.pop(key, None)
+        if wrapper is not None:
+            SSHConnection.send_packet = wrapper  # type: ignore[method-assign]
     elif args.fastpath == "off":
         asyncssh_tuning.revert_fastpath()
         asyncssh_tuning.apply_fastpath = lambda: False

@@ -125,9 +125,16 @@ VARIANTS = [
     ),
     Variant(
         "devtui-nofastpath",
+        "devtui-recvfast",
         "devtui without the receive / AES-GCM fast path",
         "devtui",
         fastpath="off",
+    ),
+    Variant(
+        "devtui-recvfast",
+        "devtui, the fast path without its send_packet",
+        "devtui",
+        fastpath="recv",
     ),
     Variant("devtui-nocoalesce", "devtui, writes not coalesced", "devtui", coalesce="none"),
     Variant("devtui-coalesce-ssh", "devtui, SSH socket writes coalesced", "devtui", coalesce="ssh"),

@@ -39,11 +39,15 @@ PAYLOAD = 768 * 1024 + 7
 
 @pytest.fixture(autouse=True)
 def fastpath_on() -> Iterator[None]:
-    was = asyncssh_tuning.fastpath_applied()
-    if not asyncssh_tuning.apply_fastpath():
+    """Everything apply() installs (as devtui runs), and the state found put back after."""
+    was_applied, was_fast = asyncssh_tuning.is_applied(), asyncssh_tuning.fastpath_applied()
+    if not asyncssh_tuning.apply() or not asyncssh_tuning.fastpath_applied():
         pytest.skip(f"asyncssh {asyncssh.__version__} is not a tested version")
+    assert SSHConnection.send_packet is asyncssh_tuning._send_packet
     yield
-    if not was:
+    if not was_applied:
+        asyncssh_tuning.revert()
+    elif not was_fast:
         asyncssh_tuning.revert_fastpath()
 
 
@@ -133,7 +137,12 @@ async def echo(conn: asyncssh.SSHClientConnection, port: int, data: bytes, got: 
 
 
 async def through_chopper(
-    sshd: Sshd, echo_server: EchoServer, cipher: str, seed: int, flip_at: int | None = None
+    sshd: Sshd,
+    echo_server: EchoServer,
+    cipher: str,
+    seed: int,
+    flip_at: int | None = None,
+    compression: str | None = None,
 ) -> tuple[bytes, bytes, BaseException | None]:
     chopper = Chopper(sshd.port, seed, flip_at)
     port = await chopper.start()
@@ -141,6 +150,8 @@ async def through_chopper(
     options: dict[str, Any] = {"encryption_algs": [cipher]}
     if cipher == "aes128-ctr":
         options["mac_algs"] = ["hmac-sha2-256"]
+    if compression:
+        options["compression_algs"] = [compression]
     got = bytearray()
     error: BaseException | None = None
     # The server's key, for the proxy's address.
@@ -157,6 +168,8 @@ async def through_chopper(
             **options,
         ) as conn:
             assert conn.get_extra_info("recv_cipher") == cipher
+            if compression:
+                assert conn.get_extra_info("send_compression") == compression
             await asyncio.wait_for(echo(conn, echo_server.port, data, got), 60)
     except (OSError, asyncssh.Error, asyncio.IncompleteReadError) as e:
         error = e
@@ -172,6 +185,18 @@ async def test_packets_split_across_any_reads_arrive_intact(
     data, got, error = await through_chopper(sshd, echo_server, cipher, seed=len(cipher))
     assert error is None
     assert len(got) == len(data)
+    assert got == data
+
+
+@pytest.mark.parametrize("cipher", ["aes128-gcm@openssh.com", "aes128-ctr"])
+async def test_compressed_packets_arrive_intact(
+    sshd: Sshd, echo_server: EchoServer, cipher: str
+) -> None:
+    """ssh -C: the packet is built from the compressed payload (its own branch)."""
+    data, got, error = await through_chopper(
+        sshd, echo_server, cipher, seed=3, compression="zlib@openssh.com"
+    )
+    assert error is None
     assert got == data
 
 
