@@ -99,3 +99,21 @@ def test_a_save_and_a_reload_are_said_on_the_top_line_and_notes_still_pop_up(
             assert any("agent" in m for m in said), said
 
     asyncio.run(run())
+
+
+def test_work_that_ends_while_the_app_quits_touches_nothing(tmp_path: Path) -> None:
+    """A job (a tunnel stopped, a save) that ends as the app quits calls back into the panes
+    after they are gone: that was a NoMatches traceback at exit, now nothing."""
+    app = make_app(tmp_path, {"a": {"hostname": "10.0.0.1"}})
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+        assert not app.is_running
+        app.refresh_panes(full=True)
+        app.show_status()
+        app.log_line("info", "a job ended")
+        app._flush_events()
+        app._tick()
+
+    asyncio.run(run())

@@ -255,6 +255,8 @@ class DevTuiApp(App[int]):
         self._dirty = True
 
     def _flush_events(self) -> None:
+        if not self.is_running:
+            return  # quitting (see refresh_panes)
         # Imported here, after the core (which loads them anyway): not before the first paint.
         from sshcore.events import (
             AuthFailed,
@@ -327,7 +329,7 @@ class DevTuiApp(App[int]):
 
     def _tick(self) -> None:
         # Once a second: traffic samples for the sparklines and the reconnect countdowns.
-        if self.core is None or self._in_shell:
+        if self.core is None or self._in_shell or not self.is_running:
             return
         now = time.monotonic()
         for name, tunnel in list(self.core.tunnels.items()):
@@ -343,6 +345,10 @@ class DevTuiApp(App[int]):
     ) -> None:
         """Redraw hosts and tunnels from the core's snapshots (only changed cells); `hosts` /
         `tunnels`: only those rows (None: every row)."""
+        if not self.is_running:
+            # Quitting: the panes are being taken down, and a job that ends now (a tunnel
+            # stopped, a save) must not reach for a table that is gone (NoMatches at exit).
+            return
         if full or hosts is None or hosts:
             self.hosts_pane.refresh_rows(full, only=hosts)
         if full or tunnels is None or tunnels:
@@ -365,6 +371,8 @@ class DevTuiApp(App[int]):
 
     def log_line(self, level: str, text: str) -> None:
         """A line in the Logs pane that is not a core event (what the dashboard did)."""
+        if not self.is_running:
+            return  # quitting (see refresh_panes); the log file has the core's events
         self.logs_pane.add([LogRecord(time.time(), level, text)])
 
     def _status_text(self) -> str:
@@ -459,6 +467,8 @@ class DevTuiApp(App[int]):
     def show_status(self) -> None:
         """Redraw the top line (jobs, counts) when its text changed; it is one row, so no new
         layout of the screen is needed."""
+        if not self.is_running:
+            return  # quitting (see refresh_panes)
         text = self._status_text()
         if text != self._status_shown:
             self._status_shown = text
