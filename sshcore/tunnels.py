@@ -564,13 +564,12 @@ class Tunnel:
         if target is None:  # reverse SOCKS: the client names the destination in the channel
             return _ReverseSocksSide(_Pair(self, f"{orig_host}:{orig_port}"))
         pair = _Pair(self, f"{orig_host}:{orig_port}")
-        loop = asyncio.get_running_loop()
         try:
             await asyncio.wait_for(
-                loop.create_connection(lambda: _TargetSide(pair), target.address, target.port),
+                open_from_here(lambda: _TargetSide(pair), target.address, target.port),
                 self.session.settings.connect_timeout,
             )
-        except (OSError, asyncio.TimeoutError) as e:
+        except (OSError, asyncio.TimeoutError, ValueError) as e:
             pair.closed = True
             self.pairs.discard(pair)
             self.target_refused(str(target), connect_failure(e)[1])
@@ -616,25 +615,25 @@ class Tunnel:
 _NO_IPV6 = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, 10047, 10049})
 
 
-# Names a remote SOCKS client asks for are looked up here, on threads of their own: in the
-# event loop's shared pool, lookups that hang (a name whose DNS server never answers; a
-# timeout cancels the wait, not the thread) would hold the threads that config saves,
-# reloads and key scans need. Four at a time; more wait their turn, within connect_timeout.
+# Names are looked up on threads of devtui's own, not the event loop's shared pool: a
+# lookup that hangs (a DNS server that never answers; a timeout cancels the wait, not the
+# thread) would hold the threads that config saves, reloads and key scans need, and a
+# remote SOCKS client chooses the names. Four at a time; more wait, within connect_timeout.
 _RESOLVER: concurrent.futures.ThreadPoolExecutor | None = None
 
 
 async def open_from_here(
     protocol: Callable[[], asyncio.Protocol], host: str, port: int
 ) -> asyncio.BaseTransport:
-    """Connect to host:port from this machine for a remote client (reverse SOCKS): the
-    name looked up on devtui's own resolver threads, then each address in turn."""
+    """Connect to host:port from this machine (a remote forward's target, or what a reverse
+    SOCKS client asks for): the name looked up on devtui's resolver threads, then each
+    address in turn. When every address refused, the error is a ConnectionRefusedError
+    (asyncio's own loop reports that as a plain OSError, "Multiple exceptions: ...")."""
     global _RESOLVER
     loop = asyncio.get_running_loop()
     try:
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
-        addresses = []  # a name
-    if not addresses:
         if _RESOLVER is None:
             _RESOLVER = concurrent.futures.ThreadPoolExecutor(4, "devtui-resolve")
         infos = await loop.run_in_executor(
@@ -642,8 +641,6 @@ async def open_from_here(
             functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM),
         )
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        if not addresses:
-            raise OSError(f"{host}: no address")
     errors: list[OSError] = []
     for address in addresses:
         try:
@@ -652,38 +649,19 @@ async def open_from_here(
             errors.append(e)
             continue
         return transport
-    if len(errors) == 1:
-        raise errors[0]
-    # The same words asyncio uses for a name with several addresses (see connect_failure).
-    raise OSError("Multiple exceptions: {}".format(", ".join(str(e) for e in errors)))
-
-
-# How a refused connect reads in an error: errno's words, or Windows' own two codes.
-_REFUSED = (f"[Errno {errno.ECONNREFUSED}]", "[WinError 1225]", "[WinError 10061]")
+    if errors and all(isinstance(e, ConnectionRefusedError) for e in errors):
+        raise ConnectionRefusedError(errno.ECONNREFUSED, "connection refused")
+    raise errors[-1] if errors else OSError(f"{host}: no address")
 
 
 def connect_failure(error: BaseException) -> tuple[bool, str]:
-    """(refused, words for the user) for a failed connect from this machine.
-
-    Python 3.11 reports a name whose addresses all failed (localhost: ::1, then 127.0.0.1)
-    as one OSError("Multiple exceptions: [Errno 111] ..., [Errno 111] ...") with no errno:
-    refused when every address refused, as a SOCKS client must be told (code 5, not 4)."""
+    """(refused, words for the user) for a failed `open_from_here`."""
     if isinstance(error, asyncio.TimeoutError):
         return False, "no answer"
-    if isinstance(error, ValueError):
+    if isinstance(error, ValueError):  # a name no resolver takes (a NUL, a label too long)
         return False, "not a host name"
-    if isinstance(error, ConnectionRefusedError):
-        return True, error.strerror or "connection refused"
     if isinstance(error, OSError):
-        if error.strerror:
-            return False, error.strerror
-        text = str(error)
-        if text.startswith("Multiple exceptions:"):
-            errors = text.count("[Errno") + text.count("[WinError")
-            refused = sum(text.count(mark) for mark in _REFUSED)
-            if errors and refused == errors:
-                return True, "connection refused"
-        return False, "cannot connect"
+        return isinstance(error, ConnectionRefusedError), error.strerror or "cannot connect"
     return False, "cannot connect"
 
 
