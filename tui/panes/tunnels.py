@@ -48,12 +48,14 @@ def parse_offer_key(key: str) -> tuple[str, int] | None:
 def route(spec: TunnelSpec) -> str:
     """'L 7860→127.0.0.1:7860' ('R 1080→SOCKS from here': reverse SOCKS), with a flag when
     the port is open to other machines."""
-    return _route(spec.kind, spec.listen, spec.target)
+    way, flag = _route(spec.kind, spec.listen, spec.target)
+    return f"{way} ({flag})" if flag else way
 
 
 @functools.lru_cache(maxsize=4096)
-def _route(kind: str, listen: Endpoint, target: Endpoint | None) -> str:
-    # Cached: every refresh draws every row, and reading an address is not free.
+def _route(kind: str, listen: Endpoint, target: Endpoint | None) -> tuple[str, str]:
+    """(the way, the flag or ""). Cached: every refresh draws every row, and reading an
+    address is not free."""
     shown = str(listen.port) if listen.loopback else str(listen)
     where = str(target) if target else "SOCKS"
     if kind == "remote" and target is None:
@@ -63,10 +65,10 @@ def _route(kind: str, listen: Endpoint, target: Endpoint | None) -> str:
     # SOCKS proxy, anywhere from this machine) where the remote sshd allows the address.
     flag = ""
     if listen.all_interfaces:
-        flag = " (all interfaces!)"
+        flag = "all interfaces!"
     elif listen.exposed:
-        flag = " (not loopback!)"  # a LAN address or host name: other machines may reach it
-    return f"{KIND[kind]} {shown}→{where}{flag}"
+        flag = "not loopback!"  # a LAN address or host name: other machines may reach it
+    return f"{KIND[kind]} {shown}→{where}", flag
 
 
 class TunnelsPane(FilterablePane):
@@ -181,10 +183,9 @@ class TunnelsPane(FilterablePane):
             self.border_subtitle = ""
             return
         status = app.tunnel_status(spec.name)
-        text = f"{route(spec)} via {spec.host}"
-        if spec.listen.exposed:  # the warning first: at 80 columns the end is clipped
-            flag = "all interfaces!" if spec.listen.all_interfaces else "not loopback!"
-            text = f"{flag} {route(spec).replace(f' ({flag})', '')} via {spec.host}"
+        way, flag = _route(spec.kind, spec.listen, spec.target)
+        # The warning first: at 80 columns the end of the line is clipped.
+        text = f"{flag} {way} via {spec.host}" if flag else f"{way} via {spec.host}"
         if (moved := app.moved_target(spec.name)) is not None:
             text = f"{spec.name} moved to {moved}? R retargets it"
         elif status is not None and status.error and status.state.value != "up":
