@@ -117,3 +117,34 @@ def test_work_that_ends_while_the_app_quits_touches_nothing(tmp_path: Path) -> N
         app._tick()
 
     asyncio.run(run())
+
+
+def test_an_exposed_tunnel_s_subtitle_starts_with_its_warning(tmp_path: Path) -> None:
+    """At 80 columns the subtitle is clipped at its end: the warning comes first."""
+    app = make_app(
+        tmp_path,
+        {"box": {"hostname": "10.0.0.1"}},
+        {
+            "share": {
+                "host": "box",
+                "kind": "remote",
+                "listen": "0.0.0.0:48080",
+                "target": "127.0.0.1:80",
+            }
+        },
+    )
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            await pilot.press("2")
+            await until(
+                pilot,
+                lambda: str(app.tunnels_pane._border_subtitle).startswith("all interfaces! R "),
+                5,
+                "the warning first in the subtitle",
+            )
+            shown = str(app.tunnels_pane._border_subtitle)
+            assert "0.0.0.0:48080→127.0.0.1:80" in shown and "(all interfaces!)" not in shown
+
+    asyncio.run(run())
