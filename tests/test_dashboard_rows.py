@@ -145,6 +145,6 @@ def test_an_exposed_tunnel_s_subtitle_starts_with_its_warning(tmp_path: Path) ->
                 "the warning first in the subtitle",
             )
             shown = str(app.tunnels_pane._border_subtitle)
-            assert "0.0.0.0:48080→127.0.0.1:80" in shown and "(all interfaces!)" not in shown
+            assert "0.0.0.0:48080→" in shown and "(all interfaces!)" not in shown
 
     asyncio.run(run())
