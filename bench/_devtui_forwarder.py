@@ -176,6 +176,31 @@ async def run(args: argparse.Namespace) -> None:
             await core.close()
 
 
+def prev_send_path() -> None:
+    """The fast path's send side as it was before zero-copy channel writes: asyncssh's
+    channel write, flush and send_packet (a copy per step), the GCM tag joined on after
+    sealing, and a getrandom call per packet for its padding."""
+    import os
+
+    from asyncssh.channel import SSHChannel
+    from asyncssh.crypto.cipher import GCMCipher
+
+    for name in ("write", "_flush_send_buf", "send_packet"):
+        original = asyncssh_tuning._FAST_ORIGINALS.pop((SSHChannel, name), None)
+        if original is not None:
+            setattr(SSHChannel, name, original)
+
+    def encrypt_and_sign(self: Any, header: bytes, data: bytes) -> tuple[bytes, bytes]:
+        sealed = asyncssh_tuning._aead(self).encrypt(self._iv, data, header)
+        self._update_iv()
+        return header + sealed, b""
+
+    GCMCipher.encrypt_and_sign = encrypt_and_sign  # type: ignore[method-assign]
+    asyncssh_tuning._padding = lambda conn, count: os.urandom(count)
+    asyncssh_tuning.CORK = False
+    asyncssh_tuning.at_read_end = lambda chan, release: False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ssh-port", type=int, required=True)
@@ -188,7 +213,11 @@ def main() -> None:
     parser.add_argument("--ciphers", default="keep")
     parser.add_argument("--profile", help="write cProfile stats of the whole run here")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (if importable)")
-    parser.add_argument("--fastpath", choices=["on", "off", "keep", "recv"], default="keep")
+    parser.add_argument(
+        "--fastpath",
+        choices=["on", "off", "keep", "recv", "prevsend", "nocork", "nohold"],
+        default="keep",
+    )
     parser.add_argument(
         "--coalesce", choices=["none", "ssh", "local", "both", "keep"], default="keep"
     )
@@ -209,6 +238,12 @@ def main() -> None:
         wrapper = asyncssh_tuning._FAST_ORIGINALS.pop(key, None)
         if wrapper is not None:
             SSHConnection.send_packet = wrapper  # type: ignore[method-assign]
+    elif args.fastpath == "nocork":  # one socket write per packet, as asyncssh does
+        asyncssh_tuning.CORK = False
+    elif args.fastpath == "nohold":  # a local socket write per SSH packet received
+        asyncssh_tuning.at_read_end = lambda chan, release: False
+    elif args.fastpath == "prevsend":  # the fast path as it was before zero-copy writes
+        prev_send_path()
     elif args.fastpath == "off":
         asyncssh_tuning.revert_fastpath()
         asyncssh_tuning.apply_fastpath = lambda: False

@@ -74,7 +74,7 @@ class Variant:
     ciphers: str = "keep"  # devtui: default | preferred | keep | ALG[,ALG]
     uvloop: bool = False  # devtui: run on uvloop (optional variant, needs uvloop installed)
     coalesce: str = "keep"  # devtui: none | ssh | local | both | keep (see _devtui_forwarder)
-    fastpath: str = "keep"  # devtui: on | off | keep (asyncssh_tuning.apply_fastpath)
+    fastpath: str = "keep"  # devtui: on | off | recv | prevsend | keep (see _devtui_forwarder)
 
 
 VARIANTS = [
@@ -125,7 +125,6 @@ VARIANTS = [
     ),
     Variant(
         "devtui-nofastpath",
-        "devtui-recvfast",
         "devtui without the receive / AES-GCM fast path",
         "devtui",
         fastpath="off",
@@ -135,6 +134,24 @@ VARIANTS = [
         "devtui, the fast path without its send_packet",
         "devtui",
         fastpath="recv",
+    ),
+    Variant(
+        "devtui-prevsend",
+        "devtui, the send path before zero-copy channel writes",
+        "devtui",
+        fastpath="prevsend",
+    ),
+    Variant(
+        "devtui-nocork",
+        "devtui, a socket write per SSH packet",
+        "devtui",
+        fastpath="nocork",
+    ),
+    Variant(
+        "devtui-nohold",
+        "devtui, a local socket write per SSH packet received",
+        "devtui",
+        fastpath="nohold",
     ),
     Variant("devtui-nocoalesce", "devtui, writes not coalesced", "devtui", coalesce="none"),
     Variant("devtui-coalesce-ssh", "devtui, SSH socket writes coalesced", "devtui", coalesce="ssh"),
@@ -149,6 +166,10 @@ VARIANTS = [
 OPTIONAL = {
     "devtui-uvloop",
     "devtui-nofastpath",
+    "devtui-recvfast",
+    "devtui-prevsend",
+    "devtui-nocork",
+    "devtui-nohold",
     "devtui-nocoalesce",
     "devtui-coalesce-ssh",
     "devtui-coalesce-local",

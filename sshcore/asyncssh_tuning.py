@@ -62,8 +62,23 @@ Two things, both small and both safe to leave out:
      (rekeying, deferred packets, compression, sequence numbers, logging); it also does
      what the MSG_IGNORE wrapper does, so it is installed only where that wrapper is.
 
-   Measured in bench/forward.py (`devtui-nofastpath`, `devtui-recvfast` against `devtui`):
-   see bench/README.md.
+   - A channel write copied the data into a bytearray, cut each packet off it (a copy),
+     prefixed its length (two), and the channel put its number in front (two more), all
+     before `send_packet`. Now a write of `bytes` is kept as a view of those bytes (they
+     cannot change), packets are views of it, and the length and channel number go to
+     `send_packet` as pieces of its one join. Other writes (text, bytearray, extended
+     data) keep asyncssh's copy. AES-GCM then seals the packet straight into the buffer
+     that goes to the socket, behind its length, so the header is not joined on after.
+   - A flush of several packets (a 256 KiB read is eight) wrote each to the socket with
+     its own system call; they are now written with one, as OpenSSH writes its whole
+     output buffer per poll. Within one synchronous call, so the order cannot change.
+   - Each read cancelled the keepalive timer and set a new one; it now notes the time,
+     and the timer, when it fires, waits out the rest of the interval (same timing).
+   - asyncssh formatted a log line for every packet (names, byte counts) before its
+     logger dropped it; the line is now made only at debug level 3, where it is logged.
+
+   Measured in bench/forward.py (`devtui-nofastpath`, `devtui-recvfast`, `devtui-prevsend`
+   against `devtui`): see bench/README.md.
 """
 
 from __future__ import annotations
@@ -78,8 +93,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+from asyncssh.channel import SSHChannel
 from asyncssh.connection import SSHConnection
 from asyncssh.constants import (
+    MSG_CHANNEL_DATA,
+    MSG_CHANNEL_EOF,
+    MSG_CHANNEL_EXTENDED_DATA,
     MSG_DEBUG,
     MSG_IGNORE,
     MSG_KEX_LAST,
@@ -96,8 +115,9 @@ from asyncssh.encryption import (
     get_default_encryption_algs,
     get_encryption_algs,
 )
+from asyncssh.logging import SSHLogger
 from asyncssh.misc import CompressionError, DisconnectError, ProtocolError
-from asyncssh.packet import Byte, String, UInt32
+from asyncssh.packet import Byte, SSHPacketLogger, String, UInt32
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -178,7 +198,12 @@ _FAST_ORIGINALS: dict[tuple[type[Any], str], Any] = {}
 def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
     """SSHConnection.data_received, handing each packet handler exactly what it needs."""
     del datatype
-    self._reset_keepalive_timer()  # as asyncssh's _recv_data, once per read
+    # asyncssh's _recv_data moves the keepalive timer (cancel, call_later) on every read;
+    # noting the time is enough: the timer, when it fires, waits out the rest (below).
+    if self._keepalive_timer is not None and self._auth_complete:
+        self._devtui_recv_at = self._loop.time()
+    else:
+        self._reset_keepalive_timer()
     pos, end = 0, len(data)
     view = memoryview(data)
     try:
@@ -218,6 +243,19 @@ def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
         # asyncssh's own code (its _recv_data after an asynchronous packet) appends bytes.
         if type(self._inpbuf) is memoryview:
             self._inpbuf = bytes(self._inpbuf)
+
+
+def _keepalive_timer_callback(self: Any) -> None:
+    """SSHConnection._keepalive_timer_callback, for a timer that reads no longer move: if
+    something arrived since it was set, wait until an interval after that, as the moved
+    timer would have; otherwise asyncssh's own (count, maybe give up, send a keepalive)."""
+    received = self.__dict__.pop("_devtui_recv_at", None)
+    if received is not None:
+        wait = received + self._keepalive_interval - self._loop.time()
+        if wait > 0:
+            self._keepalive_timer = self._loop.call_later(wait, self._keepalive_timer_callback)
+            return
+    _ASYNCSSH_KEEPALIVE(self)
 
 
 _DEFER_BEFORE_KEX = frozenset({MSG_DEBUG, MSG_SERVICE_REQUEST, MSG_SERVICE_ACCEPT})
@@ -269,7 +307,7 @@ def _send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None) -> 
     padlen = -(self._send_enchdrlen + size) % self._send_blocksize
     if padlen < 4:
         padlen += self._send_blocksize
-    plain = b"".join((Byte(padlen), *parts, os.urandom(padlen)))
+    plain = b"".join((Byte(padlen), *parts, _padding(self, padlen)))
     if not orig_payload:
         orig_payload = memoryview(plain)[1 : 1 + size]  # for the packet log only
     pktlen = len(plain)
@@ -281,7 +319,13 @@ def _send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None) -> 
     else:
         packet, mac = hdr + plain, b""
 
-    self._send(packet + mac)
+    # AES-GCM (below) hands back the whole packet, tag included: no join for nothing.
+    sealed = packet + mac if mac else packet
+    cork: list[bytes | bytearray] | None = self.__dict__.get("_devtui_cork")
+    if cork is None:
+        self._send(sealed)
+    else:  # a channel flush in progress (below): its packets go out in one write
+        cork.append(sealed)
 
     if self._send_seq == 0xFFFFFFFF and not encryption:
         self._send_seq = 0
@@ -310,12 +354,15 @@ def _aead(cipher: Any) -> AESGCM:
     return aead
 
 
-def _gcm_encrypt_and_sign(self: Any, header: bytes, data: bytes) -> tuple[bytes, bytes]:
-    """GCMCipher.encrypt_and_sign: the same bytes, the tag left on the ciphertext (the
-    caller, send_packet, writes packet + tag as one)."""
-    sealed = _aead(self).encrypt(self._iv, data, header)
+def _gcm_encrypt_and_sign(self: Any, header: bytes, data: bytes) -> tuple[bytearray, bytes]:
+    """GCMCipher.encrypt_and_sign: the same bytes, sealed straight behind the header into
+    the buffer that is written (the caller, send_packet, writes it as it is)."""
+    hdrlen = len(header)
+    packet = bytearray(hdrlen + len(data) + _GCM_TAG)
+    packet[:hdrlen] = header
+    _aead(self).encrypt_into(self._iv, data, header, memoryview(packet)[hdrlen:])
     self._update_iv()
-    return header + sealed, b""
+    return packet, b""
 
 
 def _gcm_verify_and_decrypt(self: Any, header: bytes, data: bytes, mac: bytes) -> bytes | None:
@@ -344,13 +391,132 @@ def _gcm_decrypt_packet(
     return plain
 
 
+_GCM_TAG = 16
+CORK = True  # a channel flush of several packets writes them at once (bench: --fastpath nocork)
+_PAD_POOL = 4096  # random bytes fetched at once for packet padding
+
+
+def _padding(conn: Any, count: int) -> bytes:
+    """`count` random bytes for a packet's padding, from a per-connection pool refilled
+    from os.urandom: one system call per few hundred packets instead of one per packet."""
+    pool: bytes = conn.__dict__.get("_devtui_pad", b"")
+    if len(pool) < count:
+        pool = os.urandom(_PAD_POOL)
+    conn._devtui_pad = pool[count:]
+    return pool[:count]
+
+
+def _log_sent_packet(self: Any, pkttype: int, pktid: Any, packet: Any, note: str = "") -> None:
+    """SSHPacketLogger.log_sent_packet: asyncssh formats each packet's log line (names,
+    byte counts) before its logger drops it below debug level 3; here it is not made."""
+    if SSHLogger._debug_level >= 3:
+        self._log_packet("Sent", pkttype, pktid, packet, note)
+
+
+def _log_received_packet(self: Any, pkttype: int, pktid: Any, packet: Any, note: str = "") -> None:
+    """SSHPacketLogger.log_received_packet, the line made only when it is logged."""
+    if SSHLogger._debug_level >= 3:
+        self._log_packet("Received", pkttype, pktid, packet, note)
+
+
+def _chan_send_packet(self: Any, pkttype: int, *args: bytes) -> None:
+    """SSHChannel.send_packet: the channel number goes to the connection's send_packet as
+    one more piece of its join, not joined onto the payload first (two copies)."""
+    if self._send_chan is None:  # pragma: no cover - as asyncssh
+        return
+    self._conn.send_packet(pkttype, UInt32(self._send_chan), *args, handler=self)
+
+
+def _chan_write(self: Any, data: Any, datatype: Any = None) -> None:
+    """SSHChannel.write: `bytes` with no encoding are queued as a view, not copied."""
+    if type(data) is not bytes or self._encoding:
+        _ASYNCSSH_WRITE(self, data, datatype)
+        return
+    if self._send_state != "open":
+        raise BrokenPipeError("Channel not open for sending")
+    if datatype is not None and datatype not in self._write_datatypes:
+        raise OSError("Invalid extended data type")
+    if not data:
+        return
+    datalen = len(data)
+    self.logger.debug2("Sending %d data byte%s", datalen, "s" if datalen > 1 else "")
+    self._send_buf.append((memoryview(data), datatype))
+    self._send_buf_len += datalen
+    self._flush_send_buf()
+
+
+def _chan_flush_send_buf(self: Any) -> None:
+    """SSHChannel._flush_send_buf: a queued view is cut into packets without copying, and
+    the data's length goes to send_packet as a piece, not prefixed onto a copy."""
+    send_buf = self._send_buf
+    conn = self._conn
+    # More than a packet to send: the connection collects what this flush seals and writes
+    # it with one system call, as OpenSSH writes its whole output buffer per poll, rather
+    # than one per 32 KiB packet. Synchronous, so nothing else can come in between.
+    cork = CORK and conn is not None and self._send_buf_len > self._send_pktsize
+    if cork:
+        if conn.__dict__.get("_devtui_cork") is not None:
+            cork = False  # already collecting (a flush inside a flush): that one writes
+        else:
+            conn._devtui_cork = []
+    try:
+        _flush_packets(self, send_buf)
+    finally:
+        if cork:
+            sealed = conn._devtui_cork
+            conn._devtui_cork = None
+            if sealed:
+                conn._send(sealed[0] if len(sealed) == 1 else b"".join(sealed))
+
+    self._pause_resume_writing()
+
+    if not send_buf:
+        if self._send_state == "eof_pending":
+            self.send_packet(MSG_CHANNEL_EOF)
+            self._send_state = "eof"
+        elif self._send_state == "close_pending":
+            self._close_send()
+
+
+def _flush_packets(self: Any, send_buf: list[tuple[Any, Any]]) -> None:
+    while send_buf and self._send_window:
+        pktsize = min(self._send_window, self._send_pktsize)
+        buf, datatype = send_buf[0]
+        if len(buf) > pktsize:
+            data = buf[:pktsize]
+            if type(buf) is memoryview:
+                send_buf[0] = (buf[pktsize:], datatype)
+            else:  # a bytearray from asyncssh's own write
+                del buf[:pktsize]
+        else:
+            data = buf
+            del send_buf[0]
+        datalen = len(data)
+        self._send_buf_len -= datalen
+        self._send_window -= datalen
+        if datatype is None:
+            self.send_packet(MSG_CHANNEL_DATA, UInt32(datalen), data)
+        else:
+            self.send_packet(MSG_CHANNEL_EXTENDED_DATA, UInt32(datatype), UInt32(datalen), data)
+
+
+# asyncssh's own, for the cases the replacements hand back (also after a revert: a timer
+# set before it still calls the replacement).
+_ASYNCSSH_KEEPALIVE: Any = getattr(SSHConnection, "_keepalive_timer_callback", None)
+_ASYNCSSH_WRITE = SSHChannel.write
 _RECV_PKTHDR = getattr(SSHConnection, "_recv_pkthdr", None)
 _RECV_PACKET = getattr(SSHConnection, "_recv_packet", None)
 _FAST = {
     (SSHConnection, "data_received"): _data_received,
+    (SSHConnection, "_keepalive_timer_callback"): _keepalive_timer_callback,
     (GCMCipher, "encrypt_and_sign"): _gcm_encrypt_and_sign,
     (GCMCipher, "verify_and_decrypt"): _gcm_verify_and_decrypt,
     (GCMEncryption, "decrypt_packet"): _gcm_decrypt_packet,
+    (SSHChannel, "send_packet"): _chan_send_packet,
+    (SSHPacketLogger, "log_sent_packet"): _log_sent_packet,
+    (SSHPacketLogger, "log_received_packet"): _log_received_packet,
+    (SSHChannel, "write"): _chan_write,
+    (SSHChannel, "_flush_send_buf"): _chan_flush_send_buf,
 }
 # What the fast path relies on, beyond the functions it replaces.
 _NEEDED = {
@@ -358,6 +524,7 @@ _NEEDED = {
         "_recv_pkthdr",
         "_recv_packet",
         "_reset_keepalive_timer",
+        "_keepalive_timer_callback",
         "_send_disconnect",
         "_force_close",
         "internal_error",
@@ -366,6 +533,11 @@ _NEEDED = {
         "log_sent_packet",
     ),
     GCMCipher: ("_update_iv",),
+    # (and the instance attributes _send_buf, _send_buf_len, _send_window, _send_pktsize,
+    # _send_state, _send_chan and _encoding, read in 2.24.1's code)
+    SSHPacketLogger: ("_log_packet",),
+    SSHLogger: ("_debug_level",),
+    SSHChannel: ("_write_datatypes", "_pause_resume_writing", "_close_send", "logger"),
 }
 
 

@@ -19,9 +19,11 @@ from typing import Any
 
 import asyncssh
 import pytest
+from asyncssh.channel import SSHChannel
 from asyncssh.connection import SSHConnection
 from asyncssh.crypto.cipher import GCMCipher
 from asyncssh.encryption import GCMEncryption
+from asyncssh.packet import SSHPacketLogger
 from harness.net import EchoServer
 from harness.sshd import Sshd
 
@@ -221,6 +223,12 @@ def test_fastpath_is_idempotent_revertible_and_version_pinned(
         (GCMCipher, "encrypt_and_sign"),
         (GCMCipher, "verify_and_decrypt"),
         (GCMEncryption, "decrypt_packet"),
+        (SSHConnection, "_keepalive_timer_callback"),
+        (SSHChannel, "write"),
+        (SSHChannel, "_flush_send_buf"),
+        (SSHChannel, "send_packet"),
+        (SSHPacketLogger, "log_sent_packet"),
+        (SSHPacketLogger, "log_received_packet"),
     ]
     asyncssh_tuning.revert_fastpath()
     originals = {key: key[0].__dict__[key[1]] for key in replaced}
@@ -235,3 +243,112 @@ def test_fastpath_is_idempotent_revertible_and_version_pinned(
     monkeypatch.setattr(asyncssh, "__version__", "2.99.0")
     assert asyncssh_tuning.apply_fastpath() is False
     assert {key: key[0].__dict__[key[1]] for key in replaced} == originals
+
+
+# -- the send side: zero-copy channel writes, packets written together -----------------------
+
+
+async def _sshd_conn(sshd: Sshd, **options: Any) -> asyncssh.SSHClientConnection:
+    return await asyncssh.connect(
+        "127.0.0.1",
+        sshd.port,
+        username=sshd.user,
+        client_keys=[str(sshd.client_key())],
+        known_hosts=asyncssh.import_known_hosts(sshd.known_hosts_line()),
+        agent_path=None,
+        config=None,
+        encryption_algs=["aes128-gcm@openssh.com"],
+        **options,
+    )
+
+
+async def test_a_buffer_changed_after_write_still_sends_what_was_written(
+    sshd: Sshd, echo_server: EchoServer
+) -> None:
+    """Only `bytes` (which cannot change) are queued without a copy: a bytearray changed
+    right after write() goes out as it was when written. 3 MiB is more than sshd's 2 MiB
+    window, so the end of it is still queued when the buffer changes."""
+    original = os.urandom(3 * 1024 * 1024)
+    buffer = bytearray(original)
+    async with await _sshd_conn(sshd) as conn:
+        reader, writer = await conn.open_connection("127.0.0.1", echo_server.port)
+        writer.write(buffer)
+        buffer[:] = bytes(len(buffer))  # the caller reuses its buffer at once
+        writer.write_eof()
+        got = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+    assert len(got) == len(original)
+    assert got == original
+
+
+async def test_many_writes_of_every_size_arrive_in_order(
+    sshd: Sshd, echo_server: EchoServer
+) -> None:
+    """Writes smaller and larger than a packet, views cut at every boundary, several
+    packets sealed and written at once, and EOF after them: the echo is the exact stream."""
+    rng = random.Random(5)
+    pieces = [
+        os.urandom(rng.choice([1, 7, 32767, 32768, 32769, 65536 + 3, 200_000])) for _ in range(60)
+    ]
+    async with await _sshd_conn(sshd) as conn:
+        reader, writer = await conn.open_connection("127.0.0.1", echo_server.port)
+        for piece in pieces:
+            writer.write(piece)
+            if rng.random() < 0.3:
+                await writer.drain()
+        writer.write_eof()
+        got = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+    assert got == b"".join(pieces)
+
+
+async def test_stdout_and_stderr_arrive_apart_and_intact(tmp_path: Any) -> None:
+    """Extended data (stderr) takes its own packet type and number on the send side: an
+    asyncssh server in this process sends both streams, asyncssh's own receive code reads
+    them apart."""
+    from harness.asyncssh_server import DEFAULT_PASSWORD, DEFAULT_USER, AsyncsshServer
+
+    out, err = os.urandom(700_000), os.urandom(900_000)
+    async with AsyncsshServer({DEFAULT_USER: DEFAULT_PASSWORD}, real_commands=True) as server:
+        (server.home / "out").write_bytes(out)
+        (server.home / "err").write_bytes(err)
+        async with await server.connect(DEFAULT_USER, password=DEFAULT_PASSWORD) as conn:
+            result = await asyncio.wait_for(
+                conn.run("cat err >&2; cat out; cat err >&2", encoding=None), 30
+            )
+    assert result.stdout == out
+    assert result.stderr == err + err
+
+
+async def test_keepalive_waits_while_data_arrives_and_goes_out_when_it_stops(
+    sshd: Sshd, echo_server: EchoServer
+) -> None:
+    """Reads only note the time; the keepalive timer, when it fires, waits out the rest.
+    No keepalive while the server sends more often than the interval; one soon after it
+    goes quiet (as with asyncssh's timer moved on every read)."""
+    interval = 0.4
+    sent: list[float] = []
+    loop = asyncio.get_running_loop()
+    async with await _sshd_conn(sshd, keepalive_interval=interval) as conn:
+        original = conn._make_keepalive_request
+
+        async def counted() -> None:
+            sent.append(loop.time())
+            await original()
+
+        conn._make_keepalive_request = counted  # type: ignore[method-assign]
+        reader, writer = await conn.open_connection("127.0.0.1", echo_server.port)
+        start = loop.time()
+        while loop.time() - start < 4 * interval:  # bounded: 1.6 s of echoes
+            writer.write(b"x")
+            assert await asyncio.wait_for(reader.readexactly(1), 5) == b"x"
+            await asyncio.sleep(interval / 8)
+        assert sent == [], "a keepalive went out while data kept arriving"
+        quiet = loop.time()
+        for _ in range(100):  # bounded wait: 5 s
+            if sent:
+                break
+            await asyncio.sleep(0.05)
+        writer.close()
+    assert sent, "no keepalive once the link went quiet"
+    assert sent[0] - quiet <= interval + 0.5
