@@ -198,7 +198,6 @@ def prev_send_path() -> None:
     GCMCipher.encrypt_and_sign = encrypt_and_sign  # type: ignore[method-assign]
     asyncssh_tuning._padding = lambda conn, count: os.urandom(count)
     asyncssh_tuning.CORK = False
-    asyncssh_tuning.at_read_end = lambda chan, release: False
 
 
 def main() -> None:
@@ -215,7 +214,7 @@ def main() -> None:
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (if importable)")
     parser.add_argument(
         "--fastpath",
-        choices=["on", "off", "keep", "recv", "prevsend", "nocork", "nohold"],
+        choices=["on", "off", "keep", "recv", "prevsend", "nocork"],
         default="keep",
     )
     parser.add_argument(
@@ -240,8 +239,6 @@ def main() -> None:
             SSHConnection.send_packet = wrapper  # type: ignore[method-assign]
     elif args.fastpath == "nocork":  # one socket write per packet, as asyncssh does
         asyncssh_tuning.CORK = False
-    elif args.fastpath == "nohold":  # a local socket write per SSH packet received
-        asyncssh_tuning.at_read_end = lambda chan, release: False
     elif args.fastpath == "prevsend":  # the fast path as it was before zero-copy writes
         prev_send_path()
     elif args.fastpath == "off":

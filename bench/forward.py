@@ -147,12 +147,6 @@ VARIANTS = [
         "devtui",
         fastpath="nocork",
     ),
-    Variant(
-        "devtui-nohold",
-        "devtui, a local socket write per SSH packet received",
-        "devtui",
-        fastpath="nohold",
-    ),
     Variant("devtui-nocoalesce", "devtui, writes not coalesced", "devtui", coalesce="none"),
     Variant("devtui-coalesce-ssh", "devtui, SSH socket writes coalesced", "devtui", coalesce="ssh"),
     Variant(
@@ -169,7 +163,6 @@ OPTIONAL = {
     "devtui-recvfast",
     "devtui-prevsend",
     "devtui-nocork",
-    "devtui-nohold",
     "devtui-nocoalesce",
     "devtui-coalesce-ssh",
     "devtui-coalesce-local",
