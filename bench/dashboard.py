@@ -533,6 +533,374 @@ async def site_main(folder: Path, lifetime: float) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# --trace-slow: what holds the dashboard's event loop when a key is late
+
+
+TRACE_SLOW_S = 0.008  # an event-loop callback at least this long is recorded
+TRACE_SAMPLE_S = 0.002  # stack samples of the main thread while a callback runs long
+TRACE_MODULES = ("/tui/", "/sshcore/", "/textual/", "/rich/", "/asyncssh/", "/bench/")
+
+
+class SlowTrace:
+    """Inside the dashboard process: every asyncio callback taking >= TRACE_SLOW_S (its task's
+    coroutine or function, the Textual messages it dispatched, sampled stacks of the main
+    thread while it ran), every key (read by the driver's thread, dispatched by the app,
+    first write to the terminal after it) and every `asyncio.to_thread` call, each tagged with
+    the bench's phase (quiet, load, saves: the series running). Written as JSON by `dump`."""
+
+    def __init__(self, go_file: str, save_file: str | None) -> None:
+        import threading
+
+        self.go_file, self.save_file = go_file, save_file
+        self.slow: list[dict[str, Any]] = []
+        self.busy: list[tuple[float, float, str]] = []  # every callback >= 0.5 ms: start, ms
+        self.marks: list[tuple[float, str]] = []  # the screen's messages, its timer resumed
+        self.keys: list[dict[str, Any]] = []
+        self.threads: list[tuple[float, float, str, str]] = []
+        self.gcs: list[tuple[float, float, int, str]] = []  # start, ms, generation, phase
+        self._gc_start = 0.0
+        self.current: dict[str, Any] | None = None  # the callback running, if being watched
+        self.main = threading.get_ident()
+        self._stop = threading.Event()
+        self._unpainted: list[dict[str, Any]] = []
+
+    def phase(self) -> str:
+        if self.save_file and os.path.exists(self.save_file):
+            return "saves"
+        return "load" if os.path.exists(self.go_file) else "quiet"
+
+    def install(self) -> None:
+        import asyncio.events
+        import threading
+
+        from textual import events
+        from textual.drivers.linux_driver import LinuxDriver
+        from textual.message_pump import MessagePump
+
+        trace = self
+        clock = time.perf_counter
+        run = asyncio.events.Handle._run
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            if threading.get_ident() != trace.main:
+                run(handle)
+                return
+            mine: dict[str, Any] = {"start": clock(), "messages": [], "samples": []}
+            outer, trace.current = trace.current, mine
+            try:
+                run(handle)
+            finally:
+                trace.current = outer
+                took = clock() - mine["start"]
+                if took >= TRACE_SLOW_S:
+                    mine["ms"] = took * 1000
+                    mine["label"] = trace.label(handle, mine["messages"])
+                    mine["phase"] = trace.phase()
+                    trace.slow.append(mine)
+                if took >= 0.0005:
+                    label = mine.get("label") or trace.label(handle, mine["messages"])
+                    trace.busy.append((mine["start"], took * 1000, label))
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+
+        dispatch = MessagePump._dispatch_message
+
+        async def timed_dispatch(pump: MessagePump, message: Any) -> None:
+            current = trace.current
+            if current is not None and len(current["messages"]) < 12:
+                name = type(message).__name__
+                callback = getattr(message, "callback", None)
+                if callback is not None:
+                    name += f"({getattr(callback, '__qualname__', callback)})"
+                at = (clock() - current["start"]) * 1000
+                current["messages"].append(f"{type(pump).__name__}:{name}@{at:.0f}")
+            if type(pump).__name__ == "Screen":
+                trace.marks.append((clock(), type(message).__name__))
+            if isinstance(message, events.Key):
+                for key in trace._unpainted:
+                    key.setdefault(f"at {type(pump).__name__}", clock())
+            if isinstance(message, events.Key) and not any(
+                k.get("id") == id(message) for k in trace._unpainted
+            ):
+                for key in trace.keys[-5:]:
+                    if key["key"] == message.key and "dispatched" not in key:
+                        key["dispatched"] = clock()
+                        key["id"] = id(message)
+                        trace._unpainted.append(key)
+                        break
+            await dispatch(pump, message)
+
+        MessagePump._dispatch_message = timed_dispatch  # type: ignore[method-assign]
+
+        process = LinuxDriver.process_message
+
+        def timed_process(driver: LinuxDriver, message: Any) -> None:
+            if isinstance(message, events.Key):
+                trace.keys.append({"key": message.key, "arrived": clock(), "phase": trace.phase()})
+            process(driver, message)
+
+        LinuxDriver.process_message = timed_process  # type: ignore[method-assign]
+
+        from textual.timer import Timer
+
+        resume, tick = Timer.resume, Timer._tick
+
+        def marked_resume(timer: Timer) -> None:
+            if timer.name == "screen_update":
+                trace.marks.append((clock(), "resume" if not timer._active.is_set() else "resume*"))
+            resume(timer)
+
+        async def marked_tick(timer: Timer, *, next_timer: float, count: int) -> None:
+            if timer.name == "screen_update":
+                trace.marks.append(
+                    (clock(), f"tick (due {(clock() - next_timer) * 1000:.1f} ms ago)")
+                )
+            await tick(timer, next_timer=next_timer, count=count)
+
+        Timer.resume = marked_resume  # type: ignore[method-assign]
+        Timer._tick = marked_tick  # type: ignore[method-assign]
+
+        write = LinuxDriver.write
+
+        def timed_write(driver: LinuxDriver, data: str) -> None:
+            if trace._unpainted:
+                now = clock()
+                for key in trace._unpainted:
+                    key.setdefault("painted", now)
+                    key.pop("id", None)
+                trace._unpainted.clear()
+            write(driver, data)
+
+        LinuxDriver.write = timed_write  # type: ignore[method-assign]
+
+        to_thread = asyncio.to_thread
+
+        async def timed_to_thread(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            name = getattr(func, "__qualname__", repr(func))
+
+            def work() -> Any:
+                start = clock()
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    trace.threads.append((start, clock(), name, trace.phase()))
+
+            return await to_thread(work)
+
+        asyncio.to_thread = timed_to_thread  # type: ignore[assignment]
+
+        def collected(stage: str, info: dict[str, int]) -> None:
+            if stage == "start":
+                trace._gc_start = clock()
+            else:
+                took = (clock() - trace._gc_start) * 1000
+                if took >= 1:
+                    trace.gcs.append((trace._gc_start, took, info["generation"], trace.phase()))
+
+        import gc
+
+        gc.callbacks.append(collected)
+        threading.Thread(target=self._sample, daemon=True, name="slow-trace").start()
+
+    @staticmethod
+    def label(handle: Any, messages: list[str]) -> str:
+        callback = handle._callback
+        owner = getattr(callback, "__self__", None)
+        if isinstance(owner, asyncio.Task):
+            coro = owner.get_coro()
+            name = getattr(coro, "__qualname__", repr(coro))
+            timer = getattr(getattr(coro, "cr_frame", None), "f_locals", {}).get("self")
+            if name == "Timer._run_timer" and timer is not None:
+                callback = getattr(timer, "_callback", None)
+                name = f"Timer {getattr(callback, '__qualname__', timer.name)}"
+        else:
+            name = getattr(callback, "__qualname__", repr(callback))
+        if messages:
+            seen = list(dict.fromkeys(m.rsplit("@", 1)[0] for m in messages))
+            name += " [" + ", ".join(seen[:4]) + (" …" if len(seen) > 4 else "") + "]"
+        return name
+
+    def _sample(self) -> None:
+        clock = time.perf_counter
+        while not self._stop.wait(TRACE_SAMPLE_S):
+            current = self.current
+            if current is None or clock() - current["start"] < TRACE_SAMPLE_S:
+                continue
+            frame = sys._current_frames().get(self.main)
+            stack: list[str] = []
+            while frame is not None and len(stack) < 40:
+                code = frame.f_code
+                for module in TRACE_MODULES:
+                    if module in code.co_filename:
+                        stack.append(f"{module.strip('/')}:{code.co_qualname}")
+                        break
+                frame = frame.f_back
+            if self.current is current:
+                current["samples"].append(stack)
+
+    def dump(self, path: str) -> None:
+        import gc
+        from collections import Counter
+
+        self._stop.set()
+        for record in self.slow:
+            record.pop("id", None)
+        heap = {
+            "generations": [len(gc.get_objects(g)) for g in (0, 1, 2)],
+            "frozen": gc.get_freeze_count(),
+            "types": Counter(
+                f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects(2)
+            ).most_common(20),
+        }
+        Path(path).write_text(
+            json.dumps(
+                {
+                    "slow": self.slow,
+                    "keys": self.keys,
+                    "threads": self.threads,
+                    "gc": self.gcs,
+                    "heap": heap,
+                    "busy": self.busy,
+                    "marks": self.marks,
+                }
+            )
+        )
+
+
+def trace_report(path: Path, late_ms: float = 40.0) -> str:
+    """What the trace says, per phase: the slow callbacks (count, total, max), and for keys
+    whose read -> first write took >= late_ms, what ran in between (callbacks by label,
+    threads by function, and the functions most sampled on the main thread meanwhile)."""
+    from collections import Counter, defaultdict
+
+    data = json.loads(path.read_text())
+    slow, keys, threads = data["slow"], data["keys"], data["threads"]
+    out: list[str] = []
+    if heap := data.get("heap"):
+        out.append(
+            f"  objects the gc tracks at the end: generations {heap['generations']}, "
+            f"frozen {heap['frozen']}; most common in the oldest:"
+        )
+        out.append("    " + ", ".join(f"{n.rsplit('.', 1)[-1]} {c}" for n, c in heap["types"]))
+    for phase in ("quiet", "load", "saves"):
+        mine = [s for s in slow if s["phase"] == phase]
+        pkeys = [k for k in keys if k["phase"] == phase and "painted" in k]
+        if not pkeys:
+            continue
+        inside = sorted((k["painted"] - k["arrived"]) * 1000 for k in pkeys)
+        p95 = inside[min(len(inside) - 1, round(0.95 * (len(inside) - 1)))]
+        out.append(
+            f"  [{phase}] {len(pkeys)} keys, read -> first write p50 "
+            f"{statistics.median(inside):.1f} ms, p95 {p95:.1f} ms, max {inside[-1]:.1f} ms; "
+            f"{len(mine)} callbacks >= {TRACE_SLOW_S * 1000:.0f} ms"
+        )
+        by: dict[str, list[float]] = defaultdict(list)
+        for s in mine:
+            by[s["label"]].append(s["ms"])
+        out.append("    slow callbacks (count, total ms, max ms):")
+        for label, ms in sorted(by.items(), key=lambda kv: -sum(kv[1]))[:10]:
+            out.append(f"      {len(ms):4d} {sum(ms):8.0f} {max(ms):6.0f}  {label[:150]}")
+        own: Counter[str] = Counter()
+        leaf: Counter[str] = Counter()
+        for s in mine:
+            for stack in s["samples"]:
+                if stack:
+                    leaf[stack[0]] += 1
+                for name in set(stack):
+                    own[name] += 1
+        every = sum(len(s["samples"]) for s in mine)
+        for generation in (0, 1, 2):
+            took = [g[1] for g in data.get("gc", []) if g[3] == phase and g[2] == generation]
+            if took:
+                out.append(
+                    f"    gc generation {generation}: {len(took)} collections >= 1 ms, "
+                    f"{sum(took):.0f} ms in all, max {max(took):.0f} ms"
+                )
+        shared = 0.0
+        for s in mine:
+            s0, s1 = s["start"], s["start"] + s["ms"] / 1000
+            for t0, t1, _, _ in threads:
+                shared += max(0.0, min(s1, t1) - max(s0, t0)) * 1000
+        out.append(
+            f"    {sum(s['ms'] for s in mine):.0f} ms in slow callbacks, {shared:.0f} ms of it "
+            "while a to_thread call ran (the GIL shared)"
+        )
+        out.append(f"    all {every} stack samples in them; innermost traced frame (samples):")
+        for name, count in leaf.most_common(12):
+            out.append(f"      {count:5d}  {name}")
+        out.append("    tui/ and sshcore/ functions on the stack (samples):")
+        ours = [(n, c) for n, c in own.most_common() if n.startswith(("tui:", "sshcore:"))]
+        for name, count in ours[:15]:
+            out.append(f"      {count:5d}  {name}")
+        late = [k for k in pkeys if (k["painted"] - k["arrived"]) * 1000 >= late_ms]
+        if not late:
+            continue
+        blame: dict[str, float] = defaultdict(float)
+        hits: Counter[str] = Counter()
+        funcs: Counter[str] = Counter()
+        thread_ms: dict[str, float] = defaultdict(float)
+        covered = 0.0
+        for k in late:
+            a, b = k["arrived"], k["painted"]
+            for s in mine:
+                s0, s1 = s["start"], s["start"] + s["ms"] / 1000
+                overlap = min(b, s1) - max(a, s0)
+                if overlap > 0:
+                    blame[s["label"]] += overlap * 1000
+                    hits[s["label"]] += 1
+                    covered += overlap * 1000
+                    for stack in s["samples"]:
+                        for name in set(stack):
+                            funcs[name] += 1
+            for t0, t1, name, _ in threads:
+                overlap = min(b, t1) - max(a, t0)
+                if overlap > 0:
+                    thread_ms[name] += overlap * 1000
+            for g0, took, generation, _ in data.get("gc", []):
+                overlap = min(b, g0 + took / 1000) - max(a, g0)
+                if overlap > 0:
+                    thread_ms[f"(gc generation {generation}, main or any thread)"] += overlap * 1000
+        stages: dict[str, list[float]] = defaultdict(list)
+        busy_by: dict[str, float] = defaultdict(float)
+        busy_total = 0.0
+        for k in late:
+            a, b = k["arrived"], k["painted"]
+            for name, at in k.items():
+                if name.startswith("at "):
+                    stages[name].append((at - a) * 1000)
+            stages["painted"].append((b - a) * 1000)
+            for start, took, label in data.get("busy", []):
+                overlap = min(b, start + took / 1000) - max(a, start)
+                if overlap > 0:
+                    busy_by[label.split(" [")[0]] += overlap * 1000
+                    busy_total += overlap * 1000
+        out.append(
+            "    late keys, ms after the driver read them (mean): "
+            + ", ".join(f"{n} {statistics.mean(v):.1f}" for n, v in stages.items())
+        )
+        out.append(
+            f"    in their windows: {busy_total:.0f} ms in callbacks >= 0.5 ms, by kind:"
+            + "".join(
+                f"\n      {ms:7.0f}  {label[:120]}"
+                for label, ms in sorted(busy_by.items(), key=lambda kv: -kv[1])[:12]
+            )
+        )
+        total = sum((k["painted"] - k["arrived"]) * 1000 for k in late)
+        out.append(
+            f"    {len(late)} keys >= {late_ms:.0f} ms ({total:.0f} ms in all; "
+            f"{covered:.0f} ms of it in slow callbacks), what ran meanwhile (ms, keys hit):"
+        )
+        for label, held in sorted(blame.items(), key=lambda kv: -kv[1])[:10]:
+            out.append(f"      {held:7.0f} {hits[label]:4d}  {label[:150]}")
+        for name, held in sorted(thread_ms.items(), key=lambda kv: -kv[1])[:5]:
+            out.append(f"      {held:7.0f}       thread: {name}")
+        out.append("    main-thread functions most sampled in those callbacks (samples):")
+        for name, count in funcs.most_common(20):
+            out.append(f"      {count:5d}  {name}")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
 # The dashboard with an event source (the `load` measurement's program in the terminal)
 
 
@@ -541,6 +909,7 @@ PATCHES = {
     "logcap": "the Logs pane draws at most 100 lines per batch (not 400)",
     "gil05ms": "the GIL switch interval at 0.5 ms, not Python's 5 ms (tried: no gain)",
     "notoast": "no notification toasts at all (saves and reloads say nothing on screen)",
+    "gcdefault": "Python's gc as it comes (no freeze, threshold 700) and Textual's render caches",
 }
 
 
@@ -572,6 +941,16 @@ def apply_patches(patches: tuple[str, ...]) -> None:
             update_cell(self, row_key, column_key, value, update_width=update_width)
 
         PaneTable.update_cell = grow_only  # type: ignore[method-assign]
+    if "gcdefault" in patches:
+        import tui.heap
+        import tui.panes.base
+        import tui.panes.logs
+
+        tui.heap.YOUNG = 700
+        tui.heap.freeze = lambda: None
+        tui.panes.base.LINE_CACHE = 1000
+        tui.panes.base.CELL_CACHE = 10_000
+        tui.panes.logs.LINE_CACHE = 1024
     if "logcap" in patches:
         import tui.panes.logs
 
@@ -588,13 +967,15 @@ def dashboard_main(
     patches: tuple[str, ...] = (),
     save_file: str | None = None,
     save_every: float = 2.0,
+    trace_slow: str | None = None,
 ) -> int:
     """The dashboard as `devtui` runs it, plus `rate` events a second on core.bus once
     `go_file` exists. Counts go to `stats_file` every second; with `profile`, cProfile
     of the event loop's thread while `go_file` exists is written there when it goes.
     While `save_file` exists, the app saves a pasted host every `save_every` seconds, by
     the paste's own code path (a locked, re-read, atomic save in a thread, then the panes
-    redrawn); the count of saves goes into `save_file`."""
+    redrawn); the count of saves goes into `save_file`. With `trace_slow`, a SlowTrace of the
+    whole run is written there when `go_file` goes."""
     import cProfile
 
     from sshcore import ops
@@ -603,6 +984,9 @@ def dashboard_main(
     from tui.launch import build_app
 
     apply_patches(patches)
+    tracer = SlowTrace(go_file, save_file) if trace_slow else None
+    if tracer is not None:
+        tracer.install()
     config = Config.load(config_path)
     app = build_app(config)
     if "notoast" in patches:
@@ -649,6 +1033,8 @@ def dashboard_main(
         if profiler is not None and profile:
             profiler.disable()
             profiler.dump_stats(profile)
+        if tracer is not None and trace_slow:
+            tracer.dump(trace_slow)
 
     async def saves() -> None:
         if save_file is None:
@@ -1017,6 +1403,8 @@ async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
             ]
             if args.profile:
                 argv += ["--profile", str(args.profile.resolve())]
+            if args.trace_slow:
+                argv += ["--trace-slow", str(args.trace_slow.resolve())]
             for patch in args.patch:
                 argv += ["--patch", patch]
             if args.patch:
@@ -1073,6 +1461,8 @@ async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
             go_file.unlink()  # the events stop (and a profile is written)
             if args.profile:
                 await wait_file(args.profile, 30)
+            if args.trace_slow:
+                await wait_file(args.trace_slow, 30)
             await sampler.stop()
             screen = await tmux.screen()
             rate = (after["bytes"] - before["bytes"]) / (wall1 - wall0)
@@ -1114,6 +1504,9 @@ async def bench_load(args: argparse.Namespace) -> dict[str, Any]:
                     f"{edits['cpu_percent_edits']:.0f} % of a core",
                     flush=True,
                 )
+            if args.trace_slow and args.trace_slow.exists():
+                print(f"  slow-callback trace ({args.trace_slow}):", flush=True)
+                print(trace_report(args.trace_slow), flush=True)
             if args.show_screen:
                 print(screen)
             return out
@@ -1234,6 +1627,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
             "--profile", type=Path, help="load: cProfile the dashboard under load to this file"
         )
         p.add_argument(
+            "--trace-slow",
+            type=Path,
+            help="load: record event-loop callbacks >= 8 ms and key timings to this JSON file",
+        )
+        p.add_argument(
             "--patch",
             action="append",
             default=[],
@@ -1262,6 +1660,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     dash.add_argument("--patch", action="append", default=[], choices=sorted(PATCHES))
     dash.add_argument("--save-file")
     dash.add_argument("--save-every", type=float, default=2.0)
+    dash.add_argument("--trace-slow")
     return parser.parse_args(argv)
 
 
@@ -1292,6 +1691,7 @@ def main(argv: list[str] | None = None) -> int:
             tuple(args.patch),
             args.save_file,
             args.save_every,
+            args.trace_slow,
         )
     if shutil.which("tmux") is None:
         print("bench/dashboard.py needs tmux", file=sys.stderr)

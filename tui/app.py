@@ -8,6 +8,7 @@ queued by a cheap subscriber and drawn in batches a few times a second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import traceback
@@ -30,6 +31,7 @@ from sshcore.config import Config
 from sshcore.errors import ConfigError, DevtuiError
 from sshcore.model import TunnelSpec
 
+from . import heap
 from .actions.hosts import HostActions
 from .actions.keys import KeyActions
 from .actions.logs import LogActions
@@ -99,7 +101,10 @@ class DevTuiApp(App[int]):
         banner: str | None = None,
         autostart: bool = True,
         watch_config: bool = True,
+        settle_heap: bool = False,
     ) -> None:
+        """`settle_heap`: the app owns its process (devtui, not a test): once it is up, what
+        it built is frozen out of the garbage collector's full passes (see tui/heap.py)."""
         super().__init__()
         self.config = config
         self._core_factory = core_factory
@@ -108,6 +113,7 @@ class DevTuiApp(App[int]):
         self.banner = banner
         self.autostart = autostart
         self.watch_config = watch_config
+        self.settle_heap = settle_heap
         self.live = LiveState()
         self.host_actions = HostActions(self)
         self.tunnel_actions = TunnelActions(self)
@@ -184,12 +190,27 @@ class DevTuiApp(App[int]):
         self.refresh_panes(full=True)
         self.key_actions.load_keys()
         self.log_actions.start_log_sources()
+        started: list[Worker[Any]] = []
         if self.autostart:
             for tunnel in self.config.tunnels.values():
                 if tunnel.autostart:
-                    self.job(
-                        self.tunnel_actions.start_tunnel(tunnel.name), f"starting {tunnel.name}"
+                    started.append(
+                        self.job(
+                            self.tunnel_actions.start_tunnel(tunnel.name),
+                            f"starting {tunnel.name}",
+                        )
                     )
+        if self.settle_heap:
+            self.run_worker(self._freeze_heap(started), name="heap", exit_on_error=False)
+
+    async def _freeze_heap(self, started: list[Worker[Any]]) -> None:
+        """The startup's objects out of every later full collection: now (modules, widgets,
+        the config), and again once the autostarted tunnels are up or failed (connections)."""
+        heap.freeze()
+        for worker in started:
+            with contextlib.suppress(Exception):  # a failed start is said by the job itself
+                await worker.wait()
+        heap.freeze()
 
     def require_core(self) -> Core:
         """The core, or a clear error while it is still starting."""

@@ -26,10 +26,15 @@ def _core_factory(config: Config) -> object:
 
 
 def build_app(config: Config, *, banner: str | None = None) -> DevTuiApp:
-    """The dashboard on `config` (the core is built after the first paint)."""
+    """The dashboard on `config` (the core is built after the first paint), in a process of
+    its own: the garbage collector is tuned for short pauses (tui/heap.py)."""
+    from . import heap
     from .app import DevTuiApp
 
-    return DevTuiApp(config, _core_factory(config), banner=banner)  # type: ignore[arg-type]
+    heap.tune()
+    return DevTuiApp(  # type: ignore[arg-type]
+        config, _core_factory(config), banner=banner, settle_heap=True
+    )
 
 
 def _load(path: str | None) -> Config | None:
