@@ -214,7 +214,7 @@ def main() -> None:
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (if importable)")
     parser.add_argument(
         "--fastpath",
-        choices=["on", "off", "keep", "recv", "prevsend", "nocork"],
+        choices=["on", "off", "keep", "recv", "prevsend", "nocork", "prevrecv"],
         default="keep",
     )
     parser.add_argument(
@@ -239,6 +239,12 @@ def main() -> None:
             SSHConnection.send_packet = wrapper  # type: ignore[method-assign]
     elif args.fastpath == "nocork":  # one socket write per packet, as asyncssh does
         asyncssh_tuning.CORK = False
+    elif args.fastpath == "prevrecv":  # channel data through asyncssh's whole receive path
+        from asyncssh.connection import SSHConnection
+
+        original = asyncssh_tuning._FAST_ORIGINALS.pop((SSHConnection, "_recv_packet"), None)
+        if original is not None:
+            SSHConnection._recv_packet = original  # type: ignore[method-assign]
     elif args.fastpath == "prevsend":  # the fast path as it was before zero-copy writes
         prev_send_path()
     elif args.fastpath == "off":

@@ -74,6 +74,11 @@ Two things, both small and both safe to leave out:
      output buffer per poll. Within one synchronous call, so the order cannot change.
    - Each read cancelled the keepalive timer and set a new one; it now notes the time,
      and the timer, when it fires, waits out the rest of the interval (same timing).
+   - A received MSG_CHANNEL_DATA went through an SSHPacket, the connection's and the
+     channel's dispatch and four more calls before reaching the channel; `_recv_packet`
+     now hands it to the channel's `_accept_data` itself, after the same checks (channel
+     open, length, window) and with the same sequence number. Every other packet takes
+     asyncssh's own way, copied as it is.
    - asyncssh formatted a log line for every packet (names, byte counts) before its
      logger dropped it; the line is now made only at debug level 3, where it is logged.
 
@@ -84,6 +89,7 @@ Two things, both small and both safe to leave out:
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import platform
 import sys
@@ -99,13 +105,18 @@ from asyncssh.constants import (
     MSG_CHANNEL_DATA,
     MSG_CHANNEL_EOF,
     MSG_CHANNEL_EXTENDED_DATA,
+    MSG_CHANNEL_FIRST,
+    MSG_CHANNEL_LAST,
     MSG_DEBUG,
     MSG_IGNORE,
+    MSG_KEX_FIRST,
     MSG_KEX_LAST,
     MSG_NEWKEYS,
     MSG_SERVICE_ACCEPT,
     MSG_SERVICE_REQUEST,
+    MSG_UNIMPLEMENTED,
     MSG_USERAUTH_BANNER,
+    MSG_USERAUTH_FIRST,
     MSG_USERAUTH_LAST,
 )
 from asyncssh.crypto.cipher import GCMCipher
@@ -116,8 +127,8 @@ from asyncssh.encryption import (
     get_encryption_algs,
 )
 from asyncssh.logging import SSHLogger
-from asyncssh.misc import CompressionError, DisconnectError, ProtocolError
-from asyncssh.packet import Byte, SSHPacketLogger, String, UInt32
+from asyncssh.misc import CompressionError, DisconnectError, MACError, ProtocolError
+from asyncssh.packet import Byte, PacketDecodeError, SSHPacket, SSHPacketLogger, String, UInt32
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -213,7 +224,7 @@ def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
             have = len(self._inpbuf)
             if func is _RECV_PKTHDR:
                 need = self._recv_blocksize - have
-            elif func is _RECV_PACKET:
+            elif func is _recv_packet or func is _RECV_PACKET:
                 need = 4 + self._pktlen + self._recv_macsize - self._recv_blocksize - have
             else:  # the version line, or a packet still being handled: all of it, as asyncssh
                 need = end - pos
@@ -256,6 +267,155 @@ def _keepalive_timer_callback(self: Any) -> None:
             self._keepalive_timer = self._loop.call_later(wait, self._keepalive_timer_callback)
             return
     _ASYNCSSH_KEEPALIVE(self)
+
+
+def _recv_packet(self: Any) -> bool:
+    """asyncssh 2.24.1's SSHConnection._recv_packet, with a short way for channel data.
+
+    Up to the decrypted packet this is the original. A MSG_CHANNEL_DATA packet for an open
+    channel then goes straight to that channel's `_accept_data`, with `_process_data`'s
+    checks (channel open for receiving, the data's length exactly what is left, within
+    the window) and `_finish_recv_packet`'s sequence number, without building an
+    SSHPacket and dispatching through four calls. Anything else (other packets, compressed
+    or unencrypted streams, debug level 3 packet logs) takes the original's way, copied
+    below as it is."""
+    rem = 4 + self._pktlen + self._recv_macsize - self._recv_blocksize
+    if len(self._inpbuf) < rem:
+        return False
+
+    seq = self._recv_seq
+    rest = self._inpbuf[: rem - self._recv_macsize]
+    mac = self._inpbuf[rem - self._recv_macsize : rem]
+
+    if self._recv_encryption:
+        packet_data = self._recv_encryption.decrypt_packet(seq, self._packet, rest, 4, mac)
+
+        if not packet_data:
+            raise MACError("MAC verification failed")
+    else:
+        packet_data = self._packet[4:] + rest
+
+    self._inpbuf = self._inpbuf[rem:]
+    self._packet = b""
+
+    padlen = packet_data[0]
+    if (
+        len(packet_data) > 10
+        and packet_data[1] == MSG_CHANNEL_DATA
+        and padlen
+        and self._recv_encryption
+        and self._auth_complete
+        and not self._decompressor
+        and SSHLogger._debug_level < 3
+    ):
+        chan = self._channels.get(int.from_bytes(packet_data[2:6], "big"))
+        end = len(packet_data) - padlen
+        datalen = int.from_bytes(packet_data[6:10], "big")
+        if (
+            chan is not None
+            and 10 + datalen == end
+            and chan._packet_handlers.get(MSG_CHANNEL_DATA) is _CHANNEL_DATA_HANDLER
+        ):
+            # SSHChannel._process_data, as it is
+            if chan._recv_state != "open":
+                raise ProtocolError("Channel not open for sending")
+            if datalen > chan._recv_window:
+                raise ProtocolError("Window exceeded")
+            chan.logger.debug2("Received %d data byte%s", datalen, "s" if datalen > 1 else "")
+            chan._accept_data(packet_data[10:end])
+            # _finish_recv_packet for a packet past authentication, with encryption on
+            self._auth_final = True
+            if self._transport:
+                self._recv_seq = (seq + 1) & 0xFFFFFFFF
+            self._recv_handler = self._recv_pkthdr
+            return True
+
+    orig_payload = packet_data[1:-padlen]
+
+    if self._decompressor and (self._auth_complete or not self._decompress_after_auth):
+        payload = self._decompressor.decompress(orig_payload)
+
+        if payload is None:
+            raise CompressionError("Decompression failed")
+    else:
+        payload = orig_payload
+
+    packet = SSHPacket(payload)
+    pkttype = packet.get_byte()
+    handler: Any = self
+    skip_reason = ""
+    exc_reason = ""
+
+    if MSG_KEX_FIRST <= pkttype <= MSG_KEX_LAST:
+        if self._kex:
+            if self._ignore_first_kex:  # pragma: no cover
+                skip_reason = "ignored first kex"
+                self._ignore_first_kex = False
+            else:
+                handler = self._kex
+        else:
+            skip_reason = "kex not in progress"
+            exc_reason = "Key exchange not in progress"
+    elif self._strict_kex and not self._recv_encryption and MSG_IGNORE <= pkttype <= MSG_DEBUG:
+        skip_reason = "strict kex violation"
+        exc_reason = f"Strict key exchange violation: unexpected packet type {pkttype} received"
+    elif MSG_USERAUTH_FIRST <= pkttype <= MSG_USERAUTH_LAST:
+        if self._auth:
+            handler = self._auth
+        else:
+            skip_reason = "auth not in progress"
+            exc_reason = "Authentication not in progress"
+    elif pkttype > MSG_KEX_LAST and not self._recv_encryption:
+        skip_reason = "invalid request before kex complete"
+        exc_reason = "Invalid request before key exchange was complete"
+    elif pkttype > MSG_USERAUTH_LAST and not self._auth_complete:
+        skip_reason = "invalid request before auth complete"
+        exc_reason = "Invalid request before authentication was complete"
+    elif MSG_CHANNEL_FIRST <= pkttype <= MSG_CHANNEL_LAST:
+        try:
+            recv_chan = packet.get_uint32()
+        except PacketDecodeError:
+            skip_reason = "incomplete channel request"
+            exc_reason = "Incomplete channel request received"
+        else:
+            try:
+                handler = self._channels[recv_chan]
+            except KeyError:
+                skip_reason = "invalid channel number"
+                exc_reason = f"Invalid channel number {recv_chan} received"
+
+    handler.log_received_packet(pkttype, seq, packet, skip_reason)
+
+    if not skip_reason:
+        try:
+            result = handler.process_packet(pkttype, seq, packet)
+        except PacketDecodeError as exc:
+            raise ProtocolError(str(exc)) from None
+
+        if inspect.isawaitable(result):
+            # Buffer received data until current packet is processed
+            self._recv_handler = lambda: False
+
+            task = self.create_task(result)
+            task.add_done_callback(
+                functools.partial(self._finish_recv_packet, pkttype, seq, is_async=True)
+            )
+
+            return False
+        elif not result:
+            if self._strict_kex and not self._recv_encryption:
+                exc_reason = (
+                    f"Strict key exchange violation: unexpected packet type {pkttype} received"
+                )
+            else:
+                self.logger.debug1("Unknown packet type %d received", pkttype)
+                self.send_packet(MSG_UNIMPLEMENTED, UInt32(seq))
+
+    if exc_reason:
+        raise ProtocolError(exc_reason)
+
+    self._finish_recv_packet(pkttype, seq)
+    return True
 
 
 _DEFER_BEFORE_KEX = frozenset({MSG_DEBUG, MSG_SERVICE_REQUEST, MSG_SERVICE_ACCEPT})
@@ -504,11 +664,13 @@ def _flush_packets(self: Any, send_buf: list[tuple[Any, Any]]) -> None:
 # set before it still calls the replacement).
 _ASYNCSSH_KEEPALIVE: Any = getattr(SSHConnection, "_keepalive_timer_callback", None)
 _ASYNCSSH_WRITE = SSHChannel.write
+_CHANNEL_DATA_HANDLER = SSHChannel._packet_handlers.get(MSG_CHANNEL_DATA)
 _RECV_PKTHDR = getattr(SSHConnection, "_recv_pkthdr", None)
 _RECV_PACKET = getattr(SSHConnection, "_recv_packet", None)
 _FAST = {
     (SSHConnection, "data_received"): _data_received,
     (SSHConnection, "_keepalive_timer_callback"): _keepalive_timer_callback,
+    (SSHConnection, "_recv_packet"): _recv_packet,
     (GCMCipher, "encrypt_and_sign"): _gcm_encrypt_and_sign,
     (GCMCipher, "verify_and_decrypt"): _gcm_verify_and_decrypt,
     (GCMEncryption, "decrypt_packet"): _gcm_decrypt_packet,
@@ -524,6 +686,8 @@ _NEEDED = {
         "_recv_pkthdr",
         "_recv_packet",
         "_reset_keepalive_timer",
+        "_finish_recv_packet",
+        "create_task",
         "_keepalive_timer_callback",
         "_send_disconnect",
         "_force_close",
@@ -537,7 +701,14 @@ _NEEDED = {
     # _send_state, _send_chan and _encoding, read in 2.24.1's code)
     SSHPacketLogger: ("_log_packet",),
     SSHLogger: ("_debug_level",),
-    SSHChannel: ("_write_datatypes", "_pause_resume_writing", "_close_send", "logger"),
+    SSHChannel: (
+        "_packet_handlers",
+        "_accept_data",
+        "_write_datatypes",
+        "_pause_resume_writing",
+        "_close_send",
+        "logger",
+    ),
 }
 
 

@@ -21,9 +21,10 @@ import asyncssh
 import pytest
 from asyncssh.channel import SSHChannel
 from asyncssh.connection import SSHConnection
+from asyncssh.constants import MSG_CHANNEL_DATA
 from asyncssh.crypto.cipher import GCMCipher
 from asyncssh.encryption import GCMEncryption
-from asyncssh.packet import SSHPacketLogger
+from asyncssh.packet import SSHPacketLogger, String
 from harness.net import EchoServer
 from harness.sshd import Sshd
 
@@ -352,3 +353,104 @@ async def test_keepalive_waits_while_data_arrives_and_goes_out_when_it_stops(
         writer.close()
     assert sent, "no keepalive once the link went quiet"
     assert sent[0] - quiet <= interval + 0.5
+
+
+# -- the receive side's short way for channel data keeps asyncssh's checks -------------------
+
+
+class _Breaker(asyncssh.SSHServerSession[bytes]):
+    """A server session that breaks the channel rules on purpose once its shell starts:
+    data after its own EOF ("late"), or 2.2 MB while the client has stopped reading (more
+    than the client's 2 MiB window; "flood")."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+        self.chan: Any = None
+
+    def connection_made(self, chan: Any) -> None:
+        self.chan = chan
+
+    def shell_requested(self) -> bool:
+        return True
+
+    def session_started(self) -> None:
+        chan = self.chan
+        if self.how == "late":
+            chan.write(b"on time")
+
+            def late() -> None:
+                chan.write_eof()
+                chan.send_packet(MSG_CHANNEL_DATA, String(b"late"))
+
+            # once the client's session reads (what comes before it starts is held)
+            asyncio.get_running_loop().call_later(0.3, late)
+        else:
+            for _ in range(70):  # 70 x 32,000 bytes, no window checked: the raw packets
+                chan.send_packet(MSG_CHANNEL_DATA, String(bytes(32_000)))
+
+
+class _NoAuth(asyncssh.SSHServer):
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    def begin_auth(self, username: str) -> bool:
+        return False  # anyone: the test is about what comes after
+
+    def session_requested(self) -> _Breaker:
+        return _Breaker(self.how)
+
+
+class _Reader(asyncssh.SSHClientSession[bytes]):
+    def __init__(self) -> None:
+        self.got = bytearray()
+        self.eof = False
+        self.lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes, datatype: Any) -> None:
+        self.got += data
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+@pytest.mark.parametrize("how", ["late", "flood"])
+async def test_channel_data_against_the_rules_ends_the_connection(how: str) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    server = await asyncssh.create_server(
+        lambda: _NoAuth(how),
+        "127.0.0.1",
+        0,
+        server_host_keys=[key],
+        encryption_algs=["aes128-gcm@openssh.com"],
+        encoding=None,
+    )
+    port = server.sockets[0].getsockname()[1]
+    try:
+        conn = await asyncssh.connect(
+            "127.0.0.1",
+            port,
+            username="u",
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+        )
+        chan, session = await conn.create_session(_Reader, encoding=None)
+        if how == "flood":
+            chan.pause_reading()  # the window runs out; a server must wait for an adjust
+        ended = await asyncio.wait_for(session.lost, 10)
+        await asyncio.wait_for(conn.wait_closed(), 10)
+    finally:
+        server.close()
+    # The client ends the connection, saying why, and hands on nothing against the rules.
+    assert isinstance(ended, asyncssh.ProtocolError), ended
+    if how == "late":
+        assert "not open" in str(ended)
+        assert bytes(session.got) == b"on time" and session.eof
+    else:
+        assert "Window exceeded" in str(ended)
+        assert len(session.got) <= 2 * 1024 * 1024
