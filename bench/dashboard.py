@@ -1051,7 +1051,7 @@ def dashboard_main(
             outcome = await asyncio.to_thread(ops.add_from_line, config, line)
             app.note_saved()
             app._said(outcome.lines)
-            app.refresh_panes(full=True)
+            app.refresh_panes(saved=True)
             count += 1
             # The hand edits the app has reloaded so far show as their hosts in its config.
             seen = sum(name.startswith("hand-") for name in config.hosts)

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from dashboard_util import make_app, ready, type_text, until
+from dashboard_util import cell_texts, make_app, ready, type_text, until
 
 import tui.app
 from sshcore import ops
@@ -146,5 +146,97 @@ def test_an_exposed_tunnel_s_subtitle_starts_with_its_warning(tmp_path: Path) ->
             )
             shown = str(app.tunnels_pane._border_subtitle)
             assert "0.0.0.0:48080→" in shown and "(all interfaces!)" not in shown
+
+    asyncio.run(run())
+
+
+def test_a_save_or_a_reload_makes_again_only_the_rows_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a save or a hand edit, the rows of unchanged hosts and tunnels are kept as shown
+    (their state is kept current by the core's events): with 500 hosts, making every row
+    again held the screen ~10 ms at every save. What changed is shown right."""
+    from tui.panes.hosts import HostsPane
+    from tui.panes.tunnels import TunnelsPane
+
+    monkeypatch.setattr(tui.app, "CONFIG_POLL", 0.2)
+    hosts = {f"host-{i:03d}": {"hostname": f"10.0.0.{i + 1}"} for i in range(30)}
+    tunnels = {
+        f"t{i}": {
+            "host": f"host-{i:03d}",
+            "kind": "local",
+            "listen": f"127.0.0.1:{41000 + i}",
+            "target": f"127.0.0.1:{8000 + i}",
+        }
+        for i in range(5)
+    }
+    app = make_app(tmp_path, hosts, tunnels)
+    made: list[str] = []
+    for pane in (HostsPane, TunnelsPane):
+        row = pane._row
+
+        def spy(self: object, name: str, spec: object, _row: object = row) -> object:
+            made.append(name)
+            return _row(self, name, spec)  # type: ignore[operator]
+
+        monkeypatch.setattr(pane, "_row", spy)
+
+    async def run() -> None:
+        async with app.run_test(size=(200, 40)) as pilot:
+            await ready(pilot)
+            assert app.hosts_pane.wide and app.tunnels_pane.wide  # destinations and routes shown
+            made.clear()
+            app.refresh_panes()  # a plain refresh makes every row (the spy sees them)
+            assert len(made) == 35
+            hosts_table, tunnels_table = app.hosts_pane.table, app.tunnels_pane.table
+
+            # A hand edit: host-007 moves, t2 points elsewhere, a host is added at the end.
+            made.clear()
+            text = app.config.path.read_text()
+            text = text.replace('"10.0.0.8"', '"10.7.7.7"').replace(":8002", ":9002")
+            app.config.path.write_text(text + '\n[hosts.hand]\nhostname = "10.0.0.99"\n')
+            await until(pilot, lambda: "hand" in row_keys(app), 10, "the reload")
+            await pilot.pause()
+            assert sorted(made) == ["hand", "host-007", "t2"]
+            assert "10.7.7.7" in " ".join(cell_texts(hosts_table, "host-007"))
+            assert "127.0.0.1:9002" in " ".join(cell_texts(tunnels_table, "t2"))
+            assert "10.0.0.99" in " ".join(cell_texts(hosts_table, "hand"))
+            assert "10.0.0.9" in " ".join(cell_texts(hosts_table, "host-008"))  # as it was
+
+            # A save in the app (the paste's path): the new host's row alone (its name is no
+            # longer than the others: a wider name column would make every row again).
+            made.clear()
+            outcome = await asyncio.to_thread(ops.add_from_line, app.config, "ssh dev@10.9.9.9")
+            await app._saved(asyncio.sleep(0), "saved")
+            await pilot.pause()
+            assert made == [outcome.host]
+            assert row_keys(app)[-1] == outcome.host
+
+    asyncio.run(run())
+
+
+def test_changed_cells_are_shown_and_a_wider_one_widens_its_column(tmp_path: Path) -> None:
+    """Cells changed in one go (a flush of events updates hundreds): each shows its new
+    text, and a cell wider than its column widens it."""
+    hosts = {f"h{i}": {"hostname": f"10.0.0.{i + 1}"} for i in range(5)}
+    app = make_app(tmp_path, hosts)
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            pane = app.hosts_pane
+            table = pane.table
+            detail = list(table.columns)[-1]
+            before = table.columns[detail].content_width
+            rows = {key: pane._shown[key] for key in ("h1", "h3")}
+            wide = "x" * (before + 6)
+            pane.update_rows({"h1": (*rows["h1"][:-1], "ok"), "h3": (*rows["h3"][:-1], wide)})
+            await pilot.pause()
+            assert cell_texts(table, "h1")[-1] == "ok"
+            assert cell_texts(table, "h3")[-1] == wide
+            assert table.columns[detail].content_width == len(wide)
+            # The repaint shows them (the table's lines are drawn from the new cells).
+            drawn = "\n".join(str(table.render_line(y).text) for y in range(table.size.height))
+            assert "ok" in drawn
 
     asyncio.run(run())

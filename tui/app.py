@@ -363,17 +363,19 @@ class DevTuiApp(App[int]):
         full: bool = False,
         hosts: Collection[str] | None = None,
         tunnels: Collection[str] | None = None,
+        saved: bool = False,
     ) -> None:
         """Redraw hosts and tunnels from the core's snapshots (only changed cells); `hosts` /
-        `tunnels`: only those rows (None: every row)."""
+        `tunnels`: only those rows (None: every row); `saved`: after a save or a reload, only
+        the rows whose host or tunnel changed in the config are made again."""
         if not self.is_running:
             # Quitting: the panes are being taken down, and a job that ends now (a tunnel
             # stopped, a save) must not reach for a table that is gone (NoMatches at exit).
             return
         if full or hosts is None or hosts:
-            self.hosts_pane.refresh_rows(full, only=hosts)
+            self.hosts_pane.refresh_rows(full, only=hosts, saved=saved)
         if full or tunnels is None or tunnels:
-            self.tunnels_pane.refresh_rows(full, only=tunnels)
+            self.tunnels_pane.refresh_rows(full, only=tunnels, saved=saved)
         self.show_status()
 
     def notify(
@@ -500,7 +502,7 @@ class DevTuiApp(App[int]):
         self.note_saved()
         self.say(message)
         self.log_line("info", message)
-        self.refresh_panes(full=True)
+        self.refresh_panes(saved=True)
 
     # -- config on disk ---------------------------------------------------------------------------
     def _stamp(self) -> tuple[int, int] | None:
@@ -533,7 +535,7 @@ class DevTuiApp(App[int]):
             self.log_line("info", f"reloaded {self.config.path} (changed on disk)")
             self.say("config changed on disk: reloaded")
             await self._follow_config()
-            self.refresh_panes(full=True)
+            self.refresh_panes(saved=True)
 
     async def _follow_config(self) -> None:
         """Running tunnels follow a hand edit: removed ones stop, changed ones restart."""

@@ -138,7 +138,7 @@ class HostActions:
         outcome = await asyncio.to_thread(ops.add_from_line, self.app.config, line)
         self.app.note_saved()
         self.app._said(outcome.lines)
-        self.app.refresh_panes(full=True)
+        self.app.refresh_panes(saved=True)
         self.app.hosts_pane.table.move_cursor(
             row=self.app._row_of(self.app.hosts_pane, outcome.host)
         )

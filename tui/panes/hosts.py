@@ -86,7 +86,9 @@ class HostsPane(FilterablePane):
             detail = f"tested: rtt {rtt:.0f} ms"
         return Text(state, style=STATE_STYLE.get(state, "")), detail
 
-    def refresh_rows(self, full: bool = False, only: Collection[str] | None = None) -> None:
+    def refresh_rows(
+        self, full: bool = False, only: Collection[str] | None = None, saved: bool = False
+    ) -> None:
         app = self.dashboard
         hosts = app.config.hosts
         if only is not None and not full and hasattr(self, "_widths"):
@@ -103,7 +105,8 @@ class HostsPane(FilterablePane):
         }
         name_w = max((len(n) for n in shown), default=4)
         self._widths = (name_w, len("connected"))  # wider states are clipped by the pane
-        rows = {name: self._row(name, spec) for name, spec in shown.items()}
+        basis = (self._widths, self.size.width, self.wide)
+        rows = self.kept_rows(shown, basis, saved and not full, self._row)
         self.set_empty_text("" if hosts else EMPTY)
         self.sync_rows(rows, full)
         self.update_subtitle()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding
 
 from sshcore.model import Endpoint, TunnelSpec
+
+if TYPE_CHECKING:
+    from sshcore.tunnels import TunnelStatus
 
 from ..format import human_bytes, human_rate, sparkline
 from ..guard import guard
@@ -105,10 +108,9 @@ class TunnelsPane(FilterablePane):
         # What f / s / R can do for the row under the cursor; the footer follows it.
         self._shown_context: tuple[bool, bool, bool] = (False, False, False)
 
-    def state_cell(self, name: str) -> Text:
+    def state_cell(self, name: str, status: TunnelStatus | None) -> Text:
         """The tunnel's state, coloured; a refused target or a moved app is said as such."""
         app = self.dashboard
-        status = app.tunnel_status(name)
         if status is None:
             return Text("stopped", style="dim")
         state = status.state.value
@@ -124,7 +126,9 @@ class TunnelsPane(FilterablePane):
             return Text("waiting", style="yellow")  # for its host: the subtitle says why
         return Text(state, style=STATE_STYLE.get(state, ""))
 
-    def refresh_rows(self, full: bool = False, only: Collection[str] | None = None) -> None:
+    def refresh_rows(
+        self, full: bool = False, only: Collection[str] | None = None, saved: bool = False
+    ) -> None:
         app = self.dashboard
         specs = app.tunnel_specs()
         if only is not None and not full and hasattr(self, "_shown"):
@@ -133,11 +137,18 @@ class TunnelsPane(FilterablePane):
             if self.selected_key() in only:
                 self.update_subtitle()
             return
-        rows: dict[str, tuple[Any, ...]] = {
-            name: self._row(name, spec)
+        # A row shows its spec and whether it is saved (an offer's tunnel is marked until then).
+        items = {
+            name: (spec, name in app.config.tunnels)
             for name, spec in specs.items()
             if self.matches(name, spec.host, route(spec))
         }
+        rows = self.kept_rows(
+            items,
+            (self.size.width, self.wide),
+            saved and not full,
+            lambda name, item: self._row(name, item[0]),
+        )
         for host, port in app.offers():
             if not self.matches(host, str(port.port), port.process or ""):
                 continue
@@ -159,7 +170,7 @@ class TunnelsPane(FilterablePane):
         conns = str(status.connections) if status else ""
         up = human_bytes(status.bytes_up) if status and status.bytes_up else ""
         down = human_bytes(status.bytes_down) if status and status.bytes_down else ""
-        state = self.state_cell(name)
+        state = self.state_cell(name, status)
         # A tunnel made from an offer is marked until `s` saves it.
         label = f"{name}*" if name not in app.config.tunnels else name
         if self.wide:
