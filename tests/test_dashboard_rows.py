@@ -240,3 +240,49 @@ def test_changed_cells_are_shown_and_a_wider_one_widens_its_column(tmp_path: Pat
             assert "ok" in drawn
 
     asyncio.run(run())
+
+
+def test_rows_out_of_view_are_made_at_the_tick_or_when_scrolled_into_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush of events makes the rows in view (and the cursor's) at once; rows out of
+    view wait for the next tick (1 s) or for a scroll that shows them. With 200 busy
+    tunnels every flush named every tunnel: making rows nobody sees was most of it."""
+    from sshcore.events import HostLost
+    from tui.panes.hosts import HostsPane
+
+    hosts = {f"host-{i:02d}": {"hostname": f"10.0.0.{i + 1}"} for i in range(60)}
+    app = make_app(tmp_path, hosts)
+    made: list[str] = []
+    row = HostsPane._row
+
+    def spy(self: HostsPane, name: str, spec: object) -> object:
+        made.append(name)
+        return row(self, name, spec)
+
+    monkeypatch.setattr(HostsPane, "_row", spy)
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            assert app.core is not None
+            pane, table = app.hosts_pane, app.hosts_pane.table
+            made.clear()
+            app.core.bus.publish(HostLost("host-01", "in view"))
+            app.core.bus.publish(HostLost("host-40", "out of view"))
+            app._flush_events()
+            assert made == ["host-01"]
+            assert pane.stale == {"host-40"}
+            made.clear()
+            app._tick()
+            assert "host-40" in made and not pane.stale
+
+            app.core.bus.publish(HostLost("host-45", "out of view"))
+            app._flush_events()
+            assert pane.stale == {"host-45"}
+            made.clear()
+            table.scroll_to(y=40, animate=False, immediate=True)
+            await pilot.pause()
+            assert made == ["host-45"] and not pane.stale
+
+    asyncio.run(run())

@@ -345,6 +345,9 @@ class DevTuiApp(App[int]):
                 tunnels.add(tunnel)
         if hosts:
             tunnels |= {t.name for t in self.tunnel_specs().values() if t.host in hosts}
+        # Rows out of view wait for the tick (1 s) or a scroll that shows them.
+        hosts = self.hosts_pane.in_view(hosts)
+        tunnels = self.tunnels_pane.in_view(tunnels)
         if hosts or tunnels or structural:
             self.refresh_panes(hosts=hosts, tunnels=None if structural else tunnels)
 
@@ -356,7 +359,9 @@ class DevTuiApp(App[int]):
         for name, tunnel in list(self.core.tunnels.items()):
             if tunnel.running:
                 self.live.sample(name, tunnel.bytes_up, tunnel.bytes_down, now)
-        self.refresh_panes(hosts=set(self.live.retry_at), tunnels=set(self.running_tunnels()))
+        hosts = set(self.live.retry_at) | self.hosts_pane.take_stale()
+        tunnels = set(self.running_tunnels()) | self.tunnels_pane.take_stale()
+        self.refresh_panes(hosts=hosts, tunnels=tunnels)
 
     def refresh_panes(
         self,

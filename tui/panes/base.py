@@ -49,6 +49,16 @@ class PaneTable(DataTable[Any]):
     def update_cell(self, row_key: Any, column_key: Any, value: Any, **kwargs: Any) -> None:
         super().update_cell(row_key, column_key, _plain(value), **kwargs)
 
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value) and isinstance(self.parent, FilterablePane):
+            self.parent.refresh_stale()  # rows coming into view that waited are made now
+
+    def rows_in_view(self, margin: int = 2) -> range:
+        """Indexes of the rows drawn now (a few more either side)."""
+        first = int(self.scroll_y)
+        return range(max(0, first - margin), first + self.size.height + margin)
+
     def update_cells(self, changes: list[tuple[str, Any, Any]]) -> None:
         """Many `update_cell(row, column, value)` at once, for rows and columns the table
         has: one repaint asked for, not one per cell (hundreds a flush with 200 busy
@@ -155,6 +165,9 @@ class FilterablePane(Pane):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.wide: bool | None = None
+        # Rows whose host or tunnel changed while out of view: made at the next tick or
+        # when they scroll into view (see `in_view`).
+        self.stale: set[str] = set()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -243,6 +256,41 @@ class FilterablePane(Pane):
         `saved`: only the config changed, see `kept_rows`)."""
         raise NotImplementedError
 
+    def in_view(self, keys: Collection[str]) -> set[str]:
+        """Of `keys`, those whose rows are in view or under the cursor, to be made now; the
+        others are kept in `stale`. With 200 busy tunnels every flush of events named every
+        tunnel, and making the rows nobody sees was most of the flush (4 a second)."""
+        table = self.table
+        if not table.display:
+            return set(keys)
+        view = table.rows_in_view()
+        selected = self.selected_key()
+        now: set[str] = set()
+        for key in keys:
+            try:
+                shown = key == selected or table.get_row_index(key) in view
+            except Exception:  # not in the table (filtered out, or new): nothing to draw
+                shown = True
+            if shown:
+                now.add(key)
+            else:
+                self.stale.add(key)
+        return now
+
+    def take_stale(self) -> set[str]:
+        """The rows that waited (the tick makes them)."""
+        stale, self.stale = self.stale, set()
+        return stale
+
+    def refresh_stale(self) -> None:
+        """Make the rows that waited and are in view now (the table scrolled)."""
+        if not self.stale:
+            return
+        waiting = self.take_stale()
+        now = self.in_view(waiting)
+        if now:
+            self.refresh_rows(only=now)
+
     def kept_rows(
         self, items: dict[str, Any], basis: tuple[Any, ...], saved: bool, make: Any
     ) -> dict[str, tuple[Any, ...]]:
@@ -254,12 +302,14 @@ class FilterablePane(Pane):
         drawn: dict[str, Any] = self.__dict__.get("_drawn_from", {})
         shown: dict[str, tuple[Any, ...]] = self.__dict__.get("_shown", {})
         same = saved and basis == self.__dict__.get("_drawn_basis")
+        stale = self.stale
         rows = {
             key: shown[key]
-            if same and key in shown and key in drawn and drawn[key] == item
+            if same and key in shown and key not in stale and key in drawn and drawn[key] == item
             else make(key, item)
             for key, item in items.items()
         }
+        self.stale = set()  # every row is made or current
         self._drawn_from = items
         self._drawn_basis = basis
         return rows
