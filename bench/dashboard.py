@@ -910,6 +910,8 @@ PATCHES = {
     "gil05ms": "the GIL switch interval at 0.5 ms, not Python's 5 ms (tried: no gain)",
     "notoast": "no notification toasts at all (saves and reloads say nothing on screen)",
     "gcdefault": "Python's gc as it comes (no freeze, threshold 700) and Textual's render caches",
+    "young700": "young collections every 700 allocations (Python's default), the rest as shipped",
+    "young3000": "young collections every 3,000 allocations, the rest as shipped",
 }
 
 
@@ -941,6 +943,10 @@ def apply_patches(patches: tuple[str, ...]) -> None:
             update_cell(self, row_key, column_key, value, update_width=update_width)
 
         PaneTable.update_cell = grow_only  # type: ignore[method-assign]
+    if "young700" in patches or "young3000" in patches:
+        import tui.heap
+
+        tui.heap.YOUNG = 700 if "young700" in patches else 3000
     if "gcdefault" in patches:
         import tui.heap
         import tui.panes.base

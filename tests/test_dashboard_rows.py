@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dashboard_util import cell_texts, make_app, ready, type_text, until
@@ -286,3 +287,55 @@ def test_rows_out_of_view_are_made_at_the_tick_or_when_scrolled_into_view(
             assert made == ["host-45"] and not pane.stale
 
     asyncio.run(run())
+
+
+def test_a_row_added_redraws_the_table_without_laying_out_the_screen(tmp_path: Path) -> None:
+    """A host added to a long table (a save, a reload) changes only what the table scrolls:
+    its scrollbar follows, and the screen is not laid out again (that held keys ~10-15 ms
+    with 500 hosts). A table that starts to overflow still gets its scrollbar."""
+    hosts = {f"host-{i:02d}": {"hostname": f"10.0.0.{i + 1}"} for i in range(60)}
+    app = make_app(tmp_path, hosts)
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            table = app.hosts_pane.table
+            assert table.show_vertical_scrollbar
+            layouts: list[bool] = []
+            refresh = table.refresh
+
+            def spy(*regions: Any, **kwargs: Any) -> Any:
+                layouts.append(bool(kwargs.get("layout")))
+                return refresh(*regions, **kwargs)
+
+            table.refresh = spy  # type: ignore[method-assign]
+            outcome = await asyncio.to_thread(ops.add_from_line, app.config, "ssh dev@10.9.9.9")
+            await app._saved(asyncio.sleep(0), "saved")
+            await pilot.pause()
+            await pilot.pause()
+            assert row_keys(app)[-1] == outcome.host
+            assert layouts and not any(layouts)
+            assert table.vertical_scrollbar.window_virtual_size == table.virtual_size.height
+            table.scroll_end(animate=False, immediate=True)
+            await pilot.pause()
+            assert table.scroll_y == table.max_scroll_y > 0
+
+    asyncio.run(run())
+
+    (tmp_path / "few").mkdir()
+    few = make_app(tmp_path / "few", {"a": {"hostname": "10.0.0.1"}})
+
+    async def overflow() -> None:
+        async with few.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            table = few.hosts_pane.table
+            assert not table.show_vertical_scrollbar
+            for i in range(20):
+                await asyncio.to_thread(ops.add_from_line, few.config, f"ssh u@10.8.0.{i + 1}")
+            await few._saved(asyncio.sleep(0), "saved")
+            await pilot.pause()
+            await pilot.pause()
+            assert len(row_keys(few)) == 21
+            assert table.show_vertical_scrollbar
+
+    asyncio.run(overflow())

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from sshcore.tunnels import TunnelStatus
 
 CoreFactory = Callable[["Prompts"], "Core"]
-FLUSH_INTERVAL = 0.25  # seconds between batched repaints of events
+FLUSH_INTERVAL = 0.5  # seconds between batched repaints of events
 PENDING_MAX = 20_000  # events held between two repaints; older ones only reach the log file
 CONFIG_POLL = 1.5  # seconds between looks at the config file's modification time
 

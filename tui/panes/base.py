@@ -11,6 +11,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import CellKey, RowKey
@@ -37,6 +39,12 @@ class PaneTable(DataTable[Any]):
     error, a remote program's name or a key comment holding `[/]` would end the app
     (MarkupError) and `[reverse]` would restyle the row. Styled cells are Text already."""
 
+    # A row added or removed changes the scrollable size, which Textual answers with a layout
+    # of the whole screen (~10-15 ms more on that repaint with 500 hosts, at every save and
+    # reload). The table's own size is the pane's, so the scrollbars alone follow; a layout
+    # still comes when a scrollbar has to appear or go (`_scroll_update` sets those).
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         for cache in (self._row_render_cache, self._row_renderable_cache, self._line_cache):
@@ -48,6 +56,9 @@ class PaneTable(DataTable[Any]):
 
     def update_cell(self, row_key: Any, column_key: Any, value: Any, **kwargs: Any) -> None:
         super().update_cell(row_key, column_key, _plain(value), **kwargs)
+
+    def watch_virtual_size(self, virtual_size: Size) -> None:
+        self._scroll_update(virtual_size)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
