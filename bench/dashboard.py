@@ -984,6 +984,7 @@ def dashboard_main(
     whole run is written there when `go_file` goes."""
     import cProfile
 
+    import tui.heap
     from sshcore import ops
     from sshcore.config import Config
     from sshcore.events import Event, HostLost, TunnelConnectionClosed, TunnelConnectionOpened
@@ -1054,7 +1055,7 @@ def dashboard_main(
             # What the paste (`p`, Enter) does after its modal (HostActions._add_line), less
             # its cursor move to the new host, which would derail the key series.
             line = f"ssh -p 2222 saved@10.250.{count // 250}.{count % 250 + 1}"
-            outcome = await asyncio.to_thread(ops.add_from_line, config, line)
+            outcome = await tui.heap.in_thread(ops.add_from_line, config, line)
             app.note_saved()
             app._said(outcome.lines)
             app.refresh_panes(saved=True)

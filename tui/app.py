@@ -503,7 +503,8 @@ class DevTuiApp(App[int]):
             self.query_one(StatusBar).update(text, layout=False)
 
     async def _saved(self, work: Awaitable[Any], message: str) -> None:
-        await work
+        with heap.short_switch():  # the save parses and writes the file in a thread
+            await work
         self.note_saved()
         self.say(message)
         self.log_line("info", message)
@@ -524,7 +525,7 @@ class DevTuiApp(App[int]):
     async def _reload(self) -> None:
         stamp = self._stamp()
         try:
-            changed = await asyncio.to_thread(self.config.reload)
+            changed = await heap.in_thread(self.config.reload)
         except ConfigError as e:
             self._config_stamp = stamp
             self.notify(
