@@ -164,3 +164,21 @@ def test_a_paste_saves_with_the_short_switch_interval(tmp_path: Path) -> None:
 
     asyncio.run(run())
     assert seen == [heap.SHORT_SWITCH]
+
+
+def test_the_dashboard_draws_up_to_120_frames_a_second_unless_told_otherwise() -> None:
+    """Textual waits one to two frames after a long one: at 60 fps a key just after a busy
+    repaint was drawn 17-33 ms later. The user's own TEXTUAL_FPS still wins."""
+    probe = "import tui.launch, textual.constants as c; print(c.MAX_FPS)"
+    env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    for extra, expected in (({}, "120"), ({"TEXTUAL_FPS": "30"}, "30")):
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**env, **extra},
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == expected

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from typing import TYPE_CHECKING
 
 from sshcore.config import Config
 from sshcore.errors import ConfigError
+
+# Textual draws at most 60 frames a second, and after a frame that took long it waits one to
+# two frames for the next: a key pressed just after a busy repaint was drawn 17-33 ms later
+# (bench/dashboard.py load --trace-slow: "tick"). At 120 the wait halves; frames are drawn
+# only when something changed, so an idle dashboard costs the same. Read when Textual is
+# first imported, which the dashboard does after this module (TEXTUAL_FPS set by the user
+# wins).
+os.environ.setdefault("TEXTUAL_FPS", "120")
 
 if TYPE_CHECKING:
     from sshcore.core import Core
