@@ -339,3 +339,37 @@ def test_a_row_added_redraws_the_table_without_laying_out_the_screen(tmp_path: P
             assert table.show_vertical_scrollbar
 
     asyncio.run(overflow())
+
+
+def test_up_and_down_move_the_cursor_without_the_key_going_up_to_the_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table moves its cursor on Up/Down itself: the key no longer travels through the
+    pane, the grid and the screen to the app first (a trip through the event loop each,
+    3-20 ms under load). Other keys still reach the pane (/ filters, Enter, letters)."""
+    from tui.panes.base import FilterablePane
+
+    hosts = {f"host-{i}": {"hostname": f"10.0.0.{i + 1}"} for i in range(5)}
+    app = make_app(tmp_path, hosts)
+    reached: list[str] = []
+    on_key = FilterablePane.on_key
+
+    def spy(self: FilterablePane, event: Any) -> None:
+        reached.append(event.key)
+        on_key(self, event)
+
+    monkeypatch.setattr(FilterablePane, "on_key", spy)
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            await pilot.press("1", "down", "down", "up")
+            await pilot.pause()
+            assert app.hosts_pane.selected_key() == "host-1"
+            assert "10.0.0.2" in str(app.hosts_pane.border_subtitle)  # host-1's
+            await pilot.press("slash")
+            await pilot.pause()
+            assert "down" not in reached and "up" not in reached
+            assert "slash" in reached  # other keys still go through the pane
+
+    asyncio.run(run())
