@@ -25,7 +25,9 @@ load   The dashboard (`tui.launch.build_app`, as `devtui` runs it) in tmux, on a
        host's destination) names it. A bare DataTable of as many rows is the baseline; then
        the dashboard with no traffic and no events (quiet), then under load. Resident
        memory: psutil, the dashboard process. `--patch NAME` tries a proposed change to tui/
-       (see PATCHES), `--profile PATH` writes a cProfile of the dashboard under load.
+       (see PATCHES), `--profile PATH` writes a cProfile of the dashboard under load,
+       `--trace-slow PATH` what held its event loop when keys were late (SlowTrace: slow
+       callbacks, each key's way to the screen, gc pauses, threads; a summary per series).
 idle   The installed `devtui` on a config of 20 autostart tunnels (2 hosts on an asyncssh
        server in a separate process), each tunnel checked with one echo, then left alone;
        CPU time (user + system, psutil) of the devtui process over `--seconds` (20), beside a
@@ -912,6 +914,8 @@ PATCHES = {
     "gcdefault": "Python's gc as it comes (no freeze, threshold 700) and Textual's render caches",
     "young700": "young collections every 700 allocations (Python's default), the rest as shipped",
     "young3000": "young collections every 3,000 allocations, the rest as shipped",
+    "keysup": "Up/Down travel up to the app for the table's binding (Textual's own path)",
+    "fps60": "Textual's 60 frames a second (devtui asks for 120)",
 }
 
 
@@ -943,6 +947,14 @@ def apply_patches(patches: tuple[str, ...]) -> None:
             update_cell(self, row_key, column_key, value, update_width=update_width)
 
         PaneTable.update_cell = grow_only  # type: ignore[method-assign]
+    if "fps60" in patches:
+        os.environ["TEXTUAL_FPS"] = "60"  # read when Textual is first imported: not yet
+    if "keysup" in patches:
+        from textual.widgets import DataTable
+
+        from tui.panes.base import PaneTable
+
+        PaneTable._on_key = DataTable._on_key  # type: ignore[method-assign]
     if "young700" in patches or "young3000" in patches:
         import tui.heap
 
@@ -984,7 +996,6 @@ def dashboard_main(
     whole run is written there when `go_file` goes."""
     import cProfile
 
-    import tui.heap
     from sshcore import ops
     from sshcore.config import Config
     from sshcore.events import Event, HostLost, TunnelConnectionClosed, TunnelConnectionOpened
@@ -1055,7 +1066,7 @@ def dashboard_main(
             # What the paste (`p`, Enter) does after its modal (HostActions._add_line), less
             # its cursor move to the new host, which would derail the key series.
             line = f"ssh -p 2222 saved@10.250.{count // 250}.{count % 250 + 1}"
-            outcome = await tui.heap.in_thread(ops.add_from_line, config, line)
+            outcome = await asyncio.to_thread(ops.add_from_line, config, line)
             app.note_saved()
             app._said(outcome.lines)
             app.refresh_panes(saved=True)

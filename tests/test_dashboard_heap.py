@@ -114,58 +114,6 @@ def test_a_busy_table_keeps_a_few_screenfuls_of_rendered_cells(tmp_path: Path) -
     asyncio.run(run())
 
 
-def test_a_config_thread_hands_the_gil_back_sooner_and_then_as_before() -> None:
-    """While a save or reload parses in a thread, the loop gets the GIL back within 0.5 ms,
-    not 5 ms (it gives it up at every select and socket call); after, as it was."""
-    import sys
-
-    before = sys.getswitchinterval()
-    seen: list[float] = []
-
-    def parse(tag: str) -> str:
-        seen.append(sys.getswitchinterval())
-        return tag
-
-    async def run() -> None:
-        both = await asyncio.gather(heap.in_thread(parse, "a"), heap.in_thread(parse, "b"))
-        assert both == ["a", "b"]
-        with heap.short_switch():
-            seen.append(sys.getswitchinterval())
-
-    asyncio.run(run())
-    assert seen == [heap.SHORT_SWITCH] * 3
-    assert sys.getswitchinterval() == before
-
-
-def test_a_paste_saves_with_the_short_switch_interval(tmp_path: Path) -> None:
-    """The paste's save (`p`) and a reload run their parse under heap.short_switch."""
-    import sys
-
-    from sshcore import ops
-
-    app = make_app(tmp_path, {"web": {"hostname": "10.0.0.1"}})
-    seen: list[float] = []
-    add = ops.add_from_line
-
-    def spy(*args: object) -> object:
-        seen.append(sys.getswitchinterval())
-        return add(*args)  # type: ignore[arg-type]
-
-    async def run() -> None:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await ready(pilot)
-            ops.add_from_line = spy  # type: ignore[assignment]
-            try:
-                await app.host_actions._add_line("ssh dev@10.9.9.9")
-            finally:
-                ops.add_from_line = add
-            await pilot.pause()
-            assert "10-9-9-9" in app.config.hosts
-
-    asyncio.run(run())
-    assert seen == [heap.SHORT_SWITCH]
-
-
 def test_the_dashboard_draws_up_to_120_frames_a_second_unless_told_otherwise() -> None:
     """Textual waits one to two frames after a long one: at 60 fps a key just after a busy
     repaint was drawn 17-33 ms later. The user's own TEXTUAL_FPS still wins."""

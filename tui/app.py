@@ -503,8 +503,7 @@ class DevTuiApp(App[int]):
             self.query_one(StatusBar).update(text, layout=False)
 
     async def _saved(self, work: Awaitable[Any], message: str) -> None:
-        with heap.short_switch():  # the save parses and writes the file in a thread
-            await work
+        await work
         self.note_saved()
         self.say(message)
         self.log_line("info", message)
@@ -525,7 +524,7 @@ class DevTuiApp(App[int]):
     async def _reload(self) -> None:
         stamp = self._stamp()
         try:
-            changed = await heap.in_thread(self.config.reload)
+            changed = await asyncio.to_thread(self.config.reload)
         except ConfigError as e:
             self._config_stamp = stamp
             self.notify(

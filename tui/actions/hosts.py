@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any
 from sshcore.errors import DevtuiError
 from sshcore.model import HostSpec
 
-from .. import heap
-
 if TYPE_CHECKING:
     from ..app import DevTuiApp
 
@@ -137,7 +135,7 @@ class HostActions:
     async def _add_line(self, line: str) -> None:
         from sshcore import ops
 
-        outcome = await heap.in_thread(ops.add_from_line, self.app.config, line)
+        outcome = await asyncio.to_thread(ops.add_from_line, self.app.config, line)
         self.app.note_saved()
         self.app._said(outcome.lines)
         self.app.refresh_panes(saved=True)
@@ -193,7 +191,7 @@ class HostActions:
     async def _import(self) -> None:
         from sshcore import ops
 
-        outcome = await heap.in_thread(ops.import_ssh_config, self.app.config, None)
+        outcome = await asyncio.to_thread(ops.import_ssh_config, self.app.config, None)
         self.app.note_saved()
         self.app._said(outcome.lines)
         self.app.refresh_panes(full=True)
