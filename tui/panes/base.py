@@ -327,14 +327,16 @@ class FilterablePane(Pane):
         drawn: dict[str, Any] = self.__dict__.get("_drawn_from", {})
         shown: dict[str, tuple[Any, ...]] = self.__dict__.get("_shown", {})
         same = saved and basis == self.__dict__.get("_drawn_basis")
-        stale = self.stale
-        rows = {
-            key: shown[key]
-            if same and key in shown and key not in stale and key in drawn and drawn[key] == item
-            else make(key, item)
-            for key, item in items.items()
-        }
-        self.stale = set()  # every row is made or current
+        rows: dict[str, tuple[Any, ...]] = {}
+        kept: set[str] = set()
+        for key, item in items.items():
+            if same and key in shown and key in drawn and drawn[key] == item:
+                rows[key] = shown[key]
+                kept.add(key)
+            else:
+                rows[key] = make(key, item)
+        # A kept row that was waiting (out of view, see `in_view`) still waits for the tick.
+        self.stale &= kept
         self._drawn_from = items
         self._drawn_basis = basis
         return rows
