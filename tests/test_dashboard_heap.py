@@ -114,14 +114,24 @@ def test_a_busy_table_keeps_a_few_screenfuls_of_rendered_cells(tmp_path: Path) -
     asyncio.run(run())
 
 
-def test_the_dashboard_draws_up_to_120_frames_a_second_unless_told_otherwise() -> None:
+def test_the_dashboard_draws_up_to_120_frames_a_second_unless_told_otherwise(
+    tmp_path: Path,
+) -> None:
     """Textual waits one to two frames after a long one: at 60 fps a key just after a busy
     repaint was drawn 17-33 ms later. The user's own TEXTUAL_FPS still wins."""
-    probe = "import tui.launch, textual.constants as c; print(c.MAX_FPS)"
+    # The setting is Textual's alone: once the app is built it is gone from the environment
+    # that `s` (a shell), an editor or a remote program started from the dashboard inherit.
+    probe = (
+        "import os, sys, tui.launch, textual.constants as c; from sshcore.config import Config;"
+        " tui.launch.build_app(Config.load(sys.argv[1]));"
+        " print(c.MAX_FPS, os.environ.get('TEXTUAL_FPS'))"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
-    for extra, expected in (({}, "120"), ({"TEXTUAL_FPS": "30"}, "30")):
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    for extra, expected in (({}, "120 None"), ({"TEXTUAL_FPS": "30"}, "30 30")):
         done = subprocess.run(
-            [sys.executable, "-c", probe],
+            [sys.executable, "-c", probe, str(config)],
             capture_output=True,
             text=True,
             timeout=60,

@@ -16,6 +16,7 @@ from sshcore.errors import ConfigError
 # only when something changed, so an idle dashboard costs the same. Read when Textual is
 # first imported, which the dashboard does after this module (TEXTUAL_FPS set by the user
 # wins).
+_FPS_OURS = "TEXTUAL_FPS" not in os.environ
 os.environ.setdefault("TEXTUAL_FPS", "120")
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ def build_app(config: Config, *, banner: str | None = None) -> DevTuiApp:
     from . import heap
     from .app import DevTuiApp
 
+    if _FPS_OURS:  # Textual has read it; the shells and programs devtui starts must not
+        os.environ.pop("TEXTUAL_FPS", None)
     heap.tune()
     return DevTuiApp(  # type: ignore[arg-type]
         config, _core_factory(config), banner=banner, settle_heap=True
