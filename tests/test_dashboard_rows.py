@@ -375,3 +375,52 @@ def test_up_and_down_move_the_cursor_without_the_key_going_up_to_the_app(
             assert "slash" in reached  # other keys still go through the pane
 
     asyncio.run(run())
+
+
+def test_a_rebuild_while_scrolled_down_with_rows_waiting_keeps_the_app_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows out of view wait for the tick; a rebuild of the table (a resize across the
+    pane's wide layout, a hand edit that drops many hosts) scrolls it to the top first.
+    The waiting rows are made after the rebuild, not in the middle of it (where the table
+    had no rows or columns yet, and the app ended with a traceback)."""
+    from sshcore.events import HostLost
+
+    monkeypatch.setattr(tui.app, "CONFIG_POLL", 0.2)
+    hosts = {f"host-{i:02d}": {"hostname": f"10.0.0.{i + 1}"} for i in range(60)}
+    app = make_app(tmp_path, hosts)
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            assert app.core is not None
+            pane, table = app.hosts_pane, app.hosts_pane.table
+
+            async def scrolled_with_a_row_waiting(host: str) -> None:
+                table.scroll_to(y=40, animate=False, immediate=True)
+                await pilot.pause()
+                app.core.bus.publish(HostLost(host, "gone quiet"))
+                app._flush_events()
+                assert host in pane.stale
+
+            await scrolled_with_a_row_waiting("host-02")
+            await pilot.resize_terminal(200, 40)  # the pane turns wide: new columns
+            await pilot.pause()
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause()
+            assert app.is_running and len(row_keys(app)) == 60
+
+            await scrolled_with_a_row_waiting("host-03")
+            text = app.config.path.read_text()
+            start = text.index("[hosts.host-10]")
+            end = text.index("[hosts.host-20]")
+            app.config.path.write_text(text[:start] + text[end:])  # ten hosts go at once
+            await until(pilot, lambda: len(row_keys(app)) == 50, 10, "the reload")
+            await pilot.pause()
+            assert app.is_running
+            table.scroll_to(y=0, animate=False, immediate=True)
+            await until(pilot, lambda: not pane.stale, 5, "the waiting row made")
+            assert row_keys(app)[:3] == ["host-00", "host-01", "host-02"]
+
+    asyncio.run(run())
+    assert app.return_code in (0, None)

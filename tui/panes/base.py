@@ -65,8 +65,7 @@ class PaneTable(DataTable[Any]):
         # binding: four more trips through the event loop, 3-20 ms under load.
         action = CURSOR_KEYS.get(event.key)
         if action is None:
-            await super()._on_key(event)
-            return
+            return  # Textual calls the base classes' _on_key itself (along the MRO)
         event.stop()
         event.prevent_default()
         await self.run_action(action)
@@ -77,7 +76,10 @@ class PaneTable(DataTable[Any]):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if round(old_value) != round(new_value) and isinstance(self.parent, FilterablePane):
-            self.parent.refresh_stale()  # rows coming into view that waited are made now
+            # Rows coming into view that waited are made now; but after what moved the view
+            # is done: a rebuild (clear(), on a resize or a reordering save) scrolls to the
+            # top before its rows and columns are back.
+            self.call_later(self.parent.refresh_stale)
 
     def rows_in_view(self, margin: int = 2) -> range:
         """Indexes of the rows drawn now (a few more either side)."""
