@@ -233,7 +233,11 @@ def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
                     return
                 if pos == 0 and need >= end:
                     piece: bytes | memoryview = data
-                elif have == 0 and type(self._recv_encryption) is GCMEncryption:
+                elif (
+                    have == 0
+                    and type(self._recv_encryption) is GCMEncryption
+                    and type(data) is bytes  # a view may outlive this read: never of a buffer
+                ):
                     # No copy: AES-GCM's header and decrypt steps read any buffer (the
                     # replacements below), and what is left over is made bytes below.
                     piece = view[pos : pos + need]
@@ -488,6 +492,9 @@ def _send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None) -> 
         self._send(sealed)
     else:  # a channel flush in progress (below): its packets go out in one write
         cork.append(sealed)
+        if len(cork) >= _CORK_PACKETS:  # a window of megabytes is not held in memory twice
+            self._send(b"".join(cork))
+            cork.clear()
 
     if self._send_seq == 0xFFFFFFFF and not encryption:
         self._send_seq = 0
@@ -554,6 +561,7 @@ def _gcm_decrypt_packet(
 
 
 _GCM_TAG = 16
+_CORK_PACKETS = 16  # at most this many packets (512 KiB of 32 KiB packets) in one write
 CORK = True  # a channel flush of several packets writes them at once (bench: --fastpath nocork)
 _PAD_POOL = 4096  # random bytes fetched at once for packet padding
 
