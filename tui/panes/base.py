@@ -16,7 +16,7 @@ from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
-from textual.widgets.data_table import CellKey, RowKey
+from textual.widgets.data_table import CellKey, RowDoesNotExist, RowKey
 
 from ..format import clip
 
@@ -296,7 +296,7 @@ class FilterablePane(Pane):
         for key in keys:
             try:
                 shown = key == selected or table.get_row_index(key) in view
-            except Exception:  # not in the table (filtered out, or new): nothing to draw
+            except RowDoesNotExist:  # not in the table (filtered out, or new): made now
                 shown = True
             if shown:
                 now.add(key)
