@@ -666,8 +666,13 @@ def _new_table(values: dict[str, Any]) -> Table:
     return table
 
 
-def _apply(table: Table | dict[str, Any], values: dict[str, Any]) -> None:
-    """Set keys whose value changed, drop keys set to None; leave the rest (and comments) alone."""
+def _apply(table: Table | dict[str, Any], values: dict[str, Any], eol: str = "\n") -> None:
+    """Set keys whose value changed, drop keys set to None; leave the rest (and comments) alone.
+
+    A new key goes at the end of `table` (tomlkit's public `table[key] = value`), ending its
+    line with `eol`; callers that edit a table's own lines cut its trailing comments off first
+    (see _set_keys_text), so the key lands after the last key and not after the comment that
+    leads the next table."""
     from tomlkit.items import Item, Table
 
     for key, value in values.items():
@@ -677,25 +682,16 @@ def _apply(table: Table | dict[str, Any], values: dict[str, Any]) -> None:
         elif key in table:
             if _plain(table[key]) != value:
                 table[key] = value
-        elif isinstance(table, Table) and (last := _last_key(table)) is not None:
-            # After the table's last key, not after the comment that leads the next table.
-            table.value._insert_after(last, key, value)
-            before, added = table.value.item(last), table.value.item(key)
-            if isinstance(before, Item) and isinstance(added, Item):  # same line ending
-                added.trivia.trail = "\r\n" if "\r\n" in before.trivia.trail else "\n"
         else:
             table[key] = value
+            added = table.value.item(key) if isinstance(table, Table) else None
+            if isinstance(added, Item) and eol != "\n":
+                added.trivia.trail = added.trivia.trail.replace("\n", eol)
 
 
-def _last_key(table: Table) -> Any:
-    """The key of the last plain value in `table` (no sub-tables), or None."""
-    from tomlkit.items import AoT, Null, Table
-
-    last = None
-    for key, item in table.value.body:
-        if key is not None and not isinstance(item, (Table, AoT, Null)):
-            last = key
-    return last
+def _eol(text: str) -> str:
+    """The file's line ending: CRLF stays CRLF."""
+    return "\r\n" if "\r\n" in text else "\n"
 
 
 def _plain(item: Any) -> Any:
@@ -1038,7 +1034,7 @@ def _set_keys(path: tuple[str, ...], values: dict[str, Any]) -> _Change:
             if part not in table:
                 table[part] = tomlkit.table()
             table = table[part]
-        _apply(table, values)
+        _apply(table, values, _eol(doc.as_string()))
 
     return _Change(data, text, doc)
 
@@ -1178,8 +1174,15 @@ def _set_keys_text(text: str, path: tuple[str, ...], values: dict[str, Any]) -> 
     if begin is None:
         return None
     end = len(text) if end is None else end
+    # The comments and blank lines that end the table lead the next one: they stay out of
+    # tomlkit's hands, so a new key goes after the last key and above them.
+    lines = text[begin:end].splitlines(keepends=True)
+    keep = len(lines)
+    while keep > 1 and (_is_blank(lines[keep - 1]) or _is_comment(lines[keep - 1])):
+        keep -= 1
+    body, tail = "".join(lines[:keep]), "".join(lines[keep:])
     try:
-        doc = tomlkit.parse(text[begin:end])
+        doc = tomlkit.parse(body)
         table: Any = doc
         for part in path:
             table = table[part]
@@ -1187,8 +1190,8 @@ def _set_keys_text(text: str, path: tuple[str, ...], values: dict[str, Any]) -> 
         return None
     if not isinstance(table, Table):
         return None
-    _apply(table, values)
-    return text[:begin] + doc.as_string() + text[end:]
+    _apply(table, values, _eol(text))
+    return text[:begin] + doc.as_string() + tail + text[end:]
 
 
 def _table_block(path: tuple[str, ...], values: dict[str, Any]) -> list[str]:
