@@ -911,7 +911,7 @@ PATCHES = {
     "logcap": "the Logs pane draws at most 100 lines per batch (not 400)",
     "gil05ms": "the GIL switch interval at 0.5 ms, not Python's 5 ms (tried: no gain)",
     "notoast": "no notification toasts at all (saves and reloads say nothing on screen)",
-    "gcdefault": "Python's gc as it comes (no freeze, threshold 700) and Textual's render caches",
+    "gcdefault": "Python's gc as it comes (no freeze, threshold 700)",
     "young700": "young collections every 700 allocations (Python's default), the rest as shipped",
     "young3000": "young collections every 3,000 allocations, the rest as shipped",
     "keysup": "Up/Down travel up to the app for the table's binding (Textual's own path)",
@@ -950,25 +950,18 @@ def apply_patches(patches: tuple[str, ...]) -> None:
     if "fps60" in patches:
         os.environ["TEXTUAL_FPS"] = "60"  # read when Textual is first imported: not yet
     if "keysup" in patches:
-        from textual.widgets import DataTable
-
         from tui.panes.base import PaneTable
 
-        PaneTable._on_key = DataTable._on_key  # type: ignore[method-assign]
+        del PaneTable.on_key  # the table's keys go the long way, through the app
     if "young700" in patches or "young3000" in patches:
         import tui.heap
 
         tui.heap.YOUNG = 700 if "young700" in patches else 3000
     if "gcdefault" in patches:
         import tui.heap
-        import tui.panes.base
-        import tui.panes.logs
 
         tui.heap.YOUNG = 700
         tui.heap.freeze = lambda: None
-        tui.panes.base.LINE_CACHE = 1000
-        tui.panes.base.CELL_CACHE = 10_000
-        tui.panes.logs.LINE_CACHE = 1024
     if "logcap" in patches:
         import tui.panes.logs
 

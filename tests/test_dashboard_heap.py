@@ -18,7 +18,6 @@ from coreutil import write_config
 from dashboard_util import make_app, ready
 
 from tui import heap
-from tui.panes.base import CELL_CACHE, LINE_CACHE
 
 DEVTUI_PROCESS = textwrap.dedent(
     """
@@ -83,33 +82,6 @@ def test_an_app_in_a_shared_process_leaves_the_collector_alone(tmp_path: Path) -
             await pilot.pause(0.2)
             assert gc.get_freeze_count() == 0
             assert gc.get_threshold() == threshold
-
-    asyncio.run(run())
-
-
-def test_a_busy_table_keeps_a_few_screenfuls_of_rendered_cells(tmp_path: Path) -> None:
-    hosts = {f"host-{i:03d}": {"hostname": f"10.0.{i // 250}.{i % 250 + 1}"} for i in range(300)}
-    app = make_app(tmp_path, hosts)
-
-    async def run() -> None:
-        async with app.run_test(size=(120, 50)) as pilot:
-            await ready(pilot)
-            table = app.hosts_pane.table
-            columns = list(table.columns)
-            # Every round changes each shown row's detail cell and repaints, as the tunnels'
-            # counters do a few times a second: each repaint renders the shown cells anew.
-            for round_ in range(60):
-                for i in range(0, 300, 7):
-                    table.update_cell(f"host-{i:03d}", columns[-1], f"round {round_}")
-                table.scroll_to(y=(round_ * 13) % 260, animate=False, immediate=True)
-                await pilot.pause()
-            cells = len(table._cell_render_cache)
-            lines = len(table._line_cache)
-            assert cells > LINE_CACHE  # the rounds did render many cells
-            assert cells <= CELL_CACHE
-            assert lines <= LINE_CACHE
-            log = app.logs_pane.log_view
-            assert log._line_cache.maxsize == LINE_CACHE
 
     asyncio.run(run())
 

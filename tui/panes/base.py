@@ -12,11 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.geometry import Size
-from textual.reactive import Reactive
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
-from textual.widgets.data_table import CellKey, RowDoesNotExist, RowKey
+from textual.widgets.data_table import RowDoesNotExist
 
 from ..format import clip
 
@@ -25,12 +23,6 @@ if TYPE_CHECKING:
 
     from ..app import DevTuiApp
 
-# Rendered rows and lines a table keeps (Textual's own: 1,000 lines and 10,000 cells). Every
-# cell update makes them stale, so a busy table holds them full: tens of thousands of objects
-# that each full garbage collection walks (100-270 ms with 500 hosts and 200 busy tunnels,
-# keys held meanwhile). A few screenfuls are what a repaint or a scroll uses.
-LINE_CACHE = 256
-CELL_CACHE = 2048
 CURSOR_KEYS = {"up": "cursor_up", "down": "cursor_down"}  # handled by the table itself
 
 
@@ -39,19 +31,13 @@ class PaneTable(DataTable[Any]):
 
     Text cells are shown as they are: DataTable reads a str cell as markup, so a server's
     error, a remote program's name or a key comment holding `[/]` would end the app
-    (MarkupError) and `[reverse]` would restyle the row. Styled cells are Text already."""
+    (MarkupError) and `[reverse]` would restyle the row. Styled cells are Text already.
 
-    # A row added or removed changes the scrollable size, which Textual answers with a layout
-    # of the whole screen (~10-15 ms more on that repaint with 500 hosts, at every save and
-    # reload). The table's own size is the pane's, so the scrollbars alone follow; a layout
-    # still comes when a scrollbar has to appear or go (`_scroll_update` sets those).
-    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+    Only DataTable's public API is used here (issue 16): a Textual release may change any
+    of its internals."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
-        for cache in (self._row_render_cache, self._row_renderable_cache, self._line_cache):
-            cache.maxsize = LINE_CACHE
-        self._cell_render_cache.maxsize = CELL_CACHE
 
     def add_row(self, *cells: Any, **kwargs: Any) -> Any:
         return super().add_row(*(_plain(c) for c in cells), **kwargs)
@@ -59,19 +45,16 @@ class PaneTable(DataTable[Any]):
     def update_cell(self, row_key: Any, column_key: Any, value: Any, **kwargs: Any) -> None:
         super().update_cell(row_key, column_key, _plain(value), **kwargs)
 
-    async def _on_key(self, event: events.Key) -> None:
+    async def on_key(self, event: events.Key) -> None:
         # Up and Down move the cursor here, at once. Otherwise the key goes up through the
         # pane, the grid and the screen to the app, which then looks up the table's own
         # binding: four more trips through the event loop, 3-20 ms under load.
         action = CURSOR_KEYS.get(event.key)
         if action is None:
-            return  # Textual calls the base classes' _on_key itself (along the MRO)
+            return
         event.stop()
         event.prevent_default()
         await self.run_action(action)
-
-    def watch_virtual_size(self, virtual_size: Size) -> None:
-        self._scroll_update(virtual_size)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -88,22 +71,15 @@ class PaneTable(DataTable[Any]):
 
     def update_cells(self, changes: list[tuple[str, Any, Any]]) -> None:
         """Many `update_cell(row, column, value)` at once, for rows and columns the table
-        has: one repaint asked for, not one per cell (hundreds a flush with 200 busy
-        tunnels). A cell wider than its column re-measures that column, as update_cell
-        with update_width does; a narrower one does not (that would measure every row)."""
-        if not changes:
-            return
-        data = self._data
+        has. A cell wider than its column re-measures that column (update_width); a
+        narrower one does not (that would measure every row of it: 70% of the CPU with
+        700 busy rows)."""
         columns = self.columns
         for row_key, column_key, value in changes:
             cell = _plain(value)
-            data[RowKey(row_key)][column_key] = cell
             plain = cell.plain if isinstance(cell, Text) else str(cell)
-            if cell_len(plain) > columns[column_key].content_width:
-                self._updated_cells.add(CellKey(RowKey(row_key), column_key))
-                self._require_update_dimensions = True
-        self._update_count += 1
-        self.refresh()
+            wider = cell_len(plain) > columns[column_key].content_width
+            super().update_cell(row_key, column_key, cell, update_width=wider)
 
 
 def _plain(cell: Any) -> Any:

@@ -17,7 +17,7 @@ from textual.content import Content
 from textual.reactive import var
 from textual.widgets import RichLog, Static
 
-from .base import LINE_CACHE, Pane
+from .base import Pane
 
 if TYPE_CHECKING:
     from textual.widgets import Input
@@ -88,9 +88,6 @@ class LogsPane(Pane):
         yield Static("", classes="sources")
         with Vertical():
             view = RichLog(max_lines=SHOWN, wrap=True, markup=False, min_width=20, id="log")
-            # Cropped lines kept for repaints (Textual's own: 1,024): fewer objects for each
-            # full garbage collection to walk (see LINE_CACHE in base.py).
-            view._line_cache.maxsize = LINE_CACHE
             yield view
 
     def on_mount(self) -> None:
