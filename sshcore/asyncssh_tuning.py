@@ -28,7 +28,9 @@ Two things, both small and both safe to leave out:
 
    Non-AEAD ciphers (aes*-ctr, *-cbc with an HMAC) keep the packet exactly as before.
    The patch is applied only to asyncssh versions in `TESTED_VERSIONS` (the code it wraps
-   is private); on any other version `apply()` is a no-op that returns False. It is
+   is private); on any other version, or with DEVTUI_ASYNCSSH_STOCK=1 in the environment,
+   `apply()` is a no-op that returns False; the Core then logs one line saying why
+   (`status()`, the AsyncsshStock event). It is
    idempotent, and `revert()` undoes it. The upstream fix would be one condition in
    `send_packet`::
 
@@ -161,9 +163,30 @@ def _wrap(original: _SendPacket) -> _SendPacket:
     return send_packet
 
 
+STOCK_ENV = "DEVTUI_ASYNCSSH_STOCK"  # set to 1: asyncssh exactly as released, on purpose
+
+
 def supported(version: str | None = None) -> bool:
     """True if the patch is known to fit asyncssh `version` (default: the installed one)."""
     return (version or asyncssh.__version__) in TESTED_VERSIONS
+
+
+def stock_requested() -> bool:
+    """True when the user asked for asyncssh as released (DEVTUI_ASYNCSSH_STOCK=1)."""
+    return os.environ.get(STOCK_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def status() -> str:
+    """One line on how asyncssh runs here: with devtui's fast path or stock, and why."""
+    version = asyncssh.__version__
+    if fastpath_applied():
+        return f"asyncssh {version} with devtui's fast path"
+    if stock_requested():
+        return f"asyncssh {version} stock ({STOCK_ENV}=1)"
+    if not supported():
+        tested = ", ".join(sorted(TESTED_VERSIONS))
+        return f"asyncssh {version} stock (devtui's fast path was tested with {tested} only)"
+    return f"asyncssh {version} stock"
 
 
 def is_applied() -> bool:
@@ -180,7 +203,7 @@ def apply() -> bool:
     if is_applied():
         apply_fastpath()
         return True
-    if not supported():
+    if stock_requested() or not supported():
         return False
     # The shapes this relies on; a surprise means "not the code we tested": leave it alone.
     if any(cls.needs_mac() for cls in AEAD_ENCRYPTIONS) or MSG_IGNORE != 2:
@@ -732,7 +755,7 @@ def apply_fastpath() -> bool:
     asyncssh version it was not tested with."""
     if _FAST_ORIGINALS:
         return True
-    if not supported():
+    if stock_requested() or not supported():
         return False
     if any(not hasattr(cls, name) for cls, names in _NEEDED.items() for name in names):
         return False

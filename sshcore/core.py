@@ -12,11 +12,12 @@ from pathlib import Path
 
 import asyncssh
 
-from . import discovery, follow, hostkeys, keys, shell
+from . import asyncssh_tuning, discovery, follow, hostkeys, keys, shell
 from .config import Config, default_log_dir
 from .discovery import ListeningPort
 from .errors import DevtuiError
 from .events import (
+    AsyncsshStock,
     Event,
     EventBus,
     FileLog,
@@ -146,6 +147,8 @@ class Core:
                 self._file_log = FileLog(log_file)
                 self.bus.subscribe(self._file_log)
         self.log_file = log_file if isinstance(log_file, Path) else None
+        if not asyncssh_tuning.fastpath_applied():  # one line: why asyncssh runs stock here
+            self.bus.publish(AsyncsshStock(asyncssh_tuning.status()))
 
     async def __aenter__(self) -> Core:
         return self

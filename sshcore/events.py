@@ -342,6 +342,16 @@ class PortForwarded(Event):
 
 # -- front ends ------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class AsyncsshStock(Event):
+    """asyncssh runs as released: devtui's fast path stood down (untested version, or asked)."""
+
+    detail: str
+
+    def message(self) -> str:
+        return self.detail
+
+
+@dataclass(frozen=True)
 class UnexpectedError(Event):
     """A bug caught by a front end: one line for the user, the traceback for the log file."""
 

@@ -40,18 +40,27 @@ SIZES = [1, 2, 3, 15, 16, 17, 31, 33, 100, 4096, 32768 + 29, 70_000]
 PAYLOAD = 768 * 1024 + 7
 
 
-@pytest.fixture(autouse=True)
-def fastpath_on() -> Iterator[None]:
-    """Everything apply() installs (as devtui runs), and the state found put back after."""
+@pytest.fixture(autouse=True, params=["fast", "stock"])
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs twice: with everything apply() installs (as devtui runs on a tested
+    asyncssh) and with asyncssh as released (DEVTUI_ASYNCSSH_STOCK=1, or a version the fast
+    path was not tested with); the state found is put back after."""
     was_applied, was_fast = asyncssh_tuning.is_applied(), asyncssh_tuning.fastpath_applied()
-    if not asyncssh_tuning.apply() or not asyncssh_tuning.fastpath_applied():
-        pytest.skip(f"asyncssh {asyncssh.__version__} is not a tested version")
-    assert SSHConnection.send_packet is asyncssh_tuning._send_packet
-    yield
+    if request.param == "fast":
+        if not asyncssh_tuning.apply() or not asyncssh_tuning.fastpath_applied():
+            pytest.skip(f"asyncssh {asyncssh.__version__}: the fast path stands down here")
+        assert SSHConnection.send_packet is asyncssh_tuning._send_packet
+    else:
+        asyncssh_tuning.revert()
+        assert not asyncssh_tuning.is_applied()
+    yield request.param
     if not was_applied:
         asyncssh_tuning.revert()
     elif not was_fast:
+        asyncssh_tuning.apply()
         asyncssh_tuning.revert_fastpath()
+    else:
+        asyncssh_tuning.apply()
 
 
 class Chopper:

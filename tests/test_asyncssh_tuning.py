@@ -96,6 +96,46 @@ def test_untested_asyncssh_version_is_left_alone(monkeypatch: pytest.MonkeyPatch
     assert asyncssh_tuning.supported("2.24.1")
 
 
+def test_untested_version_says_why_once_in_the_log_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from sshcore.config import Config
+    from sshcore.core import Core
+
+    asyncssh_tuning.revert()
+    monkeypatch.setattr(asyncssh, "__version__", "2.99.0")
+    assert asyncssh_tuning.apply() is False
+    log = tmp_path / "devtui.log"
+    core = Core(Config.load(tmp_path / "config.toml"), log_file=log)
+    asyncio.run(core.close())
+    lines = [line for line in log.read_text().splitlines() if "asyncssh" in line]
+    assert len(lines) == 1, lines
+    assert "asyncssh 2.99.0 stock" in lines[0] and "tested with 2.24.1" in lines[0]
+
+
+def test_stock_on_purpose_with_the_environment_variable(tmp_path: Any) -> None:
+    """DEVTUI_ASYNCSSH_STOCK=1: asyncssh exactly as released, even on a tested version."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sshcore.session, sshcore.asyncssh_tuning as t;"
+        " print(t.is_applied(), t.fastpath_applied(), t.status())"
+    )
+    env = {**os.environ, "DEVTUI_ASYNCSSH_STOCK": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split()[:2] == ["False", "False"], done.stdout
+    assert "stock (DEVTUI_ASYNCSSH_STOCK=1)" in done.stdout
+    env["DEVTUI_ASYNCSSH_STOCK"] = "0"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    expected = str(asyncssh_tuning.supported())
+    assert done.stdout.split()[:2] == [expected, expected], done.stdout
+
+
 def test_preferred_encryption_algs() -> None:
     defaults = [a.decode() for a in get_default_encryption_algs()]
     available = {a.decode() for a in get_encryption_algs()}
