@@ -30,7 +30,7 @@ PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 
 echo "== ruff check"; .venv/bin/ruff check sshcore tui tests bench
 echo "== ruff format"; .venv/bin/ruff format --check sshcore tui tests bench

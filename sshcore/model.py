@@ -6,7 +6,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 TunnelKind = Literal["local", "remote", "dynamic"]
@@ -368,6 +368,13 @@ class HostSpec:
             """The first key file tried (None: agent and default keys)."""
             return self.identity_files[0] if self.identity_files else None
 
+    def as_json(self) -> dict[str, Any]:
+        """Every field of the host, JSON-ready (`hosts list --json`); `identity_file` (the
+        first of `identity_files`) is kept for scripts written before the list."""
+        found = _fields_json(self)
+        found["identity_file"] = self.identity_file
+        return found
+
     @property
     def destination(self) -> str:
         """user@hostname:port, as shown to users."""
@@ -402,6 +409,17 @@ class TunnelSpec:
         connections devtui opens from this machine (ssh -R [bind:]port)."""
         return self.kind == "remote" and self.target is None
 
+    def as_json(self) -> dict[str, Any]:
+        """Every field of the tunnel, JSON-ready (`tunnels list --json`), plus what follows
+        from them: whether it listens on every interface (here, or on the remote for a
+        remote listener), whether it is a reverse SOCKS proxy, and its one-line route."""
+        return {
+            **_fields_json(self),
+            "all_interfaces": self.listen.all_interfaces,
+            "reverse_socks": self.reverse_socks,
+            "route": self.describe(),
+        }
+
     def describe(self) -> str:
         """One human line: "local 127.0.0.1:7860 -> 127.0.0.1:7860 via intern"."""
         if self.reverse_socks:
@@ -409,6 +427,19 @@ class TunnelSpec:
         else:
             arrow = f" -> {self.target}" if self.target else " (SOCKS)"
         return f"{self.kind} {self.listen}{arrow} via {self.host}"
+
+
+def _fields_json(spec: Any) -> dict[str, Any]:
+    """A spec's dataclass fields as JSON values: tuples as lists, endpoints as "ADDR:PORT"."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (tuple, list)):
+            return [plain(v) for v in value]
+        if isinstance(value, Endpoint):
+            return str(value)
+        return value
+
+    return {f.name: plain(getattr(spec, f.name)) for f in fields(spec)}
 
 
 def tunnel_name(host: str, kind: TunnelKind, port: int, *, socks: bool = False) -> str:

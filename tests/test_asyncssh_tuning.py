@@ -75,7 +75,7 @@ def test_apply_is_idempotent_and_revertible() -> None:
     assert not asyncssh_tuning.is_applied()
     assert asyncssh_tuning.apply() is asyncssh_tuning.supported()
     if not asyncssh_tuning.supported():
-        pytest.skip(f"asyncssh {asyncssh.__version__} is not a tested version")
+        pytest.skip(f"asyncssh {asyncssh.__version__}: the fast path stands down here")
     patched = SSHConnection.send_packet
     assert patched is not original
     assert asyncssh_tuning.apply() is True
@@ -187,7 +187,7 @@ async def test_sshd_receives_no_msg_ignore_on_aead(
     sshd_factory: Callable[..., Sshd], echo_server: EchoServer, cipher: str
 ) -> None:
     if not asyncssh_tuning.apply():
-        pytest.skip(f"asyncssh {asyncssh.__version__} is not a tested version")
+        pytest.skip(f"asyncssh {asyncssh.__version__}: the fast path stands down here")
     assert await sshd_ignores(sshd_factory, echo_server, cipher) == 0
 
 
@@ -213,7 +213,7 @@ async def test_sshd_rekey_with_the_patch(
 ) -> None:
     """Key re-exchanges mid-stream (client side, every 256 KiB) keep the stream intact."""
     if not asyncssh_tuning.apply():
-        pytest.skip(f"asyncssh {asyncssh.__version__} is not a tested version")
+        pytest.skip(f"asyncssh {asyncssh.__version__}: the fast path stands down here")
     log = await sshd_log(
         sshd_factory, echo_server, "aes128-gcm@openssh.com", rekey_bytes=256 * 1024
     )
@@ -247,7 +247,7 @@ async def test_asyncssh_server(
     cipher: str,
 ) -> None:
     if not asyncssh_tuning.apply():
-        pytest.skip(f"asyncssh {asyncssh.__version__} is not a tested version")
+        pytest.skip(f"asyncssh {asyncssh.__version__}: the fast path stands down here")
     key = asyncssh_server.client_key(DEFAULT_USER)
     async with await asyncssh_server.connect(
         DEFAULT_USER, client_keys=[str(key)], **cipher_options(cipher)

@@ -126,6 +126,74 @@ def test_on_a_terminal_bare_devtui_and_demo_open_the_dashboard(
 
 
 # ---------------------------------------------------------------------------------------------
+# --json says everything the config holds
+
+
+EVERY_HOST_FIELD = """
+[hosts.gpu]
+hostname = "gpu.example.com"
+port = 2222
+user = "me"
+identity_files = ["~/.ssh/a", "~/.ssh/b"]
+compression = true
+forward_agent = true
+auto_forward = "always"
+ignore_ports = [22, 5432]
+log_sources = ["/var/log/app.log", "cmd:journalctl -f"]
+keepalive_interval = 7
+keepalive_count_max = 5
+connect_timeout = 9
+certificate_file = "~/.ssh/a-cert.pub"
+proxy_command = "nc %h %p"
+
+[hosts.bastion]
+hostname = "b.example.com"
+
+[hosts.inner]
+hostname = "10.1.2.3"
+jump = "bastion"
+
+[tunnels.web]
+host = "gpu"
+kind = "local"
+listen = "127.0.0.1:7860"
+target = "127.0.0.1:7861"
+autostart = true
+"""
+
+
+def test_hosts_and_tunnels_list_json_name_every_field_of_the_model(cli: Cli) -> None:
+    """A field added to HostSpec or TunnelSpec and left out of --json fails here."""
+    import dataclasses
+
+    from sshcore.config import Config
+
+    cli.config.write_text(EVERY_HOST_FIELD)
+    config = Config.load(cli.config)
+    hosts = {h["name"]: h for h in json.loads(cli("hosts", "list", "--json").stdout)}
+    for name, spec in config.hosts.items():
+        for field in dataclasses.fields(spec):
+            value = getattr(spec, field.name)
+            expected = list(value) if isinstance(value, tuple) else value
+            assert hosts[name][field.name] == expected, (name, field.name)
+    gpu = hosts["gpu"]
+    assert gpu["identity_files"] == ["~/.ssh/a", "~/.ssh/b"]
+    assert gpu["identity_file"] == "~/.ssh/a"  # the first, as before the list
+    assert gpu["log_sources"] == ["/var/log/app.log", "cmd:journalctl -f"]
+    assert gpu["proxy_command"] == "nc %h %p" and gpu["keepalive_interval"] == 7
+    assert gpu["tunnels"] == ["web"] and hosts["inner"]["jump"] == "bastion"
+    # Every field of the config had a value other than its default somewhere.
+    defaults = dataclasses.asdict(config.hosts["bastion"])
+    assert all(any(h[k] != v for h in hosts.values()) for k, v in defaults.items() if k != "name")
+
+    (web,) = json.loads(cli("tunnels", "list", "--json").stdout)
+    for field in dataclasses.fields(config.tunnels["web"]):
+        assert field.name in web, field.name
+    assert web["target"] == "127.0.0.1:7861" and web["autostart"] is True
+    assert web["route"] == "local 127.0.0.1:7860 -> 127.0.0.1:7861 via gpu"
+
+
+# ---------------------------------------------------------------------------------------------
 # add
 
 

@@ -412,6 +412,30 @@ def test_repeated_add_remove_does_not_pile_up_blank_lines(tmp_path: Path) -> Non
         assert path.read_text() == HAND_WRITTEN
 
 
+def test_a_new_key_goes_after_the_last_key_not_under_the_next_tables_comment(
+    tmp_path: Path,
+) -> None:
+    """tomlkit files the comment that leads [hosts.b] under [hosts.a]: a key added to a
+    would land below it (and seem to belong to b) if the writer let tomlkit append."""
+    text = (
+        '[hosts.a]\nhostname = "a.example.com"  # the lab\n\n'
+        "# b: the GPU box\n# (second line)\n\n"
+        '[hosts.b]\nhostname = "b.example.com"\n'
+    )
+    for eol in ("\n", "\r\n"):
+        path = tmp_path / "config.toml"
+        path.write_bytes(text.replace("\n", eol).encode())
+        config = Config.load(path)
+        config.update_host("a", HostSpec("a", "a.example.com", user="me", port=2222))
+        expected = text.replace("# the lab\n", '# the lab\nport = 2222\nuser = "me"\n').replace(
+            "\n", eol
+        )
+        assert path.read_bytes().decode() == expected
+        config.update_host("a", HostSpec("a", "a.example.com", port=2222))
+        after = text.replace("# the lab\n", "# the lab\nport = 2222\n").replace("\n", eol)
+        assert path.read_bytes().decode() == after
+
+
 def test_crlf_file_stays_crlf(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     original = HAND_WRITTEN.replace("\n", "\r\n")

@@ -291,10 +291,9 @@ def test_rows_out_of_view_are_made_at_the_tick_or_when_scrolled_into_view(
     asyncio.run(run())
 
 
-def test_a_row_added_redraws_the_table_without_laying_out_the_screen(tmp_path: Path) -> None:
-    """A host added to a long table (a save, a reload) changes only what the table scrolls:
-    its scrollbar follows, and the screen is not laid out again (that held keys ~10-15 ms
-    with 500 hosts). A table that starts to overflow still gets its scrollbar."""
+def test_a_row_added_to_a_long_table_can_be_scrolled_to(tmp_path: Path) -> None:
+    """A host added to a long table (a save, a reload): its scrollbar follows and the new
+    row can be scrolled to. A table that starts to overflow gets its scrollbar."""
     hosts = {f"host-{i:02d}": {"hostname": f"10.0.0.{i + 1}"} for i in range(60)}
     app = make_app(tmp_path, hosts)
 
@@ -303,20 +302,11 @@ def test_a_row_added_redraws_the_table_without_laying_out_the_screen(tmp_path: P
             await ready(pilot)
             table = app.hosts_pane.table
             assert table.show_vertical_scrollbar
-            layouts: list[bool] = []
-            refresh = table.refresh
-
-            def spy(*regions: Any, **kwargs: Any) -> Any:
-                layouts.append(bool(kwargs.get("layout")))
-                return refresh(*regions, **kwargs)
-
-            table.refresh = spy  # type: ignore[method-assign]
             outcome = await asyncio.to_thread(ops.add_from_line, app.config, "ssh dev@10.9.9.9")
             await app._saved(asyncio.sleep(0), "saved")
             await pilot.pause()
             await pilot.pause()
             assert row_keys(app)[-1] == outcome.host
-            assert layouts and not any(layouts)
             assert table.vertical_scrollbar.window_virtual_size == table.virtual_size.height
             table.scroll_end(animate=False, immediate=True)
             await pilot.pause()

@@ -305,6 +305,7 @@ def test_tunnels_list_and_add_say_socks_from_this_machine(
         "autostart": False,
         "all_interfaces": False,
         "reverse_socks": True,
+        "discovered": False,
         "route": "remote 127.0.0.1:1080 -> SOCKS (from this machine) via gpu",
     }
     assert listed["gpu-rsocks1081"]["all_interfaces"] is True

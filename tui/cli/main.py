@@ -119,33 +119,13 @@ def _show(outcome: ops.Outcome) -> None:
 
 def _host_json(config: Config, host: HostSpec) -> dict[str, Any]:
     return {
-        "name": host.name,
-        "hostname": host.hostname,
-        "port": host.port,
-        "user": host.user,
-        "identity_file": host.identity_file,
-        "jump": host.jump,
-        "compression": host.compression,
-        "forward_agent": host.forward_agent,
+        **host.as_json(),
         "tunnels": [t.name for t in config.data.tunnels_of(host.name)],
     }
 
 
 def _tunnel_json(tunnel: TunnelSpec) -> dict[str, Any]:
-    return {
-        "name": tunnel.name,
-        "host": tunnel.host,
-        "kind": tunnel.kind,
-        "listen": str(tunnel.listen),
-        "target": str(tunnel.target) if tunnel.target else None,
-        "autostart": tunnel.autostart,
-        # Here, or on the remote for a remote listener (where its sshd allows the address).
-        "all_interfaces": tunnel.listen.all_interfaces,
-        # A remote tunnel with no target: a SOCKS proxy on the remote whose connections
-        # devtui opens from this machine (ssh -R PORT).
-        "reverse_socks": tunnel.reverse_socks,
-        "route": tunnel.describe(),
-    }
+    return tunnel.as_json()
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:

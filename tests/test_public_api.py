@@ -1,0 +1,138 @@
+"""devtui stands on the public API of its libraries (issue 16): tomlkit's and Textual's
+private names change in patch releases (tomlkit 0.15.3 dropped Container._insert_after and
+every save that added a key failed). The only private use left is the asyncssh fast path,
+which is version-guarded and can be turned off (sshcore/asyncssh_tuning.py)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+import textwrap
+from functools import cache
+from pathlib import Path
+
+import textual
+
+ROOT = Path(__file__).resolve().parent.parent
+OWNER = ("self", "cls")
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _sources(package: str) -> dict[Path, ast.Module]:
+    return {
+        p: ast.parse(p.read_text(encoding="utf-8")) for p in sorted((ROOT / package).rglob("*.py"))
+    }
+
+
+def _defined(tree: ast.AST) -> set[str]:
+    """Private names a tree defines: methods, class attributes, `self._x = ...`."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _private(node.name):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            if _private(node.attr):
+                names.add(node.attr)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                targets = item.targets if isinstance(item, ast.Assign) else []
+                if isinstance(item, ast.AnnAssign):
+                    targets = [item.target]
+                names |= {t.id for t in targets if isinstance(t, ast.Name) and _private(t.id)}
+    return names
+
+
+@cache
+def _textual_private() -> frozenset[str]:
+    names: set[str] = set()
+    for path in Path(textual.__file__).parent.rglob("*.py"):
+        names |= _defined(ast.parse(path.read_text(encoding="utf-8")))
+    return frozenset(names)
+
+
+def _foreign_private_uses(package: str, foreign: frozenset[str] | None) -> list[str]:
+    """`obj._x` in `package` where obj is not self/cls and `_x` is not the package's own
+    (or, with `foreign`, is one of those names even if the package defines it too)."""
+    trees = _sources(package)
+    own: set[str] = set()
+    for tree in trees.values():
+        own |= _defined(tree)
+    found = []
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute) or not _private(node.attr):
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in OWNER:
+                continue
+            if node.attr not in own or (foreign is not None and node.attr in foreign - own):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{node.attr}")
+    return found
+
+
+def test_no_private_name_of_another_library_in_sshcore_but_the_fast_path() -> None:
+    found = [
+        use
+        for use in _foreign_private_uses("sshcore", None)
+        if not use.startswith("sshcore/asyncssh_tuning.py")
+    ]
+    assert found == []
+
+
+def test_no_private_name_of_another_library_in_tui() -> None:
+    assert _foreign_private_uses("tui", _textual_private()) == []
+
+
+def _textual_bases_private(cls: type) -> set[str]:
+    """Private names the Textual classes `cls` inherits from define or set on self."""
+    names: set[str] = set()
+    for base in cls.__mro__:
+        if not base.__module__.startswith("textual"):
+            continue
+        names |= {n for n in vars(base) if _private(n)}
+        try:
+            source = textwrap.dedent(inspect.getsource(base))
+        except (OSError, TypeError):
+            continue
+        names |= _defined(ast.parse(source))
+    return names
+
+
+def _tui_classes() -> list[type]:
+    import tui
+
+    classes = []
+    for info in pkgutil.walk_packages(tui.__path__, "tui."):
+        if info.name.endswith("__main__"):
+            continue  # running it is `python -m tui`
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == info.name and any(
+                b.__module__.startswith("textual") for b in cls.__mro__[1:]
+            ):
+                classes.append(cls)
+    return classes
+
+
+def test_tui_classes_neither_override_nor_touch_textuals_private_members() -> None:
+    """A widget's own `self._x` must not be a name its Textual bases use (`_on_key`,
+    `_data`, `_line_cache` ...): overriding or writing one depends on Textual's insides."""
+    found = []
+    for cls in _tui_classes():
+        taken = _textual_bases_private(cls)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        uses = {
+            node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in OWNER
+            and _private(node.attr)
+        }
+        for name in sorted((uses | _defined(tree)) & taken):
+            found.append(f"{cls.__module__}.{cls.__qualname__}: {name}")
+    assert found == []
