@@ -988,12 +988,16 @@ def _edit_document(text: str, change: Callable[[TOMLDocument], None], path: str)
     try:
         doc = tomlkit.parse(text)
         change(doc)
+        result = doc.as_string()
+        # Some tomlkit versions (0.13) write what they cannot represent as broken TOML
+        # rather than raising: the result must read back.
+        tomllib.loads(result)
     except (ValueError, KeyError, tomlkit.exceptions.TOMLKitError) as e:
         # e.g. hosts written as one inline table cannot take a [hosts.NAME] table
         raise ConfigError(
             f"cannot make this change to the file as written: {e}", path=path
         ) from None
-    return doc.as_string()
+    return result
 
 
 def _section(doc: TOMLDocument, name: str) -> Any:

@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Collection, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.markup import escape
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
+from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 from sshcore.config import Config
 from sshcore.errors import ConfigError, DevtuiError
 from sshcore.model import TunnelSpec
+from sshcore.vis import visible
 
 from . import heap
 from .actions.hosts import HostActions
@@ -41,6 +42,7 @@ from .panes import HostsPane, KeysPane, LogsPane, TunnelsPane
 from .panes.base import FilterablePane, Pane
 from .panes.logs import LogRecord
 from .prompts import TuiPrompts
+from .text import styled
 
 if TYPE_CHECKING:
     from sshcore.core import Core
@@ -127,7 +129,7 @@ class DevTuiApp(App[int]):
         self._config_stamp = self._stamp()
         self._theme_loaded = False
         self._in_shell = False
-        self._status_shown = ""
+        self._status_shown = Content("")
         self._say: tuple[str, float] = ("", 0.0)  # a passing word on the top line, and until
         self._followers: dict[str, Worker[Any]] = {}  # "host:source" -> its follower
         self._source_pending: dict[str, list[LogRecord]] = {}
@@ -395,6 +397,8 @@ class DevTuiApp(App[int]):
         """Textual's notify, but a message is plain text unless markup=True is asked for:
         messages carry server errors, remote program names and file contents, and as markup
         a `[/]` in them ended the app (MarkupError) and `[reverse]` restyled the toast."""
+        if not markup:  # and controls (a server's ANSI, bidi overrides) shown as escapes
+            message, title = visible(message, newlines=True), visible(title)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def log_line(self, level: str, text: str) -> None:
@@ -403,24 +407,27 @@ class DevTuiApp(App[int]):
             return  # quitting (see refresh_panes); the log file has the core's events
         self.logs_pane.add([LogRecord(time.time(), level, text)])
 
-    def _status_text(self) -> str:
+    def _status_text(self) -> Content:
         hosts = len(self.config.hosts)
         up = len(self.running_tunnels()) if self.core else 0
         counts = (
             f"{hosts} host{'s' if hosts != 1 else ''} · {up}/{len(self.config.tunnels)} tunnels on"
         )
+        keys = "[b]?[/] keys · [b]q[/] quit"
         if self._jobs:
             newest = list(self._jobs.values())[-1]
             more = f" (+{len(self._jobs) - 1})" if len(self._jobs) > 1 else ""
-            return f"[b]⟳ {escape(newest)}{more}[/] · esc cancels · {counts}"
+            return styled(
+                "[b]⟳ $job$more[/] · esc cancels · $counts", job=newest, more=more, counts=counts
+            )
         state = "starting… · " if self.core is None else ""
         said, until = self._say
         if said and time.monotonic() < until:
-            return f"[b]✓ {escape(said)}[/] · {counts} · [b]?[/] keys · [b]q[/] quit"
+            return styled(f"[b]✓ $said[/] · $counts · {keys}", said=said, counts=counts)
         if self.banner:  # the demo: its next step first, the counts are in the panes
-            return f"{escape(self.banner)} · {state}[b]?[/] keys · [b]q[/] quit"
+            return styled(f"$banner · $state{keys}", banner=self.banner, state=state)
         where = display_path(self.config.path)
-        return f"{escape(where)} · {state}{counts} · [b]?[/] keys · [b]q[/] quit"
+        return styled(f"$where · $state$counts · {keys}", where=where, state=state, counts=counts)
 
     # -- jobs (workers) ---------------------------------------------------------------------------
     def job(self, work: Awaitable[Any], description: str, *, group: str = "default") -> Worker[Any]:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
 
+from .text import markup_literal
+
 if TYPE_CHECKING:
     from .app import DevTuiApp
 
@@ -19,6 +21,16 @@ def _safe(app: DevTuiApp, action: Callable[[], object]) -> Callable[[], None]:
             app.report_exception("command palette", e)
 
     return run
+
+
+def _command(
+    app: DevTuiApp, title: str, help_text: str, action: Callable[[], object]
+) -> SystemCommand:
+    """A command naming a host, tunnel or key: the palette reads its title and help as
+    markup, so those names and routes go in as literal text."""
+    return SystemCommand(
+        markup_literal(title), markup_literal(help_text), _safe(app, action), discover=False
+    )
 
 
 def dashboard_commands(app: DevTuiApp) -> Iterator[SystemCommand]:
@@ -84,7 +96,7 @@ def dashboard_commands(app: DevTuiApp) -> Iterator[SystemCommand]:
                 lambda n=name: app.host_actions.forget_host_key(n),
             ),
         ):
-            yield SystemCommand(title, help_text, _safe(app, action), discover=False)
+            yield _command(app, title, help_text, action)
     running = set(app.running_tunnels())
     for name, tunnel in app.config.tunnels.items():
         verb = "stop" if name in running else "start"
@@ -120,7 +132,7 @@ def dashboard_commands(app: DevTuiApp) -> Iterator[SystemCommand]:
                 lambda n=name: app.tunnel_actions.delete_tunnel(n),
             ),
         ):
-            yield SystemCommand(title, help_text, _safe(app, action), discover=False)
+            yield _command(app, title, help_text, action)
     for info in app.keys_pane.keys:
         for title, help_text, action in (
             (
@@ -144,4 +156,4 @@ def dashboard_commands(app: DevTuiApp) -> Iterator[SystemCommand]:
                 lambda i=info: app.key_actions.fix_key_permissions(i),
             ),
         ):
-            yield SystemCommand(title, help_text, _safe(app, action), discover=False)
+            yield _command(app, title, help_text, action)

@@ -16,6 +16,8 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import RowDoesNotExist
 
+from sshcore.vis import visible
+
 from ..format import clip
 
 if TYPE_CHECKING:
@@ -83,13 +85,13 @@ class PaneTable(DataTable[Any]):
 
 
 def _plain(cell: Any) -> Any:
-    return Text(cell, end="") if isinstance(cell, str) else cell
+    return Text(visible(cell), end="") if isinstance(cell, str) else cell
 
 
 def plain_subtitle(widget: Widget, text: str) -> None:
     """Set `widget`'s border subtitle to `text` as it is (clipped to the border), never read
     as markup: subtitles show names and messages that come from servers and files."""
-    widget.border_subtitle = Content(clip(text, max(10, widget.size.width - 6)))
+    widget.border_subtitle = Content(clip(visible(text), max(10, widget.size.width - 6)))
 
 
 class EmptyNote(Static, can_focus=True):

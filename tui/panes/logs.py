@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.markup import escape
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
@@ -17,6 +16,9 @@ from textual.content import Content
 from textual.reactive import var
 from textual.widgets import RichLog, Static
 
+from sshcore.vis import visible
+
+from ..text import styled
 from .base import Pane
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ class LogRecord:
         line = Text(stamp(self.at), style="dim")
         style = LEVEL_STYLE.get(self.level, "")
         line.append(LEVEL_TAG.get(self.level, "   "), style=style)
-        line.append(self.text, style=style)
+        line.append(visible(self.text), style=style)
         return line
 
 
@@ -112,11 +114,11 @@ class LogsPane(Pane):
         """The tab line: hidden while the events are the only source."""
         bar = self.query_one(".sources", Static)
         bar.display = len(self.sources) > 1
-        tabs = []
-        for key in self.sources:
-            label = escape(key)
-            tabs.append(f"[reverse b] {label} [/]" if key == self.source else f" {label} ")
-        bar.update("".join(tabs) + "  [dim]\\[ ] switch[/]")
+        tabs = [
+            styled("[reverse b] $name [/]" if key == self.source else " $name ", name=key)
+            for key in self.sources
+        ]
+        bar.update(Content("").join([*tabs, Content.from_markup("  [dim]\\[ ] switch[/]")]))
 
     def watch_source(self) -> None:
         self.waiting = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -14,6 +13,8 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from sshcore.prompts import HostKeyMismatch, HostKeyQuestion
+
+from ..text import plain, styled
 
 
 class Dialog(ModalScreen[object]):
@@ -45,9 +46,11 @@ class ConfirmScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
-            box.border_title = self._title
-            yield Static(escape(self._body), classes="dialog-body")
-            yield Label(f"[b]y[/] {escape(self._yes)}   [b]n[/] / [b]esc[/] no", classes="keys")
+            box.border_title = plain(self._title, newlines=False)
+            yield Static(plain(self._body), classes="dialog-body")
+            yield Label(
+                styled("[b]y[/] $yes   [b]n[/] / [b]esc[/] no", yes=self._yes), classes="keys"
+            )
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
@@ -69,13 +72,19 @@ class HostKeyScreen(Dialog):
     def compose(self) -> ComposeResult:
         q = self.question
         with Vertical(classes="dialog") as box:
-            box.border_title = f"New host key: {q.host}"
+            box.border_title = plain(f"New host key: {q.host}", newlines=False)
             yield Static(
-                f"devtui has never seen [b]{escape(q.address)}[/] ({escape(q.host)}) before.\n\n"
-                f"  {escape(q.key_type)} key fingerprint\n"
-                f"  [b]{escape(q.fingerprint)}[/]\n\n"
-                "Compare it with the fingerprint your provider shows. Trusting it saves it to "
-                "known_hosts, so ssh trusts it too.",
+                styled(
+                    "devtui has never seen [b]$address[/] ($host) before.\n\n"
+                    "  $key_type key fingerprint\n"
+                    "  [b]$fingerprint[/]\n\n"
+                    "Compare it with the fingerprint your provider shows. Trusting it saves it "
+                    "to known_hosts, so ssh trusts it too.",
+                    address=q.address,
+                    host=q.host,
+                    key_type=q.key_type,
+                    fingerprint=q.fingerprint,
+                ),
                 classes="dialog-body",
             )
             yield Label("[b]y[/] trust and connect   [b]n[/] / [b]esc[/] refuse", classes="keys")
@@ -100,14 +109,22 @@ class HostKeyChangedScreen(Dialog):
         with Vertical(classes="dialog -danger") as box:
             box.border_title = "HOST KEY CHANGED: connection refused"
             yield Static(
-                f"[b]{escape(m.address)}[/] ({escape(m.host)}) now offers a different "
-                f"{escape(m.key_type)} key.\n\n"
-                f"  known  {escape(m.old_fingerprint)}\n"
-                f"  now    [b]{escape(m.new_fingerprint)}[/]\n"
-                f"  from   {escape(m.known_hosts_file)}:{m.known_hosts_line}\n\n"
-                "Someone could be intercepting the connection, or the machine was rebuilt. "
-                "devtui refused it. Only if you know it was rebuilt: command palette "
-                f"(ctrl+p) > 'Hosts: forget host key of {escape(m.host)}', then connect again.",
+                styled(
+                    "[b]$address[/] ($host) now offers a different $key_type key.\n\n"
+                    "  known  $old\n"
+                    "  now    [b]$new[/]\n"
+                    "  from   $file:$line\n\n"
+                    "Someone could be intercepting the connection, or the machine was rebuilt. "
+                    "devtui refused it. Only if you know it was rebuilt: command palette "
+                    "(ctrl+p) > 'Hosts: forget host key of $host', then connect again.",
+                    address=m.address,
+                    host=m.host,
+                    key_type=m.key_type,
+                    old=m.old_fingerprint,
+                    new=m.new_fingerprint,
+                    file=m.known_hosts_file,
+                    line=m.known_hosts_line,
+                ),
                 classes="dialog-body",
             )
             yield Label("[b]enter[/] / [b]esc[/] close", classes="keys")
@@ -124,8 +141,8 @@ class SecretScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
-            box.border_title = self._title
-            yield Label(escape(self._prompt))
+            box.border_title = plain(self._title, newlines=False)
+            yield Label(plain(self._prompt))
             yield Input(password=True, id="secret")
             if self._confirm:
                 yield Label("Again, to be sure:")
@@ -157,8 +174,8 @@ class PickScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
-            box.border_title = self._title
-            yield OptionList(*[Option(label, id=value) for value, label in self._choices])
+            box.border_title = plain(self._title, newlines=False)
+            yield OptionList(*[Option(plain(label), id=value) for value, label in self._choices])
             yield Label("[b]enter[/] pick   [b]esc[/] cancel", classes="keys")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -182,9 +199,9 @@ class TextScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -wide") as box:
-            box.border_title = self._title
+            box.border_title = plain(self._title, newlines=False)
             with VerticalScroll(classes="text-body"):
-                yield Static(escape(self._text), id="text")
+                yield Static(plain(self._text), id="text")
             keys = "[b]enter[/] / [b]esc[/] close"
             if self._copy is not None:
                 keys = "[b]y[/] copy   " + keys

@@ -8,7 +8,6 @@ import contextlib
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -31,6 +30,7 @@ from sshcore.model import (
 )
 from sshcore.sshcmd import parse_forward, parse_ssh_command, plan_add
 
+from ..text import plain, styled
 from .dialogs import Dialog
 
 
@@ -54,7 +54,7 @@ class FormScreen(Dialog):
     def show_problems(self) -> list[str]:
         problems = self.problems()
         note = self.query_one("#problems", Static)
-        note.update("\n".join(escape(p) for p in problems))
+        note.update(plain("\n".join(problems)))
         note.set_class(bool(problems), "error")
         return problems
 
@@ -108,14 +108,14 @@ class PasteScreen(FormScreen):
         lines += [f"note: {n}" for n in [*plan.notes, *parsed.notes]]
         if not plan.changes:
             lines.append("Nothing new to save.")
-        preview.update(escape("\n".join(lines)))
+        preview.update(plain("\n".join(lines)))
         return []
 
     def show_problems(self) -> list[str]:
         problems = self.problems()
         if problems:
             note = self.query_one("#problems", Static)
-            note.update(escape("\n".join(problems)))
+            note.update(plain("\n".join(problems)))
             note.add_class("error")
         else:
             self.query_one("#problems", Static).remove_class("error")
@@ -137,7 +137,7 @@ class HostFormScreen(FormScreen):
     def compose(self) -> ComposeResult:
         s = self.spec
         with Vertical(classes="dialog") as box:
-            box.border_title = f"Edit host {s.name}" if s else "Add a host"
+            box.border_title = plain(f"Edit host {s.name}" if s else "Add a host", newlines=False)
             yield from _field("Name", Input(s.name if s else "", id="name", disabled=bool(s)))
             yield from _field("Hostname", Input(s.hostname if s else "", id="hostname"))
             yield from _field("Port", Input(str(s.port) if s else "22", id="port"))
@@ -269,7 +269,7 @@ class TunnelFormScreen(FormScreen):
             ("dynamic -D (SOCKS proxy)", "dynamic"),
         ]
         with Vertical(classes="dialog -wide") as box:
-            box.border_title = f"Edit tunnel {s.name}" if s else "New tunnel"
+            box.border_title = plain(f"Edit tunnel {s.name}" if s else "New tunnel", newlines=False)
             yield from _field(
                 "Host",
                 Select(
@@ -283,7 +283,7 @@ class TunnelFormScreen(FormScreen):
                 "Kind", Select(kinds, value=s.kind if s else "local", id="kind", allow_blank=False)
             )
             yield from _field("Forward", Input(self._spec_text(s), id="spec"))
-            yield Label(escape(KIND_HELP[s.kind if s else "local"]), id="kind-help", classes="hint")
+            yield Label(plain(KIND_HELP[s.kind if s else "local"]), id="kind-help", classes="hint")
             yield from _field(
                 "Name",
                 Input(s.name if s else "", placeholder="(HOST-PORT)", id="name", disabled=bool(s)),
@@ -325,7 +325,7 @@ class TunnelFormScreen(FormScreen):
     def problems(self) -> list[str]:
         kind_value = self.query_one("#kind", Select).value
         if isinstance(kind_value, str) and kind_value in KIND_HELP:
-            self.query_one("#kind-help", Label).update(escape(KIND_HELP[kind_value]))
+            self.query_one("#kind-help", Label).update(plain(KIND_HELP[kind_value]))
         if not isinstance(self.query_one("#host", Select).value, str):
             return ["Host: pick the host the tunnel goes through"]
         if not self.query_one("#spec", Input).value.strip():
@@ -347,13 +347,15 @@ class TunnelFormScreen(FormScreen):
                 )
                 break
         # A warning, not an error: sharing a port on purpose is allowed, never by accident.
-        help_text = escape(KIND_HELP[kind])
+        help_text = plain(KIND_HELP[kind])
         if kind != "remote" and spec.listen.exposed:
-            where = escape(str(spec.listen))
-            help_text = f"[b]{where} is open to other machines[/] (127.0.0.1 is not)"
+            help_text = styled(
+                "[b]$where is open to other machines[/] (127.0.0.1 is not)", where=spec.listen
+            )
         elif spec.listen.exposed:  # a remote listener beyond the remote's loopback
-            where = escape(str(spec.listen))
-            help_text = f"[b]{where}: others on the remote may reach it[/] (not loopback)"
+            help_text = styled(
+                "[b]$where: others on the remote may reach it[/] (not loopback)", where=spec.listen
+            )
         self.query_one("#kind-help", Label).update(help_text)
         self.check_port(spec)
         if self.port_check is not None and not found:
@@ -382,7 +384,7 @@ class TunnelFormScreen(FormScreen):
             self.port_check = result
             note = self.query_one("#problems", Static)
             if result is not None:
-                note.update(escape(self._port_text()))
+                note.update(plain(self._port_text()))
                 note.add_class("error")
             else:
                 self.show_problems()

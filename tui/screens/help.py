@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rich.markup import escape
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.widgets import Label, Static
 
+from ..text import styled
 from .dialogs import Dialog
 
 _KEY_NAMES = {"question_mark": "?", "slash": "/", "space": "space", "escape": "esc"}
@@ -20,7 +21,7 @@ def _key(binding: Binding) -> str:
     return "/".join(keys)
 
 
-def help_text(app: App[Any]) -> str:
+def help_text(app: App[Any]) -> Content:
     """The keymap as text: global keys, then each pane's."""
     from ..panes import HostsPane, KeysPane, LogsPane, TunnelsPane
 
@@ -31,18 +32,18 @@ def help_text(app: App[Any]) -> str:
         ("3 Keys", KeysPane.BINDINGS),
         ("4 Logs", LogsPane.BINDINGS),
     ]
-    lines = []
+    lines: list[Content] = []
     for title, bindings in sections:
-        lines.append(f"[b]{title}[/]")
+        lines.append(Content.from_markup(f"[b]{title}[/]"))
         seen = set()
         for b in bindings:
             if not isinstance(b, Binding) or b.description in seen or not b.description:
                 continue
             seen.add(b.description)
-            tip = f"  [dim]{escape(b.tooltip)}[/]" if b.tooltip else ""
-            lines.append(f"  [b]{escape(_key(b)):>8}[/]  {escape(b.description)}{tip}")
-        lines.append("")
-    lines += [
+            template = "  [b]$key[/]  $what" + ("  [dim]$tip[/]" if b.tooltip else "")
+            lines.append(styled(template, key=f"{_key(b):>8}", what=b.description, tip=b.tooltip))
+        lines.append(Content(""))
+    tail = [
         "[b]In dialogs[/]",
         "         y  yes / trust a new host key (nothing is trusted by default)",
         "    n, esc  no / cancel",
@@ -52,7 +53,8 @@ def help_text(app: App[Any]) -> str:
         "       e.g. 'Tunnels: start gradio', 'Hosts: test intern', 'Theme'.",
         "       tab cycles the panes; the mouse works but is never needed.",
     ]
-    return "\n".join(lines)
+    lines += [Content.from_markup(line) for line in tail]
+    return Content("\n").join(lines)
 
 
 class HelpScreen(Dialog):
