@@ -184,3 +184,59 @@ class _HostileSSHServer(_Server):
                 asyncssh.OPEN_CONNECT_FAILED, self._hostile.refuse_reason
             )
         return super().connection_requested(dest_host, dest_port, orig_host, orig_port)
+
+
+class DisconnectingEndpoint:
+    """Not an SSH server: on 127.0.0.1 it answers every connection with an identification
+    line and then a plaintext SSH_MSG_DISCONNECT whose reason is `reason` (any text), before
+    any key exchange: what any network attacker can send, no host key needed. Stops with
+    `close()` (or the `async with`)."""
+
+    def __init__(self, reason: str, code: int = 11) -> None:
+        self.reason = reason
+        self.code = code
+        self.port = 0
+        self.connections = 0
+        self._server: asyncio.base_events.Server | None = None
+
+    def packet(self) -> bytes:
+        """The DISCONNECT as one unencrypted binary packet (RFC 4253 section 6)."""
+        reason = self.reason.encode("utf-8", "surrogatepass")
+        payload = (
+            bytes([1])  # SSH_MSG_DISCONNECT
+            + self.code.to_bytes(4, "big")
+            + len(reason).to_bytes(4, "big")
+            + reason
+            + (0).to_bytes(4, "big")  # language tag: empty
+        )
+        padding = 8 - (5 + len(payload)) % 8
+        padding += 8 if padding < 4 else 0
+        body = bytes([padding]) + payload + bytes(padding)
+        return len(body).to_bytes(4, "big") + body
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            writer.write(b"SSH-2.0-hostile\r\n")
+            await asyncio.wait_for(reader.readline(), 10)  # the client's identification
+            writer.write(self.packet())
+            await writer.drain()
+            await asyncio.sleep(0.2)
+        except (OSError, asyncio.TimeoutError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> DisconnectingEndpoint:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
