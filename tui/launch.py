@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sshcore.config import Config
+from sshcore.config import Config, default_log_dir
 from sshcore.errors import ConfigError
+from sshcore.vis import visible
 
 # Textual draws at most 60 frames a second, and after a frame that took long it waits one to
 # two frames for the next: a key pressed just after a busy repaint was drawn 17-33 ms later
@@ -60,13 +62,64 @@ def _load(path: str | None) -> Config | None:
     return config
 
 
-async def _run(app: DevTuiApp) -> int:
+CRASHED = 70  # EX_SOFTWARE: the dashboard ended on a bug (the traceback is in the log file)
+
+
+async def _run(app: DevTuiApp, *, headless: bool = False) -> int:
+    """Run the dashboard to its end; whatever way it ends, no listener outlives it. A crash
+    (an exception Textual could not hand to an action's guard) is loud: exit status 70, the
+    tunnels stopped, the traceback in the log file and one line on stderr naming it."""
+    import io
+
+    from rich.console import Console
+
+    # Textual prints a crash's traceback on this console once the screen is restored: it
+    # goes to the log file instead, and the user gets one line.
+    errors = io.StringIO()
+    app.error_console = Console(
+        file=errors, markup=False, highlight=False, color_system=None, width=100
+    )
+    result: object = None
     try:
-        result = await app.run_async()
+        result = await app.run_async(headless=headless)
     finally:
+        report = errors.getvalue()
+        crashed = bool(report.strip()) and bool(app.return_code)
+        log_file = _record_crash(app, report) if crashed else None
         if app.core is not None:
-            await app.core.close()  # whatever way the app ended: no listener outlives it
+            await app.core.close()
+    if crashed:
+        what = next((ln.strip() for ln in reversed(report.splitlines()) if ln.strip()), "")
+        where = f"the traceback is in {log_file}" if log_file else "no log file could be written"
+        print(
+            f"devtui: the dashboard stopped on an unexpected error ({visible(what)[:200]}); "
+            f"its tunnels were stopped; {where}",
+            file=sys.stderr,
+        )
+        return CRASHED
+    if report:
+        sys.stderr.write(report)  # what Textual had to say on a normal exit
     return result if isinstance(result, int) else 0
+
+
+def _record_crash(app: DevTuiApp, report: str) -> Path | None:
+    """The crash's traceback to the log file (through the core's log when it is up)."""
+    from sshcore.events import UnexpectedError
+
+    what = next((ln.strip() for ln in reversed(report.splitlines()) if ln.strip()), "")
+    event = UnexpectedError("the dashboard", what, report)
+    if app.core is not None and app.core.log_file is not None:
+        app.core.bus.publish(event)  # the FileLog writes it; core.close() flushes it
+        return app.core.log_file
+    configured = app.config.settings.log_file
+    path = Path(configured).expanduser() if configured else default_log_dir() / "devtui.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"{event.message()}\n{report}\n")
+    except OSError:
+        return None
+    return path
 
 
 def run_dashboard(config_path: str | None) -> int:
