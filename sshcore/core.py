@@ -27,7 +27,7 @@ from .events import (
 )
 from .keys import is_encrypted
 from .model import HostSpec, TunnelSpec
-from .prompts import NoPrompts, Prompts
+from .prompts import NoPrompts, Prompts, TakingTurns
 from .remote import KIB, RemoteCommandError, run_bounded
 from .session import AuthError, ConnectError, HostSession, HostState, HostStatus
 from .shell import Terminal
@@ -120,7 +120,8 @@ class Core:
         discover: bool = True,
     ) -> None:
         self.config = config
-        self.prompts: Prompts = prompts or NoPrompts()
+        # One question at a time, whichever front end asks them (see TakingTurns).
+        self.prompts: Prompts = TakingTurns(prompts or NoPrompts())
         self.interactive = interactive
         self.bus = EventBus()
         self.sessions: dict[str, HostSession] = {}

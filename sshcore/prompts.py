@@ -5,6 +5,7 @@ Secrets returned here live in memory only; the core never writes them to disk or
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,3 +67,31 @@ class NoPrompts:
 
     async def host_key_changed(self, mismatch: HostKeyMismatch) -> None:
         return None
+
+
+class TakingTurns:
+    """Any Prompts, one question at a time. `devtui up` connects every host at once and
+    `hosts test --all` 16 at a time: two password questions on one terminal at once sent
+    host A's password to host B (the newest prompt took the first answer), and a `y` could
+    trust a fingerprint nobody read. The Core asks through this, so every front end's
+    questions take turns; each names its host first (the prompts the session makes)."""
+
+    def __init__(self, inner: Prompts) -> None:
+        self.inner = inner
+        self._turn = asyncio.Lock()
+
+    async def password(self, host: str, prompt: str) -> str | None:
+        async with self._turn:
+            return await self.inner.password(host, prompt)
+
+    async def passphrase(self, key_path: str) -> str | None:
+        async with self._turn:
+            return await self.inner.passphrase(key_path)
+
+    async def confirm_host_key(self, question: HostKeyQuestion) -> bool:
+        async with self._turn:
+            return await self.inner.confirm_host_key(question)
+
+    async def host_key_changed(self, mismatch: HostKeyMismatch) -> None:
+        async with self._turn:
+            await self.inner.host_key_changed(mismatch)

@@ -181,7 +181,7 @@ class _Client(asyncssh.SSHClient):
             return None
         spec = session.spec
         answer = await self._ask(
-            session.prompts.password(spec.name, f"Password for {spec.destination}")
+            session.prompts.password(spec.name, f"({spec.name}) Password for {spec.destination}")
         )
         if answer is None:
             self.tried.append("password (cancelled)")

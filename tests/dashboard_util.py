@@ -62,8 +62,15 @@ def cell_texts(table: DataTable[Any], row_key: str) -> list[str]:
 
 
 def shown(app: DevTuiApp, screen_type: type) -> bool:
-    """Whether the active screen is a `screen_type` with its contents drawn (not just pushed)."""
-    return isinstance(app.screen, screen_type) and bool(app.screen.query("Label"))
+    """Whether the active screen is a `screen_type` with its contents drawn (not just pushed)
+    and taking keys (a question that opened by itself ignores keys for a moment)."""
+    screen = app.screen
+    settling = getattr(screen, "settling", None)
+    return (
+        isinstance(screen, screen_type)
+        and bool(screen.query("Label"))
+        and not (settling is not None and getattr(screen, "settle", 0) and settling())
+    )
 
 
 def screen_text(app: DevTuiApp) -> str:

@@ -37,7 +37,7 @@ class TuiPrompts:
     async def password(self, host: str, prompt: str) -> str | None:
         from .screens.dialogs import SecretScreen
 
-        answer = await self._ask(SecretScreen(f"Password for {host}", f"{host}: {prompt}"))
+        answer = await self._ask(SecretScreen(f"Password for {host}", prompt))
         return answer if isinstance(answer, str) else None
 
     async def passphrase(self, key_path: str) -> str | None:

@@ -61,6 +61,7 @@ class _Server(asyncssh.SSHServer):
         return True
 
     def validate_password(self, username: str, password: str) -> bool:
+        self._owner.passwords.append((username, password))
         user = self._owner.users.get(username)
         return bool(
             user and user.password is not None and secrets.compare_digest(user.password, password)
@@ -124,6 +125,7 @@ class AsyncsshServer:
         # value, so a test can hide a target at an address only this server reaches.
         self.routes: dict[tuple[str, int], tuple[str, int]] = dict(routes or {})
         self.forwarded: list[tuple[str, int]] = []  # (host, port) of every forward asked for
+        self.passwords: list[tuple[str, str]] = []  # (user, password) of every password login
         self._acceptor: asyncssh.SSHAcceptor | None = None
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -24,6 +25,33 @@ class Dialog(ModalScreen[object]):
         Binding("escape", "cancel", "Cancel", id="dialog.cancel")
     ]
     cancel_value: object = None
+    # Seconds after it appears during which keys do nothing but escape: a question that
+    # opens by itself (a password, a host key) while the user is typing elsewhere must not
+    # take the rest of the keystrokes into a password field, or a `y` meant for the pane.
+    settle: ClassVar[float] = 0.0
+
+    def on_mount(self) -> None:
+        self.opened_at = time.monotonic()
+        if self.settle:
+            for field in self.query(Input):
+                field.disabled = True
+            self.set_timer(self.settle, self.settled)
+
+    def settled(self) -> None:
+        """The settle time is over: the fields take keys, the first one has the focus."""
+        fields = list(self.query(Input))
+        for field in fields:
+            field.disabled = False
+        if fields:
+            fields[0].focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (self.settle and action != "cancel" and self.settling())
+
+    def settling(self) -> bool:
+        """True in the first `settle` seconds after the dialog appeared."""
+        opened = getattr(self, "opened_at", None)
+        return opened is None or time.monotonic() - opened < self.settle
 
     def action_cancel(self) -> None:
         self.dismiss(self.cancel_value)
@@ -58,6 +86,8 @@ class ConfirmScreen(Dialog):
 
 class HostKeyScreen(Dialog):
     """An unknown host key (trust on first use): nothing is trusted unless the user says `y`."""
+
+    settle: ClassVar[float] = 0.3  # it opens by itself: see Dialog.settle
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Trust", id="hostkey.trust"),
@@ -96,6 +126,8 @@ class HostKeyScreen(Dialog):
 class HostKeyChangedScreen(Dialog):
     """A changed host key: refused whatever the user presses; says how to replace it."""
 
+    settle: ClassVar[float] = 0.3  # it opens by itself: see Dialog.settle
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "cancel", "Close", id="hostkey.close")
     ]
@@ -132,6 +164,8 @@ class HostKeyChangedScreen(Dialog):
 
 class SecretScreen(Dialog):
     """A masked input for a password, passphrase or keyboard-interactive answer."""
+
+    settle: ClassVar[float] = 0.3  # it opens by itself: see Dialog.settle
 
     def __init__(self, title: str, prompt: str, *, confirm: bool = False) -> None:
         super().__init__()
