@@ -248,6 +248,23 @@ class RemotePortOpened(Event):
 
 
 @dataclass(frozen=True)
+class PortsNotOffered(Event):
+    """More ports opened on a host in one look than are offered one by one (a flood: a
+    shared machine's other users, a bug), or than are forwarded by themselves."""
+
+    host: str
+    count: int
+    what: str = "offered"  # or "forwarded by themselves"
+    level: ClassVar[str] = "warning"
+
+    def message(self) -> str:
+        return (
+            f"{self.count} more ports opened on {self.host} in one look: not {self.what} "
+            "one by one (devtui ports HOST lists them all)"
+        )
+
+
+@dataclass(frozen=True)
 class RemotePortClosed(Event):
     host: str
     port: int

@@ -28,6 +28,7 @@ LineCallback = Callable[[str], None]
 
 _MARK = b"\0devtui-follow "
 _LONGEST_LINE = 1024 * 1024  # a "line" longer than this is shown in pieces
+_LONGEST_MARK = 64  # an inode and an offset: a longer "marker" is data
 RETRY_DELAY = 1.0  # seconds between attempts to resume when the host is reconnecting
 
 # $1 path, $2 inode and $3 offset to resume at (empty, 0 the first time), $4 lines to show
@@ -70,54 +71,88 @@ done
 
 class LineReader:
     """Bytes from FOLLOW_SCRIPT (or a command) in, lines out; knows the inode and offset of
-    the last complete line it passed on."""
+    the last complete line it passed on.
+
+    Bounded whatever the host sends: a "line" longer than _LONGEST_LINE is passed on in
+    pieces (NUL bytes or not), a marker longer than _LONGEST_MARK is data, and each byte is
+    looked at about once however the data is split into chunks (a 64 MiB line with a NUL in
+    it was once held whole and rescanned at every chunk)."""
 
     def __init__(self, on_line: LineCallback) -> None:
         self.on_line = on_line
         self.inode = ""
         self.offset = 0
         self._buffer = bytearray()
+        self._scanned = 0  # the buffer's first bytes hold no newline and no marker start
 
     def feed(self, data: bytes) -> None:
         buffer = self._buffer
         buffer += data
-        while buffer:
-            mark = buffer.find(_MARK)
-            newline = buffer.find(b"\n")
-            if mark != -1 and (newline == -1 or mark < newline):
-                end = buffer.find(b"\0", mark + len(_MARK))
-                if end == -1:
-                    break  # the rest of the marker is on its way
-                if mark:  # the last line of the file before, without its newline
-                    self._emit(bytes(buffer[:mark]))
-                fields = bytes(buffer[mark + len(_MARK) : end]).split()
-                if len(fields) == 2 and fields[1].isdigit():
-                    self.inode, self.offset = fields[0].decode("ascii", "replace"), int(fields[1])
-                del buffer[: end + 1]
+        start = 0
+        scan = self._scanned
+        while True:
+            newline = buffer.find(b"\n", scan)
+            nul = buffer.find(b"\0", scan, len(buffer) if newline == -1 else newline)
+            if nul != -1:
+                end = _marker_end(buffer, nul)
+                if end is None:  # a NUL that starts no marker: data
+                    scan = nul + 1
+                    continue
+                if end < 0:  # a marker still on its way
+                    waiting = nul
+                    break
+                if nul > start:  # the last line of the file before, without its newline
+                    self._emit(buffer[start:nul])
+                self._mark(bytes(buffer[nul + len(_MARK) : end]))
+                start = scan = end + 1
                 continue
-            if newline == -1:
-                if len(buffer) > _LONGEST_LINE and _MARK[:1] not in buffer:
-                    self._emit(bytes(buffer))
-                    self.offset += len(buffer)
-                    buffer.clear()
-                break
-            self._emit(bytes(buffer[:newline]))
-            self.offset += newline + 1
-            del buffer[: newline + 1]
+            if newline != -1:
+                self._emit(buffer[start:newline])
+                self.offset += newline + 1 - start
+                start = scan = newline + 1
+                continue
+            waiting = scan = len(buffer)
+            break
+        while waiting - start > _LONGEST_LINE:  # no newline in sight: pass it on in pieces
+            self._emit(buffer[start : start + _LONGEST_LINE])
+            self.offset += _LONGEST_LINE
+            start += _LONGEST_LINE
+        del buffer[:start]
+        self._scanned = max(0, min(scan, waiting) - start)
+
+    def _mark(self, fields: bytes) -> None:
+        words = fields.split()
+        if len(words) == 2 and words[1].isdigit() and len(words[1]) <= 20:
+            self.inode, self.offset = words[0].decode("ascii", "replace"), int(words[1])
 
     def flush(self) -> None:
         """Pass on a last line without its newline (the source ended)."""
         if self._buffer:
-            self._emit(bytes(self._buffer))
+            self._emit(self._buffer)
             self._buffer.clear()
+        self._scanned = 0
 
     def drop_partial(self) -> None:
         """Forget bytes after the last newline: a resume sends that line again, whole."""
         self._buffer.clear()
+        self._scanned = 0
 
-    def _emit(self, raw: bytes) -> None:
+    def _emit(self, raw: bytes | bytearray) -> None:
         # A log line is the host's text: escapes shown, never obeyed by our terminal.
-        self.on_line(visible(raw.decode("utf-8", "replace").rstrip("\r")))
+        self.on_line(visible(bytes(raw).decode("utf-8", "replace").rstrip("\r")))
+
+
+def _marker_end(buffer: bytearray, at: int) -> int | None:
+    """Where the marker starting at `at` ends (its closing NUL); -1 when it may still be
+    one but has not all arrived; None when the NUL at `at` starts no marker."""
+    head = bytes(buffer[at : at + len(_MARK)])
+    if head != _MARK:
+        return -1 if len(head) < len(_MARK) and _MARK.startswith(head) else None
+    fields = at + len(_MARK)
+    end = buffer.find(b"\0", fields, fields + _LONGEST_MARK + 1)
+    if end != -1:
+        return end
+    return -1 if len(buffer) - fields <= _LONGEST_MARK else None
 
 
 async def follow(

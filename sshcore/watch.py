@@ -20,6 +20,7 @@ from .events import (
     DiscoveryUnsupported,
     Event,
     PortForwarded,
+    PortsNotOffered,
     PortWatchFailed,
     PortWatchStarted,
     RemotePortClosed,
@@ -38,6 +39,11 @@ from .session import HostState
 if TYPE_CHECKING:
     from .core import Core
     from .tunnels import TunnelStatus
+
+
+ANNOUNCED_PER_LOOK = 64  # new ports announced (and so offered) per look; the rest counted
+OFFERS_MAX = 64  # offers per host at any time
+AUTO_FORWARDS_PER_LOOK = 4  # ports auto_forward = "always" forwards per look
 
 
 class PortWatch:
@@ -143,17 +149,27 @@ class PortWatch:
                 self._first_seen.pop((host, port.port), None)
                 self.core.bus.publish(RemotePortClosed(host, port.port))
             opened = new_ports(before, now)
-            for port in opened:
+            # A host that opens thousands of ports at once (a shared machine's other users,
+            # a bug) gets a few announced and one line for the rest: announcing 20,000 froze
+            # the dashboard, and each is an offer.
+            for port in opened[:ANNOUNCED_PER_LOOK]:
                 self.core.bus.publish(
                     RemotePortOpened(host, port.port, port.address, port.process, port.pid)
                 )
+            if len(opened) > ANNOUNCED_PER_LOOK:
+                self.core.bus.publish(PortsNotOffered(host, len(opened) - ANNOUNCED_PER_LOOK))
             spec = self.core.config.hosts.get(host)
             if spec is not None and spec.auto_forward == "always":
                 offered = {p.port for p in self.offers(host)}
-                for port in opened:
-                    if port.port in offered:
-                        with contextlib.suppress(DevtuiError):  # its TunnelFailed said why
-                            await self.forward_port(host, port.port)
+                # Each binds a port here: a few per look, so no remote user can squat this
+                # machine's ports (or its descriptors) by opening listeners there.
+                wanted = [p for p in opened[:ANNOUNCED_PER_LOOK] if p.port in offered]
+                for port in wanted[:AUTO_FORWARDS_PER_LOOK]:
+                    with contextlib.suppress(DevtuiError):  # its TunnelFailed said why
+                        await self.forward_port(host, port.port)
+                if len(wanted) > AUTO_FORWARDS_PER_LOOK:
+                    left = len(wanted) - AUTO_FORWARDS_PER_LOOK
+                    self.core.bus.publish(PortsNotOffered(host, left, "forwarded by themselves"))
         was = {p.port for p in before} if before is not None else None
         self._check_tunnels(host, was, {p.port for p in now})
 
@@ -243,6 +259,8 @@ class PortWatch:
                 continue
             skip.add(port.port)  # once per port, whatever addresses it listens on
             offered.append(port)
+            if len(offered) == OFFERS_MAX:
+                break
         return offered
 
     async def forward_port(self, host: str, port: int) -> tuple[TunnelSpec, str | None]:

@@ -50,6 +50,61 @@ def test_the_last_line_of_a_rotated_file_is_kept_without_its_newline() -> None:
     assert (reader.inode, reader.offset) == ("2", 2)
 
 
+def test_a_nul_then_a_huge_line_is_passed_on_in_pieces_and_never_held_whole() -> None:
+    """One NUL and then 64 MiB with no newline: once held whole (every chunk rescanning it,
+    0 bytes shown); now it goes on in 1 MiB pieces and the reader holds at most one."""
+    from sshcore.follow import _LONGEST_LINE
+
+    sizes: list[int] = []
+    reader = LineReader(lambda line: sizes.append(len(line)))
+    chunk = b"y" * 65536
+    reader.feed(b"\0")
+    held = 0
+    for _ in range(64 * 16):
+        reader.feed(chunk)
+        held = max(held, len(reader._buffer))
+    assert held <= _LONGEST_LINE + len(chunk)
+    assert len(sizes) == 64 and sum(sizes) >= 64 * 1024 * 1024  # all shown, "\000" too
+    assert reader.offset == 64 * 1024 * 1024
+    reader.feed(b"tail\n")
+    assert sizes[-1] == len("y" * (64 * 1024 * 1024 + 1 - 64 * _LONGEST_LINE) + "tail")
+
+
+def test_a_marker_that_never_ends_or_names_a_4300_digit_offset_is_data() -> None:
+    lines: list[str] = []
+    reader = LineReader(lines.append)
+    reader.feed(b"\0devtui-follow 7 " + b"9" * 5000 + b"\0after\n")  # int() refuses > 4300
+    assert lines[-1].endswith("9\\000after") and reader.offset == 5024
+    reader.feed(b"\0devtui-follow 8 " + b"9" * 30 + b"\0next\n")  # a marker, but no offset
+    assert lines[-1] == "next" and reader.inode == "" and reader.offset == 5024 + 5
+    reader.feed(b"\0devtui-follow 7 12" + b" x" * 100 + b"\n")  # no closing NUL: a line
+    assert lines[-1].startswith("\\000devtui-follow 7 12 x")
+    reader.feed(b"\0devtui-fol")  # may still be a marker: waits (a few bytes at most)
+    assert lines[-1].startswith("\\000devtui")
+    reader.feed(b"low 9 3\0ok\n")
+    assert lines[-1] == "ok" and (reader.inode, reader.offset) == ("9", 6)
+
+
+async def test_follow_shows_a_file_of_one_nul_and_no_newline_in_pieces(
+    sshd: Any, tmp_path: Path
+) -> None:
+    from sshcore.follow import _LONGEST_LINE
+
+    log = tmp_path / "binary.log"
+    log.write_bytes(b"start\n\0" + b"z" * (8 * _LONGEST_LINE))
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)}, discover_interval=0)
+    got: list[str] = []
+    async with core:
+        task = asyncio.create_task(core.follow("box", str(log), got.append, lines=5))
+        try:
+            await wait_for(lambda: len(got) >= 9, 30, what="the pieces of the long line")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert got[0] == "start"
+    assert sum(len(line) for line in got[1:9]) >= 8 * _LONGEST_LINE
+
+
 # -- the core ----------------------------------------------------------------------------------
 async def test_follow_gets_the_last_lines_then_new_ones_and_the_path_is_one_argument(
     sshd: Any, tmp_path: Path

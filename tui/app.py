@@ -40,20 +40,21 @@ from .actions.tunnels import TunnelActions
 from .live import LiveState
 from .panes import HostsPane, KeysPane, LogsPane, TunnelsPane
 from .panes.base import FilterablePane, Pane
-from .panes.logs import LogRecord
+from .panes.logs import LogRecord, PendingLines
 from .prompts import TuiPrompts
 from .text import styled
 
 if TYPE_CHECKING:
     from sshcore.core import Core
     from sshcore.discovery import ListeningPort
-    from sshcore.events import Event, RemotePortOpened
+    from sshcore.events import Event
     from sshcore.prompts import Prompts
     from sshcore.session import HostStatus
     from sshcore.tunnels import TunnelStatus
 
 CoreFactory = Callable[["Prompts"], "Core"]
 FLUSH_INTERVAL = 0.5  # seconds between batched repaints of events
+TOASTS_PER_FLUSH = 4  # notifications raised by one flush of events
 PENDING_MAX = 20_000  # events held between two repaints; older ones only reach the log file
 CONFIG_POLL = 1.5  # seconds between looks at the config file's modification time
 
@@ -132,7 +133,7 @@ class DevTuiApp(App[int]):
         self._status_shown = Content("")
         self._say: tuple[str, float] = ("", 0.0)  # a passing word on the top line, and until
         self._followers: dict[str, Worker[Any]] = {}  # "host:source" -> its follower
-        self._source_pending: dict[str, list[LogRecord]] = {}
+        self._source_pending: dict[str, PendingLines] = {}
 
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -252,9 +253,6 @@ class DevTuiApp(App[int]):
             if (h, p.port) in new
         ]
 
-    def _is_offer(self, event: RemotePortOpened) -> bool:
-        return any(h == event.host and p.port == event.port for h, p in self.offers())
-
     def moved_target(self, name: str) -> int | None:
         """The port a tunnel's app moved to (the 7860 -> 7861 case), if the core saw it."""
         return self.core.moved_target(name) if self.core is not None else None
@@ -287,6 +285,7 @@ class DevTuiApp(App[int]):
             HostFailed,
             HostKeyLearned,
             HostKeyRejected,
+            PortsNotOffered,
             RemotePortOpened,
             TunnelFailed,
             TunnelTargetMoved,
@@ -309,8 +308,7 @@ class DevTuiApp(App[int]):
             self.logs_pane.add(records)
         for key, lines in self._source_pending.items():
             if lines:
-                self.logs_pane.add(lines[:], source=key)
-                lines.clear()
+                self.logs_pane.add(lines.take(), source=key)
         problems = [
             e
             for e in batch
@@ -321,13 +319,26 @@ class DevTuiApp(App[int]):
         if len(problems) > 3:
             self.notify(f"and {len(problems) - 3} more errors: see Logs (4)", severity="error")
         self._refresh_for(batch)
+        # A few toasts a flush at most: a host that opens thousands of ports must not bury
+        # the screen (the Logs pane and the log file have every line).
+        offers: set[tuple[str, int]] | None = None  # worked out once a flush, when needed
+        toasts = 0
         for event in batch:
+            if toasts == TOASTS_PER_FLUSH:
+                break
             if isinstance(event, HostKeyLearned | DiscoveryUnsupported):
                 self.notify(event.message(), timeout=6)
-            elif isinstance(event, RemotePortOpened) and self._is_offer(event):
+            elif isinstance(event, RemotePortOpened):
+                if offers is None:
+                    offers = {(h, p.port) for h, p in self.offers()}
+                if (event.host, event.port) not in offers:
+                    continue
                 self.notify(f"{event.message()} (Tunnels, 2)", title="New port", timeout=10)
-            elif isinstance(event, TunnelTargetMoved):
+            elif isinstance(event, TunnelTargetMoved | PortsNotOffered):
                 self.notify(event.message(), severity="warning", timeout=10)
+            else:
+                continue
+            toasts += 1
 
     def _refresh_for(self, batch: list[Event]) -> None:
         """Redraw the rows a batch of events is about (a host's events touch its tunnels);

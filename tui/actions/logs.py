@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sshcore.errors import DevtuiError
 
-from ..panes.logs import LogRecord
+from ..panes.logs import LogRecord, PendingLines
 
 if TYPE_CHECKING:
     from ..app import DevTuiApp
@@ -39,14 +39,14 @@ class LogActions:
         )
 
     async def _follow_source(self, host: str, source: str, key: str) -> None:
-        pending = self.app._source_pending.setdefault(key, [])
+        pending = self.app._source_pending.setdefault(key, PendingLines())
 
         def line(text: str) -> None:  # from the core's tasks: queued, drawn in batches
-            pending.append(LogRecord(time.time(), "info", text))
+            pending.add(LogRecord(time.time(), "info", text))
             self.app._dirty = True
 
         def notice(text: str) -> None:
-            pending.append(LogRecord(time.time(), "warning", text))
+            pending.add(LogRecord(time.time(), "warning", text))
             self.app._dirty = True
 
         await self.app.require_core().follow(host, source, line, on_notice=notice)

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from textual.widgets import Input
 
 KEEP = 5000  # records kept for filtering; the log file has everything
+# Bytes, not lines, bound what is kept: a remote log's "line" can be 1 MiB (sshcore.follow).
+SOURCE_BYTES = 4 * 1024 * 1024  # text kept per source
+TOTAL_BYTES = 16 * 1024 * 1024  # text kept by all sources together
+LINE_CHARS = 16 * 1024  # a longer line is kept and shown cut, with how much was left out
+PENDING_LINES = 2000  # lines of a remote source waiting for a flush (a shell is open)
 SHOWN = 1000  # lines the view holds
 PER_FLUSH = 100  # lines drawn per batch (a few screenfuls): a burst never freezes typing
 LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
@@ -34,6 +39,67 @@ LEVEL_TAG = {"info": "   ", "warning": "!  ", "error": "!! "}
 def stamp(at: float) -> str:
     """The time column of a log line (local time)."""
     return time.strftime("%H:%M:%S ", time.localtime(at))
+
+
+def clipped(text: str) -> str:
+    """`text` cut to LINE_CHARS, saying how much was left out."""
+    if len(text) <= LINE_CHARS:
+        return text
+    return f"{text[:LINE_CHARS]}… ({len(text) - LINE_CHARS} more characters not shown)"
+
+
+class Records(deque["LogRecord"]):
+    """A source's records, bounded by count (KEEP) and by the characters they hold."""
+
+    def __init__(self, budget: int = SOURCE_BYTES) -> None:
+        super().__init__(maxlen=KEEP)
+        self.budget = budget
+        self.size = 0
+
+    def add(self, records: Iterable[LogRecord]) -> None:
+        """Append, dropping the oldest beyond the budget."""
+        for record in records:
+            if len(self) == self.maxlen:
+                self.size -= len(self[0].text)
+            self.append(record)
+            self.size += len(record.text)
+        self.trim(self.budget)
+
+    def trim(self, budget: int) -> None:
+        """Drop the oldest records until the text held fits `budget` (one record stays)."""
+        while self.size > budget and len(self) > 1:
+            self.size -= len(self.popleft().text)
+
+    def clear(self) -> None:
+        super().clear()
+        self.size = 0
+
+
+class PendingLines:
+    """A remote source's lines waiting to be drawn: the newest PENDING_LINES, and a count
+    of those dropped (while a shell is open the dashboard draws nothing)."""
+
+    def __init__(self) -> None:
+        self.lines: deque[LogRecord] = deque(maxlen=PENDING_LINES)
+        self.dropped = 0
+
+    def add(self, record: LogRecord) -> None:
+        if len(self.lines) == self.lines.maxlen:
+            self.dropped += 1
+        self.lines.append(LogRecord(record.at, record.level, clipped(record.text)))
+
+    def take(self) -> list[LogRecord]:
+        """What waits (with a line for what was dropped), emptied."""
+        taken = list(self.lines)
+        if self.dropped:
+            note = f"… {self.dropped} lines not shown (they came while the dashboard was away)"
+            taken.insert(0, LogRecord(time.time(), "warning", note))
+        self.lines.clear()
+        self.dropped = 0
+        return taken
+
+    def __bool__(self) -> bool:
+        return bool(self.lines) or bool(self.dropped)
 
 
 @dataclass(frozen=True)
@@ -83,8 +149,8 @@ class LogsPane(Pane):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.records: deque[LogRecord] = deque(maxlen=KEEP)  # the core's events
-        self.sources: dict[str, deque[LogRecord]] = {EVENTS: self.records}
+        self.records = Records()  # the core's events
+        self.sources: dict[str, Records] = {EVENTS: self.records}
 
     def compose(self) -> Any:
         yield Static("", classes="sources")
@@ -100,7 +166,7 @@ class LogsPane(Pane):
     def add_source(self, key: str) -> None:
         """A remote source gets its own tab (kept while the dashboard runs)."""
         if key not in self.sources:
-            self.sources[key] = deque(maxlen=KEEP)
+            self.sources[key] = Records()
         self.show_sources()
 
     def remove_source(self, key: str) -> None:
@@ -153,10 +219,18 @@ class LogsPane(Pane):
 
     def add(self, records: Iterable[LogRecord], source: str = EVENTS) -> None:
         """Append a batch (already coalesced by the app) to one source."""
-        fresh = list(records)
+        fresh = [
+            r if len(r.text) <= LINE_CHARS else LogRecord(r.at, r.level, clipped(r.text))
+            for r in records
+        ]
         if source not in self.sources:
             return  # a follower that outlived its tab
-        self.sources[source].extend(fresh)
+        self.sources[source].add(fresh)
+        if sum(r.size for r in self.sources.values()) > TOTAL_BYTES:
+            # The biggest sources give back first, to an equal share each.
+            share = TOTAL_BYTES // len(self.sources)
+            for kept in self.sources.values():
+                kept.trim(share)
         if source != self.source:
             return
         shown = [r for r in fresh if self.passes(r)]
