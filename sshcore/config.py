@@ -48,6 +48,7 @@ from .model import (
     listens_clash,
     log_source_problem,
     name_problem,
+    permit_problem,
     proxy_command_problem,
     text_problem,
     user_problem,
@@ -185,7 +186,7 @@ _HOST_KEYS = {
     "certificate_file",
     "proxy_command",
 }
-_TUNNEL_KEYS = {"host", "kind", "listen", "target", "autostart"}
+_TUNNEL_KEYS = {"host", "kind", "listen", "target", "autostart", "permit_open"}
 
 
 def _type_name(types: tuple[type, ...]) -> str:
@@ -486,11 +487,30 @@ def _check_tunnel(
             'kind = "dynamic" with no target',
         )
     autostart = _get(check, table, raw, "autostart", (bool,), False)
+    permit_open = _permit_open(check, table, raw)
+    if permit_open is not None and not (kind == "remote" and socks):
+        check.error(table, "permit_open", 'is for a reverse SOCKS tunnel (target = "socks")')
     if len(check.errors) > before or listen is None:
         return None
     if host not in hosts:  # the host exists but is itself invalid: already reported
         return None
-    return TunnelSpec(name, host, kind, listen, target, autostart)
+    return TunnelSpec(name, host, kind, listen, target, autostart, permit_open)
+
+
+def _permit_open(
+    check: _Checker, table: tuple[str, ...], raw: dict[str, Any]
+) -> tuple[str, ...] | None:
+    value = _get(check, table, raw, "permit_open", (list,))
+    if value is None:
+        return None
+    entries = []
+    for item in value:
+        problem = permit_problem(item) if isinstance(item, str) else "must be a string"
+        if problem:
+            check.error(table, "permit_open", f"{_toml_value(item)} {problem}")
+            return None
+        entries.append(item)
+    return tuple(entries)
 
 
 SOCKS_TARGET = "socks"  # a remote tunnel's target for a reverse SOCKS proxy
@@ -654,6 +674,7 @@ def _tunnel_values(spec: TunnelSpec) -> dict[str, Any]:
         "listen": str(spec.listen),
         "target": str(spec.target) if spec.target else SOCKS_TARGET if spec.reverse_socks else None,
         "autostart": spec.autostart or None,
+        "permit_open": None if spec.permit_open is None else list(spec.permit_open),
     }
 
 

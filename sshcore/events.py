@@ -209,9 +209,12 @@ class TargetRefused(Event):
     tunnel: str
     target: str
     detail: str
+    blocked: bool = False  # devtui refused it (a reverse SOCKS proxy's permit_open, its cap)
     level: ClassVar[str] = "warning"
 
     def message(self) -> str:
+        if self.blocked:
+            return f"tunnel {self.tunnel}: refused {self.target}: {self.detail}"
         return f"tunnel {self.tunnel}: target refused: nothing answers at {self.target} ({self.detail})"
 
 

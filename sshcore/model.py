@@ -400,6 +400,10 @@ class TunnelSpec:
     listen: Endpoint
     target: Endpoint | None = None
     autostart: bool = False
+    # A reverse SOCKS proxy's destinations (OpenSSH's PermitRemoteOpen): "any", "public"
+    # (addresses on the internet: not this machine, its LAN, link-local or cloud metadata)
+    # or HOST:PORT patterns ("*" wildcards). None: PERMIT_DEFAULT.
+    permit_open: tuple[str, ...] | None = None
     # Made from a port offer and not saved yet: lives in memory until saved (never written).
     discovered: bool = field(default=False, compare=False)
 
@@ -420,10 +424,15 @@ class TunnelSpec:
             "route": self.describe(),
         }
 
+    @property
+    def permits(self) -> tuple[str, ...]:
+        """Where a reverse SOCKS proxy may connect (its permit_open, or the default)."""
+        return PERMIT_DEFAULT if self.permit_open is None else self.permit_open
+
     def describe(self) -> str:
         """One human line: "local 127.0.0.1:7860 -> 127.0.0.1:7860 via intern"."""
         if self.reverse_socks:
-            arrow = " -> SOCKS (from this machine)"
+            arrow = f" -> SOCKS (from this machine; to {', '.join(self.permits)})"
         else:
             arrow = f" -> {self.target}" if self.target else " (SOCKS)"
         return f"{self.kind} {self.listen}{arrow} via {self.host}"
@@ -440,6 +449,64 @@ def _fields_json(spec: Any) -> dict[str, Any]:
         return value
 
     return {f.name: plain(getattr(spec, f.name)) for f in fields(spec)}
+
+
+# -- where a reverse SOCKS proxy may connect ----------------------------------------------------
+
+PERMIT_ANY = "any"
+PERMIT_PUBLIC = "public"
+# A server that can use the proxy must not reach this machine's own services, its LAN or a
+# cloud metadata address (169.254.169.254) through it unless the user says so.
+PERMIT_DEFAULT: tuple[str, ...] = (PERMIT_PUBLIC,)
+
+
+def permit_problem(entry: str) -> str | None:
+    """Why `entry` is not a permit_open entry ("any", "public", HOST:PORT), or None."""
+    if entry in (PERMIT_ANY, PERMIT_PUBLIC):
+        return None
+    host, sep, port = entry.rpartition(":")
+    if not sep or not host:
+        return 'is not "any", "public" or HOST:PORT (e.g. "localhost:8080", "*.corp:443")'
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not host.strip() or any(c.isspace() for c in host):
+        return "has no host to match"
+    if port != "*" and not (port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
+        return 'has no port 1-65535 (or "*") after the last ":"'
+    return None
+
+
+def permitted(entries: Sequence[str], host: str, port: int) -> str | None:
+    """How far `entries` let a reverse SOCKS client reach `host`:`port`: "any" (as asked),
+    "public" (only to addresses on the internet, checked after the name is looked up), or
+    None (not at all). HOST:PORT patterns match the name as the client wrote it, as
+    OpenSSH's PermitRemoteOpen does."""
+    import fnmatch
+
+    name = host.lower().rstrip(".")
+    public = False
+    for entry in entries:
+        if entry == PERMIT_ANY:
+            return PERMIT_ANY
+        if entry == PERMIT_PUBLIC:
+            public = True
+            continue
+        pattern, _, want = entry.rpartition(":")
+        pattern = pattern[1:-1] if pattern.startswith("[") and pattern.endswith("]") else pattern
+        if (want == "*" or want == str(port)) and fnmatch.fnmatchcase(name, pattern.lower()):
+            return PERMIT_ANY
+    return PERMIT_PUBLIC if public else None
+
+
+def is_public_address(address: str) -> bool:
+    """An address on the internet: not loopback, private, link-local (cloud metadata),
+    shared (CGNAT), multicast, reserved or unspecified; IPv4-mapped IPv6 as its IPv4."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
 
 
 def tunnel_name(host: str, kind: TunnelKind, port: int, *, socks: bool = False) -> str:

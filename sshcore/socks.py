@@ -41,9 +41,10 @@ class SocksRequest:
     def success(self) -> bytes:
         return SOCKS5_OK if self.version == 5 else SOCKS4_OK
 
-    def failure(self, refused: bool) -> bytes:
+    def failure(self, refused: bool, allowed: bool = True) -> bytes:
+        """The failure reply: refused (5), unreachable (4) or not allowed by policy (2)."""
         if self.version == 5:
-            return socks5_failure(5 if refused else 4)
+            return socks5_failure(2 if not allowed else 5 if refused else 4)
         return SOCKS4_FAILED
 
 

@@ -32,7 +32,7 @@ from .events import (
     TunnelStopped,
     TunnelWaiting,
 )
-from .model import LOOPBACK, Endpoint, TunnelSpec
+from .model import LOOPBACK, PERMIT_PUBLIC, Endpoint, TunnelSpec, is_public_address, permitted
 from .ports import busy_message, is_addr_in_use, open_listener
 from .session import ConnectError, HostSession, HostState, backoff_delay
 from .socks import SocksError, SocksHandshake, SocksRequest
@@ -343,17 +343,24 @@ class _ReverseSocksSide(_ChannelSide):
         tunnel = pair.tunnel
         # The destination is the remote client's words: shown only as visible text.
         where = visible(str(Endpoint(request.host, request.port)))
+        # Whoever can use the proxy on the remote chooses the destination: only what the
+        # tunnel's permit_open allows (by default, addresses on the internet).
+        verdict = permitted(tunnel.spec.permits, request.host, request.port)
+        allow = is_public_address if verdict == PERMIT_PUBLIC else None
         try:
+            if verdict is None:
+                raise PermissionError(errno.EACCES, "not allowed by the tunnel's permit_open")
             await asyncio.wait_for(
-                open_from_here(lambda: _TargetSide(pair), request.host, request.port),
+                open_from_here(lambda: _TargetSide(pair), request.host, request.port, allow),
                 tunnel.session.settings.connect_timeout,
             )
         except (OSError, asyncio.TimeoutError, ValueError) as e:
             # ValueError: a name no resolver takes (a NUL in it, a label too long for IDNA).
             refused, detail = connect_failure(e)
-            tunnel.target_refused(where, detail)
+            allowed = not isinstance(e, PermissionError)
+            tunnel.target_refused(where, detail, blocked=not allowed)
             if pair.chan is not None and not pair.closed:
-                pair.chan.write(request.failure(refused=refused))
+                pair.chan.write(request.failure(refused=refused, allowed=allowed))
             pair.close()  # the channel sends what it holds, then closes
             return
         transport = pair.transport
@@ -409,6 +416,7 @@ class Tunnel:
         self._remote_task: asyncio.Task[None] | None = None
         self._unwatch: list[Any] = []
         self._active = False
+        self._over_cap = False  # a reverse SOCKS proxy at REVERSE_SOCKS_MAX (said once)
 
     def status(self) -> TunnelStatus:
         """A snapshot for display."""
@@ -562,6 +570,19 @@ class Tunnel:
     async def _remote_session(self, orig_host: str, orig_port: int) -> _ChannelSide:
         target = self.spec.target
         if target is None:  # reverse SOCKS: the client names the destination in the channel
+            if len(self.pairs) >= REVERSE_SOCKS_MAX:
+                # The remote's users choose how many: refused past the cap, said once a burst.
+                if not self._over_cap:
+                    self._over_cap = True
+                    self.target_refused(
+                        "new connections",
+                        f"more than {REVERSE_SOCKS_MAX} at once through this proxy",
+                        blocked=True,
+                    )
+                raise asyncssh.ChannelOpenError(
+                    asyncssh.OPEN_RESOURCE_SHORTAGE, "too many SOCKS connections at once"
+                )
+            self._over_cap = False
             return _ReverseSocksSide(_Pair(self, f"{orig_host}:{orig_port}"))
         pair = _Pair(self, f"{orig_host}:{orig_port}")
         try:
@@ -605,11 +626,18 @@ class Tunnel:
             TunnelConnectionClosed(self.spec.name, pair.peer, pair.bytes_up, pair.bytes_down)
         )
 
-    def target_refused(self, target: str, detail: str) -> None:
+    def target_refused(self, target: str, detail: str, *, blocked: bool = False) -> None:
+        """A connection's target could not be reached (`blocked`: devtui refused it)."""
         detail = visible(detail)  # the server's words
-        self.error = f"target refused: nothing listens at {target} ({detail})"
-        self.bus.publish(TargetRefused(self.spec.name, target, detail))
+        if blocked:
+            self.error = f"refused {target}: {detail}"
+        else:
+            self.error = f"target refused: nothing listens at {target} ({detail})"
+        self.bus.publish(TargetRefused(self.spec.name, target, detail, blocked))
 
+
+# Connections a reverse SOCKS proxy carries at once: the remote's users choose how many.
+REVERSE_SOCKS_MAX = 64
 
 # Binding ::1 where IPv6 is off or absent.
 _NO_IPV6 = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, 10047, 10049})
@@ -623,12 +651,17 @@ _RESOLVER: concurrent.futures.ThreadPoolExecutor | None = None
 
 
 async def open_from_here(
-    protocol: Callable[[], asyncio.Protocol], host: str, port: int
+    protocol: Callable[[], asyncio.Protocol],
+    host: str,
+    port: int,
+    allow: Callable[[str], bool] | None = None,
 ) -> asyncio.BaseTransport:
     """Connect to host:port from this machine (a remote forward's target, or what a reverse
     SOCKS client asks for): the name looked up on devtui's resolver threads, then each
-    address in turn. When every address refused, the error is a ConnectionRefusedError
-    (asyncio's own loop reports that as a plain OSError, "Multiple exceptions: ...")."""
+    address in turn (only those `allow` accepts, when given: checked after the lookup, so a
+    name cannot lead somewhere a policy forbids). When every address refused, the error is
+    a ConnectionRefusedError (asyncio's own loop reports that as a plain OSError, "Multiple
+    exceptions: ...")."""
     global _RESOLVER
     loop = asyncio.get_running_loop()
     try:
@@ -641,6 +674,12 @@ async def open_from_here(
             functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM),
         )
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if allow is not None:
+        found, addresses = addresses, [a for a in addresses if allow(a)]
+        if found and not addresses:
+            raise PermissionError(
+                errno.EACCES, f"{', '.join(found[:3])}: not a public address (permit_open)"
+            )
     errors: list[OSError] = []
     for address in addresses:
         try:

@@ -38,8 +38,19 @@ def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return isolate_home(monkeypatch, tmp_path)
 
 
-def _reverse_socks(listen: str) -> dict[str, object]:
-    return {"host": "box", "kind": "remote", "listen": listen, "target": "socks"}
+# The destinations here are this machine's own test servers: allowed by name, as a user
+# who means it would (the default lets a remote reach addresses on the internet only).
+LOOPBACK_PERMITS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+
+
+def _reverse_socks(listen: str, permit: list[str] | None = None) -> dict[str, object]:
+    return {
+        "host": "box",
+        "kind": "remote",
+        "listen": listen,
+        "target": "socks",
+        "permit_open": LOOPBACK_PERMITS if permit is None else permit,
+    }
 
 
 def _address(host: str) -> bytes:
@@ -242,9 +253,7 @@ def test_a_pasted_reverse_socks_line_is_saved_with_target_socks(tmp_path) -> Non
     local, lan = again.tunnels["gpu-rsocks1080"], again.tunnels["gpu-rsocks1081"]
     assert (local.kind, str(local.listen), local.target) == ("remote", "127.0.0.1:1080", None)
     assert local.reverse_socks and lan.reverse_socks
-    added = (
-        "Added tunnel gpu-rsocks1080: remote 127.0.0.1:1080 -> SOCKS (from this machine) via gpu"
-    )
+    added = "Added tunnel gpu-rsocks1080: remote 127.0.0.1:1080 -> SOCKS (from this machine; to public) via gpu"
     assert added in outcome.lines
     # Open beyond the remote's loopback: said out loud.
     assert any("0.0.0.0:1081" in line and "other machines" in line for line in outcome.lines)
@@ -306,7 +315,8 @@ def test_tunnels_list_and_add_say_socks_from_this_machine(
         "all_interfaces": False,
         "reverse_socks": True,
         "discovered": False,
-        "route": "remote 127.0.0.1:1080 -> SOCKS (from this machine) via gpu",
+        "route": "remote 127.0.0.1:1080 -> SOCKS (from this machine; to public) via gpu",
+        "permit_open": None,
     }
     assert listed["gpu-rsocks1081"]["all_interfaces"] is True
     # Exported as ssh writes it, and ssh's words read back the same.
@@ -499,7 +509,9 @@ async def test_names_that_never_resolve_do_not_hold_the_threads_saves_need(
     monkeypatch.setattr(socket, "getaddrinfo", lookup)
     port = free_port()
     core, _, _ = make_core(
-        tmp_path, {"box": sshd_host(sshd)}, {"rs": _reverse_socks(f"127.0.0.1:{port}")}
+        tmp_path,
+        {"box": sshd_host(sshd)},
+        {"rs": _reverse_socks(f"127.0.0.1:{port}", permit=["public"])},  # names are looked up
     )
     clients = []
     try:
@@ -523,3 +535,127 @@ async def test_names_that_never_resolve_do_not_hold_the_threads_saves_need(
         release.set()
         for _, writer in clients:
             writer.close()
+
+
+# -- the destination policy (issue 17, item 5) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("permit", "host", "allowed"),
+    [
+        (None, "127.0.0.1", False),  # the default: this machine's services are not reachable
+        (None, "localhost", False),  # ... not by a name that leads there either
+        (["127.0.0.1:{echo}"], "127.0.0.1", True),  # said by name and port: reachable
+        (["127.0.0.1:{other}"], "127.0.0.1", False),  # another port is not
+        (["any"], "localhost", True),
+    ],
+)
+async def test_a_reverse_socks_client_reaches_only_what_permit_open_allows(
+    sshd, tmp_path, echo_server, permit, host, allowed
+) -> None:
+    port = free_port()
+    entries = None
+    if permit is not None:
+        entries = [p.format(echo=echo_server.port, other=echo_server.port + 1) for p in permit]
+    spec = _reverse_socks(f"127.0.0.1:{port}")
+    if entries is None:
+        del spec["permit_open"]
+    else:
+        spec["permit_open"] = entries
+    core, _, events = make_core(tmp_path, {"box": sshd_host(sshd)}, {"rs": spec})
+    async with core:
+        await core.start_tunnel("rs")
+        await wait_for(lambda: core.tunnel_state("rs").state == TunnelState.UP, 15)
+        reader, writer, reply = await _socks5(port, host, echo_server.port)
+        if allowed:
+            assert reply[:2] == b"\x05\x00", reply
+            writer.write(b"ping")
+            assert await asyncio.wait_for(reader.readexactly(4), 10) == b"ping"
+        else:
+            assert reply[:2] == b"\x05\x02", reply  # 2: not allowed by the ruleset
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            assert "permit_open" in (core.tunnel_state("rs").error or "")
+        writer.close()
+        await wait_for(lambda: core.tunnel_state("rs").connections == 0, 10)
+    if allowed:
+        (opened,) = of_type(events, TunnelConnectionOpened)  # said in the Logs pane
+        assert opened.target == f"{host}:{echo_server.port}"
+    else:
+        (refused,) = of_type(events, TargetRefused)
+        assert refused.blocked and "permit_open" in refused.detail
+        assert not of_type(events, TunnelConnectionOpened)
+
+
+async def test_a_reverse_socks_proxy_carries_a_bounded_number_of_connections(
+    sshd, tmp_path, echo_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sshcore import tunnels
+
+    monkeypatch.setattr(tunnels, "REVERSE_SOCKS_MAX", 2)
+    port = free_port()
+    core, _, events = make_core(
+        tmp_path, {"box": sshd_host(sshd)}, {"rs": _reverse_socks(f"127.0.0.1:{port}")}
+    )
+    async with core:
+        await core.start_tunnel("rs")
+        await wait_for(lambda: core.tunnel_state("rs").state == TunnelState.UP, 15)
+        held = [await _socks5(port, "127.0.0.1", echo_server.port) for _ in range(2)]
+        assert all(reply[:2] == b"\x05\x00" for _, _, reply in held)
+        for _ in range(3):  # past the cap: the remote's sshd gets the channel refused
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"\x05\x01\x00")
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            writer.close()
+        over = [e for e in of_type(events, TargetRefused) if "at once" in e.detail]
+        assert len(over) == 1  # said once, not once per refused connection
+        for _, writer, _ in held:
+            writer.close()
+        await wait_for(lambda: core.tunnel_state("rs").connections == 0, 10)
+        _, writer, reply = await _socks5(port, "127.0.0.1", echo_server.port)
+        assert reply[:2] == b"\x05\x00"  # below the cap again: served
+        writer.close()
+
+
+def test_permit_open_is_checked_in_the_config_and_shown_by_tunnels_list(tmp_path) -> None:
+    from sshcore.model import is_public_address, permitted
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[hosts.box]\nhostname = "h"\n\n[tunnels.rs]\nhost = "box"\nkind = "remote"\n'
+        'listen = "127.0.0.1:1080"\ntarget = "socks"\npermit_open = ["*.corp:443", "public"]\n'
+    )
+    spec = Config.load(path).tunnels["rs"]
+    assert spec.permits == ("*.corp:443", "public")
+    assert spec.describe() == (
+        "remote 127.0.0.1:1080 -> SOCKS (from this machine; to *.corp:443, public) via box"
+    )
+    assert permitted(spec.permits, "git.corp", 443) == "any"
+    assert permitted(spec.permits, "git.corp", 22) == "public"
+    assert permitted(("git.corp:443",), "other", 443) is None
+    for address, public in [
+        ("8.8.8.8", True),
+        ("2606:4700::1111", True),
+        ("169.254.169.254", False),
+        ("10.1.2.3", False),
+        ("100.64.0.1", False),
+        ("127.0.0.1", False),
+        ("::ffff:127.0.0.1", False),
+        ("fe80::1%eth0", False),
+        ("224.0.0.1", False),
+    ]:
+        assert is_public_address(address) is public, address
+    for bad, words in [
+        ('["nowhere"]', "HOST:PORT"),
+        ('["h:99999"]', "port 1-65535"),
+        ("[1]", "must be a string"),
+    ]:
+        path.write_text(path.read_text().rsplit("permit_open", 1)[0] + f"permit_open = {bad}\n")
+        with pytest.raises(ConfigError, match=words) as caught:
+            Config.load(path)
+        assert ":9:" in str(caught.value)  # the line
+    path.write_text(
+        '[hosts.box]\nhostname = "h"\n\n[tunnels.t]\nhost = "box"\nkind = "local"\n'
+        'listen = "127.0.0.1:1"\ntarget = "127.0.0.1:2"\npermit_open = ["any"]\n'
+    )
+    with pytest.raises(ConfigError, match="reverse SOCKS"):
+        Config.load(path)

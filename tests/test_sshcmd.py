@@ -795,7 +795,7 @@ def test_reverse_socks_lines_become_remote_tunnels_without_target(line: str, lis
     [tunnel] = parsed.tunnels
     assert (tunnel.kind, str(tunnel.listen), tunnel.target) == ("remote", listen, None)
     assert tunnel.reverse_socks and tunnel.name == "h-rsocks1080"
-    assert tunnel.describe() == f"remote {listen} -> SOCKS (from this machine) via h"
+    assert tunnel.describe() == f"remote {listen} -> SOCKS (from this machine; to public) via h"
     # Beyond the remote's loopback: a note says who could use it.
     exposed = [n for n in parsed.notes if "reverse SOCKS proxy" in n]
     assert bool(exposed) == (not tunnel.listen.loopback), parsed.notes
