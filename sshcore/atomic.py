@@ -1,10 +1,13 @@
-"""Crash-safe file replacement: the target always holds the old text or the new, never a mix."""
+"""Crash-safe file replacement (the target always holds the old text or the new, never a
+mix), and bounded reads of files a config names."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -68,3 +71,33 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# Files devtui reads because a config names them (identity files, Include, known_hosts).
+KNOWN_HOSTS_LIMIT = 64 << 20
+SSH_CONFIG_LIMIT = 4 << 20
+
+
+def read_file(path: Path | str, limit: int, *, head: bool = False) -> bytes:
+    """The bytes of the regular file `path`, at most `limit`. A device, a FIFO or a folder is
+    refused at once (OSError EINVAL, never read, never waited on: `Include /dev/zero` or
+    `identity_file = "/dev/zero"` once read without end), and so is a longer file (EFBIG),
+    unless `head`: then its first `limit` bytes."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a device, a pipe or a folder)")
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            data = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not data:
+                break
+            chunks.append(data)
+            total += len(data)
+    finally:
+        os.close(fd)
+    if total > limit and not head:
+        raise OSError(errno.EFBIG, f"larger than {limit:,} bytes")
+    return b"".join(chunks)[:limit]

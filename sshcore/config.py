@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import re
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +36,7 @@ from .atomic import atomic_write_text
 from .errors import ConfigError
 from .model import (
     AUTO_FORWARD,
+    LOG_COMMAND_PREFIX,
     TUNNEL_KINDS,
     AutoForward,
     ConfigData,
@@ -622,6 +624,7 @@ def _validate(raw: dict[str, Any], text: str, path: str) -> tuple[ConfigData, li
         # Unknown keys are often the cause (a typo'd key name): show them with the errors.
         first.warnings = check.warnings  # type: ignore[attr-defined]
         raise first
+    _check_trusted(path, data)
     return data, check.warnings
 
 
@@ -717,6 +720,75 @@ def _eol(text: str) -> str:
 
 def _plain(item: Any) -> Any:
     return item.unwrap() if hasattr(item, "unwrap") else item
+
+
+def _programs(data: ConfigData) -> list[str]:
+    """The keys of `data` that run programs on this machine (proxy_command, cmd: sources)."""
+    found = []
+    for host in data.hosts.values():
+        if host.proxy_command:
+            found.append(f"hosts.{host.name}.proxy_command")
+        if any(s.startswith(LOG_COMMAND_PREFIX) for s in host.log_sources):
+            found.append(f"hosts.{host.name}.log_sources")
+    return found
+
+
+def others_can_write(path: Path) -> str | None:
+    """Why someone other than the user (or root / the administrators) could change the file
+    at `path`, or None. POSIX: another owner, a group- or world-writable file (a group of
+    the user's own name is the user's), a world-writable folder without the sticky bit.
+    Windows: the file's ACL (winacl.file_writers)."""
+    if os.name == "nt":
+        from . import winacl
+
+        try:
+            return winacl.file_writers(path)
+        except OSError:
+            return None  # no ACL to read (FAT): nothing to judge
+    try:
+        info = path.stat()
+        folder = path.parent.stat()
+    except OSError:
+        return None
+    getuid = getattr(os, "getuid", None)
+    me = getuid() if getuid is not None else info.st_uid
+    if info.st_uid not in (me, 0):
+        return f"it is owned by another user (uid {info.st_uid})"
+    mode = info.st_mode
+    if mode & stat.S_IWOTH:
+        return f"every user can write it (mode {stat.S_IMODE(mode):04o})"
+    if mode & stat.S_IWGRP and not _own_group(info.st_gid):
+        return f"its group can write it (mode {stat.S_IMODE(mode):04o})"
+    if folder.st_mode & stat.S_IWOTH and not folder.st_mode & stat.S_ISVTX:
+        return f"every user can replace it: its folder {path.parent} is world-writable"
+    return None
+
+
+def _own_group(gid: int) -> bool:
+    """A group named like the user (Debian's user private groups) is the user's alone."""
+    try:
+        import grp
+        import pwd
+
+        return grp.getgrgid(gid).gr_name == pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        return False
+
+
+def _check_trusted(path: str, data: ConfigData) -> None:
+    """A config that runs programs must be the user's alone: refused otherwise, as OpenSSH
+    refuses a ~/.ssh/config others can write."""
+    programs = _programs(data)
+    if not programs:
+        return
+    why = others_can_write(Path(path))
+    if why:
+        fix = "chmod go-w" if os.name != "nt" else "icacls ... /inheritance:r /grant:r %USERNAME%:F"
+        raise ConfigError(
+            f"not used: {why}, and it names programs to run ({', '.join(programs[:3])}); "
+            f"make it yours alone ({fix} {path})",
+            path=path,
+        )
 
 
 def _read(path: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shlex
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncssh
 
 from . import asyncssh_tuning, discovery, follow, hostkeys, keys, shell
+from .atomic import read_file
 from .config import Config, default_log_dir
 from .discovery import ListeningPort
 from .errors import DevtuiError
@@ -25,7 +26,7 @@ from .events import (
     HostDisconnected,
     TunnelTraffic,
 )
-from .keys import is_encrypted
+from .keys import KEY_FILE_LIMIT, is_encrypted
 from .model import HostSpec, TunnelSpec
 from .prompts import NoPrompts, Prompts, TakingTurns
 from .remote import KIB, RemoteCommandError, run_bounded
@@ -66,6 +67,26 @@ _BOOTSTRAP = (
     'a=$(printf "$f"; printf x); set -- "$@" "${a%x}"; done; '
     'exec sh -c "$@"'
 )
+# Words a Windows shell (cmd.exe, PowerShell) takes as they are: no quotes, no & | < > ^ %
+# ! ( ) ; $ ` or spaces. devtui cannot know which of the two runs a command, and they quote
+# differently, so other words are refused rather than quoted for the wrong one.
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_./\\:=@+,-]+")
+
+
+def non_posix_command(host: str, argv: Sequence[str]) -> str:
+    """`argv` as a command line for a host without a POSIX sh (Windows): its words joined
+    when each is plain; otherwise a clear error (POSIX quoting there ran `a&whoami`'s
+    second half under cmd.exe)."""
+    for word in argv:
+        if not _PLAIN_WORD.fullmatch(word):
+            raise DevtuiError(
+                f"{host} has no POSIX shell (a Windows host?): devtui cannot pass "
+                f"{visible(repr(word))} there as one word safely; give the whole command as "
+                "one quoted word, written for that host's own shell"
+            )
+    return " ".join(argv)
+
+
 _POSIX_PROBE = "sh -c 'awk -v f=%c \"BEGIN{printf f,92}\" && echo devtui-posix'"
 _POSIX_ANSWER = b"\\devtui-posix\n"  # a backslash from awk, then the marker
 
@@ -282,7 +303,10 @@ class Core:
         return KeyInstall(result, verified)
 
     async def _read_key(self, key_path: Path, passphrase: str | None) -> asyncssh.SSHKey:
-        data = await asyncio.to_thread(key_path.read_bytes)
+        try:
+            data = await asyncio.to_thread(read_file, key_path, KEY_FILE_LIMIT)
+        except OSError as e:
+            raise AuthError(f"cannot read {key_path}: {e.strerror or e}") from None
         if passphrase is None and is_encrypted(data):
             passphrase = await self.prompts.passphrase(str(key_path))
             if passphrase is None:
@@ -313,7 +337,7 @@ class Core:
                 # Encoded: every word arrives as one argument, whatever the login shell.
                 command = posix_command(argv)
             else:  # e.g. a Windows OpenSSH server: no sh, so no clean stop on cancel either
-                command = argv if isinstance(argv, str) else shlex.join(argv)
+                command = argv if isinstance(argv, str) else non_posix_command(name, argv)
             return await self._run(conn, command, on_output)
         except _OutputFailed as e:  # the caller's own error (a closed pipe), not the link's
             assert e.__cause__ is not None

@@ -470,7 +470,9 @@ class FileLog:
             return
         text = event.message()
         if isinstance(event, UnexpectedError) and event.traceback:
-            text += "\n" + event.traceback.rstrip()
+            # A traceback quotes what failed (a server's words in an exception): escapes
+            # shown, never obeyed by the terminal that later shows the log file.
+            text += "\n" + visible(event.traceback.rstrip(), newlines=True)
         self._logger.log(self._LEVELS.get(event.level, logging.INFO), text)
 
     def close(self) -> None:

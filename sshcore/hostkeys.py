@@ -28,6 +28,29 @@ LOCK_TIMEOUT = 10.0  # seconds to wait for another devtui editing the same known
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
+def hashed_name(pattern: str, salt: bytes | None = None) -> str:
+    """`pattern` as HashKnownHosts writes it: |1|base64(salt)|base64(HMAC-SHA1(salt, name))."""
+    salt = os.urandom(20) if salt is None else salt
+    digest = hmac.new(salt, pattern.encode(), hashlib.sha1).digest()
+    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
+
+
+def _hashes_names(data: bytes) -> bool:
+    """Whether a known_hosts file's entries name their hosts hashed (most of them do)."""
+    hashed = plain = 0
+    for line in _split_lines(data):
+        words = line.split()
+        if words and words[0].startswith(b"@"):  # @cert-authority / @revoked, then the names
+            words = words[1:]
+        if not words or words[0].startswith(b"#"):
+            continue
+        if words[0].startswith(b"|1|"):
+            hashed += 1
+        else:
+            plain += 1
+    return hashed > plain
+
+
 def host_pattern(hostname: str, port: int) -> str:
     """How OpenSSH names a host in known_hosts: `host`, or `[host]:port` off port 22.
 
@@ -78,7 +101,7 @@ def fingerprint(key: asyncssh.SSHKey) -> str:
 def lookup(path: Path, hostname: str, port: int, addr: str = "") -> KnownKeys:
     """Entries of `path` for hostname:port (hashed entries, markers and no final newline OK)."""
     try:
-        data = path.read_bytes()
+        data = atomic.read_file(path, atomic.KNOWN_HOSTS_LIMIT)
     except FileNotFoundError:
         return KnownKeys(path=path)
     return _lookup(path, data, hostname, port, addr)
@@ -155,15 +178,19 @@ def learn(path: Path, hostname: str, port: int, key: asyncssh.SSHKey) -> int:
     """Append `key` for hostname:port in OpenSSH's format; returns its line number.
 
     Appended with O_APPEND, as ssh does: the rest of the file is never rewritten, so an entry
-    another program adds meanwhile, a CRLF or a non-UTF-8 comment stays as it was.
+    another program adds meanwhile, a CRLF or a non-UTF-8 comment stays as it was. In a file
+    whose names are hashed (HashKnownHosts), the new name is hashed too: a plain one would
+    tell whoever reads the file which machines this one connects to.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    line = f"{host_pattern(hostname, port)} {key.export_public_key().decode().strip()}\n"
     with _locked(path):
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _BINARY, 0o600)
         try:
-            with open(path, "rb") as f:
-                existing = f.read()
+            existing = atomic.read_file(path, atomic.KNOWN_HOSTS_LIMIT)
+            name = host_pattern(hostname, port)
+            if _hashes_names(existing):
+                name = hashed_name(name)
+            line = f"{name} {key.export_public_key().decode().strip()}\n"
             # Never glue our entry onto a last line that lacks its newline.
             prefix = b"\n" if existing and not existing.endswith(b"\n") else b""
             os.write(fd, prefix + line.encode("ascii"))  # one write: one append
@@ -184,7 +211,7 @@ def forget(path: Path, hostname: str, port: int) -> int:
     with _locked(path):
         for _ in range(5):
             try:
-                data = path.read_bytes()
+                data = atomic.read_file(path, atomic.KNOWN_HOSTS_LIMIT)
             except FileNotFoundError:
                 return 0
             drop = {e.line for e in _lookup(path, data, hostname, port).trusted}
@@ -261,7 +288,11 @@ def _replace_if_unchanged(path: Path, before: bytes, new: bytes) -> bool:
             return False
         bak = real.with_name(real.name + ".bak")
         with contextlib.suppress(OSError):
-            bak.write_bytes(before)
+            # Made with the file's own mode (0600 as a rule), never the umask's 0644.
+            bak_fd = os.open(bak, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY, 0o600)
+            with os.fdopen(bak_fd, "wb") as f:
+                f.write(before)
+            os.chmod(bak, real.stat().st_mode & 0o777)
         os.replace(tmp, real)
     finally:
         with contextlib.suppress(FileNotFoundError):

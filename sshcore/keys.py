@@ -18,6 +18,7 @@ import base64
 import binascii
 import contextlib
 import dataclasses
+import errno
 import getpass
 import os
 import secrets
@@ -33,6 +34,7 @@ from typing import Any, Literal
 import asyncssh
 
 from . import winacl
+from .atomic import read_file
 from .errors import DevtuiError
 from .model import HostSpec, text_problem
 from .remote import KIB, MIB, Bounded, RemoteCommandError, run_bounded
@@ -60,7 +62,9 @@ ECDSA_ALGORITHMS = {
 _KEY_CIPHER = "aes256-ctr"
 _KEY_ROUNDS = 16
 
-_MAX_KEY_FILE = 1 << 20  # anything larger is not a key; never read a stray huge file whole
+KEY_FILE_LIMIT = _MAX_KEY_FILE = (
+    1 << 20
+)  # anything larger is not a key; never read a stray huge file whole
 _OPENSSH_BEGIN = b"-----BEGIN OPENSSH PRIVATE KEY-----"
 _OPENSSH_END = b"-----END OPENSSH PRIVATE KEY-----"
 _OPENSSH_MAGIC = b"openssh-key-v1\0"
@@ -207,11 +211,12 @@ def is_encrypted(data: bytes) -> bool:
 
 
 def _read_small(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        data = f.read(_MAX_KEY_FILE + 1)
-    if len(data) > _MAX_KEY_FILE:
-        raise ValueError("too large to be a key")
-    return data
+    try:
+        return read_file(path, _MAX_KEY_FILE)
+    except OSError as e:
+        if e.errno == errno.EFBIG:
+            raise ValueError("too large to be a key") from None
+        raise
 
 
 def _why_unreadable(error: OSError) -> str:
@@ -427,8 +432,7 @@ def _uses(host: HostSpec, path: Path) -> bool:
 
 def _looks_like_key(path: Path) -> bool:
     try:
-        with open(path, "rb") as f:
-            head = f.read(128)
+        head = read_file(path, 128, head=True)  # a FIFO in ~/.ssh must not hang the list
     except OSError:
         return True  # unreadable: list it, marked unreadable, rather than hide it
     return (b"-----BEGIN " in head and b"PRIVATE KEY" in head) or head.startswith(b"PuTTY-User")

@@ -19,7 +19,7 @@ import socket
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .atomic import atomic_write_text
+from .atomic import SSH_CONFIG_LIMIT, atomic_write_text, read_file
 from .errors import DevtuiError, SshCommandError
 from .model import (
     MAX_IDENTITY_FILES,
@@ -199,7 +199,7 @@ def _scan_file(path: Path, ssh_dir: Path, found: _File, inc: _Includes, parent: 
     Include sat in); its Host and Match blocks count only where `parent` applies, as in
     OpenSSH; after an Include, the including block goes on."""
     try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        text = read_file(path, SSH_CONFIG_LIMIT).decode("utf-8-sig", errors="replace")
     except OSError as e:
         found.notes.append(Note(f"{path}: cannot read ({e.strerror})"))
         return
@@ -866,7 +866,8 @@ def write_host_blocks(
     """
     path = Path(path).expanduser() if path else Path("~/.ssh/config").expanduser()
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        # newline="" as read_text would not: the file's own line endings stay.
+        text = read_file(path, SSH_CONFIG_LIMIT).decode("utf-8-sig")
     except FileNotFoundError:
         text = ""
     except (OSError, UnicodeDecodeError) as e:

@@ -22,6 +22,7 @@ import asyncssh
 from asyncssh.public_key import get_default_public_key_algs
 
 from . import asyncssh_tuning, hostkeys
+from .atomic import read_file
 from .errors import DevtuiError
 from .events import (
     AuthFailed,
@@ -35,7 +36,7 @@ from .events import (
     HostLost,
     HostReconnectScheduled,
 )
-from .keys import is_encrypted
+from .keys import KEY_FILE_LIMIT, is_encrypted
 from .model import HostSpec, Settings, expand_proxy_tokens, host_settings
 from .prompts import HostKeyMismatch, HostKeyQuestion, Prompts
 from .vis import visible
@@ -443,7 +444,7 @@ class HostSession:
         self._encrypted = []
         for path in paths:
             try:
-                data = path.read_bytes()
+                data = read_file(path, KEY_FILE_LIMIT)
             except OSError:
                 continue
             if is_encrypted(data):

@@ -496,6 +496,34 @@ def _user_aliases(api: WinApi, user_sid: str) -> tuple[str, ...]:
     return (owner,) if owner and _canonical(owner) != _canonical(user_sid) else ()
 
 
+def sddl_writers(sddl: str, user_sid: str, *, user_aliases: Iterable[str] = ()) -> str | None:
+    """Who besides the user, SYSTEM, Administrators and TrustedInstaller may change or
+    replace a file with this descriptor ("Users (BU) can change it"), or None. For a file
+    whose contents say which programs to run (the config): others may read it, not write it.
+    Raises ValueError for text that is not SDDL."""
+    descriptor = parse_sddl(sddl)
+    trusted = _trusted(user_sid, user_aliases)
+    problems: list[str] = []
+    if descriptor.owner is not None and _canonical(descriptor.owner) not in trusted:
+        problems.append(f"owned by {describe_sid(descriptor.owner)}, not by you")
+    if descriptor.dacl is None:
+        problems.append("it has no ACL, so everyone can change it")
+    else:
+        for ace in descriptor.dacl:
+            if ace.grants and ace.rights & _WRITE_RIGHTS and _canonical(ace.sid) not in trusted:
+                text = f"{describe_sid(ace.sid)} {_access_words(ace.rights)}"
+                if text not in problems:
+                    problems.append(text)
+    return "; ".join(problems) or None
+
+
+def file_writers(path: Path, api: WinApi | None = None) -> str | None:
+    """`sddl_writers` for the file at `path` (OSError when its ACL cannot be read)."""
+    api = api or Win32Api.load()
+    user = api.current_user_sid()
+    return sddl_writers(api.file_sddl(str(path)), user, user_aliases=_user_aliases(api, user))
+
+
 def file_acl_problem(path: Path, api: WinApi | None = None) -> str | None:
     """Why OpenSSH for Windows would refuse `path` as a private key ("Users (BU) can read
     it"), or None when its owner and ACL are fine. OSError when they cannot be read."""

@@ -346,17 +346,32 @@ async def test_quit_asks_when_tunnels_run_and_y_stops_them(
 
 
 async def test_open_over_ssh_copies_the_url_instead(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sshd: Any, echo_server: Any
 ) -> None:
     monkeypatch.setenv("SSH_CONNECTION", "127.0.0.1 50000 127.0.0.1 22")
-    app = make_app(tmp_path, {"box": {"hostname": "example.org"}}, {"web": _tunnel(7860, 7860)})
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    app = make_app(
+        tmp_path,
+        {"box": sshd_host(sshd)},
+        {"web": _tunnel(port, echo_server.port)},
+        known_hosts=_known(tmp_path, sshd),
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         opened: list[str] = []
         app.open_url = lambda url, **_: opened.append(url)  # type: ignore[method-assign]
-        await pilot.press("2", "o")
+        await pilot.press("2", "o")  # stopped: its port may be anyone's, so not opened
+        assert opened == [] and app.clipboard == ""
+        assert any("not opened" in n.message for n in app._notifications)
+        await pilot.press("space")
+        await until(pilot, lambda: _listening(port), 10, "the tunnel")
+        await until(
+            pilot, lambda: app.tunnel_status("web").state.value == "up", 10, "the tunnel up"
+        )
+        await pilot.press("o")
         assert opened == []  # no browser on this side of the SSH session
-        assert app.clipboard == "http://127.0.0.1:7860/"
+        assert app.clipboard == url
         monkeypatch.delenv("SSH_CONNECTION")
         monkeypatch.delenv("SSH_TTY", raising=False)
         # A Linux box with no display: Python would start a text browser in our terminal.
@@ -366,7 +381,44 @@ async def test_open_over_ssh_copies_the_url_instead(
         assert opened == []
         monkeypatch.setenv("DISPLAY", ":0")
         await pilot.press("o")
-        assert opened == ["http://127.0.0.1:7860/"]
+        assert opened == [url]
+
+
+async def test_o_on_a_tunnel_whose_port_another_program_holds_opens_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sshd: Any, echo_server: Any
+) -> None:
+    """The tunnel failed to listen: the program that holds its port would get the browser."""
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    monkeypatch.delenv("SSH_TTY", raising=False)
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    port = squatter.getsockname()[1]
+    app = make_app(
+        tmp_path,
+        {"box": sshd_host(sshd)},
+        {"web": _tunnel(port, echo_server.port)},
+        known_hosts=_known(tmp_path, sshd),
+    )
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            opened: list[str] = []
+            app.open_url = lambda url, **_: opened.append(url)  # type: ignore[method-assign]
+            await pilot.press("2", "space")
+            await until(
+                pilot,
+                lambda: (s := app.tunnel_status("web")) is not None and s.state.value == "failed",
+                10,
+                "the tunnel to fail to listen",
+            )
+            await pilot.press("o")
+            await pilot.pause()
+            assert opened == []
+            assert any("not opened" in n.message for n in app._notifications)
+    finally:
+        squatter.close()
 
 
 def test_where_a_graphical_browser_can_open() -> None:

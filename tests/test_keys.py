@@ -77,7 +77,7 @@ def test_generated_key_is_owner_only_from_the_moment_it_exists(
 
     def spy(path: Any, flags: int, mode: int = 0o777, *args: Any, **kwargs: Any) -> int:
         fd = real_open(path, flags, mode, *args, **kwargs)
-        if Path(os.fsdecode(path)) == target:
+        if Path(os.fsdecode(path)) == target and flags & os.O_CREAT:  # made, not read
             st = os.fstat(fd)  # the instant the file appears, before a byte is written
             seen.append((flags, stat.S_IMODE(st.st_mode), st.st_size))
         return fd

@@ -105,8 +105,16 @@ class TunnelActions:
     def open_tunnel(self, name: str) -> None:
         """`o`: open the URL in the browser; over SSH there is none here, so copy it instead."""
         url = self.tunnel_url(name)
-        if name not in self.app.running_tunnels():
-            self.app.notify(f"{name} is stopped: space starts it", severity="warning")
+        # Only a port devtui listens on: a stopped or failed tunnel's port may be held by
+        # any other program, which the browser would then be sent to.
+        status = self.app.tunnel_status(name)
+        state = status.state.value if status is not None else "stopped"
+        if name not in self.app.running_tunnels() or state not in ("up", "waiting for host"):
+            why = status.error if status is not None and status.error else None
+            raise DevtuiError(
+                f"{name} is {state}{f' ({why})' if why else ''}: nothing of devtui's listens "
+                f"on {url} now, so it is not opened (space starts the tunnel)"
+            )
         if (why := no_browser_here()) is not None:
             self.app.copy_to_clipboard(url)
             self.app.notify(
