@@ -112,8 +112,8 @@ class TunnelActions:
         if name not in self.app.running_tunnels() or state not in ("up", "waiting for host"):
             why = status.error if status is not None and status.error else None
             raise DevtuiError(
-                f"{name} is {state}{f' ({why})' if why else ''}: nothing of devtui's listens "
-                f"on {url} now, so it is not opened (space starts the tunnel)"
+                f"{name} is {state}: not opened, as devtui does not listen on {url} now"
+                f"{f' ({why})' if why else ''}; space starts it"
             )
         if (why := no_browser_here()) is not None:
             self.app.copy_to_clipboard(url)
