@@ -48,6 +48,7 @@ from dashboard import (  # noqa: E402  (bench/dashboard.py: the tmux driver and 
     TITLES,
     Sampler,
     Tmux,
+    TmuxError,
     clean_env,
     cursor_on,
     percentile,
@@ -232,7 +233,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             await tmux.keys("1", "T")  # test every host: the hostile endpoint among them
             await tmux.wait_screen(lambda t: "OK," in t and "failed" in t, 60, 0.05, "results")
             await tmux.keys("End")  # the failures come first, by name: zz-evil is the last
-            _, shown = await tmux.wait_screen(lambda t: "zz-evil" in t, 10, 0.05, "zz-evil")
+            await tmux.wait_screen(lambda t: "zz-evil" in t, 10, 0.05, "zz-evil")
+            # Its reason as sent, once the error toasts over the dialog have gone.
+            with contextlib.suppress(TmuxError):
+                await tmux.wait_screen(lambda t: '[B="x]' in t, 15, 0.1, "the reason")
+            shown = await tmux.screen()
             result["endpoint_shown"] = '[B="x]' in shown
             result["endpoint_screen"] = shown
             await tmux.keys("Escape")
