@@ -93,3 +93,47 @@ def app_toasts() -> int:
     from tui.app import TOASTS_PER_FLUSH
 
     return TOASTS_PER_FLUSH
+
+
+def test_the_logs_pane_keeps_bytes_not_just_lines(tmp_path: Path) -> None:
+    """A remote log of 1 MiB "lines" once kept 5,000 of them a source (5 GiB): now each
+    line is cut for the view, and a source and all sources together are bounded in bytes."""
+    import asyncio
+
+    from tui.panes import logs
+
+    app = make_app(tmp_path, {"box": {"hostname": "10.0.0.1"}})
+
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            pane = app.logs_pane
+            big = "y" * (1 << 20)
+            keys = [f"box:/var/log/{i}.log" for i in range(6)]
+            for key in keys:
+                pane.add_source(key)
+                pane.add([logs.LogRecord(0.0, "info", big) for _ in range(400)], source=key)
+            await pilot.pause()
+            for key in keys:
+                kept = pane.sources[key]
+                assert kept.size <= logs.SOURCE_BYTES
+                assert all(len(r.text) < logs.LINE_CHARS + 64 for r in kept)
+                assert kept[-1].text.endswith(
+                    f"({len(big) - logs.LINE_CHARS} more characters not shown)"
+                )
+            assert sum(s.size for s in pane.sources.values()) <= logs.TOTAL_BYTES
+
+    asyncio.run(run())
+
+
+def test_lines_waiting_while_a_shell_is_open_are_capped_and_counted() -> None:
+    from tui.panes import logs
+
+    pending = logs.PendingLines()
+    for i in range(logs.PENDING_LINES + 3000):
+        pending.add(logs.LogRecord(0.0, "info", f"line {i}"))
+    taken = pending.take()
+    assert len(taken) == logs.PENDING_LINES + 1
+    assert taken[0].text.startswith("… 3000 lines not shown")
+    assert taken[-1].text == f"line {logs.PENDING_LINES + 2999}"
+    assert not pending and pending.take() == []
