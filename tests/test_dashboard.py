@@ -555,6 +555,7 @@ async def test_logs_filter_follow_and_a_burst_stays_bounded(tmp_path: Path) -> N
 # -- robustness -------------------------------------------------------------------------------
 
 
+@pytest.mark.guarded_crash_expected
 async def test_an_unexpected_exception_is_one_line_and_the_app_stays_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

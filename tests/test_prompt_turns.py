@@ -133,7 +133,12 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def test_a_question_that_opens_by_itself_ignores_type_ahead(tmp_path: Path) -> None:
+async def test_a_question_that_opens_by_itself_ignores_type_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Longer than devtui's 0.3 s, so that a loaded machine cannot let a key through late.
+    monkeypatch.setattr(SecretScreen, "settle", 1.5)
+    monkeypatch.setattr(HostKeyScreen, "settle", 1.5)
     app = make_app(tmp_path, {"box": {"hostname": "10.0.0.1"}})
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
@@ -142,7 +147,7 @@ async def test_a_question_that_opens_by_itself_ignores_type_ahead(tmp_path: Path
         await until(pilot, lambda: isinstance(app.screen, SecretScreen), 5, "the question")
         await pilot.press("l", "s", "enter")  # the user was typing elsewhere
         assert not asked.done()
-        await until(pilot, lambda: not app.screen.settling(), 2, "the settle time")
+        await until(pilot, lambda: not app.screen.settling(), 5, "the settle time")
         await pilot.pause(0.1)
         assert app.screen.query_one("#secret").value == ""  # nothing of it in the field
         await pilot.press(*"pw", "enter")
@@ -154,6 +159,6 @@ async def test_a_question_that_opens_by_itself_ignores_type_ahead(tmp_path: Path
         await pilot.press("y")  # a `y` meant for something else: it trusts nothing
         await pilot.pause(0.05)
         assert not trusted.done()
-        await until(pilot, lambda: not app.screen.settling(), 2, "the settle time")
+        await until(pilot, lambda: not app.screen.settling(), 5, "the settle time")
         await pilot.press("y")
         assert await asyncio.wait_for(trusted, 5) is True

@@ -39,7 +39,7 @@ from .actions.logs import LogActions
 from .actions.tunnels import TunnelActions
 from .live import LiveState
 from .panes import HostsPane, KeysPane, LogsPane, TunnelsPane
-from .panes.base import FilterablePane, Pane
+from .panes.base import Pane
 from .panes.logs import LogRecord, PendingLines
 from .prompts import TuiPrompts
 from .text import styled
@@ -504,11 +504,6 @@ class DevTuiApp(App[int]):
         self._say = (text, time.monotonic() + seconds)
         self.show_status()
         self.set_timer(seconds + 0.05, self.show_status)
-
-    @staticmethod
-    def _row_of(pane: FilterablePane, key: str) -> int:
-        keys = [str(k.value) for k in pane.table.rows]
-        return keys.index(key) if key in keys else 0
 
     def show_status(self) -> None:
         """Redraw the top line (jobs, counts) when its text changed; it is one row, so no new

@@ -139,9 +139,7 @@ class HostActions:
         self.app.note_saved()
         self.app._said(outcome.lines)
         self.app.refresh_panes(saved=True)
-        self.app.hosts_pane.table.move_cursor(
-            row=self.app._row_of(self.app.hosts_pane, outcome.host)
-        )
+        self.app.hosts_pane.select_row(outcome.host)
 
     def edit_host(self, name: str | None) -> None:
         """`a` / `e`: the host form; saved when valid."""

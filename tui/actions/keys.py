@@ -94,7 +94,7 @@ class KeyActions:
         self.app.log_line("info", f"generated key {info.path} ({info.fingerprint})")
         await self._load_keys()
         keys_pane = self.app.keys_pane
-        keys_pane.table.move_cursor(row=self.app.host_actions._row_of(keys_pane, str(info.path)))
+        keys_pane.select_row(str(info.path))
         keys_pane.focus_main()
 
     def install_key(self, info: KeyInfo) -> None:

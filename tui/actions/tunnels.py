@@ -141,7 +141,7 @@ class TunnelActions:
         self.app._said([text, *([f"note: {note}"] if note else [])])
         self.app.refresh_panes(full=True)
         pane = self.app.tunnels_pane
-        pane.table.move_cursor(row=self.app.host_actions._row_of(pane, spec.name))
+        pane.select_row(spec.name)
 
     def save_discovered(self, name: str) -> None:
         """`s`: write a tunnel made from an offer to the config."""

@@ -243,6 +243,15 @@ class FilterablePane(Pane):
         if refocus:
             self.main_widget().focus()
 
+    def row_index(self, key: str) -> int:
+        """The index of the row of `key` (a host, tunnel or key path); 0 when it has none."""
+        keys = [str(k.value) for k in self.table.rows]
+        return keys.index(key) if key in keys else 0
+
+    def select_row(self, key: str) -> None:
+        """Put the cursor on the row of `key` (the first row when it has none)."""
+        self.table.move_cursor(row=self.row_index(key))
+
     def selected_key(self) -> str | None:
         """The row key (host or tunnel name) under the cursor."""
         table = self.table
