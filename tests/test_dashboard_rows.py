@@ -208,7 +208,7 @@ def test_a_save_or_a_reload_makes_again_only_the_rows_that_changed(
             # longer than the others: a wider name column would make every row again).
             made.clear()
             outcome = await asyncio.to_thread(ops.add_from_line, app.config, "ssh dev@10.9.9.9")
-            await app._saved(asyncio.sleep(0), "saved")
+            await app.after_save(asyncio.sleep(0), "saved")
             await pilot.pause()
             assert made == [outcome.host]
             assert row_keys(app)[-1] == outcome.host
@@ -282,7 +282,7 @@ def test_rows_out_of_view_are_made_at_the_tick_or_when_scrolled_into_view(
             app._flush_events()
             assert pane.stale == {"host-45"}
             made.clear()
-            await app._saved(asyncio.sleep(0), "saved")  # a save keeps it waiting too
+            await app.after_save(asyncio.sleep(0), "saved")  # a save keeps it waiting too
             assert made == [] and pane.stale == {"host-45"}
             table.scroll_to(y=40, animate=False, immediate=True)
             await pilot.pause()
@@ -303,7 +303,7 @@ def test_a_row_added_to_a_long_table_can_be_scrolled_to(tmp_path: Path) -> None:
             table = app.hosts_pane.table
             assert table.show_vertical_scrollbar
             outcome = await asyncio.to_thread(ops.add_from_line, app.config, "ssh dev@10.9.9.9")
-            await app._saved(asyncio.sleep(0), "saved")
+            await app.after_save(asyncio.sleep(0), "saved")
             await pilot.pause()
             await pilot.pause()
             assert row_keys(app)[-1] == outcome.host
@@ -324,7 +324,7 @@ def test_a_row_added_to_a_long_table_can_be_scrolled_to(tmp_path: Path) -> None:
             assert not table.show_vertical_scrollbar
             for i in range(20):
                 await asyncio.to_thread(ops.add_from_line, few.config, f"ssh u@10.8.0.{i + 1}")
-            await few._saved(asyncio.sleep(0), "saved")
+            await few.after_save(asyncio.sleep(0), "saved")
             await pilot.pause()
             await pilot.pause()
             assert len(row_keys(few)) == 21

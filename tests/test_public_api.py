@@ -136,3 +136,20 @@ def test_tui_classes_neither_override_nor_touch_textuals_private_members() -> No
         for name in sorted((uses | _defined(tree)) & taken):
             found.append(f"{cls.__module__}.{cls.__qualname__}: {name}")
     assert found == []
+
+
+def test_actions_and_panes_use_only_the_apps_public_members() -> None:
+    """The actions once reached into the app (`self.app._said`, `_row_of` ...) and two keys
+    broke when one of those moved (issue 20): they use the app's public members now."""
+    found = []
+    for package in ("tui/actions", "tui/panes", "tui/screens"):
+        for path, tree in _sources(package).items():
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and _private(node.attr)
+                    and isinstance(node.value, ast.Attribute)
+                    and node.value.attr in ("app", "dashboard")
+                ):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{node.attr}")
+    assert found == []

@@ -129,10 +129,10 @@ class DevTuiApp(App[int]):
         self._jobs: dict[Worker[Any], str] = {}
         self._config_stamp = self._stamp()
         self._theme_loaded = False
-        self._in_shell = False
+        self.in_shell = False
         self._status_shown = Content("")
         self._say: tuple[str, float] = ("", 0.0)  # a passing word on the top line, and until
-        self._followers: dict[str, Worker[Any]] = {}  # "host:source" -> its follower
+        self.followers: dict[str, Worker[Any]] = {}  # "host:source" -> its follower
         self._source_pending: dict[str, PendingLines] = {}
 
     # -- layout ---------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ class DevTuiApp(App[int]):
             TunnelTraffic,
         )
 
-        if self._in_shell or (not self._pending and not self._dirty):
+        if self.in_shell or (not self._pending and not self._dirty):
             return
         batch = list(self._pending)
         dropped = self._received - len(batch)
@@ -366,7 +366,7 @@ class DevTuiApp(App[int]):
 
     def _tick(self) -> None:
         # Once a second: traffic samples for the sparklines and the reconnect countdowns.
-        if self.core is None or self._in_shell or not self.is_running:
+        if self.core is None or self.in_shell or not self.is_running:
             return
         now = time.monotonic()
         for name, tunnel in list(self.core.tunnels.items()):
@@ -450,6 +450,24 @@ class DevTuiApp(App[int]):
         self.show_status()
         return worker
 
+    def jobs_in(self, group: str) -> list[Worker[Any]]:
+        """The running jobs of `group` ("host:NAME", "fleet", "config" ...)."""
+        return [w for w in self._jobs if w.group == group and w.is_running]
+
+    def job_says(self, worker: Worker[Any], description: str) -> None:
+        """What a running job says on the top line now ("testing hosts 3/20")."""
+        if worker in self._jobs:
+            self._jobs[worker] = description
+            self.show_status()
+
+    def pending_lines(self, source: str) -> PendingLines:
+        """Where a remote source's lines wait for the next flush (made on first use)."""
+        return self._source_pending.setdefault(source, PendingLines())
+
+    def mark_dirty(self) -> None:
+        """Something new waits to be drawn: the next flush draws it."""
+        self._dirty = True
+
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -485,7 +503,7 @@ class DevTuiApp(App[int]):
         self.notify(event.message(), severity="error", timeout=10)
 
     # -- shared by the actions -----------------------------------------------------------------
-    def _said(self, lines: Iterable[str]) -> None:
+    def said(self, lines: Iterable[str]) -> None:
         """What an action did: every line to the Logs pane; notes (what was changed to a safer
         value, what could not be kept) as a notification, a plain success on the top line."""
         lines = list(lines)
@@ -515,7 +533,7 @@ class DevTuiApp(App[int]):
             self._status_shown = text
             self.query_one(StatusBar).update(text, layout=False)
 
-    async def _saved(self, work: Awaitable[Any], message: str) -> None:
+    async def after_save(self, work: Awaitable[Any], message: str) -> None:
         await work
         self.note_saved()
         self.say(message)

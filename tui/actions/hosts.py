@@ -23,7 +23,7 @@ class HostActions:
         core = self.app.require_core()
         status = self.app.host_status(name)
         group = f"host:{name}"
-        busy = [w for w in self.app._jobs if w.group == group and w.is_running]
+        busy = self.app.jobs_in(group)
         if busy:
             for worker in busy:
                 worker.cancel()
@@ -77,15 +77,14 @@ class HostActions:
 
         names = list(self.app.config.hosts)
         done = 0
-        worker = next(w for w in self.app._jobs if w.group == "fleet" and w.is_running)
+        worker = self.app.jobs_in("fleet")[0]
 
         def progress(check: Any) -> None:
             nonlocal done
             done += 1
             if check.round_trip_ms is not None:
                 self.app.live.round_trip[check.name] = check.round_trip_ms
-            self.app._jobs[worker] = f"testing hosts {done}/{len(names)}"
-            self.app.show_status()
+            self.app.job_says(worker, f"testing hosts {done}/{len(names)}")
 
         checks = await check_hosts(self.app.require_core(), names, on_result=progress)
         failed = [c for c in checks if not c.ok]
@@ -111,13 +110,13 @@ class HostActions:
 
         core = self.app.require_core()
         await core.connect(name)  # a password or host key is asked here, in a modal
-        self.app._in_shell = True  # no repaints while the terminal belongs to the shell
+        self.app.in_shell = True  # no repaints while the terminal belongs to the shell
         try:
             with self.app.suspend():
                 print(f"devtui: shell on {name}; exit it to come back (tunnels keep running)")
                 status = await core.shell(name, default_terminal())
         finally:
-            self.app._in_shell = False
+            self.app.in_shell = False
         self.app.refresh_panes(full=True)
         self.app.notify(f"Shell on {name} ended (exit status {status})")
 
@@ -137,7 +136,7 @@ class HostActions:
 
         outcome = await asyncio.to_thread(ops.add_from_line, self.app.config, line)
         self.app.note_saved()
-        self.app._said(outcome.lines)
+        self.app.said(outcome.lines)
         self.app.refresh_panes(saved=True)
         self.app.hosts_pane.select_row(outcome.host)
 
@@ -156,7 +155,9 @@ class HostActions:
             return
         core = self.app.require_core()
         work = core.add_host(result) if name is None else core.update_host(name, result)
-        self.app.job(self.app._saved(work, f"Saved host {result.name}"), f"saving {result.name}")
+        self.app.job(
+            self.app.after_save(work, f"Saved host {result.name}"), f"saving {result.name}"
+        )
 
     def delete_host(self, name: str) -> None:
         """`d`: delete after a confirmation that names the tunnels going too."""
@@ -191,7 +192,7 @@ class HostActions:
 
         outcome = await asyncio.to_thread(ops.import_ssh_config, self.app.config, None)
         self.app.note_saved()
-        self.app._said(outcome.lines)
+        self.app.said(outcome.lines)
         self.app.refresh_panes(full=True)
 
     def export_host(self, name: str) -> None:
@@ -202,7 +203,7 @@ class HostActions:
         from sshcore import ops
 
         outcome = await asyncio.to_thread(ops.export_host, self.app.config, name, None)
-        self.app._said(outcome.lines)
+        self.app.said(outcome.lines)
 
     def forget_host_key(self, name: str) -> None:
         """Palette: remove a host's known_hosts entries after the machine was rebuilt."""
@@ -228,4 +229,4 @@ class HostActions:
         spec = self.app.config.hosts[name]
         path = hostkeys.expand(self.app.config.settings.known_hosts)
         count = await asyncio.to_thread(hostkeys.forget, path, spec.hostname, spec.port)
-        self.app._said([f"Removed {count} key(s) for {name} from {path}"])
+        self.app.said([f"Removed {count} key(s) for {name} from {path}"])

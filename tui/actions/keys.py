@@ -143,5 +143,5 @@ class KeyActions:
         from sshcore import keys
 
         done = await asyncio.to_thread(keys.fix_permissions, info.path)
-        self.app._said([done])
+        self.app.said([done])
         await self._load_keys()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sshcore.errors import DevtuiError
 
-from ..panes.logs import LogRecord, PendingLines
+from ..panes.logs import LogRecord
 
 if TYPE_CHECKING:
     from ..app import DevTuiApp
@@ -28,10 +28,10 @@ class LogActions:
 
     def _follow(self, host: str, source: str) -> None:
         key = f"{host}:{source}"
-        if key in self.app._followers:
+        if key in self.app.followers:
             return
         self.app.logs_pane.add_source(key)
-        self.app._followers[key] = self.app.run_worker(
+        self.app.followers[key] = self.app.run_worker(
             self._follow_source(host, source, key),
             name=f"follow {key}",
             group=f"follow:{key}",
@@ -39,15 +39,15 @@ class LogActions:
         )
 
     async def _follow_source(self, host: str, source: str, key: str) -> None:
-        pending = self.app._source_pending.setdefault(key, PendingLines())
+        pending = self.app.pending_lines(key)
 
         def line(text: str) -> None:  # from the core's tasks: queued, drawn in batches
             pending.add(LogRecord(time.time(), "info", text))
-            self.app._dirty = True
+            self.app.mark_dirty()
 
         def notice(text: str) -> None:
             pending.add(LogRecord(time.time(), "warning", text))
-            self.app._dirty = True
+            self.app.mark_dirty()
 
         await self.app.require_core().follow(host, source, line, on_notice=notice)
 
@@ -89,7 +89,7 @@ class LogActions:
         )
 
     async def _remove_source(self, host: str, source: str, key: str) -> None:
-        worker = self.app._followers.pop(key, None)
+        worker = self.app.followers.pop(key, None)
         if worker is not None:
             worker.cancel()
         self.app.logs_pane.remove_source(key)

@@ -55,7 +55,9 @@ class TunnelActions:
             return
         core = self.app.require_core()
         work = core.add_tunnel(result) if name is None else core.update_tunnel(name, result)
-        self.app.job(self.app._saved(work, f"Saved tunnel {result.name}"), f"saving {result.name}")
+        self.app.job(
+            self.app.after_save(work, f"Saved tunnel {result.name}"), f"saving {result.name}"
+        )
 
     def delete_tunnel(self, name: str) -> None:
         """`d`: stop and delete one tunnel, after a confirmation."""
@@ -138,7 +140,7 @@ class TunnelActions:
     async def _forward(self, host: str, port: int) -> None:
         spec, note = await self.app.require_core().forward_port(host, port)
         text = f"Forwarded {host}:{port} to {self.tunnel_url_of(spec)} (s saves it)"
-        self.app._said([text, *([f"note: {note}"] if note else [])])
+        self.app.said([text, *([f"note: {note}"] if note else [])])
         self.app.refresh_panes(full=True)
         pane = self.app.tunnels_pane
         pane.select_row(spec.name)
@@ -153,7 +155,7 @@ class TunnelActions:
     async def _save_discovered(self, name: str) -> None:
         await self.app.require_core().save_tunnel(name)
         self.app.note_saved()
-        self.app._said([f"Saved tunnel {name}"])
+        self.app.said([f"Saved tunnel {name}"])
         self.app.refresh_panes(full=True)
 
     def retarget(self, name: str) -> None:
@@ -167,5 +169,5 @@ class TunnelActions:
     async def _retarget(self, name: str, port: int) -> None:
         await self.app.require_core().retarget_tunnel(name, port)
         self.app.note_saved()
-        self.app._said([f"Tunnel {name} now goes to port {port} on its host"])
+        self.app.said([f"Tunnel {name} now goes to port {port} on its host"])
         self.app.refresh_panes(full=True)
