@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 
-def _checkpoint(step: str) -> None:
+def checkpoint(step: str) -> None:
     """Called between the steps of a save. Tests replace it to simulate a crash at `step`."""
 
 
@@ -31,10 +31,10 @@ def atomic_write_text(path: Path, text: str, *, backup: bool = True, mode: int =
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
-            _checkpoint("written")
+            checkpoint("written")
             f.flush()
             os.fsync(f.fileno())
-        _checkpoint("synced")
+        checkpoint("synced")
         try:
             os.chmod(tmp, path.stat().st_mode & 0o7777)
         except FileNotFoundError:
@@ -49,11 +49,11 @@ def atomic_write_text(path: Path, text: str, *, backup: bool = True, mode: int =
             os.close(bak_fd)
             bak_tmp = Path(bak_name)
             shutil.copy2(path, bak_tmp)
-            _checkpoint("backup-copied")
+            checkpoint("backup-copied")
             os.replace(bak_tmp, bak)
-        _checkpoint("before-replace")
+        checkpoint("before-replace")
         os.replace(tmp, path)
-        _checkpoint("replaced")
+        checkpoint("replaced")
     finally:
         for leftover in (tmp, bak_tmp):
             if leftover is not None:

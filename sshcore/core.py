@@ -29,7 +29,7 @@ from .events import (
 from .keys import KEY_FILE_LIMIT, is_encrypted
 from .model import HostSpec, TunnelSpec
 from .prompts import NoPrompts, Prompts, TakingTurns
-from .remote import KIB, RemoteCommandError, run_bounded
+from .remote import KIB, OutputCallback, RemoteCommandError, run_bounded
 from .session import AuthError, ConnectError, HostSession, HostState, HostStatus
 from .shell import Terminal
 from .tunnels import Tunnel, TunnelStatus
@@ -109,7 +109,6 @@ RUN_STOP_TIMEOUT = 3.0  # seconds a cancelled run waits for the host to confirm 
 PROBE_LIMIT = 4 * KIB
 PROBE_TIMEOUT = 15.0
 PING_TIMEOUT = 15.0
-OutputCallback = Callable[[str, bytes], None]
 
 
 class _OutputFailed(Exception):
@@ -331,7 +330,7 @@ class Core:
             raise DevtuiError("a command word cannot hold a NUL character")
         conn = await self.connection(name)
         try:
-            if await self._is_posix(name, conn):
+            if await self.is_posix(name, conn):
                 if isinstance(argv, str):
                     argv = ["sh", "-c", 'exec "${SHELL:-/bin/sh}" -c "$1"', "sh", argv]
                 # Encoded: every word arrives as one argument, whatever the login shell.
@@ -345,7 +344,7 @@ class Core:
         except (asyncssh.Error, OSError) as e:  # the link died mid-run, or the host refused
             raise DevtuiError(visible(f"{name}: the command did not finish: {e}")) from None
 
-    async def _is_posix(self, name: str, conn: asyncssh.SSHClientConnection) -> bool:
+    async def is_posix(self, name: str, conn: asyncssh.SSHClientConnection) -> bool:
         """Whether the host has a POSIX sh (asked once per connection)."""
         known = self._posix.get(name)
         if known is not None and known[0] is conn:

@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import DevtuiError
 
 if TYPE_CHECKING:
-    from .core import Core
+    from .config import Config
+    from .session import HostStatus
+
+
+class _Tunnel(Protocol):
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def spec(self) -> Any: ...  # its TunnelSpec: the host it runs on
+
+
+class Fleet(Protocol):
+    """What testing hosts needs of the core: the config, connect / ping / disconnect, each
+    host's state, and the tunnels (a host one of them uses stays connected)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def tunnels(self) -> Mapping[str, _Tunnel]: ...
+
+    def host_state(self, name: str) -> HostStatus: ...
+
+    async def connect(self, name: str) -> HostStatus: ...
+
+    async def ping(self, name: str) -> float: ...
+
+    async def disconnect(self, name: str) -> None: ...
+
 
 DEFAULT_CONCURRENCY = 16  # as many as people fan out `ssh HOST true` by hand (xargs -P16)
 
@@ -48,7 +77,7 @@ def failures_first(checks: Sequence[HostCheck]) -> list[HostCheck]:
 
 
 async def check_hosts(
-    core: Core,
+    core: Fleet,
     names: Sequence[str],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import DevtuiError
 from .model import LOG_COMMAND_PREFIX, log_source_problem
@@ -22,7 +22,28 @@ from .session import HostState
 from .vis import visible
 
 if TYPE_CHECKING:
-    from .core import Core
+    from collections.abc import Sequence
+
+    import asyncssh
+
+    from .remote import OutputCallback
+    from .session import HostStatus
+
+
+class FollowedHost(Protocol):
+    """What following a source needs of the core: a host's connection, whether it has a
+    POSIX sh, a command run on it, and the state of its connection."""
+
+    async def connection(self, name: str) -> asyncssh.SSHClientConnection: ...
+
+    async def is_posix(self, name: str, conn: asyncssh.SSHClientConnection) -> bool: ...
+
+    async def run(
+        self, name: str, argv: Sequence[str] | str, on_output: OutputCallback | None = None
+    ) -> int: ...
+
+    def host_state(self, name: str) -> HostStatus: ...
+
 
 LineCallback = Callable[[str], None]
 
@@ -156,7 +177,7 @@ def _marker_end(buffer: bytearray, at: int) -> int | None:
 
 
 async def follow(
-    core: Core,
+    core: FollowedHost,
     host: str,
     source: str,
     on_line: LineCallback,
@@ -180,7 +201,7 @@ async def follow(
         (reader if label == "stdout" else errors).feed(data)
 
     conn = await core.connection(host)
-    if command is None and not await core._is_posix(host, conn):
+    if command is None and not await core.is_posix(host, conn):
         raise DevtuiError(f"{host}: following a file needs a POSIX shell (sh) on the host")
     while True:
         if command is not None:
@@ -191,8 +212,7 @@ async def follow(
         try:
             status = await core.run(host, argv, output)
         except DevtuiError as e:
-            session = core.sessions.get(host)
-            if session is None or session.state in (HostState.FAILED, HostState.IDLE):
+            if core.host_state(host).state in (HostState.FAILED, HostState.IDLE):
                 raise
             reader.drop_partial()
             notice(f"{host}: {e}; resuming when the connection is back")

@@ -283,7 +283,7 @@ def _replace_if_unchanged(path: Path, before: bytes, new: bytes) -> bool:
             os.fsync(f.fileno())
         with contextlib.suppress(OSError):
             os.chmod(tmp, real.stat().st_mode & 0o7777)
-        atomic._checkpoint("before-replace")
+        atomic.checkpoint("before-replace")
         if real.read_bytes() != before:
             return False
         bak = real.with_name(real.name + ".bak")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncssh
@@ -16,6 +17,8 @@ import asyncssh
 from .errors import DevtuiError
 
 KIB = 1024
+# A running command's output as it comes: ("stdout" | "stderr", bytes).
+OutputCallback = Callable[[str, bytes], None]
 MIB = 1024 * KIB
 _STDERR_LIMIT = 64 * KIB  # enough for an error message; the rest is dropped
 _CHUNK = 64 * KIB

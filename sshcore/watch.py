@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import asyncssh
 
@@ -37,8 +37,32 @@ from .remote import RemoteCommandError
 from .session import HostState
 
 if TYPE_CHECKING:
-    from .core import Core
-    from .tunnels import TunnelStatus
+    from .config import Config
+    from .events import EventBus
+    from .session import HostSession
+    from .tunnels import Tunnel, TunnelStatus
+
+
+class WatchedCore(Protocol):
+    """What watching ports needs of the core: its config and events, the hosts' sessions
+    and listening ports, and its tunnels (to know what is forwarded, and to start one)."""
+
+    bus: EventBus
+    config: Config
+    sessions: dict[str, HostSession]
+    tunnels: dict[str, Tunnel]
+
+    def session(self, name: str) -> HostSession: ...
+
+    async def listening_ports(self, name: str) -> list[ListeningPort]: ...
+
+    def tunnel_specs(self) -> dict[str, TunnelSpec]: ...
+
+    def tunnel_state(self, name: str) -> TunnelStatus: ...
+
+    async def start_tunnel(self, name: str) -> TunnelStatus: ...
+
+    async def restart_tunnel(self, name: str) -> TunnelStatus: ...
 
 
 ANNOUNCED_PER_LOOK = 64  # new ports announced (and so offered) per look; the rest counted
@@ -49,7 +73,7 @@ AUTO_FORWARDS_PER_LOOK = 4  # ports auto_forward = "always" forwards per look
 class PortWatch:
     """What Core knows about its hosts' ports, and the loops that keep it current."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: WatchedCore) -> None:
         self.core = core
         self.ports: dict[str, list[ListeningPort]] = {}  # host -> the last look
         self.unsupported: set[str] = set()  # hosts told "not supported" (once)

@@ -487,7 +487,7 @@ def test_a_crash_at_any_step_leaves_old_or_new_text(
         if at == step:
             raise Crash(at)
 
-    monkeypatch.setattr(sshcore.atomic, "_checkpoint", checkpoint)
+    monkeypatch.setattr(sshcore.atomic, "checkpoint", checkpoint)
     with pytest.raises(Crash):
         config.add_host(HostSpec("new", "new.example.com"))
     text = path.read_text()
@@ -906,7 +906,7 @@ def test_two_unlocked_writers_backing_up_at_once_do_not_collide(
             nested.append(step)  # the other writer runs its whole save right here
             sshcore.atomic.atomic_write_text(path, "other\n")
 
-    monkeypatch.setattr(sshcore.atomic, "_checkpoint", checkpoint)
+    monkeypatch.setattr(sshcore.atomic, "checkpoint", checkpoint)
     sshcore.atomic.atomic_write_text(path, "mine\n")
     assert nested and path.read_text() == "mine\n"
     assert (tmp_path / "config.toml.bak").read_text() == "old\n"

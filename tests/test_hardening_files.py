@@ -141,7 +141,7 @@ def test_an_entry_ssh_appends_while_devtui_forgets_is_kept(
     path = tmp_path / "known_hosts"
     path.write_bytes(b"a.example " + _entry(key) + b"\nb.example " + _entry(key) + b"\n")
     theirs = b"by-ssh.example " + _entry(key) + b"\n"
-    monkeypatch.setattr(atomic, "_checkpoint", _ssh_appends(path, theirs))
+    monkeypatch.setattr(atomic, "checkpoint", _ssh_appends(path, theirs))
     assert hostkeys.forget(path, "a.example", 22) == 1
     assert path.read_bytes() == b"b.example " + _entry(key) + b"\n" + theirs
 

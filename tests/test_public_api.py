@@ -153,3 +153,18 @@ def test_actions_and_panes_use_only_the_apps_public_members() -> None:
                 ):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{node.attr}")
     assert found == []
+
+
+def test_no_module_of_the_core_imports_the_facade() -> None:
+    """Follower, port watcher and fleet test take what they need (a Protocol the Core meets),
+    not the Core: no loop hidden behind TYPE_CHECKING (issue 20, item 2)."""
+    found = []
+    for path, tree in _sources("sshcore").items():
+        if path.name in ("core.py", "__init__.py"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module or ""] + [a.name for a in node.names if not node.module]
+                if "core" in names:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []
