@@ -34,7 +34,7 @@ fi
 
 echo "== ruff check"; .venv/bin/ruff check sshcore tui tests bench
 echo "== ruff format"; .venv/bin/ruff format --check sshcore tui tests bench
-echo "== mypy (sshcore, strict)"; .venv/bin/mypy
+echo "== mypy (sshcore and tui, strict)"; .venv/bin/mypy
 echo "== import contracts"; .venv/bin/lint-imports
 # One retry for a test that fails once: these tests run real servers, terminals and timers on
 # 2 shared cores, and a rare timing failure must not hide the run's result. A retried test

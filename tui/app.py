@@ -78,7 +78,7 @@ class DevTuiApp(App[int]):
     TITLE = "devtui"
     ENABLE_COMMAND_PALETTE = True
     # From 110 columns the tunnels get two thirds of the width (devtui.tcss: Screen.-wide).
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 (an instance variable of Textual's App)
         (0, "-narrow"),
         (110, "-wide"),
     ]
@@ -314,8 +314,8 @@ class DevTuiApp(App[int]):
             for e in batch
             if isinstance(e, HostFailed | HostKeyRejected | AuthFailed | TunnelFailed)
         ]
-        for event in problems[:3]:
-            self.notify(event.message(), severity="error", timeout=8)
+        for problem in problems[:3]:
+            self.notify(problem.message(), severity="error", timeout=8)
         if len(problems) > 3:
             self.notify(f"and {len(problems) - 3} more errors: see Logs (4)", severity="error")
         self._refresh_for(batch)
@@ -449,6 +449,15 @@ class DevTuiApp(App[int]):
         self._jobs[worker] = description
         self.show_status()
         return worker
+
+    def if_yes(self, then: Callable[[], object]) -> Callable[[object], None]:
+        """A dialog's callback that runs `then` when the answer was yes."""
+
+        def answered(answer: object) -> None:
+            if answer:
+                then()
+
+        return answered
 
     def jobs_in(self, group: str) -> list[Worker[Any]]:
         """The running jobs of `group` ("host:NAME", "fleet", "config" ...)."""

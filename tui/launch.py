@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from .app import DevTuiApp
 
 
-def _core_factory(config: Config) -> object:
+def _core_factory(config: Config) -> Callable[[Prompts], Core]:
     def make(prompts: Prompts) -> Core:
         from sshcore.core import Core  # asyncssh: imported after the first paint
 
@@ -46,9 +47,7 @@ def build_app(config: Config, *, banner: str | None = None) -> DevTuiApp:
     if _FPS_OURS:  # Textual has read it; the shells and programs devtui starts must not
         os.environ.pop("TEXTUAL_FPS", None)
     heap.tune()
-    return DevTuiApp(  # type: ignore[arg-type]
-        config, _core_factory(config), banner=banner, settle_heap=True
-    )
+    return DevTuiApp(config, _core_factory(config), banner=banner, settle_heap=True)
 
 
 def _load(path: str | None) -> Config | None:

@@ -169,7 +169,9 @@ class HostActions:
             body += f"\nIts tunnels go too: {', '.join(tunnels)}."
         self.app.push_screen(
             ConfirmScreen("Delete host", body, yes="delete"),
-            callback=lambda yes: yes and self.app.job(self._delete_host(name), f"deleting {name}"),
+            callback=self.app.if_yes(
+                lambda: self.app.job(self._delete_host(name), f"deleting {name}")
+            ),
         )
 
     async def _delete_host(self, name: str) -> None:
@@ -218,8 +220,8 @@ class HostActions:
                 "connect asks you to trust the new key.",
                 yes="forget it",
             ),
-            callback=lambda yes: (
-                yes and self.app.job(self._forget(name), f"forgetting {name}'s key")
+            callback=self.app.if_yes(
+                lambda: self.app.job(self._forget(name), f"forgetting {name}'s key")
             ),
         )
 

@@ -104,13 +104,12 @@ class KeyActions:
         if not self.app.config.hosts:
             raise DevtuiError("no hosts yet: add one first (1, then p)")
         choices = [(h.name, f"{h.name}  {h.destination}") for h in self.app.config.hosts.values()]
-        self.app.push_screen(
-            PickScreen(f"Install {info.name} on", choices),
-            callback=lambda host: (
-                isinstance(host, str)
-                and self.app.job(self._install(info, host), f"installing {info.name} on {host}")
-            ),
-        )
+
+        def picked(host: object) -> None:
+            if isinstance(host, str):
+                self.app.job(self._install(info, host), f"installing {info.name} on {host}")
+
+        self.app.push_screen(PickScreen(f"Install {info.name} on", choices), callback=picked)
 
     async def _install(self, info: KeyInfo, host: str) -> None:
         outcome = await self.app.require_core().install_key(host, info.path)
@@ -136,7 +135,7 @@ class KeyActions:
                 f"Make {info.path} readable by you only (as OpenSSH demands)?",
                 yes="fix",
             ),
-            callback=lambda yes: yes and self.app.job(self._fix(info), f"fixing {info.name}"),
+            callback=self.app.if_yes(lambda: self.app.job(self._fix(info), f"fixing {info.name}")),
         )
 
     async def _fix(self, info: KeyInfo) -> None:

@@ -83,8 +83,8 @@ class LogActions:
         host, _, source = key.partition(":")
         self.app.push_screen(
             ConfirmScreen("Remove log source", f"Stop following {source} on {host}?", "remove"),
-            callback=lambda yes: (
-                yes and self.app.job(self._remove_source(host, source, key), "saving")
+            callback=self.app.if_yes(
+                lambda: self.app.job(self._remove_source(host, source, key), "saving")
             ),
         )
 

@@ -66,8 +66,8 @@ class TunnelActions:
         spec = self.app.tunnel_specs()[name]
         self.app.push_screen(
             ConfirmScreen("Delete tunnel", f"Delete tunnel {name} ({spec.describe()})?", "delete"),
-            callback=lambda yes: (
-                yes and self.app.job(self._delete_tunnel(name), f"deleting {name}")
+            callback=self.app.if_yes(
+                lambda: self.app.job(self._delete_tunnel(name), f"deleting {name}")
             ),
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -320,6 +321,11 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _forward_arg(kind: str, value: str) -> tuple[str, str]:
+    """-L / -R / -D SPEC as (kind, SPEC)."""
+    return kind, value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, documented in --help."""
     parser = argparse.ArgumentParser(
@@ -407,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"-{letter}",
             dest="forward",
             metavar=metavar,
-            type=lambda value, kind=kind: (kind, value),
+            type=functools.partial(_forward_arg, kind),
             help=f"{kind} forward, as ssh -{letter}",
         )
     p.add_argument("--name", help="tunnel name (default HOST-PORT)")

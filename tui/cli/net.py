@@ -15,7 +15,7 @@ from collections.abc import Callable
 from sshcore import hostkeys
 from sshcore.config import Config
 from sshcore.core import Core
-from sshcore.errors import DevtuiError
+from sshcore.errors import DevtuiError, UsageError
 from sshcore.events import (
     Event,
     HostFailed,
@@ -26,7 +26,7 @@ from sshcore.events import (
 )
 from sshcore.session import HostState
 
-from .main import UsageError, _load, has_terminal
+from .main import _load, has_terminal
 from .prompts import CliPrompts
 
 

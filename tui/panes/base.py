@@ -143,7 +143,9 @@ class Pane(Vertical):
         if event.key != "escape" or not found or not found.first().has_focus:
             return False
         event.stop()
-        box = found.first()
+        from textual.widgets import Input
+
+        box = found.first(Input)
         box.value = ""
         box.display = False
         return True

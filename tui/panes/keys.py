@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -59,7 +60,10 @@ class KeysPane(FilterablePane):
         self.keys: list[KeyInfo] = []
         self.loaded = False
 
-    def refresh_rows(self, full: bool = False) -> None:
+    def refresh_rows(
+        self, full: bool = False, only: Collection[str] | None = None, saved: bool = False
+    ) -> None:
+        del only, saved  # the key list is read whole (see load_keys); every row is made
         rows: dict[str, tuple[Any, ...]] = {}
         shown = []
         for info in self.keys:

@@ -199,15 +199,16 @@ class HostFormScreen(FormScreen):
             )
         # Everything the form does not show (more key files, log sources, timeouts, ...)
         # stays as it was: an edit changes only what the user changed.
-        changes: dict[str, object] = {
-            "hostname": self._value("hostname"),
-            "port": int(self._value("port")),
-            "user": self._value("user") or None,
-            "jump": self._value("jump") or None,
-        }
+        edited = replace(
+            base,
+            hostname=self._value("hostname"),
+            port=int(self._value("port")),
+            user=self._value("user") or None,
+            jump=self._value("jump") or None,
+        )
         if identity != base.identity_file:
-            changes["identity_file"] = identity
-        return replace(base, **changes)
+            edited = replace(edited, identity_file=identity)
+        return edited
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +313,7 @@ class TunnelFormScreen(FormScreen):
         host_value = self.query_one("#host", Select).value
         host = host_value if isinstance(host_value, str) else ""
         kind_value = self.query_one("#kind", Select).value
-        kind: TunnelKind = kind_value if kind_value in ("local", "remote", "dynamic") else "local"  # type: ignore[assignment]
+        kind: TunnelKind = kind_value if kind_value in ("local", "remote", "dynamic") else "local"
         listen, target, _ = parse_forward(kind, self.query_one("#spec", Input).value.strip())
         name = self.query_one("#name", Input).value.strip() or tunnel_name(
             host, kind, listen.port, socks=target is None
