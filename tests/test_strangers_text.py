@@ -228,3 +228,106 @@ def test_ten_thousand_generated_strings_render_everywhere_without_an_error(
         cell = _plain(text)
         assert isinstance(cell, Text) and cell.plain == visible(text)
         _render(styled("[b]$t[/]", t=text), 40)
+
+
+# -- the same 10,000 strings through every place in a running dashboard ---------------------
+
+
+@pytest.fixture(scope="module")
+def live_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One dashboard, run on an event loop of its own thread for the whole module, so that
+    Hypothesis can hand it batch after batch (starting an app per example would take
+    minutes). Its HOME and config are a temp folder of their own."""
+    import asyncio
+    import contextvars
+    import os
+    import threading
+
+    folder = tmp_path_factory.mktemp("live")
+    (folder / "home" / ".ssh").mkdir(parents=True)
+    old_home = os.environ.get("HOME")
+    os.environ["HOME"] = str(folder / "home")
+    hosts = {f"h{i:02d}": {"hostname": f"10.9.0.{i + 1}"} for i in range(BATCH)}
+    app = make_app(folder, hosts)
+    loop = asyncio.new_event_loop()
+    up = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(pilot)
+            state["pilot"], state["stop"] = pilot, asyncio.Event()
+            state["context"] = contextvars.copy_context()  # Textual's active app is in it
+            up.set()
+            await state["stop"].wait()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
+    assert up.wait(60), "the dashboard did not start"
+    try:
+        yield app, state["pilot"], loop, state["context"]
+    finally:
+        loop.call_soon_threadsafe(state["stop"].set)
+        thread.join(60)
+        if old_home is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = old_home
+
+
+BATCH = 50
+
+
+async def _through_every_place(app: Any, pilot: Any, texts: list[str], n: int) -> None:
+    """Each text into a cell, a subtitle, the top line, the Logs pane (a line and a source
+    tab), a toast and a dialog (each batch the next kind), then a repaint of all of it."""
+    table = app.hosts_pane.table
+    detail = list(table.columns)[-1]
+    for i, text in enumerate(texts):
+        table.update_cell(f"h{i:02d}", detail, text)
+        app.log_line("warning", text)
+    joined = "\n".join(texts)
+    plain_subtitle(app.hosts_pane, texts[-1])
+    app.say(texts[0])
+    app.notify(joined[:4096])
+    logs = app.logs_pane
+    for key in [key for key in logs.sources if key != "events"]:
+        logs.remove_source(key)
+    logs.sources[f"h00:cmd:{texts[1]}"] = logs.records
+    logs.show_sources()
+    await pilot.pause()
+    dialogs = _dialogs(joined[:8192])
+    dialog = dialogs[n % len(dialogs)]
+    app.push_screen(dialog)
+    await pilot.pause()
+    dialog.dismiss(None)
+    app.clear_notifications()
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+@given(st.lists(HOSTILE_TEXT, min_size=BATCH, max_size=BATCH))
+@pytest.mark.timeout(900)
+def test_ten_thousand_generated_strings_through_a_running_dashboard(
+    live_dashboard: Any, texts: list[str]
+) -> None:
+    """200 batches of 50: none ends the app (an exception in a render would)."""
+    import concurrent.futures
+
+    app, pilot, loop, context = live_dashboard
+    done: concurrent.futures.Future[None] = concurrent.futures.Future()
+    app.batches = n = getattr(app, "batches", 0) + 1
+
+    def start() -> None:  # on the app's loop, in the app's context (its tasks copy it)
+        task = context.run(loop.create_task, _through_every_place(app, pilot, texts, n))
+        task.add_done_callback(
+            lambda t: done.set_exception(e) if (e := t.exception()) else done.set_result(None)
+        )
+
+    loop.call_soon_threadsafe(start)
+    done.result(60)
+    assert app.is_running and app.return_code is None
