@@ -160,7 +160,7 @@ def test_no_module_of_the_core_imports_the_facade() -> None:
     not the Core: no loop hidden behind TYPE_CHECKING (issue 20, item 2)."""
     found = []
     for path, tree in _sources("sshcore").items():
-        if path.name in ("core.py", "__init__.py"):
+        if path.name in ("core.py", "__init__.py", "api.py"):  # the facade, and the face
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
@@ -168,3 +168,15 @@ def test_no_module_of_the_core_imports_the_facade() -> None:
                 if "core" in names:
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert found == []
+
+
+def test_the_face_contract_names_every_private_module_of_the_core() -> None:
+    """`lint-imports` keeps tui to sshcore.api; a new sshcore module is private at once."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    (face,) = [c for c in contracts if "face" in c["name"]]
+    modules = {f"sshcore.{p.stem}" for p in (ROOT / "sshcore").glob("*.py") if p.stem != "__init__"}
+    assert set(face["forbidden_modules"]) == modules - {"sshcore.api"}
+    assert face["source_modules"] == ["tui"]

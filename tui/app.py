@@ -27,10 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from sshcore.config import Config
-from sshcore.errors import ConfigError, DevtuiError
-from sshcore.model import TunnelSpec
-from sshcore.vis import visible
+from sshcore.api import Config, ConfigError, DevtuiError, TunnelSpec, visible
 
 from . import heap
 from .actions.hosts import HostActions
@@ -45,12 +42,7 @@ from .prompts import TuiPrompts
 from .text import styled
 
 if TYPE_CHECKING:
-    from sshcore.core import Core
-    from sshcore.discovery import ListeningPort
-    from sshcore.events import Event
-    from sshcore.prompts import Prompts
-    from sshcore.session import HostStatus
-    from sshcore.tunnels import TunnelStatus
+    from sshcore.api import Core, Event, HostStatus, ListeningPort, Prompts, TunnelStatus
 
 CoreFactory = Callable[["Prompts"], "Core"]
 FLUSH_INTERVAL = 0.5  # seconds between batched repaints of events
@@ -279,7 +271,7 @@ class DevTuiApp(App[int]):
         if not self.is_running:
             return  # quitting (see refresh_panes)
         # Imported here, after the core (which loads them anyway): not before the first paint.
-        from sshcore.events import (
+        from sshcore.api import (
             AuthFailed,
             DiscoveryUnsupported,
             HostFailed,
@@ -343,7 +335,7 @@ class DevTuiApp(App[int]):
     def _refresh_for(self, batch: list[Event]) -> None:
         """Redraw the rows a batch of events is about (a host's events touch its tunnels);
         ports opening or closing can add or remove offer rows."""
-        from sshcore.events import PortForwarded, RemotePortClosed, RemotePortOpened
+        from sshcore.api import PortForwarded, RemotePortClosed, RemotePortOpened
 
         hosts: set[str] = set()
         tunnels: set[str] = set()
@@ -502,7 +494,7 @@ class DevTuiApp(App[int]):
             return
         detail = f"{type(error).__name__}: {error}"
         trace = "".join(traceback.format_exception(error))
-        from sshcore.events import UnexpectedError
+        from sshcore.api import UnexpectedError
 
         event = UnexpectedError(where, detail, trace)
         if self.core is not None:

@@ -9,9 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sshcore.config import Config, default_log_dir
-from sshcore.errors import ConfigError
-from sshcore.vis import visible
+from sshcore.api import Config, ConfigError, default_log_dir, visible
 
 # Textual draws at most 60 frames a second, and after a frame that took long it waits one to
 # two frames for the next: a key pressed just after a busy repaint was drawn 17-33 ms later
@@ -23,15 +21,14 @@ _FPS_OURS = "TEXTUAL_FPS" not in os.environ
 os.environ.setdefault("TEXTUAL_FPS", "120")
 
 if TYPE_CHECKING:
-    from sshcore.core import Core
-    from sshcore.prompts import Prompts
+    from sshcore.api import Core, Prompts
 
     from .app import DevTuiApp
 
 
 def _core_factory(config: Config) -> Callable[[Prompts], Core]:
     def make(prompts: Prompts) -> Core:
-        from sshcore.core import Core  # asyncssh: imported after the first paint
+        from sshcore.api import Core  # asyncssh: imported after the first paint
 
         return Core(config, prompts, interactive=True)
 
@@ -103,7 +100,7 @@ async def _run(app: DevTuiApp, *, headless: bool = False) -> int:
 
 def _record_crash(app: DevTuiApp, report: str) -> Path | None:
     """The crash's traceback to the log file (through the core's log when it is up)."""
-    from sshcore.events import UnexpectedError
+    from sshcore.api import UnexpectedError
 
     what = next((ln.strip() for ln in reversed(report.splitlines()) if ln.strip()), "")
     event = UnexpectedError("the dashboard", what, report)
@@ -140,7 +137,7 @@ def run_demo(port: int = 0) -> int:
 
 
 async def _demo(port: int) -> int:
-    from sshcore.demo import DemoSite
+    from sshcore.api import DemoSite
 
     async with DemoSite(port) as demo:
         config = Config.load(demo.config_path)

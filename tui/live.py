@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sshcore.events import Event
+    from sshcore.api import Event
 
 
 HISTORY_SECONDS = 60  # the sparkline's window: one sample a second
@@ -58,7 +58,7 @@ class LiveState:
     def feed(self, event: Event) -> None:
         """Update from one core event."""
         # Here, not at the top: the events module is not needed before the first paint.
-        from sshcore.events import (
+        from sshcore.api import (
             HostConnected,
             HostConnecting,
             HostDisconnected,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from sshcore.prompts import HostKeyMismatch, HostKeyQuestion
+from sshcore.api import HostKeyMismatch, HostKeyQuestion
 
 if TYPE_CHECKING:
     from textual.app import App

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from textual.content import Content
 
-from sshcore.vis import visible
+from sshcore.api import visible
 
 
 def plain(text: object, *, newlines: bool = True) -> Content:

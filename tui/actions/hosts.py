@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from sshcore.errors import DevtuiError
-from sshcore.model import HostSpec
+from sshcore.api import DevtuiError, HostSpec
 
 if TYPE_CHECKING:
     from ..app import DevTuiApp
@@ -35,7 +34,7 @@ class HostActions:
             self.app.job(self._connect(name), f"connecting {name}", group=group)
 
     async def _connect(self, name: str) -> None:
-        from sshcore.session import ConnectError
+        from sshcore.api import ConnectError
 
         core = self.app.require_core()
         try:
@@ -71,7 +70,7 @@ class HostActions:
         self.app.job(self._test_all(), f"testing {len(self.app.config.hosts)} hosts", group="fleet")
 
     async def _test_all(self) -> None:
-        from sshcore.fleet import check_hosts
+        from sshcore.api import check_hosts
 
         from ..screens.dialogs import TextScreen
 
@@ -106,7 +105,7 @@ class HostActions:
         self.app.job(self._shell(name), f"shell on {name}", group=f"host:{name}")
 
     async def _shell(self, name: str) -> None:
-        from sshcore.shell import default_terminal
+        from sshcore.api import default_terminal
 
         core = self.app.require_core()
         await core.connect(name)  # a password or host key is asked here, in a modal
@@ -132,7 +131,7 @@ class HostActions:
             self.app.job(self._add_line(line), "saving the pasted host")
 
     async def _add_line(self, line: str) -> None:
-        from sshcore import ops
+        from sshcore.api import ops
 
         outcome = await asyncio.to_thread(ops.add_from_line, self.app.config, line)
         self.app.note_saved()
@@ -190,7 +189,7 @@ class HostActions:
         self.app.job(self._import(), "importing ~/.ssh/config")
 
     async def _import(self) -> None:
-        from sshcore import ops
+        from sshcore.api import ops
 
         outcome = await asyncio.to_thread(ops.import_ssh_config, self.app.config, None)
         self.app.note_saved()
@@ -202,7 +201,7 @@ class HostActions:
         self.app.job(self._export(name), f"exporting {name}")
 
     async def _export(self, name: str) -> None:
-        from sshcore import ops
+        from sshcore.api import ops
 
         outcome = await asyncio.to_thread(ops.export_host, self.app.config, name, None)
         self.app.said(outcome.lines)
@@ -226,7 +225,7 @@ class HostActions:
         )
 
     async def _forget(self, name: str) -> None:
-        from sshcore import hostkeys
+        from sshcore.api import hostkeys
 
         spec = self.app.config.hosts[name]
         path = hostkeys.expand(self.app.config.settings.known_hosts)

@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sshcore.errors import DevtuiError
+from sshcore.api import DevtuiError
 
 if TYPE_CHECKING:
-    from sshcore.keys import KeyInfo
+    from sshcore.api import KeyInfo
 
     from ..app import DevTuiApp
     from ..screens.forms import KeygenRequest
@@ -26,7 +26,7 @@ class KeyActions:
         self.app.run_worker(self._load_keys(), group="keys", exclusive=True, exit_on_error=False)
 
     async def _load_keys(self) -> None:
-        from sshcore import keys
+        from sshcore.api import keys
 
         agent = await keys.agent_key_blobs()
         hosts = list(self.app.config.hosts.values())
@@ -67,7 +67,7 @@ class KeyActions:
 
     def generate_key(self) -> None:
         """`g`: the keygen form, then the key made in a thread (owner-only from the start)."""
-        from sshcore.keys import default_key_path
+        from sshcore.api import default_key_path
 
         from ..screens.forms import KeygenScreen
 
@@ -80,7 +80,7 @@ class KeyActions:
             self.app.job(self._generate(request), f"generating {Path(request.path).name}")
 
     async def _generate(self, request: KeygenRequest) -> None:
-        from sshcore import keys
+        from sshcore.api import keys
 
         info = await asyncio.to_thread(
             keys.generate_key,
@@ -139,7 +139,7 @@ class KeyActions:
         )
 
     async def _fix(self, info: KeyInfo) -> None:
-        from sshcore import keys
+        from sshcore.api import keys
 
         done = await asyncio.to_thread(keys.fix_permissions, info.path)
         self.app.said([done])

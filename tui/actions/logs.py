@@ -6,7 +6,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sshcore.errors import DevtuiError
+from sshcore.api import DevtuiError
 
 from ..panes.logs import LogRecord
 

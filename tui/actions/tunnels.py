@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sshcore.errors import DevtuiError
-from sshcore.model import TunnelSpec
+from sshcore.api import DevtuiError, TunnelSpec
 
 from ..format import no_browser_here
 

@@ -9,10 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from sshcore import keys, ops
-from sshcore.config import Config
-from sshcore.errors import ConfigError, DevtuiError
-from sshcore.keys import KeyInfo
+from sshcore.api import Config, ConfigError, DevtuiError, KeyInfo, keys, ops
 
 from .main import _load, _table
 
@@ -197,7 +194,7 @@ async def _install(
     args: argparse.Namespace, config: Config, info: KeyInfo, password: str | None
 ) -> int:
     # Imported here so `keys list/show/generate` work without the network layer loaded.
-    from sshcore.core import Core
+    from sshcore.api import Core
 
     from .prompts import CliPrompts
 

@@ -17,12 +17,19 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sshcore.config import Config, default_config_path
-from sshcore.errors import ConfigError, DevtuiError, SshCommandError, UsageError
-from sshcore.model import HostSpec, TunnelSpec
+from sshcore.api import (
+    Config,
+    ConfigError,
+    DevtuiError,
+    HostSpec,
+    SshCommandError,
+    TunnelSpec,
+    UsageError,
+    default_config_path,
+)
 
 if TYPE_CHECKING:
-    from sshcore import ops
+    from sshcore.api import ops
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -60,7 +67,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """devtui add 'SSH LINE' [--name N] [--json]"""
-    from sshcore import ops  # here, not at the top: --version and --help start faster
+    from sshcore.api import ops  # here, not at the top: --version and --help start faster
 
     if not args.line:
         raise SshCommandError(
@@ -161,7 +168,7 @@ def cmd_hosts_list(args: argparse.Namespace) -> int:
 
 def cmd_hosts_remove(args: argparse.Namespace) -> int:
     """devtui hosts remove NAME"""
-    from sshcore import ops  # here, not at the top: --version and --help start faster
+    from sshcore.api import ops  # here, not at the top: --version and --help start faster
 
     _show(ops.remove_host(_load(args), args.name))
     return 0
@@ -169,7 +176,7 @@ def cmd_hosts_remove(args: argparse.Namespace) -> int:
 
 def cmd_hosts_import(args: argparse.Namespace) -> int:
     """devtui hosts import-ssh-config [PATH] [--json]"""
-    from sshcore import ops  # here, not at the top: --version and --help start faster
+    from sshcore.api import ops  # here, not at the top: --version and --help start faster
 
     config = _load(args)
     path = Path(args.path) if args.path else None
@@ -184,7 +191,7 @@ def cmd_hosts_import(args: argparse.Namespace) -> int:
 
 def cmd_hosts_export(args: argparse.Namespace) -> int:
     """devtui hosts export NAME [--as command|config] [--write [PATH]]"""
-    from sshcore import ops  # here, not at the top: --version and --help start faster
+    from sshcore.api import ops  # here, not at the top: --version and --help start faster
 
     config = _load(args)
     if args.write:
@@ -218,7 +225,7 @@ def cmd_tunnels_list(args: argparse.Namespace) -> int:
 
 def cmd_tunnels_add(args: argparse.Namespace) -> int:
     """devtui tunnels add HOST (-L|-R|-D) SPEC [--name N] [--autostart]"""
-    from sshcore import ops  # here, not at the top: --version and --help start faster
+    from sshcore.api import ops  # here, not at the top: --version and --help start faster
 
     config = _load(args)
     kind, spec = args.forward
@@ -250,7 +257,7 @@ def cmd_tunnels_retarget(args: argparse.Namespace) -> int:
 
 def cmd_tunnels_remove(args: argparse.Namespace) -> int:
     """devtui tunnels remove NAME"""
-    from sshcore import ops  # here, not at the top: --version and --help start faster
+    from sshcore.api import ops  # here, not at the top: --version and --help start faster
 
     _show(ops.remove_tunnel(_load(args), args.name))
     return 0
@@ -258,7 +265,7 @@ def cmd_tunnels_remove(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """devtui check: validate the config; exit 1 on any error."""
-    from sshcore import ops  # here, not at the top: --version and --help start faster
+    from sshcore.api import ops  # here, not at the top: --version and --help start faster
 
     path = Path(args.config).expanduser() if args.config else default_config_path()
     ok, lines = ops.check_config(path)

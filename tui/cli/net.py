@@ -12,19 +12,20 @@ import sys
 import time
 from collections.abc import Callable
 
-from sshcore import hostkeys
-from sshcore.config import Config
-from sshcore.core import Core
-from sshcore.errors import DevtuiError, UsageError
-from sshcore.events import (
+from sshcore.api import (
+    Config,
+    Core,
+    DevtuiError,
     Event,
     HostFailed,
+    HostState,
     RemotePortClosed,
     RemotePortOpened,
     TunnelTargetMoved,
     TunnelTraffic,
+    UsageError,
+    hostkeys,
 )
-from sshcore.session import HostState
 
 from .main import _load, has_terminal
 from .prompts import CliPrompts
@@ -220,7 +221,7 @@ def cmd_hosts_test(args: argparse.Namespace) -> int:
 async def _hosts_test_many(
     args: argparse.Namespace, config: Config, prompts: CliPrompts, names: list[str]
 ) -> int:
-    from sshcore.fleet import check_hosts
+    from sshcore.api import check_hosts
 
     core = _core(config, prompts, verbose=args.verbose)
     done = 0
@@ -412,7 +413,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
 async def _shell(
     args: argparse.Namespace, config: Config, prompts: CliPrompts, command: str | None
 ) -> int:
-    from sshcore.shell import default_terminal
+    from sshcore.api import default_terminal
 
     core = _core(config, prompts, verbose=args.verbose)
     try:
@@ -436,7 +437,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 async def _demo(args: argparse.Namespace) -> int:
     """The headless demo: --check fetches the page once; without a terminal (scripts, a
     pipe) the tunnel runs until Ctrl+C."""
-    from sshcore.demo import DemoSite
+    from sshcore.api import DemoSite
 
     async with DemoSite(args.port) as demo:
         core = Core(Config.load(demo.config_path), CliPrompts(), interactive=False)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sshcore.prompts import HostKeyMismatch, HostKeyQuestion
+from sshcore.api import HostKeyMismatch, HostKeyQuestion
 
 _T = TypeVar("_T")
 

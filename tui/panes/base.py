@@ -16,7 +16,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import RowDoesNotExist
 
-from sshcore.vis import visible
+from sshcore.api import visible
 
 from ..format import clip
 

@@ -12,7 +12,7 @@ from ..guard import guard
 from .base import FilterablePane, plain_subtitle
 
 if TYPE_CHECKING:
-    from sshcore.keys import KeyInfo
+    from sshcore.api import KeyInfo
 
 EMPTY = "No keys in ~/.ssh yet.\n\n[b]g[/]  generate one (ed25519), then [b]y[/] to copy it"
 

@@ -16,7 +16,7 @@ from textual.content import Content
 from textual.reactive import var
 from textual.widgets import RichLog, Static
 
-from sshcore.vis import visible
+from sshcore.api import visible
 
 from ..text import styled
 from .base import Pane

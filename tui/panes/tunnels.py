@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding
 
-from sshcore.model import Endpoint, TunnelSpec
+from sshcore.api import Endpoint, TunnelSpec
 
 if TYPE_CHECKING:
-    from sshcore.tunnels import TunnelStatus
+    from sshcore.api import TunnelStatus
 
 from ..format import human_bytes, human_rate, sparkline
 from ..guard import guard

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from sshcore.prompts import HostKeyMismatch, HostKeyQuestion
+from sshcore.api import HostKeyMismatch, HostKeyQuestion
 
 from ..text import plain, styled
 

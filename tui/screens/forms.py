@@ -14,21 +14,24 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from sshcore.errors import DevtuiError, SshCommandError
-from sshcore.model import (
+from sshcore.api import (
     ConfigData,
+    DevtuiError,
     HostSpec,
+    SshCommandError,
     TunnelKind,
     TunnelSpec,
     check_port,
     hostname_problem,
     listens_clash,
     name_problem,
+    parse_forward,
+    parse_ssh_command,
+    plan_add,
     text_problem,
     tunnel_name,
     user_problem,
 )
-from sshcore.sshcmd import parse_forward, parse_ssh_command, plan_add
 
 from ..text import plain, styled
 from .dialogs import Dialog
@@ -222,7 +225,7 @@ class PortCheck:
 
 def check_local_port(address: str, port: int) -> PortCheck | None:
     """Try to bind `address:port` now; a busy port names its holder (blocking: run in a thread)."""
-    from sshcore.ports import busy_message, free_port_near, is_addr_in_use, open_listener
+    from sshcore.api import busy_message, free_port_near, is_addr_in_use, open_listener
 
     try:
         open_listener(address, port).close()
