@@ -52,16 +52,15 @@ _WHERE: dict[str, str] = {
     "TunnelKind": "model",
     "TunnelSpec": "model",
     "check_port": "model",
+    "display_path": "model",
     "hostname_problem": "model",
     "listens_clash": "model",
     "name_problem": "model",
     "text_problem": "model",
     "tunnel_name": "model",
     "user_problem": "model",
-    "busy_message": "ports",
-    "free_port_near": "ports",
-    "is_addr_in_use": "ports",
-    "open_listener": "ports",
+    "PortCheck": "ports",
+    "check_local_port": "ports",
     "HostKeyMismatch": "prompts",
     "HostKeyQuestion": "prompts",
     "Prompts": "prompts",
@@ -70,17 +69,15 @@ _WHERE: dict[str, str] = {
     "HostStatus": "session",
     "default_terminal": "shell",
     "parse_forward": "sshcmd",
-    "parse_ssh_command": "sshcmd",
-    "plan_add": "sshcmd",
     "TunnelStatus": "tunnels",
     "visible": "vis",
 }
-_MODULES = ("hostkeys", "keys", "ops")  # whole modules: the key and the known_hosts operations, ops
+# whole modules: the key operations and the operations both front ends share
+_MODULES = ("keys", "ops")
 
 __all__ = sorted([*_WHERE, *_MODULES])
 
 if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads on first use
-    from . import hostkeys as hostkeys
     from . import keys as keys
     from . import ops as ops
     from .config import Config as Config
@@ -123,16 +120,15 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads on fi
     from .model import TunnelKind as TunnelKind
     from .model import TunnelSpec as TunnelSpec
     from .model import check_port as check_port
+    from .model import display_path as display_path
     from .model import hostname_problem as hostname_problem
     from .model import listens_clash as listens_clash
     from .model import name_problem as name_problem
     from .model import text_problem as text_problem
     from .model import tunnel_name as tunnel_name
     from .model import user_problem as user_problem
-    from .ports import busy_message as busy_message
-    from .ports import free_port_near as free_port_near
-    from .ports import is_addr_in_use as is_addr_in_use
-    from .ports import open_listener as open_listener
+    from .ports import PortCheck as PortCheck
+    from .ports import check_local_port as check_local_port
     from .prompts import HostKeyMismatch as HostKeyMismatch
     from .prompts import HostKeyQuestion as HostKeyQuestion
     from .prompts import Prompts as Prompts
@@ -141,8 +137,6 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads on fi
     from .session import HostStatus as HostStatus
     from .shell import default_terminal as default_terminal
     from .sshcmd import parse_forward as parse_forward
-    from .sshcmd import parse_ssh_command as parse_ssh_command
-    from .sshcmd import plan_add as plan_add
     from .tunnels import TunnelStatus as TunnelStatus
     from .vis import visible as visible
 

@@ -36,7 +36,7 @@ import asyncssh
 from . import winacl
 from .atomic import read_file
 from .errors import DevtuiError
-from .model import HostSpec, text_problem
+from .model import HostSpec, display_path, text_problem
 from .remote import KIB, MIB, Bounded, RemoteCommandError, run_bounded
 from .vis import visible
 
@@ -96,16 +96,6 @@ def ssh_dir() -> Path:
 def identity_path(value: str) -> Path:
     """The file an `identity_file` setting names: `~` and $VAR / %VAR% expanded, as sessions do."""
     return Path(os.path.expandvars(os.path.expanduser(value)))
-
-
-def display_path(path: Path) -> str:
-    """`path` for people: "~/.ssh/id_ed25519" when it is under the home folder."""
-    try:
-        rel = path.absolute().relative_to(Path.home())
-    except ValueError:
-        return str(path)
-    # Forward slashes: this string also goes into the config, and every OS reads "~/x".
-    return "~/" + rel.as_posix()
 
 
 def default_key_path(key_type: str, folder: Path | None = None) -> Path:

@@ -7,6 +7,7 @@ import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 TunnelKind = Literal["local", "remote", "dynamic"]
@@ -436,6 +437,16 @@ class TunnelSpec:
         else:
             arrow = f" -> {self.target}" if self.target else " (SOCKS)"
         return f"{self.kind} {self.listen}{arrow} via {self.host}"
+
+
+def display_path(path: Path) -> str:
+    """`path` for people: "~/.ssh/id_ed25519" when it is under the home folder (forward
+    slashes: it also goes into the config, and every OS reads "~/x")."""
+    try:
+        rel = path.absolute().relative_to(Path.home())
+    except ValueError:
+        return str(path)
+    return "~/" + rel.as_posix()
 
 
 def _fields_json(spec: Any) -> dict[str, Any]:

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Literal
 from .config import Config
 from .errors import ConfigError, DevtuiError, SshCommandError, UsageError
 from .model import (
+    ConfigData,
     HostSpec,
     Note,
     TunnelKind,
     TunnelSpec,
+    display_path,
     listens_clash,
     name_problem,
     note_about,
@@ -118,6 +120,21 @@ def add_from_line(config: Config, line: str | Sequence[str], name: str | None = 
         tunnels=list(plan.tunnels),
         notes=notes,
     )
+
+
+def preview_line(config: ConfigData, line: str, path: str) -> list[str]:
+    """What `add_from_line` would save from `line`, one line each (hosts, tunnels, notes),
+    nothing saved; DevtuiError (SshCommandError for the ssh words) when it cannot be read."""
+    parsed = parse_ssh_command(line)
+    plan = plan_add(config, parsed, name_given=False, path=path)
+    lines = [f"host {h.name}: {h.destination}" for h in plan.hosts]
+    if plan.reused:
+        lines.append(f"host {plan.host} is already saved: used as it is")
+    lines += [f"tunnel {t.name}: {t.describe()}" for t in plan.tunnels]
+    lines += [f"note: {n}" for n in [*plan.notes, *parsed.notes]]
+    if not plan.changes:
+        lines.append("Nothing new to save.")
+    return lines
 
 
 def import_ssh_config(
@@ -350,17 +367,44 @@ def set_identity(config: Config, host: str, key_path: Path) -> Outcome:
     """Make saved host `host` log in with `key_path` from now on (its identity_file)."""
     import dataclasses
 
-    from . import keys
-
     spec = _host(config, host)
-    value = keys.display_path(key_path)
+    value = display_path(key_path)
     config.update_host(spec.name, dataclasses.replace(spec, identity_file=value))
     return Outcome(
         lines=[f'Set identity_file = "{value}" for {spec.name} in {config.path}.'], changed=True
     )
 
 
-def _display_path(path: Path) -> str:
-    from . import keys
+@dataclass(frozen=True)
+class ForgotKey:
+    """What forgetting a host's known key did: how many entries went, from which file, for
+    which known_hosts name."""
 
-    return keys.display_path(path)
+    count: int
+    path: Path
+    address: str
+
+    def lines(self, name: str) -> list[str]:
+        """What to tell the user."""
+        if not self.count:
+            return [f"No key for {self.address} ({name}) in {self.path}"]
+        return [
+            f"Removed {self.count} key(s) for {self.address} ({name}) from {self.path} "
+            "(old file kept as .bak)",
+            "The next connect shows the new key's fingerprint and asks you to trust it.",
+        ]
+
+
+def forget_host_key(config: Config, name: str) -> ForgotKey:
+    """Remove host `name`'s entries from known_hosts (the explicit "it was rebuilt" step);
+    a blocking file edit: run it in a thread from the event loop."""
+    from . import hostkeys
+
+    host = _host(config, name)
+    path = hostkeys.expand(config.settings.known_hosts)
+    count = hostkeys.forget(path, host.hostname, host.port)
+    return ForgotKey(count, path, hostkeys.host_pattern(host.hostname, host.port))
+
+
+def _display_path(path: Path) -> str:
+    return display_path(path)

@@ -103,3 +103,24 @@ def busy_message(address: str, port: int) -> str:
     suggestion = free_port_near(port, address)
     tail = f"; port {suggestion} is free" if suggestion else ""
     return f"{where} is already in use{who}{tail}"
+
+
+@dataclass(frozen=True)
+class PortCheck:
+    """A local port that cannot be listened on: why (its holder, when busy), and a free
+    port nearby."""
+
+    message: str
+    suggestion: int | None
+
+
+def check_local_port(address: str, port: int) -> PortCheck | None:
+    """None when `address`:`port` can be listened on now; else why not (a busy port names
+    the process holding it) and the next free port. Blocking: run it in a thread."""
+    try:
+        open_listener(address, port).close()
+    except OSError as e:
+        if not is_addr_in_use(e):
+            return PortCheck(f"{address}:{port}: {e.strerror or e}", None)
+        return PortCheck(busy_message(address, port), free_port_near(port, address))
+    return None

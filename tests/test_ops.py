@@ -10,6 +10,7 @@ import pytest
 from sshcore import ops
 from sshcore.config import Config
 from sshcore.errors import ConfigError, SshCommandError
+from sshcore.model import display_path
 
 TUTORIAL_TUNNEL = (
     "ssh -p 37367 root@ssh.intern-ai.org.cn -CNg -L 7860:127.0.0.1:7860 -o StrictHostKeyChecking=no"
@@ -172,7 +173,7 @@ def test_key_install_words_and_identity(config: Config, tmp_path: Path) -> None:
     assert ops.install_lines(fresh, True, info, "gpu") == [
         "Added the key to ~/.ssh/authorized_keys on gpu (created ~/.ssh (mode 700); "
         "created ~/.ssh/authorized_keys (mode 600)).",
-        f"Logged in to gpu with {keys.display_path(key)} alone: the key works.",
+        f"Logged in to gpu with {display_path(key)} alone: the key works.",
     ]
     there = keys.InstallResult(added=False, method="shell")
     lines = ops.install_lines(there, None, info, "gpu")
@@ -182,7 +183,7 @@ def test_key_install_words_and_identity(config: Config, tmp_path: Path) -> None:
     assert not ops.uses_key(config, "gpu", key)
     done = ops.set_identity(config, "gpu", key)
     assert done.changed and done.lines == [
-        f'Set identity_file = "{keys.display_path(key)}" for gpu in {config.path}.'
+        f'Set identity_file = "{display_path(key)}" for gpu in {config.path}.'
     ]
     assert ops.uses_key(Config.load(config.path), "gpu", key)
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
@@ -27,7 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from sshcore.api import Config, ConfigError, DevtuiError, TunnelSpec, visible
+from sshcore.api import Config, ConfigError, DevtuiError, TunnelSpec, display_path, visible
 
 from . import heap
 from .actions.hosts import HostActions
@@ -49,14 +47,6 @@ FLUSH_INTERVAL = 0.5  # seconds between batched repaints of events
 TOASTS_PER_FLUSH = 4  # notifications raised by one flush of events
 PENDING_MAX = 20_000  # events held between two repaints; older ones only reach the log file
 CONFIG_POLL = 1.5  # seconds between looks at the config file's modification time
-
-
-def display_path(path: Path) -> str:
-    """A path with the home folder as ~ (shorter in the status line)."""
-    try:
-        return "~" + os.sep + str(path.relative_to(Path.home()))
-    except ValueError:
-        return str(path)
 
 
 class StatusBar(Static):

@@ -225,9 +225,7 @@ class HostActions:
         )
 
     async def _forget(self, name: str) -> None:
-        from sshcore.api import hostkeys
+        from sshcore.api import ops
 
-        spec = self.app.config.hosts[name]
-        path = hostkeys.expand(self.app.config.settings.known_hosts)
-        count = await asyncio.to_thread(hostkeys.forget, path, spec.hostname, spec.port)
-        self.app.said([f"Removed {count} key(s) for {name} from {path}"])
+        forgot = await asyncio.to_thread(ops.forget_host_key, self.app.config, name)
+        self.app.said(forgot.lines(name))

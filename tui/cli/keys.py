@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from sshcore.api import Config, ConfigError, DevtuiError, KeyInfo, keys, ops
+from sshcore.api import Config, ConfigError, DevtuiError, KeyInfo, display_path, keys, ops
 
 from .main import _load, _table
 
@@ -67,7 +67,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
         _out(json.dumps([k.to_json() for k in found], indent=2))
         return 0
     if not found:
-        _out(f"No keys in {keys.display_path(keys.ssh_dir())}. Make one: devtui keys generate")
+        _out(f"No keys in {display_path(keys.ssh_dir())}. Make one: devtui keys generate")
         return 0
     rows = [
         [
@@ -139,7 +139,7 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
         for existing in (path, keys.public_path_of(path)):
             if existing.exists():
                 raise DevtuiError(
-                    f"{keys.display_path(existing)} already exists; use it "
+                    f"{display_path(existing)} already exists; use it "
                     f"(devtui keys show {path.name}), pick another --path, or --force to replace it"
                 )
     passphrase = None if args.no_passphrase else _read_passphrase()
@@ -153,9 +153,9 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
     )
     protection = "with a passphrase" if passphrase else "without a passphrase"
     _out(f"Generated a new {info.key_type} key ({info.bits} bits), {protection}.")
-    _out(f"  private key: {keys.display_path(info.path)} (only you can read it)")
+    _out(f"  private key: {display_path(info.path)} (only you can read it)")
     if info.public_path:
-        _out(f"  public key:  {keys.display_path(info.public_path)}")
+        _out(f"  public key:  {display_path(info.public_path)}")
     _out(f"  fingerprint: {info.fingerprint}")
     _out(f"  comment:     {info.comment}")
     _out("")
@@ -166,7 +166,7 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 
 
 def _key_arg(path: Path) -> str:
-    return path.name if path.parent == keys.ssh_dir() else keys.display_path(path)
+    return path.name if path.parent == keys.ssh_dir() else display_path(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ async def _install(
     from .prompts import CliPrompts
 
     host = config.hosts[args.host]
-    key_name = keys.display_path(info.path)
+    key_name = display_path(info.path)
     prompts = CliPrompts(
         accept_new=args.accept_new,
         password=password,
@@ -223,7 +223,7 @@ def _offer_identity(args: argparse.Namespace, config: Config, key_path: Path) ->
         if args.password_stdin or not _stdin_is_tty():
             _out(f"To use this key for {host.name} from now on, run again with --set-identity.")
             return
-        value = keys.display_path(key_path)
+        value = display_path(key_path)
         answer = input(f"Use {value} for {host.name} from now on (identity_file)? [Y/n] ")
         if answer.strip().lower() not in ("", "y", "yes"):
             return

@@ -24,7 +24,7 @@ from sshcore.api import (
     TunnelTargetMoved,
     TunnelTraffic,
     UsageError,
-    hostkeys,
+    ops,
 )
 
 from .main import _load, has_terminal
@@ -473,15 +473,6 @@ def _fetch(url: str) -> str:
 def cmd_forget_key(args: argparse.Namespace) -> int:
     """devtui hosts forget-key NAME: remove the host's known_hosts entries (explicit)."""
     config = Config.load(args.config)
-    host = config.hosts.get(args.name)
-    if host is None:
-        raise DevtuiError(f"no host named {args.name!r}")
-    path = hostkeys.expand(config.settings.known_hosts)
-    count = hostkeys.forget(path, host.hostname, host.port)
-    address = hostkeys.host_pattern(host.hostname, host.port)
-    if count:
-        print(f"Removed {count} key(s) for {address} from {path} (old file kept as .bak)")
-        print("The next connect shows the new key's fingerprint and asks you to trust it.")
-    else:
-        print(f"No key for {address} in {path}")
+    for line in ops.forget_host_key(config, args.name).lines(args.name):
+        print(line)
     return 0

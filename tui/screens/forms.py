@@ -18,16 +18,16 @@ from sshcore.api import (
     ConfigData,
     DevtuiError,
     HostSpec,
+    PortCheck,
     SshCommandError,
     TunnelKind,
     TunnelSpec,
+    check_local_port,
     check_port,
     hostname_problem,
     listens_clash,
     name_problem,
     parse_forward,
-    parse_ssh_command,
-    plan_add,
     text_problem,
     tunnel_name,
     user_problem,
@@ -98,19 +98,13 @@ class PasteScreen(FormScreen):
         preview = self.query_one("#problems", Static)
         if not line:
             return ["Paste the line (right-click or ctrl+shift+v in most terminals)."]
+        from sshcore.api import ops
+
         try:
-            parsed = parse_ssh_command(line)
-            plan = plan_add(self.config, parsed, name_given=False, path=self.path)
+            lines = ops.preview_line(self.config, line, self.path)
         except DevtuiError as e:
             what = "cannot read that ssh command: " if isinstance(e, SshCommandError) else ""
             return [f"{what}{e}"]
-        lines = [f"host {h.name}: {h.destination}" for h in plan.hosts]
-        if plan.reused:
-            lines.append(f"host {plan.host} is already saved: used as it is")
-        lines += [f"tunnel {t.name}: {t.describe()}" for t in plan.tunnels]
-        lines += [f"note: {n}" for n in [*plan.notes, *parsed.notes]]
-        if not plan.changes:
-            lines.append("Nothing new to save.")
         preview.update(plain("\n".join(lines)))
         return []
 
@@ -215,27 +209,6 @@ class HostFormScreen(FormScreen):
 
 
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PortCheck:
-    """Whether a local port can be bound: None when free, else the message and a free port."""
-
-    message: str
-    suggestion: int | None
-
-
-def check_local_port(address: str, port: int) -> PortCheck | None:
-    """Try to bind `address:port` now; a busy port names its holder (blocking: run in a thread)."""
-    from sshcore.api import busy_message, free_port_near, is_addr_in_use, open_listener
-
-    try:
-        open_listener(address, port).close()
-    except OSError as e:
-        if not is_addr_in_use(e):
-            return PortCheck(f"{address}:{port}: {e.strerror or e}", None)
-        return PortCheck(busy_message(address, port), free_port_near(port, address))
-    return None
-
-
 KIND_HELP = {
     "local": "[bind:]port:host:hostport  (ssh -L; e.g. 7860:127.0.0.1:7860)",
     "remote": "[bind:]port[:host:hostport]  (ssh -R; port alone: reverse SOCKS)",
