@@ -1141,14 +1141,15 @@ async def bench_start(args: argparse.Namespace) -> dict[str, Any]:
         env = clean_env(home)
         commands = {
             "bare": [PYTHON, str(bare)],
-            "devtui": [DEVTUI, "--config", str(config)],
+            "devtui": [DEVTUI, "demo"] if args.demo else [DEVTUI, "--config", str(config)],
         }
+        first_host = "demo" if args.demo else "alpha"
         samples: dict[str, list[dict[str, float]]] = {k: [] for k in commands}
         print(f"start: {runs} runs each, interleaved (plus one warm-up each)", flush=True)
         for i in range(runs + 1):
             order = list(commands) if i % 2 else list(reversed(commands))
             for kind in order:
-                result = await one_start(kind, commands[kind], env, poll, "alpha")
+                result = await one_start(kind, commands[kind], env, poll, first_host)
                 if i:  # the first round writes .pyc files and warms the disk cache
                     samples[kind].append(result)
             if i:
@@ -1622,6 +1623,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("start", "load", "idle", "all"):
         p = sub.add_parser(name)
         p.add_argument("--runs", type=int, default=9, help="start: runs of each (>= 7)")
+        p.add_argument("--demo", action="store_true", help="start: `devtui demo`, not a config")
         p.add_argument("--poll-ms", type=float, default=2.0, help="screen polling interval")
         p.add_argument("--hosts", type=int, default=500)
         p.add_argument("--tunnels", type=int, default=200)
