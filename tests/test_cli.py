@@ -115,7 +115,7 @@ def test_on_a_terminal_bare_devtui_and_demo_open_the_dashboard(
     module.run_dashboard = launch.run_dashboard  # type: ignore[attr-defined]
     module.run_demo = launch.run_demo  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "tui.launch", module)
-    for name in ("tui.cli.main", "tui.cli.net"):
+    for name in ("tui.cli.main",):
         monkeypatch.setattr(importlib.import_module(name), "has_terminal", lambda: True)
     config = str(tmp_path / "c.toml")
     assert main(["--config", config]) == 3  # its exit status is devtui's

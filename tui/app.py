@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from sshcore.api import Core, Event, HostStatus, ListeningPort, Prompts, TunnelStatus
 
 CoreFactory = Callable[["Prompts"], "Core"]
+# Work done once the panes are drawn that gives the config and the top line (the demo).
+Prepare = Callable[[], Awaitable[tuple[Config, "str | None"]]]
 FLUSH_INTERVAL = 0.5  # seconds between batched repaints of events
 TOASTS_PER_FLUSH = 4  # notifications raised by one flush of events
 PENDING_MAX = 20_000  # events held between two repaints; older ones only reach the log file
@@ -87,9 +89,12 @@ class DevTuiApp(App[int]):
         autostart: bool = True,
         watch_config: bool = True,
         settle_heap: bool = False,
+        prepare: Prepare | None = None,
     ) -> None:
         """`settle_heap`: the app owns its process (devtui, not a test): once it is up, what
-        it built is frozen out of the garbage collector's full passes (see tui/heap.py)."""
+        it built is frozen out of the garbage collector's full passes (see tui/heap.py).
+        `prepare`: work that gives the config (and the top line) once the panes are drawn
+        (the demo starts its host there); it runs before the core is built."""
         super().__init__()
         self.config = config
         self._core_factory = core_factory
@@ -99,6 +104,8 @@ class DevTuiApp(App[int]):
         self.autostart = autostart
         self.watch_config = watch_config
         self.settle_heap = settle_heap
+        self.prepare = prepare
+        self.prepare_error: str | None = None  # why `prepare` failed (the app then exits)
         self.live = LiveState()
         self.host_actions = HostActions(self)
         self.tunnel_actions = TunnelActions(self)
@@ -132,6 +139,9 @@ class DevTuiApp(App[int]):
         if theme and theme in self.available_themes:
             self.theme = theme
         self._theme_loaded = True
+        if self.prepare is not None:  # not "no hosts yet": they are on their way
+            for pane in (self.hosts_pane, self.tunnels_pane):
+                pane.set_empty_text("Starting…")
         self.pane("hosts").focus_main()
         self.call_after_refresh(self._start_core)
 
@@ -160,6 +170,14 @@ class DevTuiApp(App[int]):
         self.run_worker(self._build_core(), name="start", exit_on_error=False)
 
     async def _build_core(self) -> None:
+        if self.prepare is not None:
+            try:
+                self.config, self.banner = await self.prepare()
+            except (DevtuiError, OSError) as e:
+                self.prepare_error = str(e)
+                self.exit(1)
+                return
+            self.show_status()
         # In a thread: importing asyncssh and opening the log file must not hold the first paint.
         core = await asyncio.to_thread(self._core_factory, self.prompts)
         self.core = core

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sshcore.api import Config, ConfigError, default_log_dir, visible
 
@@ -23,28 +22,30 @@ os.environ.setdefault("TEXTUAL_FPS", "120")
 if TYPE_CHECKING:
     from sshcore.api import Core, Prompts
 
-    from .app import DevTuiApp
+    from .app import DevTuiApp, Prepare
 
 
-def _core_factory(config: Config) -> Callable[[Prompts], Core]:
-    def make(prompts: Prompts) -> Core:
-        from sshcore.api import Core  # asyncssh: imported after the first paint
-
-        return Core(config, prompts, interactive=True)
-
-    return make
-
-
-def build_app(config: Config, *, banner: str | None = None) -> DevTuiApp:
+def build_app(
+    config: Config, *, banner: str | None = None, prepare: Prepare | None = None
+) -> DevTuiApp:
     """The dashboard on `config` (the core is built after the first paint), in a process of
-    its own: the garbage collector is tuned for short pauses (tui/heap.py)."""
+    its own: the garbage collector is tuned for short pauses (tui/heap.py). With `prepare`,
+    the config is what it gives once the panes are drawn."""
     from . import heap
     from .app import DevTuiApp
 
     if _FPS_OURS:  # Textual has read it; the shells and programs devtui starts must not
         os.environ.pop("TEXTUAL_FPS", None)
     heap.tune()
-    return DevTuiApp(config, _core_factory(config), banner=banner, settle_heap=True)
+    app: DevTuiApp
+
+    def make(prompts: Prompts) -> Core:
+        from sshcore.api import Core  # asyncssh: imported after the first paint
+
+        return Core(app.config, prompts, interactive=True)  # the prepared one, if any
+
+    app = DevTuiApp(config, make, banner=banner, settle_heap=True, prepare=prepare)
+    return app
 
 
 def _load(path: str | None) -> Config | None:
@@ -137,10 +138,28 @@ def run_demo(port: int = 0) -> int:
 
 
 async def _demo(port: int) -> int:
-    from sshcore.api import DemoSite
+    # The panes are drawn first; the demo host (asyncssh, a host key, a server) starts once
+    # they are, and then the config it writes is the dashboard's.
+    import tempfile
 
-    async with DemoSite(port) as demo:
-        config = Config.load(demo.config_path)
-        banner = demo_banner(demo.url)
-        app = build_app(config, banner=banner)
-        return await _run(app)
+    started: list[Any] = []
+
+    async def prepare() -> tuple[Config, str | None]:
+        from sshcore.api import DemoSite
+
+        demo = DemoSite(port)
+        await demo.__aenter__()
+        started.append(demo)
+        return Config.load(demo.config_path), demo_banner(demo.url)
+
+    waiting = Config(Path(tempfile.gettempdir()) / "devtui-demo-starting.toml")
+    app = build_app(waiting, banner="demo: starting the demo host…", prepare=prepare)
+    try:
+        code = await _run(app)
+    finally:
+        for demo in started:
+            await demo.__aexit__(None, None, None)
+    if app.prepare_error is not None:
+        print(f"devtui: error: {app.prepare_error}", file=sys.stderr)
+        return 1
+    return code

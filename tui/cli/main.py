@@ -302,6 +302,17 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 KEY_TYPES = ("ed25519", "rsa", "ecdsa")
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """devtui demo: the dashboard on a built-in demo host; with --check, or without a
+    terminal, the headless demo (tui/cli/net.py). Here, not in net.py: that module's imports
+    (the core, asyncssh) would come before the dashboard's first paint."""
+    if args.check or not has_terminal():
+        return _lazy("net", "cmd_demo_headless")(args)
+    from tui.launch import run_demo  # Textual: loaded only for the dashboard
+
+    return run_demo(args.port)
+
+
 def _lazy(module: str, name: str) -> Handler:
     """The handler `name` of tui.cli.`module`, imported when that command runs: the key and
     network commands pull in asyncssh, and `devtui hosts list` should not wait for it."""
@@ -577,7 +588,7 @@ def _net_commands(sub: Any, hosts_sub: Any) -> None:
         "--check", action="store_true", help="no dashboard: fetch the page once through it, exit"
     )
     p.add_argument("--port", type=int, default=0, help="local port of the tunnel (default: free)")
-    p.set_defaults(handler=_lazy("net", "cmd_demo"))
+    p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser(
         "logs",

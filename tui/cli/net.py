@@ -27,7 +27,7 @@ from sshcore.api import (
     ops,
 )
 
-from .main import _load, has_terminal
+from .main import _load
 from .prompts import CliPrompts
 
 
@@ -424,14 +424,9 @@ async def _shell(
         await core.close()
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """devtui demo: the dashboard on a built-in demo host on this machine; with --check, or
-    without a terminal, the headless demo."""
-    if args.check or not has_terminal():
-        return asyncio.run(_demo(args))
-    from tui.launch import run_demo  # Textual: loaded only for the dashboard
-
-    return run_demo(args.port)
+def cmd_demo_headless(args: argparse.Namespace) -> int:
+    """devtui demo --check, or devtui demo without a terminal: the demo with no dashboard."""
+    return asyncio.run(_demo(args))
 
 
 async def _demo(args: argparse.Namespace) -> int:
