@@ -1016,6 +1016,13 @@ async def test_a_moved_app_is_shown_and_capital_r_retargets_it(tmp_path: Path, s
                 20,
                 "the moved hint in the row",
             )
+            # The cursor never left the row: the footer offers R all the same.
+            await until(
+                pilot,
+                lambda: "R" in app.active_bindings,
+                5,
+                "R in the footer",
+            )
             await pilot.press("R")
             await until(
                 pilot,
@@ -1135,3 +1142,28 @@ async def test_slash_filters_the_hosts_and_esc_clears_it(tmp_path: Path) -> None
         await pilot.pause()
         assert app.hosts_pane.table.row_count == 3
         assert app.focused is app.hosts_pane.table
+
+
+async def test_the_footer_follows_a_state_change_under_a_still_cursor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: the tunnel under the cursor learns its app moved (an event, not a cursor
+    move): R must be in the footer and work at once, not after the cursor moved away and
+    back. The "moved" state is set by hand here; the event path is the real one."""
+    app = make_app(tmp_path, {"box": {"hostname": "10.0.0.1"}}, {"gradio": _tunnel(17860, 7860)})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        assert "R" not in app.active_bindings  # nothing moved: no R in the footer
+        retargeted: list[tuple[str, int]] = []
+        monkeypatch.setattr(app, "moved_target", lambda name: 7861)
+        monkeypatch.setattr(
+            app.tunnel_actions, "retarget", lambda name: retargeted.append((name, 7861))
+        )
+        app.tunnels_pane.refresh_rows(only={"gradio"})  # what a flush of its events does
+        await pilot.pause()
+        assert "R" in app.active_bindings and app.active_bindings["R"].enabled
+        await pilot.press("R")
+        await pilot.pause()
+        assert retargeted == [("gradio", 7861)]

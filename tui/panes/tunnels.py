@@ -136,6 +136,7 @@ class TunnelsPane(FilterablePane):
             self.update_rows({n: self._row(n, specs[n]) for n in only if n in specs})
             if self.selected_key() in only:
                 self.update_subtitle()
+                self.sync_bindings()  # its state changed: what f / s / R can do may too
             return
         # A row shows its spec and whether it is saved (an offer's tunnel is marked until then).
         items = {
@@ -237,7 +238,11 @@ class TunnelsPane(FilterablePane):
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        offers, unsaved, moved = self._shown_context
+        if action not in ("forward", "save", "retarget"):
+            return True
+        # From the live state when the key is pressed (and the footer asks): the row's app
+        # may have moved since the cursor last did.
+        offers, unsaved, moved = self._row_context()
         if action == "forward":
             # Shown when a port is on offer, as s and R are: at 80 columns the footer has
             # no room for a greyed-out key (it pushed ? Help off the line).
