@@ -954,14 +954,14 @@ def apply_patches(patches: tuple[str, ...]) -> None:
 
         del PaneTable.on_key  # the table's keys go the long way, through the app
     if "young700" in patches or "young3000" in patches:
-        import tui.heap
+        import tui.gc_policy
 
-        tui.heap.YOUNG = 700 if "young700" in patches else 3000
+        tui.gc_policy.YOUNG = 700 if "young700" in patches else 3000
     if "gcdefault" in patches:
-        import tui.heap
+        import tui.gc_policy
 
-        tui.heap.YOUNG = 700
-        tui.heap.freeze = lambda: None
+        tui.gc_policy.YOUNG = 700
+        tui.gc_policy.freeze = lambda: None
     if "logcap" in patches:
         import tui.panes.logs
 

@@ -40,7 +40,7 @@ import psutil  # noqa: E402
 
 from sshcore import discovery  # noqa: E402
 from sshcore.core import Core  # noqa: E402
-from sshcore.remote import MIB, run_bounded  # noqa: E402
+from sshcore.remote_commands import MIB, run_bounded  # noqa: E402
 from tests.coreutil import make_core, sshd_host  # noqa: E402
 from tests.harness.proxy import TcpProxy  # noqa: E402
 from tests.harness.sshd import Sshd  # noqa: E402

@@ -43,7 +43,7 @@ _WHERE: dict[str, str] = {
     "TunnelTargetMoved": "events",
     "TunnelTraffic": "events",
     "UnexpectedError": "events",
-    "check_hosts": "fleet",
+    "check_hosts": "host_checks",
     "KeyInfo": "keys",
     "default_key_path": "keys",
     "ConfigData": "model",
@@ -70,7 +70,7 @@ _WHERE: dict[str, str] = {
     "default_terminal": "shell",
     "parse_forward": "sshcmd",
     "TunnelStatus": "tunnels",
-    "visible": "vis",
+    "visible": "visible_text",
 }
 # whole modules: the key operations and the operations both front ends share
 _MODULES = ("keys", "ops")
@@ -111,7 +111,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads on fi
     from .events import TunnelTargetMoved as TunnelTargetMoved
     from .events import TunnelTraffic as TunnelTraffic
     from .events import UnexpectedError as UnexpectedError
-    from .fleet import check_hosts as check_hosts
+    from .host_checks import check_hosts as check_hosts
     from .keys import KeyInfo as KeyInfo
     from .keys import default_key_path as default_key_path
     from .model import ConfigData as ConfigData
@@ -138,7 +138,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads on fi
     from .shell import default_terminal as default_terminal
     from .sshcmd import parse_forward as parse_forward
     from .tunnels import TunnelStatus as TunnelStatus
-    from .vis import visible as visible
+    from .visible_text import visible as visible
 
 
 def __getattr__(name: str) -> Any:

@@ -28,13 +28,13 @@ from .events import (
 )
 from .keys import KEY_FILE_LIMIT, is_encrypted
 from .model import HostSpec, TunnelSpec
+from .port_watch import PortWatch
 from .prompts import NoPrompts, Prompts, TakingTurns
-from .remote import KIB, OutputCallback, RemoteCommandError, run_bounded
+from .remote_commands import KIB, OutputCallback, RemoteCommandError, run_bounded
 from .session import AuthError, ConnectError, HostSession, HostState, HostStatus
 from .shell import Terminal
 from .tunnels import Tunnel, TunnelStatus
-from .vis import visible
-from .watch import PortWatch
+from .visible_text import visible
 
 TRAFFIC_INTERVAL = 0.5  # seconds between traffic events: a few a second, never per packet
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
-from .remote import MIB, RemoteCommandError, run_bounded
+from .remote_commands import MIB, RemoteCommandError, run_bounded
 
 # The script sh runs for one look. It reaches the host inside single quotes whatever the
 # login shell is (sh, bash, fish, tcsh), so it holds no ', \\, ! nor newline; awk's $ comes

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .vis import visible
+from .visible_text import visible
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Protocol
 from .errors import DevtuiError
 from .model import LOG_COMMAND_PREFIX, log_source_problem
 from .session import HostState
-from .vis import visible
+from .visible_text import visible
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import asyncssh
 
-    from .remote import OutputCallback
+    from .remote_commands import OutputCallback
     from .session import HostStatus
 
 

@@ -37,8 +37,8 @@ from . import winacl
 from .atomic import read_file
 from .errors import DevtuiError
 from .model import HostSpec, display_path, text_problem
-from .remote import KIB, MIB, Bounded, RemoteCommandError, run_bounded
-from .vis import visible
+from .remote_commands import KIB, MIB, Bounded, RemoteCommandError, run_bounded
+from .visible_text import visible
 
 
 class KeyFileError(DevtuiError):

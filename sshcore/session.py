@@ -39,7 +39,7 @@ from .events import (
 from .keys import KEY_FILE_LIMIT, is_encrypted
 from .model import HostSpec, Settings, expand_proxy_tokens, host_settings
 from .prompts import HostKeyMismatch, HostKeyQuestion, Prompts
-from .vis import visible
+from .visible_text import visible
 
 DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
 BACKOFF_BASE = 0.5

@@ -36,7 +36,7 @@ from .model import LOOPBACK, PERMIT_PUBLIC, Endpoint, TunnelSpec, is_public_addr
 from .ports import busy_message, is_addr_in_use, open_listener
 from .session import ConnectError, HostSession, HostState, backoff_delay
 from .socks import SocksError, SocksHandshake, SocksRequest
-from .vis import visible
+from .visible_text import visible
 
 
 class TunnelState(str, enum.Enum):

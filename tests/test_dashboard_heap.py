@@ -17,7 +17,7 @@ from pathlib import Path
 from coreutil import write_config
 from dashboard_util import make_app, ready
 
-from tui import heap
+from tui import gc_policy
 
 DEVTUI_PROCESS = textwrap.dedent(
     """
@@ -62,7 +62,7 @@ def test_devtui_leaves_its_startup_out_of_full_collections(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["before"][0] == 700  # Python's default until the dashboard is built
-    assert seen["threshold"][0] == heap.YOUNG
+    assert seen["threshold"][0] == gc_policy.YOUNG
     # Modules, widgets, the config and the core: frozen, so a full collection walks only
     # what came after (a small part of the heap).
     assert seen["frozen"] > 50_000

@@ -10,7 +10,7 @@ import pytest
 from coreutil import isolate_home, make_core, sshd_host, write_config
 from harness.net import free_port
 
-from sshcore.fleet import check_hosts
+from sshcore.host_checks import check_hosts
 from tui.cli import main
 
 

@@ -15,7 +15,7 @@ from coreutil import isolate_home
 from dashboard_util import make_app, ready, until
 from harness.hostile import HostileServer, Reply
 
-from sshcore import watch
+from sshcore import port_watch
 from sshcore.events import PortsNotOffered, PortWatchStarted, RemotePortOpened
 
 SS = "ss -ltnH"
@@ -71,14 +71,14 @@ async def test_twenty_thousand_new_listeners_are_counted_not_offered_one_by_one(
         )
         await pilot.pause(1.0)  # a few more looks of the same table: nothing new
         announced = [e for e in events if isinstance(e, RemotePortOpened)]
-        assert len(announced) <= watch.ANNOUNCED_PER_LOOK
+        assert len(announced) <= port_watch.ANNOUNCED_PER_LOOK
         (flood,) = [e for e in events if isinstance(e, PortsNotOffered) and e.what == "offered"]
-        assert flood.count == FLOOD - watch.ANNOUNCED_PER_LOOK
-        assert len(app.offers()) <= watch.OFFERS_MAX
+        assert flood.count == FLOOD - port_watch.ANNOUNCED_PER_LOOK
+        assert len(app.offers()) <= port_watch.OFFERS_MAX
         assert len(app._notifications) <= 2 * app_toasts()
         forwarded = [n for n, t in app.core.tunnels.items() if t.spec.discovered]
         if auto_forward == "always":
-            assert len(forwarded) == watch.AUTO_FORWARDS_PER_LOOK
+            assert len(forwarded) == port_watch.AUTO_FORWARDS_PER_LOOK
             assert any(e.what == "forwarded by themselves" for e in events if hasattr(e, "what"))
         else:
             assert forwarded == []
@@ -86,7 +86,7 @@ async def test_twenty_thousand_new_listeners_are_counted_not_offered_one_by_one(
         await pilot.press("4")
         await until(pilot, lambda: app.logs_pane.log_view.has_focus, 5, "the Logs pane")
         text = "\n".join(line.text for line in app.logs_pane.log_view.lines)
-        assert f"{FLOOD - watch.ANNOUNCED_PER_LOOK} more ports opened on box" in text
+        assert f"{FLOOD - port_watch.ANNOUNCED_PER_LOOK} more ports opened on box" in text
 
 
 def app_toasts() -> int:

@@ -18,7 +18,7 @@ from harness.net import free_port
 
 from sshcore.events import Event, HostConnected, HostLost, TargetRefused
 from sshcore.model import Endpoint, TunnelSpec
-from sshcore.vis import visible
+from sshcore.visible_text import visible
 
 # Retitles the window, clears the screen, and draws a prompt of ours.
 EVIL = "\x1b]0;pwned\x07\x1b[2J\rPassphrase for ~/.ssh/id_ed25519:"

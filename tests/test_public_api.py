@@ -180,3 +180,12 @@ def test_the_face_contract_names_every_private_module_of_the_core() -> None:
     modules = {f"sshcore.{p.stem}" for p in (ROOT / "sshcore").glob("*.py") if p.stem != "__init__"}
     assert set(face["forbidden_modules"]) == modules - {"sshcore.api"}
     assert face["source_modules"] == ["tui"]
+
+
+def test_every_name_of_the_face_loads() -> None:
+    """sshcore.api loads its names on first use, by a table of module names: none is stale."""
+    import importlib
+
+    api = importlib.import_module("sshcore.api")
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name

@@ -18,7 +18,7 @@ from textual.fuzzy import Matcher
 from textual.widgets import Static
 
 from sshcore.prompts import HostKeyMismatch, HostKeyQuestion
-from sshcore.vis import visible
+from sshcore.visible_text import visible
 from tui.app import StatusBar
 from tui.panes.base import plain_subtitle
 from tui.screens.dialogs import (

@@ -27,12 +27,12 @@ from textual.worker import Worker, WorkerState
 
 from sshcore.api import Config, ConfigError, DevtuiError, TunnelSpec, display_path, visible
 
-from . import heap
+from . import gc_policy
 from .actions.hosts import HostActions
 from .actions.keys import KeyActions
 from .actions.logs import LogActions
 from .actions.tunnels import TunnelActions
-from .live import LiveState
+from .live_state import LiveState
 from .panes import HostsPane, KeysPane, LogsPane, TunnelsPane
 from .panes.base import Pane
 from .panes.logs import LogRecord, PendingLines
@@ -92,7 +92,7 @@ class DevTuiApp(App[int]):
         prepare: Prepare | None = None,
     ) -> None:
         """`settle_heap`: the app owns its process (devtui, not a test): once it is up, what
-        it built is frozen out of the garbage collector's full passes (see tui/heap.py).
+        it built is frozen out of the garbage collector's full passes (see tui/gc_policy.py).
         `prepare`: work that gives the config (and the top line) once the panes are drawn
         (the demo starts its host there); it runs before the core is built."""
         super().__init__()
@@ -209,11 +209,11 @@ class DevTuiApp(App[int]):
     async def _freeze_heap(self, started: list[Worker[Any]]) -> None:
         """The startup's objects out of every later full collection: now (modules, widgets,
         the config), and again once the autostarted tunnels are up or failed (connections)."""
-        heap.freeze()
+        gc_policy.freeze()
         for worker in started:
             with contextlib.suppress(Exception):  # a failed start is said by the job itself
                 await worker.wait()
-        heap.freeze()
+        gc_policy.freeze()
 
     def require_core(self) -> Core:
         """The core, or a clear error while it is still starting."""

@@ -29,14 +29,14 @@ def build_app(
     config: Config, *, banner: str | None = None, prepare: Prepare | None = None
 ) -> DevTuiApp:
     """The dashboard on `config` (the core is built after the first paint), in a process of
-    its own: the garbage collector is tuned for short pauses (tui/heap.py). With `prepare`,
+    its own: the garbage collector is tuned for short pauses (tui/gc_policy.py). With `prepare`,
     the config is what it gives once the panes are drawn."""
-    from . import heap
+    from . import gc_policy
     from .app import DevTuiApp
 
     if _FPS_OURS:  # Textual has read it; the shells and programs devtui starts must not
         os.environ.pop("TEXTUAL_FPS", None)
-    heap.tune()
+    gc_policy.tune()
     app: DevTuiApp
 
     def make(prompts: Prompts) -> Core:

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding
 
+from ..crash_guard import guard
 from ..format import clip
-from ..guard import guard
 from .base import FilterablePane, plain_subtitle
 
 EMPTY = (

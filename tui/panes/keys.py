@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding
 
-from ..guard import guard
+from ..crash_guard import guard
 from .base import FilterablePane, plain_subtitle
 
 if TYPE_CHECKING:

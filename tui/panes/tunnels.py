@@ -14,8 +14,8 @@ from sshcore.api import Endpoint, TunnelSpec
 if TYPE_CHECKING:
     from sshcore.api import TunnelStatus
 
+from ..crash_guard import guard
 from ..format import human_bytes, human_rate, sparkline
-from ..guard import guard
 from .base import FilterablePane, plain_subtitle
 
 EMPTY = (

@@ -33,7 +33,7 @@ from .events import (
 )
 from .model import LOOPBACK, Endpoint, TunnelSpec, check_port, tunnel_name
 from .ports import free_port_near, open_listener, port_owner
-from .remote import RemoteCommandError
+from .remote_commands import RemoteCommandError
 from .session import HostState
 
 if TYPE_CHECKING:
