@@ -10,7 +10,7 @@ import getpass
 import math
 import re
 import shlex
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -643,7 +643,8 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
 
     Read as OpenSSH reads it: the first value given for a setting wins (`-l alice bob@host`
     logs in as alice), forwards and identity files add up, and a line ssh refuses is
-    refused with ssh's reason.
+    refused with ssh's reason. In steps: the words (_read_words), what they set
+    (_settings), the notes on what devtui does not take, the host, then its tunnels.
     """
     tokens = _one_line(line)
     if not tokens:
@@ -652,90 +653,207 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         tokens = tokens[1:]
     elif error := _not_ssh(tokens):
         raise error
-    seen = _Seen()
-    flags: set[str] = set()
-    notes: list[str] = []
-    destination: str | None = None
-    dest_host = ""
-    rest: list[str] = []
+    words = _read_words(tokens)
+    if words.destination is None:
+        raise SshCommandError("no destination (user@host) in the line", " ".join(tokens)[-40:])
+    settings = _settings(words)
+    seen, notes = words.seen, words.notes
+    _note_ignored_checks(seen, notes)
+    identities = _identities(seen, notes)
+    timing = host_timing(
+        {
+            key: v
+            for key in ("serveraliveinterval", "serveralivecountmax", "connecttimeout")
+            if (v := seen.get(key)) is not None
+        },
+        notes,
+    )
+    certificate = _certificate(seen, notes)
+    _refuse_proxy_command(seen)
+    _note_unused(words, settings.agent)
+    name = name or default_host_name(settings.hostname)
+    if problem := name_problem(name):
+        raise SshCommandError(f"host name {problem}", name)
+    jump = settings.jump
+    hops = jump_chain(jump, taken={name}) if jump else []
+    if hops and _loops(hops[-1], settings.hostname, settings.port, settings.user):
+        raise SshCommandError(
+            "jumphost loop: the last jump host is the destination itself (ssh refuses it too)",
+            jump,
+        )
+    aliases = [
+        text if hop.user is None and text == hop.hostname else None
+        for text, hop in zip(jump.split(",") if jump else [], hops, strict=True)
+    ]
+    host = HostSpec(
+        name=name,
+        hostname=settings.hostname,
+        port=settings.port,
+        user=settings.user,
+        identity_files=identities,
+        jump=hops[-1].name if hops else None,
+        compression=settings.compression,
+        forward_agent=False,
+        **timing,
+        certificate_file=certificate,
+    )
+    parsed = ParsedCommand(
+        host=host,
+        notes=notes,
+        gateway_ports=settings.gateway,
+        jump_host=hops[-1] if hops else None,
+        jump_alias=aliases[-1] if aliases else None,
+        jump_hosts=hops,
+        jump_texts=jump.split(",") if jump else [],
+    )
+    parsed.tunnels = _tunnels(seen.forwards, name, settings.gateway, words.flags, notes)
+    # Every note is about the pasted host (plan_add may save it under another name).
+    parsed.notes = [note_about(n, name) for n in notes]
+    return parsed
 
+
+@dataclass
+class _Words:
+    """What the words of a pasted line say, before any of it is checked as a whole."""
+
+    seen: _Seen = field(default_factory=_Seen)
+    flags: set[str] = field(default_factory=set)  # option letters without a value (-N, -C)
+    notes: list[str] = field(default_factory=list)
+    destination: str | None = None
+    dest_host: str = ""
+    rest: list[str] = field(default_factory=list)  # the remote command, if any
+
+
+def _option_port(seen: _Seen, value: str, token: str) -> None:
+    if "port" not in seen.first:  # ssh reads only the first -p
+        seen.set("port", str(_port(value, token)), token)
+
+
+def _option_user(seen: _Seen, value: str, token: str) -> None:
+    seen.set("user", value, value)
+
+
+def _option_identity(seen: _Seen, value: str, token: str) -> None:
+    seen.identities.append(value)
+
+
+def _option_jump(seen: _Seen, value: str, token: str) -> None:
+    if "proxycommand" in seen.first:
+        raise SshCommandError("cannot use -J with ProxyCommand (ssh refuses it too)", token)
+    if "proxyjump" in seen.first:
+        raise SshCommandError(
+            "only a single -J option is permitted (as in ssh: use commas to separate jump hops)",
+            token,
+        )
+    _check_jump(value)
+    seen.set("proxyjump", value, value)
+
+
+def _option_forward(kind: TunnelKind) -> Callable[[_Seen, str, str], None]:
+    def add(seen: _Seen, value: str, token: str) -> None:
+        seen.forwards.append((kind, value, token))
+
+    return add
+
+
+# What each option with a value does (the other ones in _WITH_ARG are noted as unused).
+_OPTIONS: dict[str, Callable[[_Seen, str, str], None]] = {
+    "p": _option_port,
+    "l": _option_user,
+    "i": _option_identity,
+    "J": _option_jump,
+    "L": _option_forward("local"),
+    "R": _option_forward("remote"),
+    "D": _option_forward("dynamic"),
+    "o": _apply_option,
+}
+
+
+def _read_words(tokens: list[str]) -> _Words:
+    """The words of the line, as ssh's getopt reads them: options (also after the
+    destination), the destination, then the remote command."""
+    words = _Words()
     i = 0
     while i < len(tokens):
         token = tokens[i]
         i += 1
-        if rest:
-            rest.append(token)
+        if words.rest:
+            words.rest.append(token)
+        elif token == "--":
             continue
-        if token == "--":
-            continue
-        if not token.startswith("-") or token == "-":
+        elif not token.startswith("-") or token == "-":
             # Like OpenSSH, options may follow the destination; the next word starts the command.
-            if destination is None:
-                destination = token
-                d_user, dest_host, d_port = _destination(token, token)
-                if d_user is not None:
-                    seen.set("user", d_user, token)
-                if d_port is not None:
-                    seen.set("port", str(d_port), token)
+            if words.destination is None:
+                _read_destination(words, token)
             else:
-                rest.append(token)
-            continue
-        j = 1
-        while j < len(token):
-            letter = token[j]
-            if letter in _WITH_ARG:
-                value = token[j + 1 :]
-                if not value:
-                    if i >= len(tokens):
-                        raise SshCommandError(f"-{letter} needs a value", token)
-                    value = tokens[i]
-                    i += 1
-                if not value:
-                    # An empty value is a paste error (a lost quote, an unset variable);
-                    # taking it as "not given" would save something the user did not ask for.
-                    raise SshCommandError(f"-{letter} needs a value, not an empty string", token)
-                arg_token = f"-{letter} {value}" if token == f"-{letter}" else token
-                if letter == "p":
-                    if "port" not in seen.first:  # ssh reads only the first -p
-                        seen.set("port", str(_port(value, arg_token)), arg_token)
-                elif letter == "l":
-                    seen.set("user", value, value)
-                elif letter == "i":
-                    seen.identities.append(value)
-                elif letter == "J":
-                    if "proxycommand" in seen.first:
-                        raise SshCommandError(
-                            "cannot use -J with ProxyCommand (ssh refuses it too)", arg_token
-                        )
-                    if "proxyjump" in seen.first:
-                        raise SshCommandError(
-                            "only a single -J option is permitted (as in ssh: use commas "
-                            "to separate jump hops)",
-                            arg_token,
-                        )
-                    _check_jump(value)
-                    seen.set("proxyjump", value, value)
-                elif letter in "LRD":
-                    kind: TunnelKind = {"L": "local", "R": "remote", "D": "dynamic"}[letter]  # type: ignore[assignment]
-                    seen.forwards.append((kind, value, arg_token))
-                elif letter == "o":
-                    _apply_option(seen, value, arg_token)
-                else:
-                    notes.append(f"-{letter} {value} is not used by devtui; ignored")
-                break
-            if letter in _NO_ARG:
-                ignored = letter not in _HARMLESS | _HANDLED_FLAGS
-                if ignored and letter not in flags:  # -tt is one note
-                    what = _FLAG_NAMES.get(letter, f"-{letter}")
-                    notes.append(f"{what} is not used by devtui; ignored")
-                flags.add(letter)
-                j += 1
-                continue
-            raise SshCommandError(f"unknown ssh option -{letter} in", token)
+                words.rest.append(token)
+        else:
+            i = _read_option_word(words, token, tokens, i)
+    return words
 
-    if destination is None:
-        raise SshCommandError("no destination (user@host) in the line", " ".join(tokens)[-40:])
-    if "f" in flags and "N" not in flags and not rest:
+
+def _read_destination(words: _Words, token: str) -> None:
+    words.destination = token
+    d_user, words.dest_host, d_port = _destination(token, token)
+    if d_user is not None:
+        words.seen.set("user", d_user, token)
+    if d_port is not None:
+        words.seen.set("port", str(d_port), token)
+
+
+def _read_option_word(words: _Words, token: str, tokens: list[str], i: int) -> int:
+    """One word of option letters (`-CNg`, `-p2222`, `-L` with its value next); returns the
+    index of the next word."""
+    j = 1
+    while j < len(token):
+        letter = token[j]
+        if letter in _WITH_ARG:
+            value = token[j + 1 :]
+            if not value:
+                if i >= len(tokens):
+                    raise SshCommandError(f"-{letter} needs a value", token)
+                value = tokens[i]
+                i += 1
+            if not value:
+                # An empty value is a paste error (a lost quote, an unset variable); taking
+                # it as "not given" would save something the user did not ask for.
+                raise SshCommandError(f"-{letter} needs a value, not an empty string", token)
+            arg_token = f"-{letter} {value}" if token == f"-{letter}" else token
+            handler = _OPTIONS.get(letter)
+            if handler is not None:
+                handler(words.seen, value, arg_token)
+            else:
+                words.notes.append(f"-{letter} {value} is not used by devtui; ignored")
+            return i
+        if letter in _NO_ARG:
+            ignored = letter not in _HARMLESS | _HANDLED_FLAGS
+            if ignored and letter not in words.flags:  # -tt is one note
+                what = _FLAG_NAMES.get(letter, f"-{letter}")
+                words.notes.append(f"{what} is not used by devtui; ignored")
+            words.flags.add(letter)
+            j += 1
+            continue
+        raise SshCommandError(f"unknown ssh option -{letter} in", token)
+    return i
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The host settings a line gives, checked."""
+
+    user: str | None
+    port: int
+    hostname: str
+    jump: str | None
+    compression: bool
+    gateway: bool
+    agent: bool
+
+
+def _settings(words: _Words) -> _Settings:
+    """What the words set, checked as ssh checks them (first value wins)."""
+    seen, flags = words.seen, words.flags
+    if "f" in flags and "N" not in flags and not words.rest:
         raise SshCommandError(
             "-f: cannot fork into background without a command to execute (ssh refuses it "
             "too; add -N)"
@@ -744,10 +862,9 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
     if user is not None and (problem := user_problem(user)):
         raise SshCommandError(f"user {problem}", seen.first["user"][1])
     port_text = seen.get("port")
-    port = int(port_text) if port_text is not None else 22
-    hostname = dest_host
+    hostname = words.dest_host
     if (given := seen.get("hostname")) is not None:
-        expanded = expand_hostname(given, dest_host.lower())
+        expanded = expand_hostname(given, words.dest_host.lower())
         if expanded is None:
             raise SshCommandError(
                 "HostName takes only the tokens %h and %% (ssh refuses others)",
@@ -759,10 +876,20 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
     jump = seen.get("proxyjump")
     if jump is not None and jump.lower() == "none":  # ssh's own spelling of "no jump host"
         jump = None
-    compression = "C" in flags or _FLAG_VALUES.get((seen.get("compression") or "no").lower(), False)
-    gateway = "g" in flags or _FLAG_VALUES.get((seen.get("gatewayports") or "no").lower(), False)
-    agent = "A" in flags or not _is_no(seen.get("forwardagent") or "no")
+    return _Settings(
+        user=user,
+        port=int(port_text) if port_text is not None else 22,
+        hostname=hostname,
+        jump=jump,
+        compression="C" in flags
+        or _FLAG_VALUES.get((seen.get("compression") or "no").lower(), False),
+        gateway="g" in flags or _FLAG_VALUES.get((seen.get("gatewayports") or "no").lower(), False),
+        agent="A" in flags or not _is_no(seen.get("forwardagent") or "no"),
+    )
 
+
+def _note_ignored_checks(seen: _Seen, notes: list[str]) -> None:
+    """Host-key options devtui does not obey, said."""
     shk = seen.get("stricthostkeychecking")
     if shk is not None and (_is_no(shk) or shk.lower() in ("off", "accept-new")):
         notes.append(
@@ -772,7 +899,10 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
     ukh = seen.get("userknownhostsfile")
     if ukh is not None:
         notes.append(f"UserKnownHostsFile={ukh} ignored: devtui uses the known_hosts from settings")
-    # Every key file, in the order ssh tries them; the same file twice is tried once.
+
+
+def _identities(seen: _Seen, notes: list[str]) -> tuple[str, ...]:
+    """Every key file, in the order ssh tries them; the same file twice is tried once."""
     identities = tuple(dict.fromkeys(i for i in seen.identities if i))  # ssh drops -i ''
     for extra in identities[MAX_IDENTITY_FILES:]:
         notes.append(
@@ -782,14 +912,11 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
     identities = identities[:MAX_IDENTITY_FILES]
     if problem := identity_files_problem(identities):
         raise SshCommandError(f"identity file {problem}", " ".join(identities)[-40:])
-    timing = host_timing(
-        {
-            key: v
-            for key in ("serveraliveinterval", "serveralivecountmax", "connecttimeout")
-            if (v := seen.get(key)) is not None
-        },
-        notes,
-    )
+    return identities
+
+
+def _certificate(seen: _Seen, notes: list[str]) -> str | None:
+    """The one certificate kept (the first), the others said."""
     certificates = list(dict.fromkeys(seen.certificates))  # ssh lists the same file once
     for cert in certificates[1:]:
         notes.append(
@@ -798,6 +925,10 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         )
     if certificates and (problem := text_problem(certificates[0])):
         raise SshCommandError(f"CertificateFile {problem}", certificates[0][-40:])
+    return certificates[0] if certificates else None
+
+
+def _refuse_proxy_command(seen: _Seen) -> None:
     if (proxy := seen.get("proxycommand")) is not None and proxy.lower() != "none":
         # Saved, it would run on every connect: a command is never taken from a paste.
         raise SshCommandError(
@@ -806,6 +937,11 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
             "the Host block (devtui hosts import-ssh-config)",
             f"ProxyCommand={proxy}"[:60],
         )
+
+
+def _note_unused(words: _Words, agent: bool) -> None:
+    """Options, agent forwarding and a remote command that devtui does not take, said."""
+    seen, notes = words.seen, words.notes
     if seen.get("identitiesonly") is not None:
         notes.append("-o identitiesonly is not used by devtui; ignored")
     for key in sorted(set(seen.others)):
@@ -814,46 +950,24 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         notes.append(
             "-A (agent forwarding) recorded off; set forward_agent = true on the host to allow it"
         )
-    if rest:
+    if words.rest:
         notes.append(
-            f"remote command {' '.join(rest)!r} ignored: devtui saves the host, not the command"
+            f"remote command {' '.join(words.rest)!r} ignored: devtui saves the host, not the "
+            "command"
         )
-    name = name or default_host_name(hostname)
-    if problem := name_problem(name):
-        raise SshCommandError(f"host name {problem}", name)
-    hops = jump_chain(jump, taken={name}) if jump else []
-    if hops and _loops(hops[-1], hostname, port, user):
-        raise SshCommandError(
-            "jumphost loop: the last jump host is the destination itself (ssh refuses it too)",
-            jump,
-        )
-    aliases = [
-        text if hop.user is None and text == hop.hostname else None
-        for text, hop in zip(jump.split(",") if jump else [], hops, strict=True)
-    ]
-    host = HostSpec(
-        name=name,
-        hostname=hostname,
-        port=port,
-        user=user,
-        identity_files=identities,
-        jump=hops[-1].name if hops else None,
-        compression=compression,
-        forward_agent=False,
-        **timing,
-        certificate_file=certificates[0] if certificates else None,
-    )
-    parsed = ParsedCommand(
-        host=host,
-        notes=notes,
-        gateway_ports=gateway,
-        jump_host=hops[-1] if hops else None,
-        jump_alias=aliases[-1] if aliases else None,
-        jump_hosts=hops,
-        jump_texts=jump.split(",") if jump else [],
-    )
+
+
+def _tunnels(
+    forwards: list[tuple[TunnelKind, str, str]],
+    name: str,
+    gateway: bool,
+    flags: set[str],
+    notes: list[str],
+) -> list[TunnelSpec]:
+    """The line's -L / -R / -D forwards as tunnels of host `name`, with what they expose."""
+    tunnels = []
     shared_note = False
-    for kind_, spec, token in seen.forwards:
+    for kind_, spec, token in forwards:
         listen, target, bind_given = parse_forward(kind_, spec, token)
         if kind_ != "remote" and listen.all_interfaces:
             notes.append(
@@ -865,19 +979,18 @@ def parse_ssh_command(line: str | Sequence[str], name: str | None = None) -> Par
         elif gateway and not bind_given and kind_ != "remote" and not shared_note:
             shared_note = True
             notes.append(_gateway_note(flags))
-        tunnel = TunnelSpec(
-            tunnel_name(name, kind_, listen.port, socks=target is None),
-            name,
-            kind_,
-            listen,
-            target,
+        tunnels.append(
+            TunnelSpec(
+                tunnel_name(name, kind_, listen.port, socks=target is None),
+                name,
+                kind_,
+                listen,
+                target,
+            )
         )
-        parsed.tunnels.append(tunnel)
     if gateway and not shared_note:
         notes.append(_gateway_note(flags))
-    # Every note is about the pasted host (plan_add may save it under another name).
-    parsed.notes = [note_about(n, name) for n in notes]
-    return parsed
+    return tunnels
 
 
 def remote_listen_note(what: str, listen: Endpoint, target: Endpoint | None) -> str:
