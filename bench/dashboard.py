@@ -963,9 +963,9 @@ def apply_patches(patches: tuple[str, ...]) -> None:
         tui.gc_policy.YOUNG = 700
         tui.gc_policy.freeze = lambda: None
     if "logcap" in patches:
-        import tui.panes.logs
+        import tui.panes.logs_pane
 
-        tui.panes.logs.PER_FLUSH = 100
+        tui.panes.logs_pane.PER_FLUSH = 100
 
 
 def dashboard_main(

@@ -253,7 +253,7 @@ def test_password_stdin_for_scripts(sshd, throwaway_user, tmp_path) -> None:
 
 
 async def test_a_given_password_is_for_its_host_alone() -> None:
-    from tui.cli.prompts import CliPrompts
+    from tui.cli.terminal_prompts import CliPrompts
 
     prompts = CliPrompts(password="s3cret", password_host="target")
     # A jump host (or another host of `up`) asking first gets nothing: no terminal to ask on.

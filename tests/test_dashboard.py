@@ -559,7 +559,7 @@ async def test_logs_filter_follow_and_a_burst_stays_bounded(tmp_path: Path) -> N
 async def test_an_unexpected_exception_is_one_line_and_the_app_stays_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tui.actions.hosts import HostActions
+    from tui.actions.host_actions import HostActions
 
     def broken(self: HostActions, name: str) -> None:
         raise RuntimeError("planted bug")

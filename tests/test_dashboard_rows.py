@@ -157,8 +157,8 @@ def test_a_save_or_a_reload_makes_again_only_the_rows_that_changed(
     """After a save or a hand edit, the rows of unchanged hosts and tunnels are kept as shown
     (their state is kept current by the core's events): with 500 hosts, making every row
     again held the screen ~10 ms at every save. What changed is shown right."""
-    from tui.panes.hosts import HostsPane
-    from tui.panes.tunnels import TunnelsPane
+    from tui.panes.hosts_pane import HostsPane
+    from tui.panes.tunnels_pane import TunnelsPane
 
     monkeypatch.setattr(tui.app, "CONFIG_POLL", 0.2)
     hosts = {f"host-{i:03d}": {"hostname": f"10.0.0.{i + 1}"} for i in range(30)}
@@ -250,7 +250,7 @@ def test_rows_out_of_view_are_made_at_the_tick_or_when_scrolled_into_view(
     view wait for the next tick (1 s) or for a scroll that shows them. With 200 busy
     tunnels every flush named every tunnel: making rows nobody sees was most of it."""
     from sshcore.events import HostLost
-    from tui.panes.hosts import HostsPane
+    from tui.panes.hosts_pane import HostsPane
 
     hosts = {f"host-{i:02d}": {"hostname": f"10.0.0.{i + 1}"} for i in range(60)}
     app = make_app(tmp_path, hosts)

@@ -100,7 +100,7 @@ def test_the_logs_pane_keeps_bytes_not_just_lines(tmp_path: Path) -> None:
     line is cut for the view, and a source and all sources together are bounded in bytes."""
     import asyncio
 
-    from tui.panes import logs
+    from tui.panes import logs_pane as logs
 
     app = make_app(tmp_path, {"box": {"hostname": "10.0.0.1"}})
 
@@ -127,7 +127,7 @@ def test_the_logs_pane_keeps_bytes_not_just_lines(tmp_path: Path) -> None:
 
 
 def test_lines_waiting_while_a_shell_is_open_are_capped_and_counted() -> None:
-    from tui.panes import logs
+    from tui.panes import logs_pane as logs
 
     pending = logs.PendingLines()
     for i in range(logs.PENDING_LINES + 3000):

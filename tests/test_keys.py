@@ -672,9 +672,9 @@ def test_cli_install_unknown_host(home: Path, capsys: pytest.CaptureFixture[str]
 
 def test_no_posix_only_module_imports() -> None:
     # These modules must import on Windows: no top-level pwd/grp/fcntl/termios/resource/tty.
-    import tui.cli.keys
+    import tui.cli.key_commands
 
-    for module in (keys, winacl, tui.cli.keys):
+    for module in (keys, winacl, tui.cli.key_commands):
         source = Path(module.__file__ or "").read_text()
         for name in ("pwd", "grp", "fcntl", "termios", "resource", "tty"):
             assert f"\nimport {name}\n" not in source and f"\nfrom {name} " not in source
@@ -685,7 +685,7 @@ def test_cli_passphrase_is_asked_twice_masked_on_a_terminal(
 ) -> None:
     import getpass
 
-    import tui.cli.keys
+    import tui.cli.key_commands
 
     asked: list[str] = []
     answers = iter(["pass phrase", "pass phrase", "one", "two"])
@@ -694,7 +694,7 @@ def test_cli_passphrase_is_asked_twice_masked_on_a_terminal(
         asked.append(prompt)
         return next(answers)
 
-    monkeypatch.setattr(tui.cli.keys, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(tui.cli.key_commands, "_stdin_is_tty", lambda: True)
     monkeypatch.setattr(getpass, "getpass", fake_getpass)
     code, out, err = run_cli(["keys", "generate"], capsys)
     assert code == 0, err
@@ -874,7 +874,7 @@ def test_fix_permissions_refuses_what_is_not_a_private_key(
 
 
 def test_list_hint_quotes_a_name_with_spaces() -> None:
-    import tui.cli.keys
+    import tui.cli.key_commands
 
     info = keys.KeyInfo(
         path=Path("/x/my keys/id x"),
@@ -883,7 +883,7 @@ def test_list_hint_quotes_a_name_with_spaces() -> None:
         loose_permissions=True,
         permissions_note="Everyone (WD) can read it",
     )
-    assert tui.cli.keys._flags(info) == (
+    assert tui.cli.key_commands._flags(info) == (
         "Everyone (WD) can read it: ssh refuses it "
         "(fix: devtui keys fix-permissions '~/my keys/id x')"
     )

@@ -23,7 +23,7 @@ from harness.asyncssh_server import AsyncsshServer
 from harness.net import free_port
 
 from sshcore.prompts import HostKeyQuestion
-from tui.prompts import TuiPrompts
+from tui.dialog_prompts import TuiPrompts
 from tui.screens.dialogs import HostKeyScreen, SecretScreen
 
 PASSWORDS = {"ta": "pw-of-a", "tb": "pw-of-b"}

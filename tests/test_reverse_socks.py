@@ -334,7 +334,7 @@ async def test_the_dashboard_shows_edits_and_makes_a_reverse_socks_tunnel(tmp_pa
     from dashboard_util import make_app, ready, until
     from textual.widgets import Input, Select
 
-    from tui.panes.tunnels import route
+    from tui.panes.tunnels_pane import route
     from tui.screens.forms import TunnelFormScreen
 
     tunnels = {"back": _reverse_socks("1080"), "lan": _reverse_socks("0.0.0.0:1081")}

@@ -20,7 +20,7 @@ from sshcore.config import Config
 from sshcore.core import Core
 from sshcore.prompts import HostKeyQuestion
 from tui.app import DevTuiApp
-from tui.panes import logs
+from tui.panes import logs_pane as logs
 from tui.screens.dialogs import HostKeyScreen
 
 # A fixed folder: the pictures show paths under it (as ~, since it is HOME).

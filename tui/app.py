@@ -28,15 +28,15 @@ from textual.worker import Worker, WorkerState
 from sshcore.api import Config, ConfigError, DevtuiError, TunnelSpec, display_path, visible
 
 from . import gc_policy
-from .actions.hosts import HostActions
-from .actions.keys import KeyActions
-from .actions.logs import LogActions
-from .actions.tunnels import TunnelActions
+from .actions.host_actions import HostActions
+from .actions.key_actions import KeyActions
+from .actions.log_actions import LogActions
+from .actions.tunnel_actions import TunnelActions
+from .dialog_prompts import TuiPrompts
 from .live_state import LiveState
 from .panes import HostsPane, KeysPane, LogsPane, TunnelsPane
 from .panes.base import Pane
-from .panes.logs import LogRecord, PendingLines
-from .prompts import TuiPrompts
+from .panes.logs_pane import LogRecord, PendingLines
 from .text import styled
 
 if TYPE_CHECKING:

@@ -474,7 +474,7 @@ def _keys_commands(sub: Any) -> None:
         "passphrase, whether the SSH agent holds it, and which hosts use it.",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(handler=_lazy("keys", "cmd_keys_list"))
+    p.set_defaults(handler=_lazy("key_commands", "cmd_keys_list"))
 
     p = keys_sub.add_parser(
         "generate",
@@ -490,7 +490,7 @@ def _keys_commands(sub: Any) -> None:
     p.add_argument("--comment", help="comment (default user@machine)")
     p.add_argument("--no-passphrase", action="store_true", help="do not ask for a passphrase")
     p.add_argument("--force", action="store_true", help="replace existing key files")
-    p.set_defaults(handler=_lazy("keys", "cmd_keys_generate"))
+    p.set_defaults(handler=_lazy("key_commands", "cmd_keys_generate"))
 
     p = keys_sub.add_parser(
         "show",
@@ -498,7 +498,7 @@ def _keys_commands(sub: Any) -> None:
         description="Print the public key in OpenSSH's one-line form, ready to paste.",
     )
     p.add_argument("key", metavar="KEY")
-    p.set_defaults(handler=_lazy("keys", "cmd_keys_show"))
+    p.set_defaults(handler=_lazy("key_commands", "cmd_keys_show"))
 
     p = keys_sub.add_parser(
         "fix-permissions",
@@ -508,7 +508,7 @@ def _keys_commands(sub: Any) -> None:
         "for you, SYSTEM and Administrators only, no longer inherited from the folder.",
     )
     p.add_argument("key", metavar="KEY")
-    p.set_defaults(handler=_lazy("keys", "cmd_keys_fix_permissions"))
+    p.set_defaults(handler=_lazy("key_commands", "cmd_keys_fix_permissions"))
 
     p = keys_sub.add_parser(
         "install",
@@ -527,7 +527,7 @@ def _keys_commands(sub: Any) -> None:
     p.add_argument(
         "--accept-new", action="store_true", help="trust an unknown host key (first use)"
     )
-    p.set_defaults(handler=_lazy("keys", "cmd_keys_install"))
+    p.set_defaults(handler=_lazy("key_commands", "cmd_keys_install"))
 
 
 def _net_commands(sub: Any, hosts_sub: Any) -> None:

@@ -28,7 +28,7 @@ from sshcore.api import (
 )
 
 from .main import _load
-from .prompts import CliPrompts
+from .terminal_prompts import CliPrompts
 
 
 def stop_signal_names(platform: str) -> list[str]:

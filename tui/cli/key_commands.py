@@ -196,7 +196,7 @@ async def _install(
     # Imported here so `keys list/show/generate` work without the network layer loaded.
     from sshcore.api import Core
 
-    from .prompts import CliPrompts
+    from .terminal_prompts import CliPrompts
 
     host = config.hosts[args.host]
     key_name = display_path(info.path)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sshcore.api import DevtuiError
 
-from ..panes.logs import LogRecord
+from ..panes.logs_pane import LogRecord
 
 if TYPE_CHECKING:
     from ..app import DevTuiApp
