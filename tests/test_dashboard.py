@@ -1167,3 +1167,16 @@ async def test_the_footer_follows_a_state_change_under_a_still_cursor(
         await pilot.press("R")
         await pilot.pause()
         assert retargeted == [("gradio", 7861)]
+
+
+async def test_a_palette_command_from_the_registry_runs_as_its_key(tmp_path: Path) -> None:
+    app = make_app(tmp_path, {"box": {"hostname": "10.0.0.1"}})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"paste an ssh")
+        await until(
+            pilot, lambda: _palette_offers(app, "Hosts: paste an ssh line"), 10, "the match"
+        )
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, PasteScreen), 10, "the paste form")

@@ -189,3 +189,32 @@ def test_every_name_of_the_face_loads() -> None:
     api = importlib.import_module("sshcore.api")
     for name in api.__all__:
         assert getattr(api, name) is not None, name
+
+
+def test_bindings_help_and_palette_come_from_one_registry() -> None:
+    """Issue 20: the app's and each pane's bindings (so the footer and `?` help) and the
+    palette's global commands are made from tui/registry.py; every entry has its action."""
+    from tui import registry
+    from tui.app import DevTuiApp
+    from tui.panes import HostsPane, KeysPane, LogsPane, TunnelsPane
+    from tui.screens.help import help_text
+
+    owners = {
+        "app": DevTuiApp,
+        "hosts": HostsPane,
+        "tunnels": TunnelsPane,
+        "keys": KeysPane,
+        "logs": LogsPane,
+    }
+    for scope, owner in owners.items():
+        made = [(b.key, b.action, b.description, b.id) for b in owner.BINDINGS]
+        want = [(b.key, b.action, b.description, b.id) for b in registry.bindings(scope)]
+        assert made == want, scope
+    for act in registry.ACTIONS:
+        name = act.action.split("(")[0]
+        assert hasattr(owners[act.scope], f"action_{name}"), act.id
+        assert act.key is not None or act.palette, f"{act.id}: neither a key nor a palette title"
+    shown = help_text(DevTuiApp.__new__(DevTuiApp)).plain  # it reads the class only
+    for act in registry.ACTIONS:
+        if act.key is not None and act.scope != "app":
+            assert act.label in shown, act.id

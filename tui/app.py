@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Grid
 from textual.content import Content
 from textual.notifications import SeverityLevel
@@ -27,7 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from sshcore.api import Config, ConfigError, DevtuiError, TunnelSpec, display_path, visible
 
-from . import gc_policy
+from . import gc_policy, registry
 from .actions.host_actions import HostActions
 from .actions.key_actions import KeyActions
 from .actions.log_actions import LogActions
@@ -66,19 +65,7 @@ class DevTuiApp(App[int]):
         (0, "-narrow"),
         (110, "-wide"),
     ]
-    BINDINGS: ClassVar[list[Any]] = [
-        Binding("1", "focus_pane('hosts')", "Hosts", show=False, id="app.hosts"),
-        Binding("2", "focus_pane('tunnels')", "Tunnels", show=False, id="app.tunnels"),
-        Binding("3", "focus_pane('keys')", "Keys", show=False, id="app.keys"),
-        Binding("4", "focus_pane('logs')", "Logs", show=False, id="app.logs"),
-        # Not in the footer: the top line always says "? keys · q quit", and at 80 columns
-        # the footer needs the room for the focused pane's keys.
-        Binding("question_mark", "help", "Help", id="app.help", tooltip="Every key", show=False),
-        Binding("q", "quit", "Quit", id="app.quit", show=False),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit2"),
-        Binding("ctrl+c", "quit", "Quit", show=False, id="app.quit3"),
-        Binding("escape", "cancel_job", "Cancel", show=False, id="app.cancel"),
-    ]
+    BINDINGS: ClassVar[list[Any]] = registry.bindings("app")  # tui/registry.py
 
     def __init__(
         self,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import SystemCommand
 
+from . import registry
 from .text import markup_literal
 
 if TYPE_CHECKING:
@@ -33,37 +34,21 @@ def _command(
     )
 
 
+def _run_later(app: DevTuiApp, target: Any, action: str) -> Callable[[], object]:
+    """Run `action` on `target` (the app or a pane) as its key would, once the palette closed."""
+    return lambda: app.call_later(target.run_action, action)
+
+
 def dashboard_commands(app: DevTuiApp) -> Iterator[SystemCommand]:
-    """Global actions first (shown on an empty search), then one command per host/tunnel/key."""
-    yield SystemCommand(
-        "Hosts: paste an ssh line",
-        "Save a host (and tunnels) from ssh ...",
-        _safe(app, app.host_actions.paste_line),
-    )
-    yield SystemCommand(
-        "Hosts: add a host",
-        "A form: name, hostname, port, user, key",
-        _safe(app, lambda: app.host_actions.edit_host(None)),
-    )
-    yield SystemCommand(
-        "Hosts: import ~/.ssh/config",
-        "The hosts VS Code and ssh know",
-        _safe(app, app.host_actions.import_ssh_config),
-    )
-    yield SystemCommand(
-        "Tunnels: new tunnel",
-        "Like ssh -L / -R / -D",
-        _safe(app, lambda: app.tunnel_actions.edit_tunnel(None)),
-    )
-    yield SystemCommand(
-        "Keys: generate a key",
-        "ed25519 by default; rsa 4096 on request",
-        _safe(app, app.key_actions.generate_key),
-    )
-    yield SystemCommand(
-        "Keys: reload the key list", "Read ~/.ssh again", _safe(app, app.key_actions.load_keys)
-    )
-    yield SystemCommand("Help: every key", "What each key does in each pane", app.action_help)
+    """Global actions first (shown on an empty search: those of tui/registry.py with a
+    palette title, run as their key would run them), then one command per host/tunnel/key."""
+    for act in registry.palette_actions():
+        target: Any = app if act.scope == "app" else app.pane(act.scope)
+        yield SystemCommand(
+            act.palette or act.label,
+            act.palette_help or act.tooltip,
+            _safe(app, _run_later(app, target, act.action)),
+        )
     for name, host in app.config.hosts.items():
         live = app.host_status(name)
         connected = live is not None and live.state.value == "connected"

@@ -9,7 +9,6 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widget import Widget
@@ -162,9 +161,6 @@ class FilterablePane(Pane):
     """A pane with a table and a `/` filter. Panes whose table has more to show when wide
     set WIDE_AT and WIDE_COLUMNS; `self.wide` says which set is shown."""
 
-    BINDINGS: ClassVar[list[Any]] = [
-        Binding("slash", "filter", "Filter", id="pane.filter", show=False),
-    ]
     COLUMNS: ClassVar[tuple[str, ...]] = ()
     WIDE_COLUMNS: ClassVar[tuple[str, ...]] = ()
     WIDE_AT: ClassVar[int] = 0  # pane width from which WIDE_COLUMNS are shown; 0: never

@@ -6,8 +6,8 @@ from collections.abc import Collection
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
 
+from .. import registry
 from ..crash_guard import guard
 from ..format import clip
 from .base import FilterablePane, plain_subtitle
@@ -36,26 +36,7 @@ class HostsPane(FilterablePane):
 
     title = "Hosts"
     number = 1
-    BINDINGS: ClassVar[list[Any]] = [
-        Binding("c", "connect", "Connect", id="hosts.connect", tooltip="Connect or disconnect"),
-        Binding("p", "paste", "Paste ssh", id="hosts.paste", tooltip="Paste an ssh line"),
-        Binding("a", "add", "Add", id="hosts.add"),
-        Binding("e", "edit", "Edit", id="hosts.edit"),
-        Binding("d", "delete", "Delete", id="hosts.delete", show=False),
-        Binding("t", "test", "Test", id="hosts.test"),
-        Binding(
-            "T",
-            "test_all",
-            "Test all",
-            id="hosts.test_all",
-            tooltip="Every host at once",
-            show=False,
-        ),
-        Binding("s", "shell", "Shell", id="hosts.shell", tooltip="A shell there; back on exit"),
-        Binding("i", "import", "Import", id="hosts.import", tooltip="Import ~/.ssh/config"),
-        Binding("x", "export", "Export", id="hosts.export", tooltip="Write to ~/.ssh/config"),
-        Binding("slash", "filter", "Filter", id="hosts.filter", show=False),
-    ]
+    BINDINGS: ClassVar[list[Any]] = registry.bindings("hosts")  # tui/registry.py
     COLUMNS = ("Host", "State", "Detail")
     WIDE_COLUMNS = ("Host", "State", "Destination", "Detail")
     WIDE_AT = WIDE

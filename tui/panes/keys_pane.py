@@ -6,8 +6,8 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
 
+from .. import registry
 from ..crash_guard import guard
 from .base import FilterablePane, plain_subtitle
 
@@ -45,14 +45,7 @@ class KeysPane(FilterablePane):
 
     title = "Keys"
     number = 3
-    BINDINGS: ClassVar[list[Any]] = [
-        Binding("y", "copy", "Copy public", id="keys.copy"),
-        Binding("g", "generate", "Generate", id="keys.generate"),
-        Binding("s", "show", "Show", id="keys.show"),
-        Binding("u", "install", "Install on host", id="keys.install"),
-        Binding("f", "fix", "Fix perms", id="keys.fix"),
-        Binding("slash", "filter", "Filter", id="keys.filter", show=False),
-    ]
+    BINDINGS: ClassVar[list[Any]] = registry.bindings("keys")  # tui/registry.py
     COLUMNS = ("Key", "Type", "Notes")
 
     def __init__(self, **kwargs: Any) -> None:
@@ -114,6 +107,10 @@ class KeysPane(FilterablePane):
     @guard
     def action_generate(self) -> None:
         self.dashboard.key_actions.generate_key()
+
+    @guard
+    def action_reload(self) -> None:
+        self.dashboard.key_actions.load_keys()
 
     @guard
     def action_show(self) -> None:

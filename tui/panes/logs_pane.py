@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.reactive import var
@@ -18,6 +17,7 @@ from textual.widgets import RichLog, Static
 
 from sshcore.api import visible
 
+from .. import registry
 from ..text import styled
 from .base import Pane
 
@@ -127,17 +127,7 @@ class LogsPane(Pane):
 
     title = "Logs"
     number = 4
-    BINDINGS: ClassVar[list[Any]] = [
-        Binding("f", "follow", "Follow on/off", id="logs.follow"),
-        Binding("slash", "filter", "Filter", id="logs.filter"),
-        Binding("a", "add_source", "Add source", id="logs.add", tooltip="Follow a remote file"),
-        Binding("right_square_bracket", "next_source", "Next source", id="logs.next"),
-        Binding(
-            "left_square_bracket", "previous_source", "Prev source", id="logs.prev", show=False
-        ),
-        Binding("d", "remove_source", "Remove source", id="logs.remove", show=False),
-        Binding("ctrl+l", "clear", "Clear", id="logs.clear"),
-    ]
+    BINDINGS: ClassVar[list[Any]] = registry.bindings("logs")  # tui/registry.py
 
     follow: var[bool] = var(True)
     """Keep the newest line in view; scrolling up turns it off."""

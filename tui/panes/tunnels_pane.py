@@ -7,13 +7,13 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
 
 from sshcore.api import Endpoint, TunnelSpec
 
 if TYPE_CHECKING:
     from sshcore.api import TunnelStatus
 
+from .. import registry
 from ..crash_guard import guard
 from ..format import human_bytes, human_rate, sparkline
 from .base import FilterablePane, plain_subtitle
@@ -79,25 +79,7 @@ class TunnelsPane(FilterablePane):
 
     title = "Tunnels"
     number = 2
-    BINDINGS: ClassVar[list[Any]] = [
-        Binding("space", "start_stop", "Start/stop", id="tunnels.toggle"),
-        Binding("o", "open", "Open", id="tunnels.open", tooltip="Open in the browser"),
-        Binding("y", "copy", "Copy", id="tunnels.copy", tooltip="Copy the URL"),
-        Binding("r", "restart", "Restart", id="tunnels.restart", show=False),
-        Binding("n", "new", "New", id="tunnels.new"),
-        Binding("e", "edit", "Edit", id="tunnels.edit"),
-        Binding("d", "delete", "Delete", id="tunnels.delete"),
-        Binding(
-            "f",
-            "forward",
-            "Forward",
-            id="tunnels.forward",
-            tooltip="Forward a port the host opened",
-        ),
-        Binding("s", "save", "Save", id="tunnels.save", tooltip="Save a discovered tunnel"),
-        Binding("R", "retarget", "Retarget", id="tunnels.retarget", tooltip="Follow a moved app"),
-        Binding("slash", "filter", "Filter", id="tunnels.filter", show=False),
-    ]
+    BINDINGS: ClassVar[list[Any]] = registry.bindings("tunnels")  # tui/registry.py
 
     COLUMNS = ("Tunnel", "State", "Conn", "Up", "Down")
     WIDE_COLUMNS = ("Tunnel", "Route", "State", "Conn", "Up/Down", "Activity")
