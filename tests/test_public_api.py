@@ -218,3 +218,17 @@ def test_bindings_help_and_palette_come_from_one_registry() -> None:
     for act in registry.ACTIONS:
         if act.key is not None and act.scope != "app":
             assert act.label in shown, act.id
+
+
+def test_each_item_command_of_the_palette_is_one_registry_entry_with_its_method() -> None:
+    from tui import registry
+    from tui.actions.host_actions import HostActions
+    from tui.actions.key_actions import KeyActions
+    from tui.actions.tunnel_actions import TunnelActions
+
+    ids = {a.id for a in registry.ACTIONS}
+    owners = {"host": HostActions, "tunnel": TunnelActions, "key": KeyActions}
+    for command in registry.ITEM_COMMANDS:
+        assert hasattr(owners[command.each], command.method), command
+        assert command.id in ids or command.id == "hosts.forget_key", command
+        assert "{name}" in command.title, command

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -49,96 +50,26 @@ def dashboard_commands(app: DevTuiApp) -> Iterator[SystemCommand]:
             act.palette_help or act.tooltip,
             _safe(app, _run_later(app, target, act.action)),
         )
+    for each, name, item, verb, detail in _items(app):
+        actions = getattr(app, f"{each}_actions")
+        for command in registry.item_commands(each):
+            yield _command(
+                app,
+                command.title.format(name=name, verb=verb, detail=detail),
+                command.help.format(name=name, verb=verb, detail=detail),
+                functools.partial(getattr(actions, command.method), item),
+            )
+
+
+def _items(app: DevTuiApp) -> Iterator[tuple[str, str, Any, str, str]]:
+    """(kind, name, what the actions take, verb, detail) for every host, tunnel and key."""
     for name, host in app.config.hosts.items():
         live = app.host_status(name)
         connected = live is not None and live.state.value == "connected"
-        verb = "disconnect" if connected else "connect"
-        for title, help_text, action in (
-            (
-                f"Hosts: {verb} {name}",
-                host.destination,
-                lambda n=name: app.host_actions.toggle_connect(n),
-            ),
-            (
-                f"Hosts: test {name}",
-                "Connect time, round trip, auth, server",
-                lambda n=name: app.host_actions.test_host(n),
-            ),
-            (f"Hosts: edit {name}", host.destination, lambda n=name: app.host_actions.edit_host(n)),
-            (
-                f"Hosts: delete {name}",
-                "Asks first; its tunnels go too",
-                lambda n=name: app.host_actions.delete_host(n),
-            ),
-            (
-                f"Hosts: export {name} to ~/.ssh/config",
-                "For VS Code and plain ssh",
-                lambda n=name: app.host_actions.export_host(n),
-            ),
-            (
-                f"Hosts: forget host key of {name}",
-                "Only after the machine was rebuilt",
-                lambda n=name: app.host_actions.forget_host_key(n),
-            ),
-        ):
-            yield _command(app, title, help_text, action)
+        yield "host", name, name, "disconnect" if connected else "connect", host.destination
     running = set(app.running_tunnels())
     for name, tunnel in app.config.tunnels.items():
         verb = "stop" if name in running else "start"
-        for title, help_text, action in (
-            (
-                f"Tunnels: {verb} {name}",
-                tunnel.describe(),
-                lambda n=name: app.tunnel_actions.toggle_tunnel(n),
-            ),
-            (
-                f"Tunnels: restart {name}",
-                tunnel.describe(),
-                lambda n=name: app.tunnel_actions.restart_tunnel(n),
-            ),
-            (
-                f"Tunnels: open {name} in the browser",
-                tunnel.describe(),
-                lambda n=name: app.tunnel_actions.open_tunnel(n),
-            ),
-            (
-                f"Tunnels: copy the URL of {name}",
-                tunnel.describe(),
-                lambda n=name: app.tunnel_actions.copy_tunnel_url(n),
-            ),
-            (
-                f"Tunnels: edit {name}",
-                tunnel.describe(),
-                lambda n=name: app.tunnel_actions.edit_tunnel(n),
-            ),
-            (
-                f"Tunnels: delete {name}",
-                tunnel.describe(),
-                lambda n=name: app.tunnel_actions.delete_tunnel(n),
-            ),
-        ):
-            yield _command(app, title, help_text, action)
+        yield "tunnel", name, name, verb, tunnel.describe()
     for info in app.keys_pane.keys:
-        for title, help_text, action in (
-            (
-                f"Keys: copy the public key {info.name}",
-                info.fingerprint or "",
-                lambda i=info: app.key_actions.copy_public_key(i),
-            ),
-            (
-                f"Keys: show {info.name}",
-                info.fingerprint or "",
-                lambda i=info: app.key_actions.show_key(i),
-            ),
-            (
-                f"Keys: install {info.name} on a host",
-                "Like ssh-copy-id, from any OS",
-                lambda i=info: app.key_actions.install_key(i),
-            ),
-            (
-                f"Keys: fix permissions of {info.name}",
-                "Owner-only, as OpenSSH demands",
-                lambda i=info: app.key_actions.fix_key_permissions(i),
-            ),
-        ):
-            yield _command(app, title, help_text, action)
+        yield "key", info.name, info, "", info.fingerprint or ""

@@ -5,8 +5,8 @@ are all made from this table: adding an action is one entry here plus its `actio
 Whether an action is available right now is the pane's `check_action`, asked with the live
 state each time a key is pressed or the footer is drawn.
 
-The palette's other commands name one host, tunnel or key each ("Tunnels: start gradio");
-commands.py makes them from the config and the key list.
+The palette's other commands name one host, tunnel or key each ("Tunnels: start gradio"):
+ITEM_COMMANDS below, one entry each; commands.py makes one command per item from them.
 """
 
 from __future__ import annotations
@@ -164,6 +164,94 @@ ACTIONS: tuple[Act, ...] = (
     Act("logs.remove", "d", "remove_source", "Remove source", footer=False),
     Act("logs.clear", "ctrl+l", "clear", "Clear"),
 )
+
+
+@dataclass(frozen=True)
+class ItemCommand:
+    """A palette command for each host, tunnel or key: the palette form of a pane's key for
+    a named item. `title` and `help` take {name}, {verb} (connect/disconnect, start/stop:
+    what it does now) and {detail} (the host's destination, the tunnel's route, the key's
+    fingerprint); `method` is what it calls on the app's host_actions, tunnel_actions or
+    key_actions with the item."""
+
+    id: str  # the action it is the palette form of
+    each: str  # "host", "tunnel" or "key"
+    title: str
+    help: str
+    method: str
+
+
+ITEM_COMMANDS: tuple[ItemCommand, ...] = (
+    ItemCommand("hosts.connect", "host", "Hosts: {verb} {name}", "{detail}", "toggle_connect"),
+    ItemCommand(
+        "hosts.test",
+        "host",
+        "Hosts: test {name}",
+        "Connect time, round trip, auth, server",
+        "test_host",
+    ),
+    ItemCommand("hosts.edit", "host", "Hosts: edit {name}", "{detail}", "edit_host"),
+    ItemCommand(
+        "hosts.delete",
+        "host",
+        "Hosts: delete {name}",
+        "Asks first; its tunnels go too",
+        "delete_host",
+    ),
+    ItemCommand(
+        "hosts.export",
+        "host",
+        "Hosts: export {name} to ~/.ssh/config",
+        "For VS Code and plain ssh",
+        "export_host",
+    ),
+    ItemCommand(
+        "hosts.forget_key",
+        "host",
+        "Hosts: forget host key of {name}",
+        "Only after the machine was rebuilt",
+        "forget_host_key",
+    ),
+    ItemCommand("tunnels.toggle", "tunnel", "Tunnels: {verb} {name}", "{detail}", "toggle_tunnel"),
+    ItemCommand(
+        "tunnels.restart", "tunnel", "Tunnels: restart {name}", "{detail}", "restart_tunnel"
+    ),
+    ItemCommand(
+        "tunnels.open", "tunnel", "Tunnels: open {name} in the browser", "{detail}", "open_tunnel"
+    ),
+    ItemCommand(
+        "tunnels.copy",
+        "tunnel",
+        "Tunnels: copy the URL of {name}",
+        "{detail}",
+        "copy_tunnel_url",
+    ),
+    ItemCommand("tunnels.edit", "tunnel", "Tunnels: edit {name}", "{detail}", "edit_tunnel"),
+    ItemCommand("tunnels.delete", "tunnel", "Tunnels: delete {name}", "{detail}", "delete_tunnel"),
+    ItemCommand(
+        "keys.copy", "key", "Keys: copy the public key {name}", "{detail}", "copy_public_key"
+    ),
+    ItemCommand("keys.show", "key", "Keys: show {name}", "{detail}", "show_key"),
+    ItemCommand(
+        "keys.install",
+        "key",
+        "Keys: install {name} on a host",
+        "Like ssh-copy-id, from any OS",
+        "install_key",
+    ),
+    ItemCommand(
+        "keys.fix",
+        "key",
+        "Keys: fix permissions of {name}",
+        "Owner-only, as OpenSSH demands",
+        "fix_key_permissions",
+    ),
+)
+
+
+def item_commands(each: str) -> list[ItemCommand]:
+    """The palette commands made for each item of a kind ("host", "tunnel", "key")."""
+    return [c for c in ITEM_COMMANDS if c.each == each]
 
 
 def bindings(scope: str) -> list[Binding]:
