@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 _WHERE: dict[str, str] = {
     "Config": "config",
     "default_config_path": "config",
-    "default_log_dir": "config",
+    "log_file_path": "config",
     "Core": "core",
     "DemoSite": "demo",
     "ListeningPort": "discovery",
@@ -82,7 +82,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads on fi
     from . import ops as ops
     from .config import Config as Config
     from .config import default_config_path as default_config_path
-    from .config import default_log_dir as default_log_dir
+    from .config import log_file_path as log_file_path
     from .core import Core as Core
     from .demo import DemoSite as DemoSite
     from .discovery import ListeningPort as ListeningPort

@@ -79,6 +79,13 @@ def default_log_dir() -> Path:
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
 
 
+def log_file_path(settings: Settings) -> Path:
+    """The log file: [settings] log_file (~ and $VAR / %VAR% expanded), else the default."""
+    if settings.log_file:
+        return Path(os.path.expandvars(os.path.expanduser(settings.log_file)))
+    return default_log_dir() / "devtui.log"
+
+
 # ---------------------------------------------------------------------------------------------
 # Finding lines: tomllib keeps no positions, so map (table path, key) to a line by scanning the
 # text, once, and only when a message needs a line.
@@ -426,17 +433,28 @@ def _ignore_ports(
 
 
 def _log_sources(check: _Checker, table: tuple[str, ...], raw: dict[str, Any]) -> tuple[str, ...]:
-    value = _get(check, table, raw, "log_sources", (list,))
+    return _strings(check, table, raw, "log_sources", log_source_problem) or ()
+
+
+def _strings(
+    check: _Checker,
+    table: tuple[str, ...],
+    raw: dict[str, Any],
+    key: str,
+    problem_of: Callable[[str], str | None],
+) -> tuple[str, ...] | None:
+    """A list of strings, each checked by `problem_of`; None when absent or wrong (said)."""
+    value = _get(check, table, raw, key, (list,))
     if value is None:
-        return ()
-    sources = []
+        return None
+    items = []
     for item in value:
-        problem = log_source_problem(item) if isinstance(item, str) else "must be a string"
+        problem = problem_of(item) if isinstance(item, str) else "must be a string"
         if problem:
-            check.error(table, "log_sources", f"{_toml_value(item)} {problem}")
-            return ()
-        sources.append(item)
-    return tuple(sources)
+            check.error(table, key, f"{_toml_value(item)} {problem}")
+            return None
+        items.append(item)
+    return tuple(items)
 
 
 def _check_tunnel(
@@ -502,17 +520,7 @@ def _check_tunnel(
 def _permit_open(
     check: _Checker, table: tuple[str, ...], raw: dict[str, Any]
 ) -> tuple[str, ...] | None:
-    value = _get(check, table, raw, "permit_open", (list,))
-    if value is None:
-        return None
-    entries = []
-    for item in value:
-        problem = permit_problem(item) if isinstance(item, str) else "must be a string"
-        if problem:
-            check.error(table, "permit_open", f"{_toml_value(item)} {problem}")
-            return None
-        entries.append(item)
-    return tuple(entries)
+    return _strings(check, table, raw, "permit_open", permit_problem)
 
 
 SOCKS_TARGET = "socks"  # a remote tunnel's target for a reverse SOCKS proxy

@@ -14,7 +14,7 @@ import asyncssh
 
 from . import asyncssh_tuning, discovery, follow, hostkeys, keys, shell
 from .atomic import read_file
-from .config import Config, default_log_dir
+from .config import Config, log_file_path
 from .discovery import ListeningPort
 from .errors import DevtuiError
 from .events import (
@@ -158,10 +158,7 @@ class Core:
         self.bus.subscribe(self._ports.on_event)
         self.bus.subscribe(self._watch_connected)
         if log_file is True:
-            configured = config.settings.log_file
-            log_file = (
-                hostkeys.expand(configured) if configured else default_log_dir() / "devtui.log"
-            )
+            log_file = log_file_path(config.settings)
         self._file_log: FileLog | None = None
         if isinstance(log_file, Path):
             with contextlib.suppress(OSError):  # an unwritable log dir must not stop the app

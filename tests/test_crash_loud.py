@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from coreutil import isolate_home, sshd_host
+from coreutil import isolate_home, sshd_host, wait_for
 from dashboard_util import make_app
 from harness.net import free_port
 
@@ -25,14 +25,6 @@ def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-async def _wait(predicate: Any, what: str, timeout: float = 15) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_a_crash_exits_70_stops_the_tunnels_and_names_the_log_file(
@@ -52,7 +44,7 @@ async def test_a_crash_exits_70_stops_the_tunnels_and_names_the_log_file(
         tmp_path, {"box": sshd_host(sshd)}, {"web": tunnel}, autostart=True, known_hosts=str(known)
     )
     run = asyncio.create_task(launch._run(app, headless=True))
-    await _wait(lambda: app.core is not None and _listening(port), "the tunnel")
+    await wait_for(lambda: app.core is not None and _listening(port), 15, what="the tunnel")
 
     def bug() -> None:
         raise ZeroDivisionError("a bug no guard caught")
@@ -77,7 +69,7 @@ async def test_a_normal_quit_is_quiet_and_exits_0(
 ) -> None:
     app = make_app(tmp_path, {"box": {"hostname": "10.0.0.1"}})
     run = asyncio.create_task(launch._run(app, headless=True))
-    await _wait(lambda: app.core is not None, "the core")
+    await wait_for(lambda: app.core is not None, 15, what="the core")
     await asyncio.sleep(0.5)  # the first work (reading ~/.ssh) under way
     app.exit(0)
     assert await asyncio.wait_for(run, 30) == 0

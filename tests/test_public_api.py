@@ -232,3 +232,20 @@ def test_each_item_command_of_the_palette_is_one_registry_entry_with_its_method(
         assert hasattr(owners[command.each], command.method), command
         assert command.id in ids or command.id == "hosts.forget_key", command
         assert "{name}" in command.title, command
+
+
+def test_what_type_checkers_see_of_the_face_is_what_it_loads() -> None:
+    """sshcore.api names each export twice: in its table (loaded on first use) and in its
+    TYPE_CHECKING imports (what mypy sees). A name in the table alone would be Any to mypy."""
+    tree = ast.parse((ROOT / "sshcore" / "api.py").read_text(encoding="utf-8"))
+    typed: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom)
+                for alias in imp.names:
+                    typed[alias.asname or alias.name] = imp.module or alias.name
+    import importlib
+
+    api = importlib.import_module("sshcore.api")
+    assert typed == {**dict(api._WHERE), **{m: m for m in api._MODULES}}

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sshcore.api import Config, ConfigError, default_log_dir, visible
+from sshcore.api import Config, ConfigError, log_file_path, visible
 
 # Textual draws at most 60 frames a second, and after a frame that took long it waits one to
 # two frames for the next: a key pressed just after a busy repaint was drawn 17-33 ms later
@@ -108,8 +108,7 @@ def _record_crash(app: DevTuiApp, report: str) -> Path | None:
     if app.core is not None and app.core.log_file is not None:
         app.core.bus.publish(event)  # the FileLog writes it; core.close() flushes it
         return app.core.log_file
-    configured = app.config.settings.log_file
-    path = Path(configured).expanduser() if configured else default_log_dir() / "devtui.log"
+    path = log_file_path(app.config.settings)  # where the core would have written it
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as f:
