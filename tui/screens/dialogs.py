@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -31,7 +30,7 @@ class Dialog(ModalScreen[object]):
     settle: ClassVar[float] = 0.0
 
     def on_mount(self) -> None:
-        self.opened_at = time.monotonic()
+        self.taking_keys = not self.settle
         if self.settle:
             for field in self.query(Input):
                 field.disabled = True
@@ -39,6 +38,7 @@ class Dialog(ModalScreen[object]):
 
     def settled(self) -> None:
         """The settle time is over: the fields take keys, the first one has the focus."""
+        self.taking_keys = True
         fields = list(self.query(Input))
         for field in fields:
             field.disabled = False
@@ -49,9 +49,9 @@ class Dialog(ModalScreen[object]):
         return not (self.settle and action != "cancel" and self.settling())
 
     def settling(self) -> bool:
-        """True in the first `settle` seconds after the dialog appeared."""
-        opened = getattr(self, "opened_at", None)
-        return opened is None or time.monotonic() - opened < self.settle
+        """True until the settle time is over and the fields take keys (a flag, not the
+        clock: a key between the end of the time and `settled` would have been lost)."""
+        return not getattr(self, "taking_keys", False)
 
     def action_cancel(self) -> None:
         self.dismiss(self.cancel_value)
