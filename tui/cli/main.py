@@ -454,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_check)
     _keys_commands(sub)
     _net_commands(sub, hosts_sub)
+    _jobs_commands(sub)
+    _file_commands(sub)
     return parser
 
 
@@ -622,6 +624,122 @@ def _net_commands(sub: Any, hosts_sub: Any) -> None:
     p = hosts_sub.add_parser("forget-key", help="remove a host's saved host key (after a rebuild)")
     p.add_argument("name")
     p.set_defaults(handler=_lazy("net", "cmd_forget_key"))
+
+
+def _jobs_commands(sub: Any) -> None:
+    """devtui jobs ...: commands that keep running on a host when the link drops."""
+    parser = sub.add_parser(
+        "jobs",
+        help="start, list, follow and stop long jobs on a host (they outlive the link)",
+        description="A job is a command started on a host so that it keeps running when the "
+        "link drops, when devtui quits and when the laptop sleeps: inside tmux on the host "
+        "when it has tmux (so it can be attached), otherwise in a session of its own. Its "
+        "record (command, pid, output, exit status) lives on the host, under "
+        "~/.cache/devtui/jobs, so every devtui sees the same jobs.",
+    )
+    jobs_sub = parser.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+
+    p = jobs_sub.add_parser(
+        "start",
+        help="start a command detached on a host; prints the job's name",
+        description="devtui jobs start gpu --name train -- python train.py --epochs 10. "
+        "Several words run exactly as given; one quoted word is a line for your login shell "
+        "there, as with devtui run.",
+    )
+    p.add_argument("host")
+    p.add_argument("argv", nargs="*", metavar="COMMAND", help="the command; put -- before it")
+    p.add_argument("--name", help="the job's name (default: from the command)")
+    _auth_flags(p, "the host")
+    p.set_defaults(handler=_lazy("job_commands", "cmd_jobs_start"))
+
+    p = jobs_sub.add_parser("list", help="jobs on a host (or on every host): state, pid, command")
+    p.add_argument("host", nargs="?")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _auth_flags(p, "the host")
+    p.set_defaults(handler=_lazy("job_commands", "cmd_jobs_list"))
+
+    p = jobs_sub.add_parser(
+        "logs",
+        help="a job's output (-f: follow it until the job ends)",
+        description="The job's output from the start, or its last N lines; with -f it is "
+        "followed through dropped connections and ends when the job ends.",
+    )
+    p.add_argument("host")
+    p.add_argument("name")
+    p.add_argument("-n", "--lines", type=_count, metavar="N", help="only the last N lines")
+    p.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
+    _auth_flags(p, "the host")
+    p.set_defaults(handler=_lazy("job_commands", "cmd_jobs_logs"))
+
+    p = jobs_sub.add_parser(
+        "stop", help="stop a job and every process it started (TERM, then KILL)"
+    )
+    p.add_argument("host")
+    p.add_argument("name")
+    _auth_flags(p, "the host")
+    p.set_defaults(handler=_lazy("job_commands", "cmd_jobs_stop"))
+
+    p = jobs_sub.add_parser(
+        "attach",
+        help="attach to a tmux job in a terminal (detach with ctrl+b d)",
+    )
+    p.add_argument("host")
+    p.add_argument("name")
+    _auth_flags(p, "the host")
+    p.set_defaults(handler=_lazy("job_commands", "cmd_jobs_attach"))
+
+
+def _file_commands(sub: Any) -> None:
+    """devtui cp / devtui sync: files over the host's own connection."""
+    p = sub.add_parser(
+        "cp",
+        help="copy files to or from a host (resumes, verifies, shows progress)",
+        description="Copy like scp: a remote path is HOST:PATH with HOST a saved host (HOST: "
+        "alone is the remote home; ~ works). It goes over the host's connection (SFTP, or "
+        "cat/dd where the server refuses SFTP). A copy writes NAME.devtui-part beside the "
+        "target and renames it once complete and its SHA-256 matches; run it again after a "
+        "drop or Ctrl+C and it continues where it stopped.",
+    )
+    p.add_argument("paths", nargs="+", metavar="SRC... DST")
+    p.add_argument("-r", "--recursive", action="store_true", help="copy directories")
+    p.add_argument("-L", "--dereference", action="store_true", help="follow symbolic links (-r)")
+    p.add_argument("--restart", action="store_true", help="start over; ignore a .devtui-part")
+    p.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check at the end")
+    p.add_argument("--force", action="store_true", help="replace a target whose content differs")
+    p.add_argument(
+        "--progress", action="store_true", help="show progress even when not on a terminal"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object per file: bytes, seconds, sha256"
+    )
+    _auth_flags(p, "the host")
+    p.set_defaults(handler=_lazy("file_commands", "cmd_cp"))
+
+    p = sub.add_parser(
+        "sync",
+        help="make a folder on one side like the other (one way, like rsync -a)",
+        description="devtui sync LOCAL_DIR HOST:DIR, or HOST:DIR LOCAL_DIR: sends only files "
+        "whose size or mtime differ (a hash decides when only the mtime does). A .gitignore "
+        "in LOCAL_DIR is honoured unless --no-gitignore.",
+    )
+    p.add_argument("source", metavar="SRC")
+    p.add_argument("dest", metavar="DST")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="leave out paths matching PATTERN (gitignore style; repeatable)",
+    )
+    p.add_argument("--no-gitignore", action="store_true", help="do not read LOCAL_DIR/.gitignore")
+    p.add_argument("--delete", action="store_true", help="remove what the source no longer has")
+    p.add_argument("--dry-run", action="store_true", help="list what would change; change nothing")
+    p.add_argument(
+        "--progress", action="store_true", help="show progress even when not on a terminal"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _auth_flags(p, "the host")
+    p.set_defaults(handler=_lazy("file_commands", "cmd_sync"))
 
 
 def _positive(text: str) -> float:
