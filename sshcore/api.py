@@ -43,6 +43,7 @@ _WHERE: dict[str, str] = {
     "TunnelTargetMoved": "events",
     "TunnelTraffic": "events",
     "UnexpectedError": "events",
+    "Woke": "events",
     "check_hosts": "host_checks",
     "KeyInfo": "keys",
     "default_key_path": "keys",
@@ -111,6 +112,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads on fi
     from .events import TunnelTargetMoved as TunnelTargetMoved
     from .events import TunnelTraffic as TunnelTraffic
     from .events import UnexpectedError as UnexpectedError
+    from .events import Woke as Woke
     from .host_checks import check_hosts as check_hosts
     from .keys import KeyInfo as KeyInfo
     from .keys import default_key_path as default_key_path

@@ -24,6 +24,7 @@ from .events import (
     HostConnected,
     HostDisconnected,
     TunnelTraffic,
+    Woke,
 )
 from .keys import KEY_FILE_LIMIT, is_encrypted
 from .model import HostSpec, TunnelSpec
@@ -36,6 +37,7 @@ from .session import AuthError, ConnectError, HostSession, HostState, HostStatus
 from .shell import Terminal
 from .tunnels import Tunnel, TunnelStatus
 from .visible_text import visible
+from .wake import CHECK_TIMEOUT, WakeWatch
 
 TRAFFIC_INTERVAL = 0.5  # seconds between traffic events: a few a second, never per packet
 
@@ -87,6 +89,9 @@ class Core:
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._watch_auto: dict[str, bool] = {}
         self._posix: dict[str, tuple[asyncssh.SSHClientConnection, bool]] = {}
+        # Started with the first session: after a sleep, every connection is checked at once.
+        self._wake = WakeWatch(self._woke)
+        self._checks: set[asyncio.Task[bool]] = set()
         # discover: watch every connected host's ports (settings.discover_interval); the
         # one-shot commands (run, logs, shell, hosts test) have no use for it.
         self.discover = discover
@@ -144,6 +149,8 @@ class Core:
                 interactive=self.interactive,
             )
             self.sessions[name] = session
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to watch yet
+                self._wake.start()
         return session
 
     def host_state(self, name: str) -> HostStatus:
@@ -169,6 +176,23 @@ class Core:
         session = self.sessions.get(name)
         if session is not None:
             await session.close()
+
+    def check_connections(self, timeout: float = CHECK_TIMEOUT) -> list[asyncio.Task[bool]]:
+        """Check every session now: a live connection must answer within `timeout` or it is
+        dropped and reconnected; one waiting to retry tries at once. Returns the checks."""
+        checks = []
+        for session in list(self.sessions.values()):
+            if session.state == HostState.IDLE or session.state == HostState.FAILED:
+                continue
+            task = asyncio.create_task(session.check_alive(timeout), name="check-alive")
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+            checks.append(task)
+        return checks
+
+    def _woke(self, seconds: float) -> None:
+        checks = self.check_connections()
+        self.bus.publish(Woke(seconds, len(checks)))
 
     # Config edits run in a thread: a save may wait up to lock_timeout for another devtui,
     # and the event loop (keepalives, tunnels, the dashboard) must not wait with it.
@@ -527,6 +551,9 @@ class Core:
     # -- shutdown -------------------------------------------------------------------------------
     async def close(self) -> None:
         """Stop every tunnel, close every connection, end every task."""
+        await self._wake.stop()
+        for check in list(self._checks):
+            check.cancel()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

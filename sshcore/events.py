@@ -104,6 +104,18 @@ class HostFailed(Event):
 
 
 @dataclass(frozen=True)
+class Woke(Event):
+    """This machine slept (or devtui was paused): every connection is being checked now."""
+
+    seconds: float
+    hosts: int  # connections checked
+
+    def message(self) -> str:
+        away = f"{self.seconds:.0f} s" if self.seconds < 120 else f"{self.seconds / 60:.0f} min"
+        return f"back after {away} asleep or paused: checking {self.hosts} connection(s)"
+
+
+@dataclass(frozen=True)
 class HostDisconnected(Event):
     host: str
 

@@ -270,6 +270,8 @@ class HostSession:
         self._first: asyncio.Future[asyncssh.SSHClientConnection] | None = None
         self._watchers: list[Callable[[HostState], None]] = []
         self._changed = asyncio.Event()
+        self._retry_now = asyncio.Event()  # set: the backoff wait ends now (after a wake)
+        self._lost_note: str | None = None  # why we dropped the connection ourselves
         self._closing = False
         self._keep = False
         self._ever_connected = False
@@ -331,6 +333,26 @@ class HostSession:
                 raise ConnectError(self.error or "not connected")
             self._changed.clear()
             await self._changed.wait()
+
+    async def check_alive(self, timeout: float) -> bool:
+        """Prove the live connection answers within `timeout` (after the machine slept, a
+        connection whose flow vanished can look fine for several keepalive intervals); one
+        that does not is dropped at once and reconnected. A session waiting to retry tries
+        now. Returns whether the connection answered."""
+        conn = self.conn
+        if conn is None or self.state != HostState.CONNECTED:
+            self._retry_now.set()  # no backoff wait: the network may just have come back
+            return False
+        try:
+            await asyncio.wait_for(_round_trip(conn), timeout)
+            return True
+        except asyncio.TimeoutError:
+            if self.conn is conn:
+                self._lost_note = f"no answer within {timeout:g} s after waking up"
+                conn.abort()
+            return False
+        except (asyncssh.Error, OSError):
+            return False  # it is closing already; the supervisor reconnects
 
     async def close(self) -> None:
         """Disconnect and stop healing."""
@@ -394,10 +416,11 @@ class HostSession:
                 self.bus.publish(
                     HostReconnectScheduled(self.spec.name, self.attempts, delay, str(e))
                 )
-                await asyncio.sleep(delay)
+                await self._backoff(delay)
                 continue
             first = False
             self.attempts = 0
+            self._lost_note = None
             self.conn = conn
             self._set_state(HostState.CONNECTED)
             self._resolve_first(conn)
@@ -411,7 +434,7 @@ class HostSession:
             self.attempts = 1
             delay = backoff_delay(self.attempts, self.settings.reconnect_max_delay)
             self.bus.publish(HostReconnectScheduled(self.spec.name, self.attempts, delay, reason))
-            await asyncio.sleep(delay)
+            await self._backoff(delay)
 
     def _resolve_first(self, result: asyncssh.SSHClientConnection | Exception) -> None:
         if self._first is not None and not self._first.done():
@@ -421,7 +444,15 @@ class HostSession:
             else:
                 self._first.set_result(result)
 
+    async def _backoff(self, delay: float) -> None:
+        """Wait `delay` seconds before the next attempt, or less if asked to retry now."""
+        self._retry_now.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._retry_now.wait(), delay)
+
     def _lost_reason(self) -> str:
+        if self._lost_note is not None:
+            return self._lost_note
         client = self._live_client
         if client is not None and client.lost is not None:
             return visible(str(client.lost)) or type(client.lost).__name__
@@ -648,6 +679,16 @@ class HostSession:
             raise HostKeyError(reason)
         await asyncio.to_thread(hostkeys.learn, known.path, spec.hostname, spec.port, key)
         self.bus.publish(HostKeyLearned(spec.name, address, new_fp, str(known.path)))
+
+
+async def _round_trip(conn: asyncssh.SSHClientConnection) -> None:
+    """One exchange with the server: a session channel opened (running `exit 0`) and closed.
+    asyncssh has no public keepalive request; any answer, a refusal too, proves the link."""
+    try:
+        chan, _ = await conn.create_session(asyncssh.SSHClientSession, "exit 0")
+    except asyncssh.ChannelOpenError:
+        return  # refused (MaxSessions, a restricted account): the server answered
+    chan.close()
 
 
 def _is_password_prompt(text: str) -> bool:
