@@ -44,6 +44,14 @@ _WHERE: dict[str, str] = {
     "TunnelTraffic": "events",
     "UnexpectedError": "events",
     "Woke": "events",
+    "SyncChange": "file_sync",
+    "SyncResult": "file_sync",
+    "sync_dirs": "file_sync",
+    "CopyProgress": "files",
+    "CopyResult": "files",
+    "Location": "files",
+    "copy_files": "files",
+    "parse_location": "files",
     "check_hosts": "host_checks",
     "KeyInfo": "keys",
     "default_key_path": "keys",
@@ -113,6 +121,14 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads on fi
     from .events import TunnelTraffic as TunnelTraffic
     from .events import UnexpectedError as UnexpectedError
     from .events import Woke as Woke
+    from .file_sync import SyncChange as SyncChange
+    from .file_sync import SyncResult as SyncResult
+    from .file_sync import sync_dirs as sync_dirs
+    from .files import CopyProgress as CopyProgress
+    from .files import CopyResult as CopyResult
+    from .files import Location as Location
+    from .files import copy_files as copy_files
+    from .files import parse_location as parse_location
     from .host_checks import check_hosts as check_hosts
     from .keys import KeyInfo as KeyInfo
     from .keys import default_key_path as default_key_path

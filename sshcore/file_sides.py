@@ -1,0 +1,688 @@
+"""The two ends of a copy: the local disk, or a host over SFTP (or an exec channel where the
+server refuses SFTP). One interface, so that upload and download, cp and sync, are one code.
+
+Paths on a host are POSIX strings; a name a host lists is checked before it is used (no
+separator, no `..`, no NUL), so a lying server cannot steer a copy out of its directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import os
+import posixpath
+import stat as statmod
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import asyncssh
+
+from .errors import DevtuiError
+from .remote_commands import run_bounded
+from .remote_shell import sh_script
+from .visible_text import visible
+
+CHUNK = 256 * 1024  # bytes per read/write request
+WINDOW = 16  # requests in flight per file (SFTP); 4 MiB
+HASH_BLOCK = 1024 * 1024  # the block whose hash both sides compare before a resume
+KIND_FILE, KIND_DIR, KIND_LINK, KIND_OTHER = "file", "dir", "link", "other"
+_HASH_TIMEOUT = 3600.0  # a remote sha256sum of a very large file on a slow disk
+
+
+@dataclass(frozen=True)
+class Info:
+    """What a stat says about a path."""
+
+    kind: str  # file | dir | link | other
+    size: int
+    mtime: int  # whole seconds (SFTP v3 carries no more)
+    mode: int  # permission bits only
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One name in a directory listing."""
+
+    name: str
+    info: Info
+
+
+Written = Callable[[int], None]  # bytes of the target now safely written, from its start
+
+
+class LinkLost(Exception):
+    """The connection broke during an operation: heal it and resume."""
+
+
+class Side(Protocol):
+    """One end of a copy."""
+
+    remote: bool
+    label: str  # "" locally, "HOST:" on a host
+    rewind: int  # bytes at the end of a part file that may hold holes after a drop
+
+    def join(self, parent: str, name: str) -> str: ...
+    def basename(self, path: str) -> str: ...
+    def dirname(self, path: str) -> str: ...
+    async def stat(self, path: str, follow: bool = True) -> Info | None: ...
+    async def listdir(self, path: str) -> list[Entry]: ...
+    def read(self, path: str, offset: int, size: int) -> AsyncIterator[bytes]: ...
+    async def write(
+        self, path: str, offset: int, chunks: AsyncIterator[bytes], written: Written
+    ) -> None: ...
+    async def read_block(self, path: str, offset: int, length: int) -> bytes: ...
+    async def sha256(self, path: str) -> str: ...
+    async def finish(self, part: str, target: str, info: Info) -> None: ...
+    async def remove(self, path: str) -> None: ...
+    async def mkdir(self, path: str) -> None: ...
+    async def set_mtime(self, path: str, mtime: int) -> None: ...
+
+
+def check_name(name: str, where: str) -> str:
+    """`name` from a listing, refused when it could leave its directory."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise DevtuiError(
+            f"{visible(where)}: the listing holds the name {visible(repr(name))}, which could "
+            "leave the directory; refused"
+        )
+    return name
+
+
+def _perm(mode: int) -> int:
+    # Never setuid, setgid or sticky on a copy: rwx bits only.
+    return mode & 0o777
+
+
+# -- the local disk --------------------------------------------------------------------------
+
+
+class LocalSide:
+    """Files on this machine."""
+
+    remote = False
+    label = ""
+    rewind = 0  # written in order: the part file has no holes
+
+    def join(self, parent: str, name: str) -> str:
+        return os.path.join(parent, name)
+
+    def basename(self, path: str) -> str:
+        return os.path.basename(os.path.normpath(path))
+
+    def dirname(self, path: str) -> str:
+        return os.path.dirname(os.path.abspath(path))
+
+    async def stat(self, path: str, follow: bool = True) -> Info | None:
+        try:
+            st = os.stat(path) if follow else os.lstat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise DevtuiError(f"{visible(path)}: {e.strerror}") from None
+        return local_info(st)
+
+    async def listdir(self, path: str) -> list[Entry]:
+        entries = []
+        try:
+            with os.scandir(path) as it:
+                for item in it:
+                    try:
+                        st = item.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # gone while we looked
+                    entries.append(Entry(item.name, local_info(st)))
+        except OSError as e:
+            raise DevtuiError(f"{visible(path)}: {e.strerror}") from None
+        return entries
+
+    async def read(self, path: str, offset: int, size: int) -> AsyncIterator[bytes]:
+        # Page-cache reads of 256 KiB take well under a millisecond: no thread needed.
+        with open(path, "rb") as f:
+            f.seek(offset)
+            left = size - offset
+            while left > 0:
+                data = f.read(min(CHUNK, left))
+                if not data:
+                    raise DevtuiError(f"{visible(path)} became shorter during the copy")
+                left -= len(data)
+                yield data
+                await asyncio.sleep(0)  # let the progress bar and Ctrl+C in
+
+    async def write(
+        self, path: str, offset: int, chunks: AsyncIterator[bytes], written: Written
+    ) -> None:
+        mode = "r+b" if offset and os.path.exists(path) else "wb"
+        try:
+            with open(path, mode) as f:
+                f.seek(offset)
+                f.truncate()
+                done = offset
+                async for data in chunks:
+                    f.write(data)
+                    done += len(data)
+                    written(done)
+        except OSError as e:
+            raise DevtuiError(f"{visible(path)}: {e.strerror or e}") from None
+
+    async def read_block(self, path: str, offset: int, length: int) -> bytes:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+
+    async def sha256(self, path: str) -> str:
+        return await asyncio.to_thread(_file_sha256, path)
+
+    async def finish(self, part: str, target: str, info: Info) -> None:
+        try:
+            os.chmod(part, _perm(info.mode))
+            os.utime(part, (info.mtime, info.mtime))
+            os.replace(part, target)
+        except OSError as e:
+            raise DevtuiError(f"{visible(target)}: {e.strerror or e}") from None
+
+    async def remove(self, path: str) -> None:
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rmdir(path)
+            else:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise DevtuiError(f"{visible(path)}: {e.strerror}") from None
+
+    async def mkdir(self, path: str) -> None:
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise DevtuiError(f"{visible(path)}: {e.strerror}") from None
+
+    async def set_mtime(self, path: str, mtime: int) -> None:
+        os.utime(path, (mtime, mtime))
+
+
+def local_info(st: os.stat_result) -> Info:
+    if statmod.S_ISLNK(st.st_mode):
+        kind = KIND_LINK
+    elif statmod.S_ISDIR(st.st_mode):
+        kind = KIND_DIR
+    elif statmod.S_ISREG(st.st_mode):
+        kind = KIND_FILE
+    else:
+        kind = KIND_OTHER
+    return Info(kind, st.st_size, int(st.st_mtime), _perm(st.st_mode))
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while data := f.read(1024 * 1024):
+            digest.update(data)
+    return digest.hexdigest()
+
+
+# -- a host ------------------------------------------------------------------------------------
+
+_SHA256_SCRIPT = """if command -v sha256sum >/dev/null 2>&1; then sha256sum < "$1"
+elif command -v shasum >/dev/null 2>&1; then shasum -a 256 < "$1"
+else exit 99; fi"""
+_NO_HASH_TOOL = 99
+
+
+class _RemoteBase:
+    """What SFTP and exec share: POSIX paths, the hash via an exec command."""
+
+    remote = True
+
+    def __init__(self, host: str, conn: asyncssh.SSHClientConnection, posix: bool) -> None:
+        self.host = host
+        self.conn = conn
+        self.posix = posix
+        self.label = f"{host}:"
+
+    def join(self, parent: str, name: str) -> str:
+        return posixpath.join(parent, name)
+
+    def basename(self, path: str) -> str:
+        return posixpath.basename(posixpath.normpath(path))
+
+    def dirname(self, path: str) -> str:
+        return posixpath.dirname(path) or "."
+
+    def where(self, path: str) -> str:
+        return visible(f"{self.host}:{path}")
+
+    async def exec_sha256(self, path: str) -> str | None:
+        """The file's SHA-256 by sha256sum/shasum on the host; None when it has neither."""
+        if not self.posix:
+            return None
+        result = await bounded(
+            self.conn, sh_script(_SHA256_SCRIPT, path), 4096, _HASH_TIMEOUT, "sha256sum"
+        )
+        if result.exit_status == _NO_HASH_TOOL:
+            return None
+        word = result.stdout.split(b" ", 1)[0].strip().decode("ascii", "replace")
+        if result.exit_status != 0 or len(word) != 64:
+            err = result.stderr.decode(errors="replace").strip()
+            raise DevtuiError(f"{self.where(path)}: cannot hash it: {visible(err)}")
+        return word
+
+
+async def bounded(
+    conn: asyncssh.SSHClientConnection, command: str, limit: int, timeout: float, what: str
+) -> _Done:
+    try:
+        result = await run_bounded(conn, command, limit=limit, timeout=timeout, what=what)
+    except (asyncssh.DisconnectError, asyncssh.ChannelOpenError, ConnectionError) as e:
+        raise LinkLost(str(e)) from e
+    return _Done(result.exit_status, result.stdout, result.stderr)
+
+
+@dataclass(frozen=True)
+class _Done:
+    exit_status: int | None
+    stdout: bytes
+    stderr: bytes
+
+
+def _sftp_info(attrs: asyncssh.SFTPAttrs) -> Info:
+    kind = {
+        asyncssh.FILEXFER_TYPE_REGULAR: KIND_FILE,
+        asyncssh.FILEXFER_TYPE_DIRECTORY: KIND_DIR,
+        asyncssh.FILEXFER_TYPE_SYMLINK: KIND_LINK,
+    }.get(attrs.type, KIND_OTHER)
+    if attrs.type == asyncssh.FILEXFER_TYPE_UNKNOWN and attrs.permissions is not None:
+        fmt = statmod.S_IFMT(attrs.permissions)
+        kind = {
+            statmod.S_IFREG: KIND_FILE,
+            statmod.S_IFDIR: KIND_DIR,
+            statmod.S_IFLNK: KIND_LINK,
+        }.get(fmt, KIND_OTHER)
+    return Info(kind, attrs.size or 0, int(attrs.mtime or 0), _perm(attrs.permissions or 0o644))
+
+
+def _sftp_errors(where: str) -> contextlib.AbstractContextManager[None]:
+    return _SftpErrors(where)
+
+
+class _SftpErrors:
+    """SFTP errors as one clear line; a broken link as LinkLost."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection)):
+            raise LinkLost(str(exc)) from exc
+        if isinstance(exc, asyncssh.SFTPNoSpaceOnFilesystem):
+            raise DevtuiError(f"{self.where}: no space left on the host") from None
+        if isinstance(exc, asyncssh.SFTPError):
+            raise DevtuiError(f"{self.where}: {visible(exc.reason or str(exc))}") from None
+        if isinstance(exc, (asyncssh.DisconnectError, asyncssh.ChannelOpenError, ConnectionError)):
+            raise LinkLost(str(exc)) from exc
+
+
+class SftpSide(_RemoteBase):
+    """A host over its SFTP subsystem, several requests in flight."""
+
+    # Writes in flight may land out of order: after a drop, the part file's last WINDOW
+    # requests' worth of bytes may hold holes. Everything below that was written.
+    rewind = WINDOW * CHUNK
+
+    def __init__(
+        self,
+        host: str,
+        conn: asyncssh.SSHClientConnection,
+        posix: bool,
+        sftp: asyncssh.SFTPClient,
+    ) -> None:
+        super().__init__(host, conn, posix)
+        self.sftp = sftp
+        limits = sftp.limits
+        # One request per chunk: a chunk over the server's limit would be split in two.
+        self.read_len = min(CHUNK, limits.max_read_len or CHUNK)
+        self.write_len = min(CHUNK, limits.max_write_len or CHUNK)
+
+    async def home(self) -> str:
+        with _sftp_errors(self.where("~")):
+            return await self.sftp.realpath(".")
+
+    async def stat(self, path: str, follow: bool = True) -> Info | None:
+        try:
+            with _sftp_errors(self.where(path)):
+                attrs = await (self.sftp.stat(path) if follow else self.sftp.lstat(path))
+        except DevtuiError:
+            # A missing path is an answer, not an error; anything else is said as it is.
+            if not await self._missing(path, follow):
+                raise
+            return None
+        return _sftp_info(attrs)
+
+    async def _missing(self, path: str, follow: bool) -> bool:
+        try:
+            await (self.sftp.stat(path) if follow else self.sftp.lstat(path))
+        except asyncssh.SFTPNoSuchFile:
+            return True
+        except asyncssh.SFTPError:
+            return False
+        return False
+
+    async def listdir(self, path: str) -> list[Entry]:
+        entries = []
+        with _sftp_errors(self.where(path)):
+            async for item in self.sftp.scandir(path):
+                name = item.filename
+                assert isinstance(name, str)
+                if name in (".", ".."):
+                    continue
+                entries.append(
+                    Entry(check_name(name, f"{self.host}:{path}"), _sftp_info(item.attrs))
+                )
+        return entries
+
+    async def read(self, path: str, offset: int, size: int) -> AsyncIterator[bytes]:
+        with _sftp_errors(self.where(path)):
+            async with self.sftp.open(path, "rb") as f:
+                pending: collections.deque[tuple[int, asyncio.Task[bytes]]] = collections.deque()
+                next_at = offset
+                try:
+                    while pending or next_at < size:
+                        while next_at < size and len(pending) < WINDOW:
+                            length = min(self.read_len, size - next_at)
+                            pending.append((length, asyncio.ensure_future(f.read(length, next_at))))
+                            next_at += length
+                        length, task = pending.popleft()
+                        data = await task
+                        if len(data) != length:
+                            raise DevtuiError(f"{self.where(path)} changed during the copy")
+                        yield data
+                finally:
+                    for _, task in pending:
+                        task.cancel()
+
+    async def write(
+        self, path: str, offset: int, chunks: AsyncIterator[bytes], written: Written
+    ) -> None:
+        with _sftp_errors(self.where(path)):
+            exists = offset > 0 and await self.stat(path) is not None
+            async with self.sftp.open(path, "r+b" if exists else "wb") as f:
+                pending: collections.deque[tuple[int, asyncio.Task[int]]] = collections.deque()
+                at = offset
+                try:
+                    async for data in chunks:
+                        # A chunk from a local read may be larger than one request allows.
+                        for start in range(0, len(data), self.write_len):
+                            piece = data[start : start + self.write_len]
+                            if len(pending) >= WINDOW:
+                                end, task = pending.popleft()
+                                await task
+                                written(end)
+                            pending.append(
+                                (at + len(piece), asyncio.ensure_future(f.write(piece, at)))
+                            )
+                            at += len(piece)
+                    # Requests end in order of issue as far as we look: the bytes below the
+                    # oldest one still pending are all written, which is what a resume needs.
+                    while pending:
+                        end, task = pending.popleft()
+                        await task
+                        written(end)
+                finally:
+                    for _, task in pending:
+                        task.cancel()
+
+    async def read_block(self, path: str, offset: int, length: int) -> bytes:
+        with _sftp_errors(self.where(path)):
+            async with self.sftp.open(path, "rb") as f:
+                return await f.read(length, offset)
+
+    async def sha256(self, path: str) -> str:
+        found = await self.exec_sha256(path)
+        if found is not None:
+            return found
+        digest = hashlib.sha256()  # no tool on the host: read it back
+        info = await self.stat(path)
+        async for data in self.read(path, 0, info.size if info else 0):
+            digest.update(data)
+        return digest.hexdigest()
+
+    async def finish(self, part: str, target: str, info: Info) -> None:
+        with _sftp_errors(self.where(target)):
+            attrs = asyncssh.SFTPAttrs(
+                permissions=_perm(info.mode), atime=info.mtime, mtime=info.mtime
+            )
+            await self.sftp.setstat(part, attrs)
+            try:
+                await self.sftp.posix_rename(part, target)
+            except asyncssh.SFTPOpUnsupported:  # plain SFTP v3 rename refuses to replace
+                if await self.stat(target, follow=False) is not None:
+                    await self.sftp.remove(target)
+                await self.sftp.rename(part, target)
+
+    async def remove(self, path: str) -> None:
+        info = await self.stat(path, follow=False)
+        if info is None:
+            return
+        with _sftp_errors(self.where(path)):
+            if info.kind == KIND_DIR:
+                await self.sftp.rmdir(path)
+            else:
+                await self.sftp.remove(path)
+
+    async def mkdir(self, path: str) -> None:
+        with _sftp_errors(self.where(path)):
+            await self.sftp.makedirs(path, exist_ok=True)
+
+    async def set_mtime(self, path: str, mtime: int) -> None:
+        with _sftp_errors(self.where(path)):
+            await self.sftp.utime(path, (mtime, mtime))
+
+
+# -- a host that refuses SFTP: POSIX tools over exec channels --------------------------------
+
+# $1 path, $2 "l" to not follow a link. Prints: KIND SIZE MTIME MODE, or "none".
+_STAT_SCRIPT = r"""p=$1
+if [ ! -e "$p" ] && [ ! -L "$p" ]; then echo none; exit 0; fi
+if [ "$2" = l ] && [ -L "$p" ]; then t=link; elif [ -d "$p" ]; then t=dir
+elif [ -f "$p" ]; then t=file; else t=other; fi
+s=0; [ "$t" = file ] && s=$(wc -c < "$p")
+m=$(stat -L -c '%Y %a' -- "$p" 2>/dev/null || stat -L -f '%m %Lp' -- "$p" 2>/dev/null || echo '0 644')
+echo "$t $((s)) $m"
+"""
+# $1 directory: for each name, NAME NUL KIND SIZE MTIME MODE NUL
+_LIST_SCRIPT = r"""cd -- "$1" || exit 1
+for f in * .*; do
+  case $f in .|..) continue;; esac
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  if [ -L "$f" ]; then t=link; elif [ -d "$f" ]; then t=dir; elif [ -f "$f" ]; then t=file; else t=other; fi
+  s=0; [ "$t" = file ] && s=$(wc -c < "$f")
+  m=$(stat -c '%Y %a' -- "$f" 2>/dev/null || stat -f '%m %Lp' -- "$f" 2>/dev/null || echo '0 644')
+  printf '%s\0%s %s %s\0' "$f" "$t" "$((s))" "$m"
+done
+"""
+# $1 part file, $2 offset: keep the first $2 bytes, append stdin.
+_WRITE_SCRIPT = 'dd if=/dev/null of="$1" bs=1 seek="$2" 2>/dev/null || exit 1; exec cat >> "$1"'
+_READ_SCRIPT = 'exec tail -c +"$(($2 + 1))" -- "$1"'
+_BLOCK_SCRIPT = 'exec dd if="$1" bs="$3" skip="$2" count=1 2>/dev/null'
+# $1 part, $2 target, $3 mode (octal), $4 mtime as [[CC]YY]MMDDhhmm.SS in UTC
+_FINISH_SCRIPT = 'chmod "$3" "$1" && TZ=UTC0 touch -t "$4" "$1" && mv -f -- "$1" "$2"'
+_TOUCH_SCRIPT = 'TZ=UTC0 touch -t "$2" -- "$1"'
+
+
+class ExecSide(_RemoteBase):
+    """A host without SFTP: cat, tail and dd over exec channels (POSIX sh needed)."""
+
+    rewind = 0  # cat appends in order
+
+    async def _sh(self, what: str, script: str, *args: str, limit: int = 1 << 20) -> _Done:
+        return await bounded(self.conn, sh_script(script, *args), limit, 600.0, what)
+
+    def _fail(self, path: str, result: _Done) -> DevtuiError:
+        err = result.stderr.decode(errors="replace").strip().splitlines()
+        text = err[-1] if err else f"exit status {result.exit_status}"
+        if "No space left" in text:
+            return DevtuiError(f"{self.where(path)}: no space left on the host")
+        return DevtuiError(f"{self.where(path)}: {visible(text)}")
+
+    async def home(self) -> str:
+        result = await self._sh("pwd", "pwd")
+        return result.stdout.decode(errors="replace").strip() or "."
+
+    async def stat(self, path: str, follow: bool = True) -> Info | None:
+        result = await self._sh("stat", _STAT_SCRIPT, path, "" if follow else "l")
+        words = result.stdout.decode(errors="replace").split()
+        if result.exit_status != 0 or not words:
+            raise self._fail(path, result)
+        if words[0] == "none":
+            return None
+        return _parse_info(words, self.where(path))
+
+    async def listdir(self, path: str) -> list[Entry]:
+        result = await self._sh("ls", _LIST_SCRIPT, path, limit=256 << 20)
+        if result.exit_status != 0:
+            raise self._fail(path, result)
+        fields = result.stdout.split(b"\0")
+        entries = []
+        for i in range(0, len(fields) - 1, 2):
+            name = fields[i].decode("utf-8", "surrogateescape")
+            info = _parse_info(fields[i + 1].decode(errors="replace").split(), self.where(path))
+            entries.append(Entry(check_name(name, f"{self.host}:{path}"), info))
+        return entries
+
+    async def read(self, path: str, offset: int, size: int) -> AsyncIterator[bytes]:
+        try:
+            process = await self.conn.create_process(
+                sh_script(_READ_SCRIPT, path, str(offset)), encoding=None
+            )
+        except (asyncssh.DisconnectError, asyncssh.ChannelOpenError, ConnectionError) as e:
+            raise LinkLost(str(e)) from e
+        try:
+            left = size - offset
+            while left > 0:
+                try:
+                    data = await process.stdout.read(min(CHUNK, left))
+                except (asyncssh.DisconnectError, ConnectionError) as e:
+                    raise LinkLost(str(e)) from e
+                if not data:
+                    if process.exit_status is None and not process.is_closing():
+                        raise LinkLost("the channel closed")
+                    err = await process.stderr.read(4096)
+                    raise DevtuiError(
+                        f"{self.where(path)}: ended early: {visible(err.decode(errors='replace'))}"
+                    )
+                left -= len(data)
+                yield data
+        finally:
+            process.close()
+
+    async def write(
+        self, path: str, offset: int, chunks: AsyncIterator[bytes], written: Written
+    ) -> None:
+        try:
+            process = await self.conn.create_process(
+                sh_script(_WRITE_SCRIPT, path, str(offset)), encoding=None
+            )
+            at = offset
+            async for data in chunks:
+                process.stdin.write(data)
+                await process.stdin.drain()
+                at += len(data)
+                written(at)
+            process.stdin.write_eof()
+            result = await process.wait()
+        except (asyncssh.DisconnectError, asyncssh.ChannelOpenError, ConnectionError) as e:
+            raise LinkLost(str(e)) from e
+        except BrokenPipeError:
+            result = await process.wait()
+        if result.exit_status != 0:
+            err = result.stderr if isinstance(result.stderr, bytes) else b""
+            raise self._fail(path, _Done(result.exit_status, b"", err))
+        written(at)
+
+    async def read_block(self, path: str, offset: int, length: int) -> bytes:
+        assert offset % length == 0
+        result = await self._sh(
+            "dd", _BLOCK_SCRIPT, path, str(offset // length), str(length), limit=length
+        )
+        return result.stdout
+
+    async def sha256(self, path: str) -> str:
+        found = await self.exec_sha256(path)
+        if found is not None:
+            return found
+        digest = hashlib.sha256()
+        info = await self.stat(path)
+        async for data in self.read(path, 0, info.size if info else 0):
+            digest.update(data)
+        return digest.hexdigest()
+
+    async def finish(self, part: str, target: str, info: Info) -> None:
+        stamp = time.strftime("%Y%m%d%H%M.%S", time.gmtime(info.mtime))
+        result = await self._sh("mv", _FINISH_SCRIPT, part, target, f"{_perm(info.mode):o}", stamp)
+        if result.exit_status != 0:
+            raise self._fail(target, result)
+
+    async def remove(self, path: str) -> None:
+        result = await self._sh(
+            "rm",
+            'if [ -d "$1" ] && [ ! -L "$1" ]; then rmdir -- "$1"; else rm -f -- "$1"; fi',
+            path,
+        )
+        if result.exit_status != 0:
+            raise self._fail(path, result)
+
+    async def mkdir(self, path: str) -> None:
+        result = await self._sh("mkdir", 'mkdir -p -- "$1"', path)
+        if result.exit_status != 0:
+            raise self._fail(path, result)
+
+    async def set_mtime(self, path: str, mtime: int) -> None:
+        stamp = time.strftime("%Y%m%d%H%M.%S", time.gmtime(mtime))
+        result = await self._sh("touch", _TOUCH_SCRIPT, path, stamp)
+        if result.exit_status != 0:
+            raise self._fail(path, result)
+
+
+def _parse_info(words: list[str], where: str) -> Info:
+    try:
+        kind, size, mtime, mode = words[0], int(words[1]), int(words[2]), int(words[3], 8)
+    except (IndexError, ValueError):
+        raise DevtuiError(f"{where}: the host's stat answer is not understood") from None
+    if kind not in (KIND_FILE, KIND_DIR, KIND_LINK, KIND_OTHER):
+        kind = KIND_OTHER
+    return Info(kind, size, mtime, _perm(mode))
+
+
+async def open_remote(
+    host: str,
+    conn: asyncssh.SSHClientConnection,
+    posix: bool,
+    on_refused: Callable[[], None],
+) -> SftpSide | ExecSide:
+    """The host's side: SFTP, or exec channels (said through `on_refused`) where the server
+    refuses the subsystem."""
+    try:
+        sftp = await conn.start_sftp_client()
+    except asyncssh.ChannelOpenError as e:
+        # A refused "sftp" subsystem request, on a connection that is otherwise alive.
+        if conn.is_closed():
+            raise LinkLost(str(e)) from e
+        if not posix:
+            raise DevtuiError(
+                f"{host} refuses SFTP and has no POSIX sh for the cat/dd fallback: "
+                "cannot copy files there"
+            ) from None
+        on_refused()
+        return ExecSide(host, conn, posix)
+    except (asyncssh.DisconnectError, ConnectionError) as e:
+        raise LinkLost(str(e)) from e
+    return SftpSide(host, conn, posix, sftp)

@@ -1,0 +1,344 @@
+"""`devtui sync SRC DST`: make DST like SRC, one way, like `rsync -a` (one side is a host).
+
+A file is sent when its size or mtime (whole seconds) differ; when only the mtime does, the
+two SHA-256 decide (the same content only gets the mtime). Every sent file goes through
+copy_one: part file, check, rename, and the source's mtime, so the next sync sends nothing.
+A host with a POSIX sh is listed with one `find -printf` command (one round trip for the
+whole tree); without -printf, or without sh, the listing walks SFTP directories.
+
+Excludes are gitignore patterns (pathspec), matched against paths relative to the synced
+directories on both sides, so --delete never removes what is excluded. Only LOCAL_DIR's
+top-level .gitignore is read. Symlinks are not synced (said once per sync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pathspec
+
+from .errors import DevtuiError, UsageError
+from .file_sides import (
+    KIND_DIR,
+    KIND_FILE,
+    KIND_LINK,
+    ExecSide,
+    Info,
+    SftpSide,
+    Side,
+    bounded,
+    check_name,
+    local_info,
+)
+from .files import (
+    PART_SUFFIX,
+    Endpoint,
+    FileHost,
+    Meter,
+    NoticeCallback,
+    ProgressCallback,
+    copy_one,
+    parse_location,
+    remote_path,
+)
+from .remote_shell import sh_script
+from .visible_text import visible
+
+ADD, CHANGE, DELETE, TOUCH = "add", "change", "delete", "touch"
+
+# $1 directory. One record per path below it: TYPE SIZE MTIME MODE RELPATH NUL.
+_FIND_SCRIPT = r"""cd -- "$1" || exit 1
+find . -maxdepth 0 -printf '' >/dev/null 2>&1 || exit 98
+exec find . -mindepth 1 -printf '%y %s %T@ %m %P\0'"""
+_NO_PRINTF = 98
+_KINDS = {"f": KIND_FILE, "d": KIND_DIR, "l": KIND_LINK}
+
+
+@dataclass(frozen=True)
+class SyncChange:
+    """One thing a sync does (or would do): add, change, touch (mtime only) or delete."""
+
+    action: str
+    path: str  # relative, with / separators; a directory ends with /
+    size: int
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a sync did (or, with dry_run, would do)."""
+
+    changes: list[SyncChange]
+    sent: int  # bytes over the link
+    seconds: float
+    dry_run: bool
+
+
+class _Filter:
+    """gitignore patterns over relative paths; a directory's exclusion covers its contents."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.spec = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+        self.dirs: dict[str, bool] = {}
+
+    def excluded(self, rel: str, is_dir: bool) -> bool:
+        if self.spec is None:
+            return False
+        parent = rel.rpartition("/")[0]
+        if parent and self._dir_excluded(parent):
+            return True
+        return self._dir_excluded(rel) if is_dir else bool(self.spec.match_file(rel))
+
+    def _dir_excluded(self, rel: str) -> bool:
+        known = self.dirs.get(rel)
+        if known is None:
+            parent = rel.rpartition("/")[0]
+            assert self.spec is not None
+            known = bool(parent and self._dir_excluded(parent)) or bool(
+                self.spec.match_file(rel + "/")
+            )
+            self.dirs[rel] = known
+        return known
+
+
+Tree = dict[str, Info]  # relative path -> what is there
+
+
+async def _local_tree(root: str) -> Tree:
+    tree: Tree = {}
+
+    def walk(path: str, prefix: str) -> None:
+        try:
+            it = os.scandir(path)
+        except OSError as e:
+            raise DevtuiError(f"{visible(path)}: {e.strerror}") from None
+        with it:
+            for item in it:
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                rel = prefix + item.name
+                info = local_info(st)
+                tree[rel] = info
+                if info.kind == KIND_DIR:
+                    walk(item.path, rel + "/")
+
+    await asyncio.to_thread(walk, root, "")
+    return tree
+
+
+async def _remote_tree(side: Side, root: str) -> Tree:
+    if isinstance(side, (SftpSide, ExecSide)) and side.posix:
+        result = await bounded(
+            side.conn, sh_script(_FIND_SCRIPT, root), 1 << 30, 600.0, "listing the directory"
+        )
+        if result.exit_status == 0:
+            return _parse_find(result.stdout, f"{side.host}:{root}")
+        if result.exit_status != _NO_PRINTF:
+            err = result.stderr.decode(errors="replace").strip()
+            raise DevtuiError(f"{side.host}:{visible(root)}: cannot list it: {visible(err)}")
+    tree: Tree = {}
+
+    async def walk(path: str, prefix: str) -> None:
+        for entry in await side.listdir(path):
+            rel = prefix + entry.name
+            tree[rel] = entry.info
+            if entry.info.kind == KIND_DIR:
+                await walk(side.join(path, entry.name), rel + "/")
+
+    await walk(root, "")
+    return tree
+
+
+def _parse_find(data: bytes, where: str) -> Tree:
+    tree: Tree = {}
+    for record in data.split(b"\0"):
+        if not record:
+            continue
+        try:
+            kind, size, mtime, mode, rel = record.decode("utf-8", "surrogateescape").split(" ", 4)
+            info = Info(
+                _KINDS.get(kind, "other"), int(size), int(float(mtime)), int(mode, 8) & 0o777
+            )
+        except ValueError:
+            raise DevtuiError(f"{visible(where)}: the listing is not understood") from None
+        for part in rel.split("/"):
+            check_name(part, where)
+        tree[rel] = info
+    return tree
+
+
+async def sync_dirs(
+    core: FileHost,
+    source: str,
+    dest: str,
+    *,
+    excludes: Sequence[str] = (),
+    gitignore: bool = True,
+    delete: bool = False,
+    dry_run: bool = False,
+    verify: bool = True,
+    on_progress: ProgressCallback | None = None,
+    on_notice: NoticeCallback | None = None,
+) -> SyncResult:
+    """Make directory DEST like SOURCE (one `HOST:DIR`, one local directory)."""
+    notice = on_notice or (lambda _: None)
+    start = time.monotonic()
+    src_loc = parse_location(source, core.config.hosts)
+    dst_loc = parse_location(dest, core.config.hosts)
+    if (src_loc.host is None) == (dst_loc.host is None):
+        raise UsageError("sync needs one local directory and one HOST:DIR")
+    src_end = Endpoint(core, src_loc.host, notice)
+    dst_end = Endpoint(core, dst_loc.host, notice)
+    try:
+        src, dst = await src_end.side(), await dst_end.side()
+        src_root = _root(src_loc.host, src_loc.path)
+        dst_root = _root(dst_loc.host, dst_loc.path)
+        info = await src.stat(src_root)
+        if info is None or info.kind != KIND_DIR:
+            raise DevtuiError(f"{visible(source)}: not a directory")
+        dinfo = await dst.stat(dst_root)
+        if dinfo is not None and dinfo.kind != KIND_DIR:
+            raise DevtuiError(f"{visible(dest)}: exists and is not a directory")
+        lines = list(excludes)
+        local_root = src_root if src_loc.host is None else dst_root
+        if gitignore:
+            try:
+                with open(os.path.join(local_root, ".gitignore"), encoding="utf-8") as f:
+                    lines = f.read().splitlines() + lines
+            except FileNotFoundError:
+                pass
+        rules = _Filter(lines)
+        src_tree, dst_tree = await asyncio.gather(
+            _tree(src, src_root), _tree(dst, dst_root) if dinfo is not None else _empty()
+        )
+        return await _apply(
+            src_end,
+            src,
+            src_root,
+            src_tree,
+            dst_end,
+            dst,
+            dst_root,
+            dst_tree,
+            dinfo is None,
+            rules,
+            delete,
+            dry_run,
+            verify,
+            on_progress,
+            notice,
+            start,
+        )
+    finally:
+        await src_end.close()
+        await dst_end.close()
+
+
+async def _empty() -> Tree:
+    return {}
+
+
+async def _tree(side: Side, root: str) -> Tree:
+    return await (_remote_tree(side, root) if side.remote else _local_tree(root))
+
+
+def _root(host: str | None, path: str) -> str:
+    return os.path.expanduser(path) if host is None else remote_path(path)
+
+
+async def _apply(
+    src_end: Endpoint,
+    src: Side,
+    src_root: str,
+    src_tree: Tree,
+    dst_end: Endpoint,
+    dst: Side,
+    dst_root: str,
+    dst_tree: Tree,
+    make_root: bool,
+    rules: _Filter,
+    delete: bool,
+    dry_run: bool,
+    verify: bool,
+    on_progress: ProgressCallback | None,
+    notice: NoticeCallback,
+    start: float,
+) -> SyncResult:
+    changes: list[SyncChange] = []
+    sends: list[tuple[str, Info, str]] = []  # rel, info, action
+    dirs: list[str] = []
+    links = 0
+    for rel, info in sorted(src_tree.items()):
+        if rules.excluded(rel, info.kind == KIND_DIR):
+            continue
+        there = dst_tree.get(rel)
+        if info.kind == KIND_LINK:
+            links += 1
+        elif info.kind == KIND_DIR:
+            if there is None:
+                dirs.append(rel)
+                changes.append(SyncChange(ADD, rel + "/", 0))
+            elif there.kind != KIND_DIR:
+                raise DevtuiError(
+                    f"{visible(dst.label + dst.join(dst_root, rel))}: not a directory"
+                )
+        elif info.kind == KIND_FILE:
+            if there is None:
+                sends.append((rel, info, ADD))
+            elif there.kind != KIND_FILE:
+                raise DevtuiError(f"{visible(dst.label + dst.join(dst_root, rel))}: not a file")
+            elif there.size != info.size:
+                sends.append((rel, info, CHANGE))
+            elif there.mtime != info.mtime:
+                same = await src.sha256(src.join(src_root, rel)) == await dst.sha256(
+                    dst.join(dst_root, rel)
+                )
+                if same:
+                    changes.append(SyncChange(TOUCH, rel, 0))
+                    if not dry_run:
+                        await dst.set_mtime(dst.join(dst_root, rel), info.mtime)
+                else:
+                    sends.append((rel, info, CHANGE))
+    if links:
+        notice(f"skipped {links} symlink{'s' if links != 1 else ''} (sync copies files only)")
+    changes += [SyncChange(action, rel, info.size) for rel, info, action in sends]
+    gone = []
+    if delete:
+        for rel, info in sorted(dst_tree.items(), reverse=True):  # contents before their dir
+            if rel in src_tree or rel.endswith(PART_SUFFIX):
+                continue
+            if rules.excluded(rel, info.kind == KIND_DIR):
+                continue
+            gone.append(rel)
+            changes.append(
+                SyncChange(DELETE, rel + ("/" if info.kind == KIND_DIR else ""), info.size)
+            )
+    sent = 0
+    if not dry_run:
+        if make_root:
+            await dst.mkdir(dst_root)
+        for rel in dirs:
+            await dst.mkdir(dst.join(dst_root, rel))
+        meter = Meter(on_progress, len(sends), sum(i.size for _, i, _ in sends))
+        for index, (rel, info, _) in enumerate(sends, 1):
+            result = await copy_one(
+                src_end,
+                src.join(src_root, rel),
+                dst_end,
+                dst.join(dst_root, rel),
+                info,
+                index=index,
+                meter=meter,
+                verify=verify,
+                force=True,
+                notice=notice,
+            )
+            sent += result.sent
+        for rel in gone:
+            await dst.remove(dst.join(dst_root, rel))
+    return SyncResult(changes, sent, time.monotonic() - start, dry_run)

@@ -1,0 +1,559 @@
+"""`devtui cp`: copy files to or from a host over its shared connection, with resume,
+a SHA-256 check and progress.
+
+A copy writes TARGET.devtui-part and renames it to TARGET once complete and verified, so the
+final name never holds a half-written file. Run again after a drop or a cancel, it continues
+from the part file (after comparing the hash of its last whole block with the source's); a
+link cut in the middle is healed (the core reconnects) and the copy goes on by itself.
+
+Paths: `HOST:PATH` when HOST is a saved host; `HOST:` is the remote home and `~`/`~/x` work.
+Anything else is local. A one-letter prefix (`C:\\x`) is always a Windows drive, a prefix with
+a slash or backslash is a local path, and `NAME:...` with NAME not saved is refused (write
+`./NAME:...` for a local file whose name holds a colon).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from .errors import DevtuiError, UsageError
+from .file_sides import (
+    HASH_BLOCK,
+    KIND_DIR,
+    KIND_FILE,
+    KIND_LINK,
+    ExecSide,
+    Info,
+    LinkLost,
+    LocalSide,
+    SftpSide,
+    Side,
+    open_remote,
+)
+from .visible_text import visible
+
+if TYPE_CHECKING:
+    import asyncssh
+
+    from .config import Config
+
+PART_SUFFIX = ".devtui-part"
+_MAX_HEALS = 30  # reconnects within one copy before it gives up
+_PROGRESS_EVERY = 0.1  # seconds between progress callbacks
+_MAX_DEPTH = 64  # -L on a link loop ends here
+
+
+class FileHost(Protocol):
+    """What copying needs of the core: the saved hosts, a host's live connection (after a
+    drop, the healed one) and whether it has a POSIX sh."""
+
+    config: Config
+
+    async def connection(self, name: str) -> asyncssh.SSHClientConnection: ...
+
+    async def is_posix(self, name: str, conn: asyncssh.SSHClientConnection) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Location:
+    """A path on this machine (host None) or on a saved host."""
+
+    host: str | None
+    path: str
+
+    def __str__(self) -> str:
+        return self.path if self.host is None else f"{self.host}:{self.path}"
+
+
+def parse_location(text: str, hosts: Collection[str]) -> Location:
+    """`HOST:PATH` for a saved HOST (longer than one letter), else a local path."""
+    head, colon, rest = text.partition(":")
+    if not colon or not head or "/" in head or "\\" in head:
+        return Location(None, text)
+    if len(head) == 1 and head.isalpha():
+        return Location(None, text)  # C:\x is a Windows drive, never a host named C
+    if head not in hosts:
+        raise UsageError(
+            f"no saved host named {visible(head)!r} (see: devtui hosts list); "
+            f"for a local file write ./{visible(text)}"
+        )
+    return Location(head, rest)
+
+
+def remote_path(path: str) -> str:
+    """A remote path as SFTP and the shell take it: relative paths start in the home."""
+    if path in ("", "~", "~/"):
+        return "."
+    if path.startswith("~/"):
+        return path[2:]
+    return path
+
+
+@dataclass(frozen=True)
+class CopyProgress:
+    """Where a copy is: this file (N of M) and all of them."""
+
+    source: str
+    target: str
+    file_index: int  # 1-based
+    file_count: int
+    file_done: int  # bytes of this file in the target so far
+    file_size: int
+    done: int  # bytes of all files
+    total: int
+    rate: float  # bytes per second sent in this run
+    eta: float | None  # seconds left, None before the rate is known
+    resumed_from: int  # bytes of this file that a part file already held
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """One file copied (or found already there)."""
+
+    source: str
+    target: str
+    bytes: int
+    seconds: float
+    sha256: str | None  # None with verify=False
+    resumed_from: int
+    sent: int  # bytes that went over the link
+    unchanged: bool = False  # the target already had this content
+
+
+ProgressCallback = Callable[[CopyProgress], None]
+FileCallback = Callable[[CopyResult], None]
+NoticeCallback = Callable[[str], None]
+
+
+# -- the ends ----------------------------------------------------------------------------------
+
+
+class Endpoint:
+    """One end of a copy: the local disk, or a host whose side is reopened after a drop."""
+
+    def __init__(self, core: FileHost, host: str | None, notice: NoticeCallback) -> None:
+        self.core = core
+        self.host = host
+        self.notice = notice
+        self._side: Side | None = LocalSide() if host is None else None
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._refused_said = False
+
+    def show(self, path: str) -> str:
+        return path if self.host is None else f"{self.host}:{path}"
+
+    async def side(self) -> Side:
+        if self._side is None:
+            assert self.host is not None
+            conn = await self.core.connection(self.host)
+            self._conn = conn
+            posix = await self.core.is_posix(self.host, conn)
+            self._side = await open_remote(self.host, conn, posix, self._refused)
+        return self._side
+
+    def _refused(self) -> None:
+        if not self._refused_said:
+            self._refused_said = True
+            self.notice(f"{self.host} refuses SFTP: copying through cat/dd over exec channels")
+
+    async def heal(self) -> None:
+        """After a drop: wait for the core's healed connection (ConnectError if it fails
+        for good)."""
+        if self.host is None:
+            return
+        old, self._side = self._conn, None
+        deadline = time.monotonic() + 300
+        while True:
+            conn = await self.core.connection(self.host)
+            if conn is not old or not conn.is_closed():
+                return
+            if time.monotonic() > deadline:
+                raise DevtuiError(f"{self.host}: the connection did not come back")
+            await asyncio.sleep(0.1)  # the session has not seen the drop yet
+
+    async def close(self) -> None:
+        side = self._side
+        if isinstance(side, SftpSide):
+            side.sftp.exit()
+
+
+# -- planning ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    dirs: list[str] = field(default_factory=list)  # to create on the target side, in order
+    files: list[tuple[str, str, Info]] = field(default_factory=list)  # source, target, info
+
+
+async def _expand(
+    src: Side,
+    dst: Side,
+    path: str,
+    target: str,
+    plan: _Plan,
+    follow: bool,
+    notice: NoticeCallback,
+    depth: int = 0,
+) -> None:
+    if depth > _MAX_DEPTH:
+        raise DevtuiError(f"{visible(src.label + path)}: nested too deep (a symlink loop?)")
+    plan.dirs.append(target)
+    for entry in sorted(await src.listdir(path), key=lambda e: e.name):
+        child, child_target = src.join(path, entry.name), dst.join(target, entry.name)
+        info = entry.info
+        if info.kind == KIND_LINK:
+            if not follow:
+                notice(f"skipped symlink {visible(src.label + child)} (-L follows links)")
+                continue
+            found = await src.stat(child)
+            if found is None:
+                notice(f"skipped broken symlink {visible(src.label + child)}")
+                continue
+            info = found
+        if info.kind == KIND_DIR:
+            await _expand(src, dst, child, child_target, plan, follow, notice, depth + 1)
+        elif info.kind == KIND_FILE:
+            plan.files.append((child, child_target, info))
+        else:
+            notice(f"skipped {visible(src.label + child)}: not a regular file")
+
+
+# -- one file ----------------------------------------------------------------------------------
+
+
+class Meter:
+    """Progress over all files, handed to the callback a few times a second."""
+
+    def __init__(self, callback: ProgressCallback | None, count: int, total: int) -> None:
+        self.callback = callback
+        self.count = count
+        self.total = total
+        self.done_before = 0  # bytes of the files finished
+        self.sent = 0  # bytes over the link in this run
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def report(
+        self, source: str, target: str, index: int, done: int, size: int, resumed: int, force: bool
+    ) -> None:
+        if self.callback is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < _PROGRESS_EVERY:
+            return
+        self.last = now
+        elapsed = max(now - self.start, 1e-6)
+        rate = self.sent / elapsed
+        all_done = self.done_before + done
+        eta = (self.total - all_done) / rate if rate > 0 else None
+        self.callback(
+            CopyProgress(
+                source,
+                target,
+                index,
+                self.count,
+                done,
+                size,
+                all_done,
+                self.total,
+                rate,
+                eta,
+                resumed,
+            )
+        )
+
+
+async def _resume_point(
+    src: Side, spath: str, dst: Side, part: str, size: int, notice: NoticeCallback
+) -> int:
+    info = await dst.stat(part, follow=False)
+    if info is None or info.kind != KIND_FILE or info.size > size:
+        return 0
+    # The last `rewind` bytes may hold holes (writes in flight when the link went): step back
+    # over them to a whole block, and check that block against the source.
+    offset = max(0, info.size - dst.rewind) // HASH_BLOCK * HASH_BLOCK
+    if offset == 0:
+        return 0
+    theirs, ours = await asyncio.gather(
+        src.read_block(spath, offset - HASH_BLOCK, HASH_BLOCK),
+        dst.read_block(part, offset - HASH_BLOCK, HASH_BLOCK),
+    )
+    if hashlib.sha256(theirs).digest() != hashlib.sha256(ours).digest():
+        notice(f"{visible(dst.label + part)} does not match the source: starting over")
+        return 0
+    return offset
+
+
+async def copy_one(
+    source: Endpoint,
+    spath: str,
+    dest: Endpoint,
+    target: str,
+    info: Info,
+    *,
+    index: int = 1,
+    meter: Meter | None = None,
+    restart: bool = False,
+    verify: bool = True,
+    force: bool = False,
+    notice: NoticeCallback = lambda _: None,
+) -> CopyResult:
+    """Copy one regular file: resume from its part file, heal drops, verify, rename."""
+    meter = meter or Meter(None, 1, info.size)
+    shown_src, shown_dst = source.show(spath), dest.show(target)
+    part = target + PART_SUFFIX
+    start = time.monotonic()
+    heals = 0
+    first = True
+    resumed_from = 0
+    sent = 0
+    while True:
+        try:
+            src, dst = await source.side(), await dest.side()
+            if first:
+                existing = await dst.stat(target)
+                if existing is not None:
+                    if existing.kind == KIND_DIR:
+                        raise DevtuiError(f"{visible(shown_dst)} is a directory")
+                    if not force:
+                        same = existing.size == info.size and (
+                            await src.sha256(spath) == await dst.sha256(target)
+                        )
+                        if not same:
+                            raise DevtuiError(
+                                f"{visible(shown_dst)} exists and differs; --force replaces it"
+                            )
+                        meter.done_before += info.size
+                        return CopyResult(
+                            shown_src,
+                            shown_dst,
+                            info.size,
+                            time.monotonic() - start,
+                            None,
+                            0,
+                            0,
+                            unchanged=True,
+                        )
+                offset = (
+                    0 if restart else await _resume_point(src, spath, dst, part, info.size, notice)
+                )
+                resumed_from = offset
+                first = False
+            else:
+                offset = await _resume_point(src, spath, dst, part, info.size, notice)
+            # Hash the source while the bytes go: a host's sha256sum runs beside the transfer.
+            src_hash = asyncio.ensure_future(src.sha256(spath)) if verify else None
+            try:
+                await _transfer(
+                    src,
+                    spath,
+                    dst,
+                    part,
+                    offset,
+                    info.size,
+                    meter,
+                    index,
+                    shown_src,
+                    shown_dst,
+                    resumed_from,
+                )
+                sent += info.size - offset
+                digest = None
+                if src_hash is not None:
+                    theirs = await dst.sha256(part)
+                    digest = await src_hash
+                    if digest != theirs:
+                        await dst.remove(part)
+                        raise DevtuiError(
+                            f"{visible(shown_dst)}: SHA-256 differs from the source after the "
+                            "copy (the source changed?); removed the part file, nothing replaced"
+                        )
+            finally:
+                if src_hash is not None and not src_hash.done():
+                    src_hash.cancel()
+            await dst.finish(part, target, info)
+            meter.done_before += info.size
+            meter.report(shown_src, shown_dst, index, info.size, info.size, resumed_from, True)
+            return CopyResult(
+                shown_src,
+                shown_dst,
+                info.size,
+                time.monotonic() - start,
+                digest,
+                resumed_from,
+                sent,
+            )
+        except LinkLost as e:
+            heals += 1
+            if heals > _MAX_HEALS:
+                raise DevtuiError(f"{visible(shown_dst)}: the link kept dropping ({e})") from None
+            notice(f"link lost during {visible(shown_src)}: resuming after the reconnect")
+            await source.heal()
+            await dest.heal()
+
+
+async def _transfer(
+    src: Side,
+    spath: str,
+    dst: Side,
+    part: str,
+    offset: int,
+    size: int,
+    meter: Meter,
+    index: int,
+    shown_src: str,
+    shown_dst: str,
+    resumed: int,
+) -> None:
+    last = offset
+
+    def written(done: int) -> None:
+        nonlocal last
+        meter.sent += done - last
+        last = done
+        meter.report(shown_src, shown_dst, index, done, size, resumed, False)
+
+    chunks: AsyncIterator[bytes] = src.read(spath, offset, size)
+    try:
+        await dst.write(part, offset, chunks, written)
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+
+# -- many files --------------------------------------------------------------------------------
+
+
+async def copy_files(
+    core: FileHost,
+    sources: Sequence[str],
+    dest: str,
+    *,
+    recursive: bool = False,
+    follow_links: bool = False,
+    restart: bool = False,
+    verify: bool = True,
+    force: bool = False,
+    on_progress: ProgressCallback | None = None,
+    on_file: FileCallback | None = None,
+    on_notice: NoticeCallback | None = None,
+) -> list[CopyResult]:
+    """Copy SOURCES to DEST as `devtui cp` does (each `HOST:PATH` or a local path).
+
+    Cancel the task to stop: the part files stay, and the same call later resumes them.
+    Raises DevtuiError (one line) for a bad input, before anything is written.
+    """
+    notice = on_notice or (lambda _: None)
+    hosts = core.config.hosts
+    locs = [parse_location(s, hosts) for s in sources]
+    to = parse_location(dest, hosts)
+    if not locs:
+        raise UsageError("nothing to copy: devtui cp SRC... DST")
+    if len({loc.host for loc in locs}) != 1:
+        raise UsageError("all sources must be on one side (one host, or this machine)")
+    source = Endpoint(core, locs[0].host, notice)
+    target_end = Endpoint(core, to.host, notice)
+    try:
+        return await _copy_files(
+            source,
+            target_end,
+            locs,
+            to,
+            recursive,
+            follow_links,
+            restart,
+            verify,
+            force,
+            on_progress,
+            on_file,
+            notice,
+        )
+    finally:
+        await source.close()
+        await target_end.close()
+
+
+async def _copy_files(
+    source: Endpoint,
+    target_end: Endpoint,
+    locs: list[Location],
+    to: Location,
+    recursive: bool,
+    follow: bool,
+    restart: bool,
+    verify: bool,
+    force: bool,
+    on_progress: ProgressCallback | None,
+    on_file: FileCallback | None,
+    notice: NoticeCallback,
+) -> list[CopyResult]:
+    src, dst = await source.side(), await target_end.side()
+    dest_path = to.path if to.host is None else remote_path(to.path)
+    if to.host is None:
+        dest_path = os.path.expanduser(dest_path)
+    dest_info = await dst.stat(dest_path)
+    into_dir = dest_info is not None and dest_info.kind == KIND_DIR
+    if not into_dir and len(locs) > 1:
+        raise DevtuiError(f"{visible(str(to))}: not a directory (several sources)")
+    if dest_info is None:
+        parent = dst.dirname(dest_path)
+        parent_info = await dst.stat(parent)
+        if parent_info is None or parent_info.kind != KIND_DIR:
+            raise DevtuiError(f"{visible(str(to))}: its directory does not exist")
+    plan = _Plan()
+    for loc in locs:
+        spath = loc.path if loc.host is None else remote_path(loc.path)
+        if loc.host is None:
+            spath = os.path.expanduser(spath)
+        info = await src.stat(spath)
+        if info is None:
+            raise DevtuiError(f"{visible(str(loc))}: no such file or directory")
+        target = dst.join(dest_path, src.basename(spath)) if into_dir else dest_path
+        if info.kind == KIND_DIR:
+            if not recursive:
+                raise DevtuiError(f"{visible(str(loc))} is a directory (use -r)")
+            if dest_info is not None and not into_dir:
+                raise DevtuiError(f"{visible(str(to))} exists and is not a directory")
+            await _expand(src, dst, spath, target, plan, follow, notice)
+        elif info.kind == KIND_FILE:
+            plan.files.append((spath, target, info))
+        else:
+            raise DevtuiError(f"{visible(str(loc))}: not a regular file")
+    for path in plan.dirs:
+        await dst.mkdir(path)
+    meter = Meter(on_progress, len(plan.files), sum(i.size for _, _, i in plan.files))
+    results = []
+    for index, (spath, target, info) in enumerate(plan.files, 1):
+        result = await copy_one(
+            source,
+            spath,
+            target_end,
+            target,
+            info,
+            index=index,
+            meter=meter,
+            restart=restart,
+            verify=verify,
+            force=force,
+            notice=notice,
+        )
+        results.append(result)
+        if on_file is not None:
+            on_file(result)
+    return results
+
+
+__all__ = [
+    "CopyProgress",
+    "CopyResult",
+    "ExecSide",
+    "Location",
+    "copy_files",
+    "parse_location",
+]
