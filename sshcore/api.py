@@ -53,6 +53,16 @@ _WHERE: dict[str, str] = {
     "copy_files": "files",
     "parse_location": "files",
     "check_hosts": "host_checks",
+    "JobInfo": "jobs",
+    "JobStopped": "jobs",
+    "attach_command": "jobs",
+    "follow_job": "jobs",
+    "job_info": "jobs",
+    "job_name_problem": "jobs",
+    "job_output": "jobs",
+    "list_jobs": "jobs",
+    "start_job": "jobs",
+    "stop_job": "jobs",
     "KeyInfo": "keys",
     "default_key_path": "keys",
     "ConfigData": "model",
@@ -130,6 +140,16 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads on fi
     from .files import copy_files as copy_files
     from .files import parse_location as parse_location
     from .host_checks import check_hosts as check_hosts
+    from .jobs import JobInfo as JobInfo
+    from .jobs import JobStopped as JobStopped
+    from .jobs import attach_command as attach_command
+    from .jobs import follow_job as follow_job
+    from .jobs import job_info as job_info
+    from .jobs import job_name_problem as job_name_problem
+    from .jobs import job_output as job_output
+    from .jobs import list_jobs as list_jobs
+    from .jobs import start_job as start_job
+    from .jobs import stop_job as stop_job
     from .keys import KeyInfo as KeyInfo
     from .keys import default_key_path as default_key_path
     from .model import ConfigData as ConfigData
