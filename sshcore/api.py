@@ -36,6 +36,7 @@ _WHERE: dict[str, str] = {
     "PortsNotOffered": "events",
     "RemotePortClosed": "events",
     "RemotePortOpened": "events",
+    "TargetAnswered": "events",
     "TargetRefused": "events",
     "TunnelFailed": "events",
     "TunnelStarted": "events",
@@ -123,6 +124,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads on fi
     from .events import PortsNotOffered as PortsNotOffered
     from .events import RemotePortClosed as RemotePortClosed
     from .events import RemotePortOpened as RemotePortOpened
+    from .events import TargetAnswered as TargetAnswered
     from .events import TargetRefused as TargetRefused
     from .events import TunnelFailed as TunnelFailed
     from .events import TunnelStarted as TunnelStarted

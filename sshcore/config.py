@@ -195,7 +195,7 @@ _HOST_KEYS = {
     "certificate_file",
     "proxy_command",
 }
-_TUNNEL_KEYS = {"host", "kind", "listen", "target", "autostart", "permit_open"}
+_TUNNEL_KEYS = {"host", "kind", "listen", "target", "autostart", "permit_open", "probe"}
 
 
 def _type_name(types: tuple[type, ...]) -> str:
@@ -507,6 +507,7 @@ def _check_tunnel(
             'kind = "dynamic" with no target',
         )
     autostart = _get(check, table, raw, "autostart", (bool,), False)
+    probe = _get(check, table, raw, "probe", (bool,), True)
     permit_open = _permit_open(check, table, raw)
     if permit_open is not None and not (kind == "remote" and socks):
         check.error(table, "permit_open", 'is for a reverse SOCKS tunnel (target = "socks")')
@@ -514,7 +515,7 @@ def _check_tunnel(
         return None
     if host not in hosts:  # the host exists but is itself invalid: already reported
         return None
-    return TunnelSpec(name, host, kind, listen, target, autostart, permit_open)
+    return TunnelSpec(name, host, kind, listen, target, autostart, permit_open, probe)
 
 
 def _permit_open(
@@ -686,6 +687,7 @@ def _tunnel_values(spec: TunnelSpec) -> dict[str, Any]:
         "target": str(spec.target) if spec.target else SOCKS_TARGET if spec.reverse_socks else None,
         "autostart": spec.autostart or None,
         "permit_open": None if spec.permit_open is None else list(spec.permit_open),
+        "probe": None if spec.probe else False,  # written only when turned off
     }
 
 

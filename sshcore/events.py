@@ -231,6 +231,17 @@ class TargetRefused(Event):
 
 
 @dataclass(frozen=True)
+class TargetAnswered(Event):
+    """A tunnel's target that refused answers again (a connection, or the probe, got through)."""
+
+    tunnel: str
+    target: str
+
+    def message(self) -> str:
+        return f"tunnel {self.tunnel}: {self.target} answers again"
+
+
+@dataclass(frozen=True)
 class TunnelTraffic(Event):
     """Counters, published at most a few times a second (never per packet)."""
 

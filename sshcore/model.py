@@ -405,6 +405,9 @@ class TunnelSpec:
     # (addresses on the internet: not this machine, its LAN, link-local or cloud metadata)
     # or HOST:PORT patterns ("*" wildcards). None: PERMIT_DEFAULT.
     permit_open: tuple[str, ...] | None = None
+    # Check the target now and then while no connection is open ("target down since 14:05");
+    # off for a target that must not see stray connections.
+    probe: bool = True
     # Made from a port offer and not saved yet: lives in memory until saved (never written).
     discovered: bool = field(default=False, compare=False)
 

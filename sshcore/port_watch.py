@@ -25,6 +25,7 @@ from .events import (
     PortWatchStarted,
     RemotePortClosed,
     RemotePortOpened,
+    TargetAnswered,
     TargetRefused,
     TunnelConnectionOpened,
     TunnelRemoteClosed,
@@ -95,7 +96,7 @@ class PortWatch:
                 self.refused.add(event.tunnel)
                 self._check_moved(spec)
                 self.poke(spec.host)  # look now: the program may have just moved
-        elif isinstance(event, TunnelConnectionOpened):
+        elif isinstance(event, TunnelConnectionOpened | TargetAnswered):
             self.refused.discard(event.tunnel)
             self.moved.pop(event.tunnel, None)
 

@@ -16,6 +16,7 @@ import errno
 import functools
 import ipaddress
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -24,6 +25,7 @@ import asyncssh
 
 from .events import (
     EventBus,
+    TargetAnswered,
     TargetRefused,
     TunnelConnectionClosed,
     TunnelConnectionOpened,
@@ -59,6 +61,14 @@ class TunnelStatus:
     bytes_up: int
     bytes_down: int
     error: str | None
+    # When (wall clock) the target first refused, while it still does (a connection or the
+    # probe found nothing listening); None while it answers or nobody has tried.
+    target_down_since: float | None = None
+
+
+# While a tunnel carries no connection, its target is checked this often (a channel opened
+# and closed), so that a dead target shows before the user clicks a dead link.
+PROBE_INTERVAL = 30.0
 
 
 class TunnelError(ConnectError):
@@ -417,6 +427,9 @@ class Tunnel:
         self._unwatch: list[Any] = []
         self._active = False
         self._over_cap = False  # a reverse SOCKS proxy at REVERSE_SOCKS_MAX (said once)
+        self.down_since: float | None = None  # see TunnelStatus.target_down_since
+        self._prober: asyncio.Task[None] | None = None
+        self._probe_soon = asyncio.Event()
 
     def status(self) -> TunnelStatus:
         """A snapshot for display."""
@@ -427,6 +440,7 @@ class Tunnel:
             self.bytes_up,
             self.bytes_down,
             self.error,
+            self.down_since,
         )
 
     @property
@@ -455,6 +469,8 @@ class Tunnel:
             if not self._active:  # stop() ran while we were binding
                 self._close_listeners()
                 return
+        if self.spec.probe and self.spec.target is not None:
+            self._prober = asyncio.create_task(self._probe_loop(), name=f"probe:{self.spec.name}")
         self._unwatch.append(self.session.watch(self._host_changed))
         self.session.keep_connected()
         self._host_changed(self.session.state)
@@ -469,6 +485,11 @@ class Tunnel:
         self._unwatch.clear()
         self._close_listeners()
         await self._close_remote()
+        prober, self._prober = self._prober, None
+        if prober is not None:
+            prober.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await prober
         for pair in list(self.pairs):
             pair.close()
         for task in list(self.tasks):
@@ -504,6 +525,55 @@ class Tunnel:
         if self.state != TunnelState.UP:
             self._set(TunnelState.UP)
             self.bus.publish(TunnelStarted(self.spec.name, self.spec.describe()))
+        self._probe_soon.set()  # just up: check the target now
+
+    # -- the target probe -----------------------------------------------------------------------
+    async def _probe_loop(self) -> None:
+        """From start to stop: while up and idle, check the target when the tunnel comes up
+        and then every PROBE_INTERVAL."""
+        while self.running:
+            if self.state == TunnelState.UP and not self.pairs:  # a live connection says more
+                await self.probe()
+            self._probe_soon.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._probe_soon.wait(), PROBE_INTERVAL)
+
+    async def probe(self) -> bool | None:
+        """Open a connection to the target and close it at once: from the remote over the
+        SSH connection (local tunnel), or from here (remote tunnel). True: it answers;
+        False: it refused (said once, as a refused connection is); None: no verdict (the
+        link is down or slow)."""
+        target = self.spec.target
+        conn = self.session.conn
+        if target is None or conn is None or self.session.state != HostState.CONNECTED:
+            return None
+        timeout = self.session.settings.connect_timeout
+        try:
+            if self.spec.kind == "local":
+                chan, _ = await asyncio.wait_for(
+                    conn.create_connection(asyncssh.SSHTCPSession, target.address, target.port),
+                    timeout,
+                )
+                chan.close()
+            else:
+                transport = await asyncio.wait_for(
+                    open_from_here(asyncio.Protocol, target.address, target.port), timeout
+                )
+                transport.close()
+        except asyncssh.ChannelOpenError as e:
+            self._refused_by_probe(str(target), e.reason)
+            return False
+        except (OSError, ValueError) as e:
+            self._refused_by_probe(str(target), connect_failure(e)[1])
+            return False
+        except (asyncio.TimeoutError, asyncssh.Error):
+            return None
+        self.target_answered(str(target))
+        return True
+
+    def _refused_by_probe(self, target: str, detail: str) -> None:
+        if self.down_since is None:  # said when it goes down, not every 30 s after
+            self.target_refused(target, detail)
 
     # -- local / dynamic ------------------------------------------------------------------------
     async def _bind(self) -> None:
@@ -619,7 +689,16 @@ class Tunnel:
         self.error = visible(error) if error else error
 
     def connection_opened(self, pair: _Pair, target: str) -> None:
+        self.target_answered(target)
         self.bus.publish(TunnelConnectionOpened(self.spec.name, pair.peer, target))
+
+    def target_answered(self, target: str) -> None:
+        """A connection to the target got through: a refusal on record is over."""
+        if self.down_since is not None:
+            self.down_since = None
+            if self.error is not None and self.error.startswith("target refused"):
+                self.error = None
+            self.bus.publish(TargetAnswered(self.spec.name, target))
 
     def connection_closed(self, pair: _Pair) -> None:
         self.bus.publish(
@@ -633,6 +712,8 @@ class Tunnel:
             self.error = f"refused {target}: {detail}"
         else:
             self.error = f"target refused: nothing listens at {target} ({detail})"
+            if self.down_since is None:
+                self.down_since = time.time()
         self.bus.publish(TargetRefused(self.spec.name, target, detail, blocked))
 
 

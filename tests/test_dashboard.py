@@ -1180,3 +1180,32 @@ async def test_a_palette_command_from_the_registry_runs_as_its_key(tmp_path: Pat
         )
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PasteScreen), 10, "the paste form")
+
+
+async def test_a_dead_target_shows_down_since_before_anyone_clicks(
+    tmp_path: Path, sshd: Any
+) -> None:
+    import time
+
+    local, dead = free_port(), free_port()
+    app = make_app(
+        tmp_path,
+        {"box": sshd_host(sshd)},
+        {"web": _tunnel(local, dead)},
+        known_hosts=_known(tmp_path, sshd),
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("2", "space")
+        # Nobody opened the link: the tunnel's own probe found nothing listening.
+        await until(
+            pilot,
+            lambda: cell_texts(app.tunnels_pane.table, "web")[1].startswith("down since "),
+            15,
+            "'down since' in the row",
+        )
+        since = cell_texts(app.tunnels_pane.table, "web")[1].removeprefix("down since ")
+        now = time.time()
+        assert since in {time.strftime("%H:%M", time.localtime(now - d)) for d in (0, 60)}
+        subtitle = str(app.tunnels_pane.border_subtitle)
+        assert subtitle.startswith(f"target down since {since}: nothing answer")  # clipped at 80

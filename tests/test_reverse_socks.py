@@ -318,6 +318,7 @@ def test_tunnels_list_and_add_say_socks_from_this_machine(
         "discovered": False,
         "route": "remote 127.0.0.1:1080 -> SOCKS (from this machine; to public) via gpu",
         "permit_open": None,
+        "probe": True,
     }
     assert listed["gpu-rsocks1081"]["all_interfaces"] is True
     # Exported as ssh writes it, and ssh's words read back the same.

@@ -66,6 +66,7 @@ class LiveState:
             HostReconnectScheduled,
             RemotePortClosed,
             RemotePortOpened,
+            TargetAnswered,
             TargetRefused,
             TunnelStarted,
             TunnelStopped,
@@ -82,7 +83,7 @@ class LiveState:
             self.new_ports.discard((event.host, event.port))
         elif isinstance(event, TargetRefused):
             self.refused[event.tunnel] = event.target
-        elif isinstance(event, TunnelStarted | TunnelStopped):
+        elif isinstance(event, TunnelStarted | TunnelStopped | TargetAnswered):
             self.refused.pop(event.tunnel, None)
         elif isinstance(event, TunnelTraffic):
             traffic = self.traffic.setdefault(event.tunnel, Traffic())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -74,6 +75,11 @@ def _route(kind: str, listen: Endpoint, target: Endpoint | None) -> tuple[str, s
     return f"{KIND[kind]} {shown}→{where}", flag
 
 
+def clock(at: float) -> str:
+    """HH:MM of a wall-clock time, local time."""
+    return time.strftime("%H:%M", time.localtime(at))
+
+
 class TunnelsPane(FilterablePane):
     """Saved tunnels and what they carry."""
 
@@ -100,6 +106,8 @@ class TunnelsPane(FilterablePane):
             return Text(f"moved to {moved}?", style="bold yellow")
         if state == "up" and app.remote_closed(name):
             return Text("remote closed", style="yellow")
+        if state == "up" and status.target_down_since is not None:
+            return Text(f"down since {clock(status.target_down_since)}", style="yellow")
         if state == "up" and name in app.live.refused:
             return Text("target refused", style="yellow")
         if state == "failed":
@@ -186,6 +194,11 @@ class TunnelsPane(FilterablePane):
             text = f"{status.error}"
         elif app.remote_closed(spec.name):
             text = f"nothing listens on {spec.host}:{spec.target.port if spec.target else ''} now"
+        elif status is not None and status.target_down_since is not None and spec.target:
+            # The news first: at 80 columns the end of the line is clipped.
+            where = f"on {spec.host}" if spec.kind == "local" else "here"
+            since = clock(status.target_down_since)
+            text = f"target down since {since}: nothing answers at {spec.target} {where}"
         elif spec.name in app.live.refused:
             where = "from this machine" if spec.reverse_socks else f"on {spec.host}"
             text = f"nothing answers at {app.live.refused[spec.name]} {where}"
