@@ -50,6 +50,7 @@ STOP_GRACE = 3.0  # seconds between TERM and KILL
 ANSWER_TIMEOUT = 20.0  # a fixed script's whole exchange (start waits up to 5 s for the pid)
 LIST_LIMIT = 4 * MIB  # a job's record is < 5 KiB: room for ~800 jobs
 RETRY_DELAY = 1.0  # seconds between attempts to resume following while reconnecting
+MAX_RETRIES = 60  # failed attempts in a row before following gives up (~1 min and more)
 _COMMAND_LIMIT = 4 * KIB  # of a job's command, as listed (the host may hold a longer one)
 _INTERPRETERS = frozenset(
     {"python", "python3", "sh", "bash", "zsh", "node", "ruby", "perl", "uv", "deno", "bun"}
@@ -600,6 +601,7 @@ async def _stream(
     said: list[str] = []
     errors = LineReader(said.append)
     started = False
+    failures = 0
 
     def output(label: str, data: bytes) -> None:
         (reader if label == "stdout" else errors).feed(data)
@@ -610,8 +612,16 @@ async def _stream(
         argv += ["" if lines is None else str(lines), "1" if follow else "0"]
         try:
             status = await core.run(host, argv, output)
+            failures = 0
         except DevtuiError as e:
-            if not follow or core.host_state(host).state in (HostState.FAILED, HostState.IDLE):
+            # A link killed mid-command can also fail the next try on the dying connection
+            # (its sh check unanswered): try again while the session heals, a while at most.
+            failures += 1
+            if (
+                not follow
+                or failures > MAX_RETRIES
+                or core.host_state(host).state == HostState.FAILED
+            ):
                 raise
             started = started or bool(reader.inode)
             reader.drop_partial()

@@ -121,7 +121,10 @@ def job_host(
     cache = tmp_path / "cache"
     # A short path: a tmux socket path must fit in sun_path (108 bytes).
     tmux_dir = Path(tempfile.mkdtemp(prefix="dtj-"))
-    env = [f"XDG_CACHE_HOME={cache}", f"TMUX_TMPDIR={tmux_dir}"]
+    # HOME too: the login shell's startup files here (root's .bashrc) are not the host's.
+    remote_home = tmp_path / "remote-home"
+    remote_home.mkdir()
+    env = [f"HOME={remote_home}", f"XDG_CACHE_HOME={cache}", f"TMUX_TMPDIR={tmux_dir}"]
     with_tmux = request.param == "tmux"
     if not with_tmux:
         env.append(f"PATH={_path_without_tmux(tmp_path / 'bin')}")
@@ -266,7 +269,8 @@ async def test_list_json_and_table_from_a_fresh_devtui(job_host: JobHost) -> Non
         assert job_host.cli("jobs", "stop", "box", name).returncode == 0
 
 
-async def test_logs_last_lines_and_follow_until_the_end(job_host: JobHost) -> None:
+def test_logs_last_lines_and_follow_until_the_end(job_host: JobHost) -> None:
+    """On the main thread (not an async test): `logs -f` hooks Ctrl+C, as a real process."""
     script = "for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; sleep 1; echo last; exit 7"
     started = job_host.cli("jobs", "start", "box", "--name", "talk", "--", "sh", "-c", script)
     assert (started.returncode, started.stdout) == (0, "talk\n"), started.stderr
@@ -283,16 +287,20 @@ async def test_logs_last_lines_and_follow_until_the_end(job_host: JobHost) -> No
     # An ended job's name may be used again: its record is replaced.
     again = job_host.cli("jobs", "start", "box", "--name", "talk", "--", "echo", "second")
     assert again.returncode == 0, again.stderr
-    core = job_host.core()
-    try:
-        lines: list[str] = []
-        assert await follow_job(core, "box", "talk", lines.append) == 0
-        assert lines == ["second"]
-        shown: list[str] = []
-        await job_output(core, "box", "talk", shown.append, lines=0)
-        assert shown == []
-    finally:
-        await core.close()
+
+    async def check() -> None:
+        core = job_host.core()
+        try:
+            lines: list[str] = []
+            assert await follow_job(core, "box", "talk", lines.append) == 0
+            assert lines == ["second"]
+            shown: list[str] = []
+            await job_output(core, "box", "talk", shown.append, lines=0)
+            assert shown == []
+        finally:
+            await core.close()
+
+    asyncio.run(check())
 
 
 # -- attach ------------------------------------------------------------------------------------
@@ -337,7 +345,8 @@ def _attach_in_a_terminal(job_host: JobHost) -> None:
             capture_output=True,
             text=True,
             timeout=10,
-            env={**os.environ, "TMUX_TMPDIR": str(job_host.tmp_path)},
+            # The host's own short temp dir: a socket path must fit in 108 bytes.
+            env={**os.environ, "TMUX_TMPDIR": str(job_host.tmux_dir)},
         )
         return out.stdout
 
