@@ -35,7 +35,7 @@ from .events import (
     TunnelWaiting,
 )
 from .model import LOOPBACK, PERMIT_PUBLIC, Endpoint, TunnelSpec, is_public_address, permitted
-from .ports import busy_message, is_addr_in_use, open_listener
+from .ports import busy_message, free_port_near, is_addr_in_use, open_listener
 from .session import ConnectError, HostSession, HostState, backoff_delay
 from .socks import SocksError, SocksHandshake, SocksRequest
 from .visible_text import visible
@@ -789,9 +789,11 @@ async def _listen_problem(error: OSError, address: str, port: int) -> str:
     """One line saying why `address`:`port` cannot be listened on."""
     where = Endpoint(address, port)
     if getattr(error, "winerror", None) == 10013:
+        free = await asyncio.to_thread(free_port_near, port, address)
+        pick = f"port {free} is free" if free else "pick another port"
         return (
             f"{where} is reserved or blocked by Windows (see: netsh interface ipv4 "
-            "show excludedportrange protocol=tcp); pick another port"
+            f"show excludedportrange protocol=tcp); {pick}"
         )
     if is_addr_in_use(error):
         return await asyncio.to_thread(busy_message, address, port)

@@ -195,6 +195,8 @@ async def test_a_port_windows_reserved_is_named_as_such(monkeypatch: pytest.Monk
     session = HostSession(HostSpec("h", "h.example"), Settings(), NoPrompts(), bus)
     spec = TunnelSpec("t", "h", "local", Endpoint("127.0.0.1", 50000), Endpoint("127.0.0.1", 80))
     tunnel = tunnels.Tunnel(spec, session, bus)
-    with pytest.raises(tunnels.TunnelError, match="reserved or blocked by Windows"):
+    monkeypatch.setattr(tunnels, "free_port_near", lambda port, address: port + 1)
+    with pytest.raises(tunnels.TunnelError, match="reserved or blocked by Windows") as refused:
         await tunnel.start()
+    assert "port 50001 is free" in str(refused.value)  # the next free port, offered
     assert not tunnel.running  # the user can pick another port and start it again
