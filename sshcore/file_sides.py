@@ -29,6 +29,7 @@ from .visible_text import visible
 CHUNK = 256 * 1024  # bytes per read/write request
 WINDOW = 16  # requests in flight per file (SFTP); 4 MiB
 HASH_BLOCK = 1024 * 1024  # the block whose hash both sides compare before a resume
+EXEC_HASH_MIN = 8 * 1024 * 1024  # smaller files are read back to be hashed, not sha256sum'd
 KIND_FILE, KIND_DIR, KIND_LINK, KIND_OTHER = "file", "dir", "link", "other"
 _HASH_TIMEOUT = 3600.0  # a remote sha256sum of a very large file on a slow disk
 
@@ -165,6 +166,7 @@ class LocalSide:
                     f.write(data)
                     done += len(data)
                     written(done)
+                    await asyncio.sleep(0)  # buffered data never suspends: let a cancel in
         except OSError as e:
             raise DevtuiError(f"{visible(path)}: {e.strerror or e}") from None
 
@@ -323,7 +325,10 @@ class _SftpErrors:
             return
         if isinstance(exc, (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection)):
             raise LinkLost(str(exc)) from exc
-        if isinstance(exc, asyncssh.SFTPNoSpaceOnFilesystem):
+        # SFTP v3 has no "no space" status: servers send a failure with the reason text.
+        if isinstance(exc, asyncssh.SFTPNoSpaceOnFilesystem) or (
+            isinstance(exc, asyncssh.SFTPError) and "no space" in str(exc.reason).lower()
+        ):
             raise DevtuiError(f"{self.where}: no space left on the host") from None
         if isinstance(exc, asyncssh.SFTPError):
             raise DevtuiError(f"{self.where}: {visible(exc.reason or str(exc))}") from None
@@ -391,7 +396,7 @@ class SftpSide(_RemoteBase):
 
     async def read(self, path: str, offset: int, size: int) -> AsyncIterator[bytes]:
         with _sftp_errors(self.where(path)):
-            async with self.sftp.open(path, "rb") as f:
+            async with self.sftp.open(path, "rb", block_size=0) as f:
                 pending: collections.deque[tuple[int, asyncio.Task[bytes]]] = collections.deque()
                 next_at = offset
                 try:
@@ -414,7 +419,7 @@ class SftpSide(_RemoteBase):
     ) -> None:
         with _sftp_errors(self.where(path)):
             exists = offset > 0 and await self.stat(path) is not None
-            async with self.sftp.open(path, "r+b" if exists else "wb") as f:
+            async with self.sftp.open(path, "r+b" if exists else "wb", block_size=0) as f:
                 pending: collections.deque[tuple[int, asyncio.Task[int]]] = collections.deque()
                 at = offset
                 try:
@@ -442,16 +447,28 @@ class SftpSide(_RemoteBase):
 
     async def read_block(self, path: str, offset: int, length: int) -> bytes:
         with _sftp_errors(self.where(path)):
-            async with self.sftp.open(path, "rb") as f:
-                return await f.read(length, offset)
+            async with self.sftp.open(path, "rb", block_size=0) as f:
+                data = bytearray()
+                while len(data) < length:  # a server sends at most its own read limit
+                    more: bytes = await f.read(
+                        min(self.read_len, length - len(data)), offset + len(data)
+                    )
+                    if not more:
+                        break
+                    data += more
+                return bytes(data)
 
     async def sha256(self, path: str) -> str:
-        found = await self.exec_sha256(path)
-        if found is not None:
-            return found
-        digest = hashlib.sha256()  # no tool on the host: read it back
         info = await self.stat(path)
-        async for data in self.read(path, 0, info.size if info else 0):
+        size = info.size if info else 0
+        # A command costs a channel and the login shell's start (tens of ms, more with a
+        # heavy .bashrc); reading a small file back costs a round trip or two.
+        if size >= EXEC_HASH_MIN:
+            found = await self.exec_sha256(path)
+            if found is not None:
+                return found
+        digest = hashlib.sha256()  # small, or no tool on the host: read it back
+        async for data in self.read(path, 0, size):
             digest.update(data)
         return digest.hexdigest()
 

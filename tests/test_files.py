@@ -1,0 +1,294 @@
+"""`devtui cp` against a real OpenSSH sshd (and, for what sshd will not do on demand, an
+in-process asyncssh SFTP server that runs out of space or lies in its listings)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import pytest
+from cliutil import run_cli
+from coreutil import make_core, sshd_host, write_config
+from harness.asyncssh_server import AsyncsshServer
+
+from sshcore import files
+from sshcore.errors import UsageError
+from sshcore.files import PART_SUFFIX, CopyProgress, copy_files, parse_location
+
+MIB = 1024 * 1024
+BIG = 64 * MIB
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _random_file(path: Path, size: int) -> Path:
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def _cli(config: Path, *argv: str) -> Any:
+    return run_cli("--config", str(config), *argv)
+
+
+def _config(tmp_path: Path, sshd: Any) -> Path:
+    """A config with host `box` on `sshd`, its host key already known."""
+    key = Path(str(sshd.host_key_path) + ".pub").read_text().split()
+    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{sshd.port} {key[0]} {key[1]}\n")
+    return write_config(tmp_path / "config.toml", {"box": sshd_host(sshd)})
+
+
+# -- paths ---------------------------------------------------------------------------------------
+
+
+def test_paths_host_drive_and_local() -> None:
+    hosts = {"box", "gpu"}
+    assert parse_location("box:data/x", hosts).host == "box"
+    assert parse_location("box:", hosts).path == ""
+    assert parse_location(r"C:\Users\me\x", hosts).host is None  # a drive, never host "C"
+    assert parse_location("./box:x", hosts).host is None
+    assert parse_location("/tmp/a:b", hosts).host is None
+    assert parse_location("plain", hosts).host is None
+    with pytest.raises(UsageError, match="no saved host named 'nohost'"):
+        parse_location("nohost:x", hosts)
+
+
+# -- both directions, through the command line -------------------------------------------------
+
+
+def test_upload_and_download_carry_their_own_bytes(sshd, tmp_path: Path) -> None:
+    config = _config(tmp_path, sshd)
+    up_src = _random_file(tmp_path / "up.bin", 3 * MIB + 17)
+    remote_dir = tmp_path / "remote"
+    remote_dir.mkdir()
+    down_src = _random_file(remote_dir / "down.bin", 2 * MIB + 5)  # different bytes each way
+    os.chmod(up_src, 0o4751)  # setuid must not travel
+
+    up = _cli(config, "cp", "--json", str(up_src), f"box:{remote_dir}/")
+    assert up.returncode == 0, up.stderr
+    record = json.loads(up.stdout)
+    landed = remote_dir / "up.bin"
+    assert landed.read_bytes() == up_src.read_bytes()
+    assert record["sha256"] == _sha(up_src) and record["bytes"] == up_src.stat().st_size
+    assert record["resumed_from"] == 0 and record["target"] == f"box:{landed}"
+    assert landed.stat().st_mode & 0o7777 == 0o751
+
+    local_dir = tmp_path / "local"
+    local_dir.mkdir()
+    down = _cli(config, "cp", "--json", f"box:{down_src}", str(local_dir))
+    assert down.returncode == 0, down.stderr
+    assert (local_dir / "down.bin").read_bytes() == down_src.read_bytes()
+    assert json.loads(down.stdout)["sha256"] == _sha(down_src)
+    assert _sha(up_src) != _sha(down_src)
+    assert not list(tmp_path.rglob("*" + PART_SUFFIX))
+
+    again = _cli(config, "cp", str(up_src), f"box:{landed}")  # same content: no error
+    assert again.returncode == 0, again.stderr
+
+
+def test_recursive_copy_skips_symlinks_unless_L(sshd, tmp_path: Path) -> None:
+    config = _config(tmp_path, sshd)
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_text("alpha")
+    (tree / "sub" / "b.txt").write_text("beta")
+    (tree / "link").symlink_to(tree / "a.txt")
+    out = tmp_path / "out"
+    done = _cli(config, "cp", "-r", str(tree), f"box:{out}")
+    assert done.returncode == 0, done.stderr
+    assert (out / "a.txt").read_text() == "alpha" and (out / "sub" / "b.txt").read_text() == "beta"
+    assert not (out / "link").exists() and "skipped symlink" in done.stderr
+    out2 = tmp_path / "out2"
+    done = _cli(config, "cp", "-r", "-L", str(tree), f"box:{out2}")
+    assert done.returncode == 0, done.stderr
+    assert (out2 / "link").read_text() == "alpha" and not (out2 / "link").is_symlink()
+
+
+# -- resume after a cancel, heal after a cut -------------------------------------------------------
+
+
+async def _cancel_at_half(core: Any, src: str, dst: str) -> int:
+    """Start a copy, cancel its task once progress passes 50 %; the bytes it had done."""
+    seen: list[CopyProgress] = []
+    task: asyncio.Task[Any] | None = None
+
+    def progress(p: CopyProgress) -> None:
+        seen.append(p)
+        if p.file_done >= p.file_size // 2 and task is not None:
+            task.cancel()
+
+    task = asyncio.ensure_future(copy_files(core, [src], dst, on_progress=progress))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return seen[-1].file_done
+
+
+@pytest.mark.parametrize("direction", ["upload", "download"])
+@pytest.mark.parametrize("sftp", [True, False], ids=["sftp", "exec"])
+async def test_a_cancelled_copy_resumes_from_its_part_file(
+    sshd_factory, tmp_path: Path, direction: str, sftp: bool, monkeypatch
+) -> None:
+    monkeypatch.setattr(files, "_PROGRESS_EVERY", 0.0)  # see the 50 % mark however fast
+    sshd = sshd_factory([] if sftp else ["Subsystem none /bin/false"])
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+    src = _random_file(tmp_path / "src.bin", BIG)
+    target = tmp_path / "dst.bin"
+    args = (str(src), f"box:{target}") if direction == "upload" else (f"box:{src}", str(target))
+    notices: list[str] = []
+    try:
+        done = await _cancel_at_half(core, *args)
+        part = Path(str(target) + PART_SUFFIX)
+        assert not target.exists() and part.exists()  # the final name never holds a half
+        kept = part.stat().st_size
+        # SFTP counts bytes the server confirmed; exec counts bytes handed to the channel.
+        assert done >= BIG // 2 and BIG * 0.4 <= kept < BIG
+        (result,) = await copy_files(core, [args[0]], args[1], on_notice=notices.append)
+    finally:
+        await core.close()
+    assert target.read_bytes() == src.read_bytes()
+    assert result.sha256 == _sha(src)
+    assert result.resumed_from >= BIG * 0.4
+    assert done + result.sent <= BIG * 1.10  # re-sent at most 10 % of the file
+    assert not part.exists()
+    assert any("refuses SFTP" in n for n in notices) is not sftp
+
+
+async def test_a_part_file_that_does_not_match_starts_over(sshd, tmp_path: Path) -> None:
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+    src = _random_file(tmp_path / "src.bin", 12 * MIB)
+    target = tmp_path / "dst.bin"
+    Path(str(target) + PART_SUFFIX).write_bytes(os.urandom(8 * MIB))  # not this file's start
+    notices: list[str] = []
+    try:
+        (result,) = await copy_files(core, [str(src)], f"box:{target}", on_notice=notices.append)
+    finally:
+        await core.close()
+    assert result.resumed_from == 0 and target.read_bytes() == src.read_bytes()
+    assert any("does not match the source" in n for n in notices)
+
+
+@pytest.mark.parametrize("direction", ["upload", "download"])
+async def test_a_link_cut_mid_copy_heals_and_finishes(
+    sshd, tcp_proxy, tmp_path: Path, direction: str
+) -> None:
+    proxy = tcp_proxy("127.0.0.1", sshd.port)
+    core, _, _ = make_core(
+        tmp_path, {"box": sshd_host(sshd, port=proxy.port)}, reconnect_max_delay=1
+    )
+    src = _random_file(tmp_path / "src.bin", BIG)
+    target = tmp_path / "dst.bin"
+    args = (str(src), f"box:{target}") if direction == "upload" else (f"box:{src}", str(target))
+    loop = asyncio.get_running_loop()
+    cuts: list[int] = []
+    notices: list[str] = []
+
+    def progress(p: CopyProgress) -> None:
+        if not cuts and p.file_done >= p.file_size // 3:
+            cuts.append(p.file_done)
+            proxy.cut()
+            loop.call_later(0.5, proxy.restore)
+
+    try:
+        (result,) = await asyncio.wait_for(
+            copy_files(core, [args[0]], args[1], on_progress=progress, on_notice=notices.append),
+            90,
+        )
+    finally:
+        await core.close()
+    assert cuts, "the copy never reached a third"
+    assert any("link lost" in n for n in notices)
+    assert target.read_bytes() == src.read_bytes() and result.sha256 == _sha(src)
+    assert not Path(str(target) + PART_SUFFIX).exists()
+
+
+# -- bad input: one line, non-zero, nothing under the final name -------------------------------
+
+
+def _one_line(done: Any) -> str:
+    err = done.stderr.strip()
+    assert done.returncode != 0, done
+    assert err and "\n" not in err and "Traceback" not in err, err
+    return str(err)
+
+
+def test_bad_inputs_say_one_line(sshd, tmp_path: Path) -> None:
+    config = _config(tmp_path, sshd)
+    (tmp_path / "dir").mkdir()
+    src = _random_file(tmp_path / "f.bin", 1000)
+    there = tmp_path / "there.bin"
+    there.write_bytes(b"other content")
+
+    assert "no saved host named 'nohost'" in _one_line(_cli(config, "cp", str(src), "nohost:x"))
+    assert "no such file" in _one_line(_cli(config, "cp", str(tmp_path / "nope"), "box:"))
+    assert "is a directory (use -r)" in _one_line(_cli(config, "cp", str(tmp_path / "dir"), "box:"))
+    err = _one_line(_cli(config, "cp", str(src), f"box:{there}"))
+    assert "exists and differs; --force" in err
+    assert there.read_bytes() == b"other content"
+    assert "not a directory" in _one_line(_cli(config, "cp", str(src), str(src), f"box:{there}"))
+    assert "does not exist" in _one_line(_cli(config, "cp", str(src), f"box:{tmp_path}/no/x"))
+    forced = _cli(config, "cp", "--force", str(src), f"box:{there}")
+    assert forced.returncode == 0 and there.read_bytes() == src.read_bytes()
+
+
+class _TrickySftp(asyncssh.SFTPServer):
+    """An SFTP server that runs out of space after 1 MiB, and whose listing of `evil` holds
+    names that climb out (`..`, an absolute path, a separator)."""
+
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        async for name in super().scandir(path):
+            yield name
+        if path.rstrip(b"/").endswith(b"evil"):
+            attrs = asyncssh.SFTPAttrs(type=asyncssh.FILEXFER_TYPE_REGULAR, size=3)
+            for bad in (b"../escaped", b"/etc/escaped"):
+                yield asyncssh.SFTPName(bad, b"", attrs)
+
+    def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        if offset + len(data) > MIB:
+            raise asyncssh.SFTPNoSpaceOnFilesystem("No space left on device")
+        result = super().write(file_obj, offset, data)
+        assert isinstance(result, int)
+        return result
+
+
+class _TrickyServer(AsyncsshServer):
+    def _sftp(self, chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
+        return _TrickySftp(chan, chroot=str(self.home).encode())
+
+
+@pytest.fixture
+async def tricky(tmp_path: Path) -> AsyncIterator[tuple[_TrickyServer, Path]]:
+    async with _TrickyServer({"u": "unused"}, real_commands=True) as server:
+        host = {
+            "hostname": "127.0.0.1",
+            "port": server.port,
+            "user": "u",
+            "identity_file": str(server.client_key("u")),
+        }
+        (tmp_path / "known_hosts").write_text(server.known_hosts_line() + "\n")
+        yield server, write_config(tmp_path / "config.toml", {"box": host})
+
+
+async def test_no_space_on_the_far_side(tricky, tmp_path: Path) -> None:
+    server, config = tricky
+    src = _random_file(tmp_path / "big.bin", 3 * MIB)
+    done = await asyncio.to_thread(_cli, config, "cp", str(src), "box:big.bin")
+    assert "no space left on the host" in _one_line(done)
+    assert not (server.home / "big.bin").exists()
+
+
+async def test_a_hostile_listing_cannot_escape(tricky, tmp_path: Path) -> None:
+    server, config = tricky
+    (server.home / "evil").mkdir()
+    (server.home / "evil" / "fine.txt").write_text("fine")
+    out = tmp_path / "out"
+    done = await asyncio.to_thread(_cli, config, "cp", "-r", "box:evil", str(out))
+    assert "could leave the directory; refused" in _one_line(done)
+    assert not (tmp_path / "escaped").exists() and not Path("/etc/escaped").exists()
+    assert not any(p.name == "escaped" for p in tmp_path.rglob("*"))

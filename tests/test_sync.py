@@ -1,0 +1,163 @@
+"""`devtui sync` against a real OpenSSH sshd: add, change, delete, dry run, excludes,
+.gitignore, both directions, and a second sync that sends nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cliutil import run_cli
+from coreutil import make_core, sshd_host, write_config
+
+from sshcore.file_sync import sync_dirs
+
+
+def _config(tmp_path: Path, sshd: Any, extra: dict[str, Any] | None = None) -> Path:
+    key = Path(str(sshd.host_key_path) + ".pub").read_text().split()
+    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{sshd.port} {key[0]} {key[1]}\n")
+    return write_config(tmp_path / "config.toml", {"box": sshd_host(sshd)})
+
+
+def _sync(config: Path, *argv: str) -> Any:
+    done = run_cli("--config", str(config), "sync", "--json", *argv)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _changes(report: Any) -> set[tuple[str, str]]:
+    return {(c["action"], c["path"]) for c in report["changes"]}
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def _make(root: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def test_sync_adds_changes_deletes_and_a_second_run_sends_nothing(sshd, tmp_path: Path) -> None:
+    config = _config(tmp_path, sshd)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _make(src, {"a.txt": b"alpha", "sub/b.bin": os.urandom(70_000), "sub/deep/c": b"c"})
+    _make(dst, {"a.txt": b"old alpha!", "stale.txt": b"gone soon", "sub/old/x": b"x"})
+
+    dry = _sync(config, "--dry-run", "--delete", str(src), f"box:{dst}")
+    assert dry["dry_run"] and dry["sent"] == 0
+    assert _changes(dry) == {
+        ("change", "a.txt"),
+        ("add", "sub/b.bin"),
+        ("add", "sub/deep/"),
+        ("add", "sub/deep/c"),
+        ("delete", "stale.txt"),
+        ("delete", "sub/old/"),
+        ("delete", "sub/old/x"),
+    }
+    sizes = {c["path"]: c["bytes"] for c in dry["changes"]}
+    assert sizes["sub/b.bin"] == 70_000 and sizes["stale.txt"] == len(b"gone soon")
+    assert (dst / "a.txt").read_bytes() == b"old alpha!" and (dst / "stale.txt").exists()
+
+    done = _sync(config, "--delete", str(src), f"box:{dst}")
+    assert _changes(done) == _changes(dry)
+    assert _tree(dst) == _tree(src)
+    assert (dst / "sub" / "b.bin").stat().st_mtime == int((src / "sub" / "b.bin").stat().st_mtime)
+
+    again = _sync(config, "--delete", str(src), f"box:{dst}")
+    assert again["changes"] == [] and again["sent"] == 0
+
+    # Only the mtime moved: the hashes match, so nothing is sent, the mtime is set.
+    os.utime(src / "a.txt", (1_600_000_000, 1_600_000_000))
+    touched = _sync(config, str(src), f"box:{dst}")
+    assert _changes(touched) == {("touch", "a.txt")} and touched["sent"] == 0
+    assert (dst / "a.txt").stat().st_mtime == 1_600_000_000
+    # Same size and a new mtime, different bytes: sent.
+    (src / "a.txt").write_bytes(b"ALPHA")
+    changed = _sync(config, str(src), f"box:{dst}")
+    assert _changes(changed) == {("change", "a.txt")} and (dst / "a.txt").read_bytes() == b"ALPHA"
+
+
+def test_excludes_and_gitignore_on_both_sides(sshd, tmp_path: Path) -> None:
+    config = _config(tmp_path, sshd)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _make(
+        src,
+        {
+            ".gitignore": b"*.log\nbuild/\n",
+            "keep.py": b"print(1)",
+            "run.log": b"log",
+            "build/out.o": b"o",
+            "data/big.ckpt": b"ckpt",
+            "data/small.txt": b"s",
+        },
+    )
+    _make(dst, {"old.log": b"excluded there too: --delete keeps it"})
+    done = _sync(config, "--delete", "--exclude", "*.ckpt", str(src), f"box:{dst}")
+    assert set(_tree(dst)) == {".gitignore", "keep.py", "data/small.txt", "old.log"}
+    assert ("delete", "old.log") not in _changes(done)
+
+    dst2 = tmp_path / "dst2"
+    _sync(config, "--no-gitignore", str(src), f"box:{dst2}")
+    assert "run.log" in _tree(dst2) and "build/out.o" in _tree(dst2)
+
+
+def test_sync_down_from_the_host(sshd, tmp_path: Path) -> None:
+    config = _config(tmp_path, sshd)
+    remote, local = tmp_path / "remote", tmp_path / "local"
+    _make(remote, {"r1": os.urandom(5000), "d/r2": b"two"})
+    _make(local, {"extra": b"not on the host"})
+    done = _sync(config, "--delete", f"box:{remote}", str(local))
+    assert _changes(done) == {("add", "r1"), ("add", "d/"), ("add", "d/r2"), ("delete", "extra")}
+    assert _tree(local) == _tree(remote)
+    assert _sync(config, "--delete", f"box:{remote}", str(local))["changes"] == []
+
+
+async def test_sync_lists_over_sftp_where_the_host_refuses_it(sshd_factory, tmp_path) -> None:
+    sshd = sshd_factory(["Subsystem none /bin/false"])
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _make(src, {"a": b"a", "s/b": b"bb"})
+    notices: list[str] = []
+    try:
+        first = await sync_dirs(core, str(src), f"box:{dst}", on_notice=notices.append)
+        second = await sync_dirs(core, str(src), f"box:{dst}", on_notice=notices.append)
+    finally:
+        await core.close()
+    assert {c.path for c in first.changes} == {"a", "s/", "s/b"} and second.changes == []
+    assert _tree(dst) == _tree(src)
+    assert any("refuses SFTP" in n for n in notices)
+
+
+def test_sync_bad_input(sshd, tmp_path: Path) -> None:
+    config = _config(tmp_path, sshd)
+    (tmp_path / "f").write_text("file")
+    for argv, words in [
+        (["nohost:x", str(tmp_path)], "no saved host"),
+        ([str(tmp_path / "missing"), "box:x"], "not a directory"),
+        ([str(tmp_path / "f"), "box:x"], "not a directory"),
+        ([str(tmp_path), str(tmp_path / "y")], "one local directory and one HOST:DIR"),
+    ]:
+        done = run_cli("--config", str(config), "sync", *argv)
+        assert done.returncode != 0 and words in done.stderr, done.stderr
+        assert done.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("count", [300])
+def test_an_unchanged_tree_is_one_listing(sshd, tmp_path: Path, count: int) -> None:
+    config = _config(tmp_path, sshd)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _make(src, {f"d{i % 10}/f{i}": str(i).encode() for i in range(count)})
+    _sync(config, str(src), f"box:{dst}")
+    log_before = sshd.log_path.read_text().count("Starting session: command")
+    assert _sync(config, str(src), f"box:{dst}")["changes"] == []
+    commands = sshd.log_path.read_text().count("Starting session: command") - log_before
+    assert commands <= 3  # the POSIX check and one find, not a command per file
