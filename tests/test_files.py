@@ -18,7 +18,7 @@ from coreutil import make_core, sshd_host, write_config
 from harness.asyncssh_server import AsyncsshServer
 
 from sshcore import files
-from sshcore.errors import UsageError
+from sshcore.errors import DevtuiError, UsageError
 from sshcore.files import PART_SUFFIX, CopyProgress, copy_files, parse_location
 
 MIB = 1024 * 1024
@@ -292,3 +292,23 @@ async def test_a_hostile_listing_cannot_escape(tricky, tmp_path: Path) -> None:
     assert "could leave the directory; refused" in _one_line(done)
     assert not (tmp_path / "escaped").exists() and not Path("/etc/escaped").exists()
     assert not any(p.name == "escaped" for p in tmp_path.rglob("*"))
+
+
+async def test_verify_catches_a_damaged_part_file(sshd, tmp_path: Path) -> None:
+    """A part file whose last block matches but whose start is damaged resumes, fails the
+    SHA-256 check, is removed, and the target is never written; a rerun then succeeds."""
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+    src = _random_file(tmp_path / "src.bin", 12 * MIB)
+    target = tmp_path / "dst.bin"
+    damaged = bytearray(src.read_bytes()[: 10 * MIB])
+    damaged[100] ^= 0xFF
+    part = Path(str(target) + PART_SUFFIX)
+    part.write_bytes(bytes(damaged))
+    try:
+        with pytest.raises(DevtuiError, match="SHA-256 differs"):
+            await copy_files(core, [f"box:{src}"], str(target))
+        assert not target.exists() and not part.exists()
+        (result,) = await copy_files(core, [f"box:{src}"], str(target))
+    finally:
+        await core.close()
+    assert result.resumed_from == 0 and target.read_bytes() == src.read_bytes()
