@@ -222,15 +222,23 @@ def test_bindings_help_and_palette_come_from_one_registry() -> None:
 
 def test_each_item_command_of_the_palette_is_one_registry_entry_with_its_method() -> None:
     from tui import registry
+    from tui.actions.file_actions import FileActions
     from tui.actions.host_actions import HostActions
+    from tui.actions.job_actions import JobActions
     from tui.actions.key_actions import KeyActions
     from tui.actions.tunnel_actions import TunnelActions
 
     ids = {a.id for a in registry.ACTIONS}
-    owners = {"host": HostActions, "tunnel": TunnelActions, "key": KeyActions}
+    owners = {
+        "host_actions": HostActions,
+        "tunnel_actions": TunnelActions,
+        "key_actions": KeyActions,
+        "job_actions": JobActions,
+        "file_actions": FileActions,
+    }
     for command in registry.ITEM_COMMANDS:
-        assert hasattr(owners[command.each], command.method), command
-        assert command.id in ids or command.id == "hosts.forget_key", command
+        assert hasattr(owners[command.owner], command.method), command
+        assert command.id in ids or command.id in ("hosts.forget_key", "jobs.stop", "jobs.show")
         assert "{name}" in command.title, command
 
 

@@ -27,7 +27,10 @@ from textual.worker import Worker, WorkerState
 from sshcore.api import Config, ConfigError, DevtuiError, TunnelSpec, display_path, visible
 
 from . import gc_policy, registry
+from .actions.file_actions import FileActions
 from .actions.host_actions import HostActions
+from .actions.job_actions import POLL_INTERVAL as JOBS_POLL
+from .actions.job_actions import JobActions
 from .actions.key_actions import KeyActions
 from .actions.log_actions import LogActions
 from .actions.tunnel_actions import TunnelActions
@@ -98,6 +101,8 @@ class DevTuiApp(App[int]):
         self.tunnel_actions = TunnelActions(self)
         self.key_actions = KeyActions(self)
         self.log_actions = LogActions(self)
+        self.job_actions = JobActions(self)
+        self.file_actions = FileActions(self)
         self.prompts = TuiPrompts(self)
         self._pending: deque[Event] = deque(maxlen=PENDING_MAX)
         self._received = 0  # events queued since the last flush (some may have been dropped)
@@ -172,6 +177,7 @@ class DevTuiApp(App[int]):
         self.core_ready.set()
         self.set_interval(FLUSH_INTERVAL, self._flush_events)
         self.set_interval(1.0, self._tick)
+        self.set_interval(JOBS_POLL, self.job_actions.poll)
         if self.watch_config:
             self.set_interval(CONFIG_POLL, self._poll_config)
         self.log_line("info", f"config {display_path(self.config.path)}")
@@ -269,6 +275,7 @@ class DevTuiApp(App[int]):
         from sshcore.api import (
             AuthFailed,
             DiscoveryUnsupported,
+            HostConnected,
             HostFailed,
             HostKeyLearned,
             HostKeyRejected,
@@ -301,6 +308,9 @@ class DevTuiApp(App[int]):
             for e in batch
             if isinstance(e, HostFailed | HostKeyRejected | AuthFailed | TunnelFailed)
         ]
+        for event in batch:
+            if isinstance(event, HostConnected) and event.host in self.config.hosts:
+                self.job_actions.look(event.host)  # its jobs: counted, followed
         for problem in problems[:3]:
             self.notify(problem.message(), severity="error", timeout=8)
         if len(problems) > 3:

@@ -50,26 +50,30 @@ def dashboard_commands(app: DevTuiApp) -> Iterator[SystemCommand]:
             act.palette_help or act.tooltip,
             _safe(app, _run_later(app, target, act.action)),
         )
-    for each, name, item, verb, detail in _items(app):
-        actions = getattr(app, f"{each}_actions")
+    for each, name, item, verb, detail, host in _items(app):
         for command in registry.item_commands(each):
+            words = {"name": name, "verb": verb, "detail": detail, "host": host}
             yield _command(
                 app,
-                command.title.format(name=name, verb=verb, detail=detail),
-                command.help.format(name=name, verb=verb, detail=detail),
-                functools.partial(getattr(actions, command.method), item),
+                command.title.format(**words),
+                command.help.format(**words),
+                functools.partial(getattr(getattr(app, command.owner), command.method), item),
             )
 
 
-def _items(app: DevTuiApp) -> Iterator[tuple[str, str, Any, str, str]]:
-    """(kind, name, what the actions take, verb, detail) for every host, tunnel and key."""
+def _items(app: DevTuiApp) -> Iterator[tuple[str, str, Any, str, str, str]]:
+    """(kind, name, what the actions take, verb, detail, host) for every host, tunnel, key
+    and running job."""
     for name, host in app.config.hosts.items():
         live = app.host_status(name)
         connected = live is not None and live.state.value == "connected"
-        yield "host", name, name, "disconnect" if connected else "connect", host.destination
+        verb = "disconnect" if connected else "connect"
+        yield "host", name, name, verb, host.destination, name
     running = set(app.running_tunnels())
     for name, tunnel in app.config.tunnels.items():
         verb = "stop" if name in running else "start"
-        yield "tunnel", name, name, verb, tunnel.describe()
+        yield "tunnel", name, name, verb, tunnel.describe(), tunnel.host
     for info in app.keys_pane.keys:
-        yield "key", info.name, info, "", info.fingerprint or ""
+        yield "key", info.name, info, "", info.fingerprint or "", ""
+    for job in app.job_actions.all_running():
+        yield "job", job.name, (job.host, job.name), "", job.command, job.host

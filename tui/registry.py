@@ -113,6 +113,22 @@ ACTIONS: tuple[Act, ...] = (
         palette_help="The hosts VS Code and ssh know",
     ),
     Act("hosts.export", "x", "export", "Export", tooltip="Write to ~/.ssh/config"),
+    Act(
+        "hosts.job",
+        "j",
+        "start_job",
+        "Job",
+        tooltip="Start a command that outlives the link",
+    ),
+    Act("hosts.upload", "u", "upload", "Upload", tooltip="Copy files to the host", footer=False),
+    Act(
+        "hosts.download",
+        "D",
+        "download",
+        "Download",
+        tooltip="Copy files from the host",
+        footer=False,
+    ),
     Act("hosts.filter", "slash", "filter", "Filter", footer=False),
     # 2 Tunnels
     Act("tunnels.toggle", "space", "start_stop", "Start/stop"),
@@ -175,10 +191,16 @@ class ItemCommand:
     key_actions with the item."""
 
     id: str  # the action it is the palette form of
-    each: str  # "host", "tunnel" or "key"
+    each: str  # "host", "tunnel", "key" or "job"
     title: str
     help: str
     method: str
+    actions: str = ""  # the app's attribute holding `method`; "" means EACH_actions
+
+    @property
+    def owner(self) -> str:
+        """The app attribute whose `method` runs the command ("host_actions" ...)."""
+        return self.actions or f"{self.each}_actions"
 
 
 ITEM_COMMANDS: tuple[ItemCommand, ...] = (
@@ -212,6 +234,30 @@ ITEM_COMMANDS: tuple[ItemCommand, ...] = (
         "Only after the machine was rebuilt",
         "forget_host_key",
     ),
+    ItemCommand(
+        "hosts.job",
+        "host",
+        "Jobs: start a job on {name}",
+        "Keeps running offline",
+        "start_job_form",
+        "job_actions",
+    ),
+    ItemCommand(
+        "hosts.upload",
+        "host",
+        "Files: upload to {name}",
+        "Resumes after a drop; checked by SHA-256",
+        "upload",
+        "file_actions",
+    ),
+    ItemCommand(
+        "hosts.download",
+        "host",
+        "Files: download from {name}",
+        "Resumes after a drop; checked by SHA-256",
+        "download",
+        "file_actions",
+    ),
     ItemCommand("tunnels.toggle", "tunnel", "Tunnels: {verb} {name}", "{detail}", "toggle_tunnel"),
     ItemCommand(
         "tunnels.restart", "tunnel", "Tunnels: restart {name}", "{detail}", "restart_tunnel"
@@ -228,6 +274,10 @@ ITEM_COMMANDS: tuple[ItemCommand, ...] = (
     ),
     ItemCommand("tunnels.edit", "tunnel", "Tunnels: edit {name}", "{detail}", "edit_tunnel"),
     ItemCommand("tunnels.delete", "tunnel", "Tunnels: delete {name}", "{detail}", "delete_tunnel"),
+    ItemCommand("jobs.stop", "job", "Jobs: stop {name}", "on {host}: {detail}", "stop_job"),
+    ItemCommand(
+        "jobs.show", "job", "Jobs: show the output of {name}", "on {host}: {detail}", "show_output"
+    ),
     ItemCommand(
         "keys.copy", "key", "Keys: copy the public key {name}", "{detail}", "copy_public_key"
     ),

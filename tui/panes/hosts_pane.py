@@ -50,7 +50,9 @@ class HostsPane(FilterablePane):
         state = status.state.value
         detail = ""
         if state == "connected":
-            bits = [status.auth_method or ""]
+            jobs = len(app.job_actions.running(name))
+            bits = [f"{jobs} job{'s' if jobs != 1 else ''}" if jobs else ""]
+            bits.append(status.auth_method or "")
             if status.connect_ms is not None:
                 bits.append(f"{status.connect_ms:.0f} ms")
             rtt = app.live.round_trip.get(name)
@@ -163,3 +165,18 @@ class HostsPane(FilterablePane):
     def action_export(self) -> None:
         if name := self.selected_key():
             self.dashboard.host_actions.export_host(name)
+
+    @guard
+    def action_start_job(self) -> None:
+        if name := self.selected_key():
+            self.dashboard.job_actions.start_job_form(name)
+
+    @guard
+    def action_upload(self) -> None:
+        if name := self.selected_key():
+            self.dashboard.file_actions.upload(name)
+
+    @guard
+    def action_download(self) -> None:
+        if name := self.selected_key():
+            self.dashboard.file_actions.download(name)

@@ -505,3 +505,113 @@ class LogSourceScreen(FormScreen):
     def result(self) -> object:
         host = self.query_one("#host", Select).value
         return str(host), self.query_one("#source", Input).value.strip()
+
+
+class JobFormScreen(FormScreen):
+    """`j` on a host: start a command there that outlives the link (a remote job)."""
+
+    def __init__(self, host: str, taken: set[str]) -> None:
+        super().__init__()
+        self.host = host
+        self.taken = taken
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -wide") as box:
+            box.border_title = plain(f"Start a job on {self.host}")
+            yield from _field(
+                "Command", Input(placeholder="python train.py --epochs 10", id="command")
+            )
+            yield from _field("Name", Input(placeholder="(from the command)", id="name"))
+            yield Label(
+                "In tmux there (or setsid): it outlives the link. Output: Logs (4).",
+                classes="hint",
+            )
+            yield Static("", id="problems")
+            yield Label("[b]enter[/] start   [b]esc[/] cancel", classes="keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#command").focus()
+
+    def problems(self) -> list[str]:
+        from sshcore.api import job_name_problem
+
+        command = self.query_one("#command", Input).value.strip()
+        name = self.query_one("#name", Input).value.strip()
+        if not command:
+            return ["Command: the command line to run (your login shell there reads it)"]
+        if problem := text_problem(command):
+            return [f"Command: {problem}"]
+        if name and (problem := job_name_problem(name)):
+            return [f"Name: {problem}"]
+        return []
+
+    def result(self) -> object:
+        name = self.query_one("#name", Input).value.strip()
+        return self.host, self.query_one("#command", Input).value.strip(), name or None
+
+
+class CopyFormScreen(FormScreen):
+    """Upload to a host, or download from it: two paths, copied in the background."""
+
+    def __init__(self, host: str, upload: bool) -> None:
+        super().__init__()
+        self.host = host
+        self.upload = upload
+
+    def compose(self) -> ComposeResult:
+        here, there = "on this machine", f"on {self.host}"
+        title = f"Upload to {self.host}" if self.upload else f"Download from {self.host}"
+        with Vertical(classes="dialog -wide") as box:
+            box.border_title = plain(title)
+            yield from _field(
+                "From",
+                Input(placeholder=f"a file or folder {here if self.upload else there}", id="src"),
+            )
+            yield from _field(
+                "To",
+                Input(
+                    value="~/" if self.upload else "",
+                    placeholder=f"a folder {there if self.upload else here}",
+                    id="dst",
+                ),
+            )
+            yield Label(
+                "Resumes after a drop; SHA-256 checked; esc stops it.",
+                classes="hint",
+            )
+            yield Static("", id="problems")
+            yield Label("[b]enter[/] copy   [b]esc[/] cancel", classes="keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#src").focus()
+
+    def _local(self) -> str:
+        return self.query_one("#src" if self.upload else "#dst", Input).value.strip()
+
+    def _remote(self) -> str:
+        return self.query_one("#dst" if self.upload else "#src", Input).value.strip()
+
+    def problems(self) -> list[str]:
+        import os
+
+        local, remote = self._local(), self._remote()
+        here = "From" if self.upload else "To"
+        there = "To" if self.upload else "From"
+        if not self.query_one("#src", Input).value.strip():
+            return ["From: what to copy"]
+        for label, value in ((here, local), (there, remote)):
+            if value and (problem := text_problem(value)):
+                return [f"{label}: {problem}"]
+        if self.upload and not os.path.exists(os.path.expanduser(local)):
+            return [f"From: {local} does not exist here"]
+        if not self.upload and local and not os.path.isdir(os.path.expanduser(local)):
+            return [f"To: {local} is not a folder here"]
+        return []
+
+    def result(self) -> object:
+        """(sources, destination) as `devtui cp` takes them."""
+        import os
+
+        local = os.path.expanduser(self._local() or ".")
+        remote = f"{self.host}:{self._remote()}"
+        return ([local], remote) if self.upload else ([remote], local)
