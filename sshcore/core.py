@@ -309,6 +309,8 @@ class Core:
         result = await run_bounded(
             conn, POSIX_PROBE, limit=PROBE_LIMIT, timeout=PROBE_TIMEOUT, what="the POSIX sh check"
         )
+        if result.exit_status is None:  # the channel ended with no status: no verdict
+            raise DevtuiError(f"{name}: the POSIX sh check got no answer (the link dropped?)")
         posix = result.exit_status == 0 and result.stdout == POSIX_ANSWER
         self._posix[name] = (conn, posix)
         return posix
