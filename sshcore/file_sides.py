@@ -15,7 +15,7 @@ import os
 import posixpath
 import stat as statmod
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,6 +81,7 @@ class Side(Protocol):
     async def remove(self, path: str) -> None: ...
     async def mkdir(self, path: str) -> None: ...
     async def set_mtime(self, path: str, mtime: int) -> None: ...
+    async def is_posix(self) -> bool: ...
 
 
 def check_name(name: str, where: str) -> str:
@@ -206,6 +207,9 @@ class LocalSide:
     async def set_mtime(self, path: str, mtime: int) -> None:
         os.utime(path, (mtime, mtime))
 
+    async def is_posix(self) -> bool:
+        return os.name == "posix"
+
 
 def local_info(st: os.stat_result) -> Info:
     if statmod.S_ISLNK(st.st_mode):
@@ -229,7 +233,9 @@ def _file_sha256(path: str) -> str:
 
 # -- a host ------------------------------------------------------------------------------------
 
-_SHA256_SCRIPT = """if command -v sha256sum >/dev/null 2>&1; then sha256sum < "$1"
+# openssl first: it uses the CPU's SHA instructions (4x coreutils' sha256sum here).
+_SHA256_SCRIPT = """if command -v openssl >/dev/null 2>&1 && openssl dgst -sha256 -r < "$1"; then :
+elif command -v sha256sum >/dev/null 2>&1; then sha256sum < "$1"
 elif command -v shasum >/dev/null 2>&1; then shasum -a 256 < "$1"
 else exit 99; fi"""
 _NO_HASH_TOOL = 99
@@ -240,11 +246,21 @@ class _RemoteBase:
 
     remote = True
 
-    def __init__(self, host: str, conn: asyncssh.SSHClientConnection, posix: bool) -> None:
+    def __init__(
+        self, host: str, conn: asyncssh.SSHClientConnection, posix: Callable[[], Awaitable[bool]]
+    ) -> None:
         self.host = host
         self.conn = conn
-        self.posix = posix
+        self._posix_check = posix
+        self._posix: asyncio.Future[bool] | None = None
         self.label = f"{host}:"
+
+    async def is_posix(self) -> bool:
+        """Whether the host has a POSIX sh: asked when first needed (a copy over SFTP
+        without a hash never needs it, and asking costs a command); one question at a time."""
+        if self._posix is None or (self._posix.done() and self._posix.exception()):
+            self._posix = asyncio.ensure_future(self._posix_check())
+        return await asyncio.shield(self._posix)
 
     def join(self, parent: str, name: str) -> str:
         return posixpath.join(parent, name)
@@ -260,7 +276,7 @@ class _RemoteBase:
 
     async def exec_sha256(self, path: str) -> str | None:
         """The file's SHA-256 by sha256sum/shasum on the host; None when it has neither."""
-        if not self.posix:
+        if not await self.is_posix():
             return None
         result = await bounded(
             self.conn, sh_script(_SHA256_SCRIPT, path), 4096, _HASH_TIMEOUT, "sha256sum"
@@ -347,7 +363,7 @@ class SftpSide(_RemoteBase):
         self,
         host: str,
         conn: asyncssh.SSHClientConnection,
-        posix: bool,
+        posix: Callable[[], Awaitable[bool]],
         sftp: asyncssh.SFTPClient,
     ) -> None:
         super().__init__(host, conn, posix)
@@ -682,7 +698,7 @@ def _parse_info(words: list[str], where: str) -> Info:
 async def open_remote(
     host: str,
     conn: asyncssh.SSHClientConnection,
-    posix: bool,
+    posix: Callable[[], Awaitable[bool]],
     on_refused: Callable[[], None],
 ) -> SftpSide | ExecSide:
     """The host's side: SFTP, or exec channels (said through `on_refused`) where the server
@@ -693,7 +709,7 @@ async def open_remote(
         # A refused "sftp" subsystem request, on a connection that is otherwise alive.
         if conn.is_closed():
             raise LinkLost(str(e)) from e
-        if not posix:
+        if not await posix():
             raise DevtuiError(
                 f"{host} refuses SFTP and has no POSIX sh for the cat/dd fallback: "
                 "cannot copy files there"

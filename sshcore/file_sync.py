@@ -132,15 +132,32 @@ async def _local_tree(root: str) -> Tree:
 
 
 async def _remote_tree(side: Side, root: str) -> Tree:
-    if isinstance(side, (SftpSide, ExecSide)) and side.posix:
-        result = await bounded(
-            side.conn, sh_script(_FIND_SCRIPT, root), 1 << 30, 600.0, "listing the directory"
+    if isinstance(side, (SftpSide, ExecSide)):
+        # The listing starts beside the POSIX check, not after it: each command pays the
+        # login shell's start, and that was half the time of an unchanged sync. On a host
+        # without sh the command only fails (`exec` is no cmd.exe or PowerShell command),
+        # and its answer is not read.
+        listing = asyncio.ensure_future(
+            bounded(side.conn, sh_script(_FIND_SCRIPT, root), 1 << 30, 600.0, "the listing")
         )
+        try:
+            posix = await side.is_posix()
+        except BaseException:
+            listing.cancel()
+            raise
+        if not posix:
+            listing.cancel()
+            return await _walk_tree(side, root)
+        result = await listing
         if result.exit_status == 0:
             return _parse_find(result.stdout, f"{side.host}:{root}")
         if result.exit_status != _NO_PRINTF:
             err = result.stderr.decode(errors="replace").strip()
             raise DevtuiError(f"{side.host}:{visible(root)}: cannot list it: {visible(err)}")
+    return await _walk_tree(side, root)
+
+
+async def _walk_tree(side: Side, root: str) -> Tree:
     tree: Tree = {}
 
     async def walk(path: str, prefix: str) -> None:

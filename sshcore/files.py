@@ -15,10 +15,12 @@ a slash or backslash is a local path, and `NAME:...` with NAME not saved is refu
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -153,8 +155,12 @@ class Endpoint:
             assert self.host is not None
             conn = await self.core.connection(self.host)
             self._conn = conn
-            posix = await self.core.is_posix(self.host, conn)
-            self._side = await open_remote(self.host, conn, posix, self._refused)
+            host = self.host
+
+            async def posix() -> bool:
+                return await self.core.is_posix(host, conn)
+
+            self._side = await open_remote(host, conn, posix, self._refused)
         return self._side
 
     def _refused(self) -> None:
@@ -348,10 +354,17 @@ async def copy_one(
                 first = False
             else:
                 offset = await _resume_point(src, spath, dst, part, info.size, notice)
-            # Hash the source while the bytes go: a host's sha256sum runs beside the transfer.
-            src_hash = asyncio.ensure_future(src.sha256(spath)) if verify else None
+            # The local side is hashed as its bytes pass (no second read); a host's source is
+            # hashed by its own tool beside the transfer, a host's target after it.
+            stream = _StreamHash() if verify and not (src.remote and dst.remote) else None
+            if stream is not None and offset:
+                stream.feed_file(spath if not src.remote else part, offset)
+            src_hash = asyncio.ensure_future(src.sha256(spath)) if verify and src.remote else None
+            # The target's hash command needs the POSIX check: ask it now, beside the transfer.
+            warm = asyncio.ensure_future(dst.is_posix()) if verify and dst.remote else None
             try:
                 await _transfer(
+                    stream,
                     src,
                     spath,
                     dst,
@@ -366,9 +379,10 @@ async def copy_one(
                 )
                 sent += info.size - offset
                 digest = None
-                if src_hash is not None:
-                    theirs = await dst.sha256(part)
-                    digest = await src_hash
+                if verify:
+                    passed = await stream.hexdigest() if stream is not None else None
+                    digest = passed if src_hash is None else await src_hash
+                    theirs = passed if src.remote and passed else await dst.sha256(part)
                     if digest != theirs:
                         await dst.remove(part)
                         raise DevtuiError(
@@ -376,8 +390,11 @@ async def copy_one(
                             "copy (the source changed?); removed the part file, nothing replaced"
                         )
             finally:
-                if src_hash is not None and not src_hash.done():
-                    src_hash.cancel()
+                for job in (src_hash, warm):
+                    if job is not None and not job.done():
+                        job.cancel()
+                if stream is not None:
+                    stream.close()
             await dst.finish(part, target, info)
             meter.done_before += info.size
             meter.report(shown_src, shown_dst, index, info.size, info.size, resumed_from, True)
@@ -400,6 +417,7 @@ async def copy_one(
 
 
 async def _transfer(
+    stream: _StreamHash | None,
     src: Side,
     spath: str,
     dst: Side,
@@ -420,11 +438,60 @@ async def _transfer(
         last = done
         meter.report(shown_src, shown_dst, index, done, size, resumed, False)
 
-    chunks: AsyncIterator[bytes] = src.read(spath, offset, size)
+    chunks = src.read(spath, offset, size)
+
+    async def tapped() -> AsyncGenerator[bytes, None]:
+        async for data in chunks:
+            if stream is not None:
+                await stream.feed(data)
+            yield data
+
+    flow = tapped()
     try:
-        await dst.write(part, offset, chunks, written)
+        await dst.write(part, offset, flow, written)
     finally:
+        await flow.aclose()
         await chunks.aclose()  # type: ignore[attr-defined]
+
+
+class _StreamHash:
+    """SHA-256 of the bytes as they pass, in a thread of its own (hashlib lets go of the
+    GIL), so the event loop keeps moving data meanwhile. Work is done in order of arrival."""
+
+    _QUEUED = 32  # chunks waiting at most (8 MiB): a slow hash slows the copy, not memory
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="devtui-sha256")
+        self._queued: collections.deque[Future[None]] = collections.deque()
+
+    def feed_file(self, path: str, end: int) -> None:
+        """The first `end` bytes of a local file (a resumed copy's prefix)."""
+
+        def read() -> None:
+            with open(path, "rb") as f:
+                left = end
+                while left > 0 and (data := f.read(min(left, 1 << 20))):
+                    self._digest.update(data)
+                    left -= len(data)
+
+        self._queued.append(self._pool.submit(read))
+
+    async def feed(self, data: bytes) -> None:
+        self._queued.append(self._pool.submit(self._digest.update, data))
+        while self._queued and self._queued[0].done():
+            self._queued.popleft().result()
+        if len(self._queued) > self._QUEUED:
+            await asyncio.wrap_future(self._queued.popleft())
+
+    async def hexdigest(self) -> str:
+        for job in self._queued:
+            await asyncio.wrap_future(job)
+        self._queued.clear()
+        return await asyncio.wrap_future(self._pool.submit(self._digest.hexdigest))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 # -- many files --------------------------------------------------------------------------------

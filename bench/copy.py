@@ -1,0 +1,190 @@
+"""Benchmark: `devtui cp` against OpenSSH's `scp`, and `devtui sync` of an unchanged tree
+against `rsync -a --dry-run -e ssh`, through one real sshd on 127.0.0.1.
+
+    .venv/bin/python bench/copy.py                    # 512 MiB, 5 repeats, 10,000 files
+    .venv/bin/python bench/copy.py --quick            # 64 MiB, 2 repeats, 1,000 files
+
+Both tools run as whole commands (a process, its login, the copy), the way a user runs them.
+The sshd offers aes128-gcm@openssh.com only, so both use the same cipher. Runs alternate
+(scp first on odd repeats, devtui first on even ones); numbers are medians. `devtui cp`
+verifies (SHA-256 of both sides) unless --no-verify is in its variant's name. rsync is
+installed with apt-get when missing (for this bench only). Every process started here is
+ended by PID (subprocess.run waits for each); the sshd stops with its `with` block.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is copy.py: with its folder first on the path, `import copy` (dataclasses,
+# argparse) would find it instead of the standard library's.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from coreutil import write_config  # noqa: E402
+
+from tests.harness.sshd import Sshd  # noqa: E402
+
+MIB = 1024 * 1024
+CIPHER = "aes128-gcm@openssh.com"
+DEVTUI = [sys.executable, "-m", "tui"]
+
+
+def run(argv: list[str], env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"bench: {argv[:4]}... failed:\n{done.stderr}")
+    return seconds
+
+
+def ensure_rsync() -> None:
+    if shutil.which("rsync"):
+        return
+    print("  installing rsync (apt-get, for this bench only)", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "install", "-y", "-qq", "rsync"], check=True, env=env)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=512, help="MiB (512)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--files", type=int, default=10_000, help="files in the sync tree")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--dir",
+        default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+        help="where the files go (/dev/shm when there; else the temp dir)",
+    )
+    parser.add_argument("--skip-copy", action="store_true")
+    parser.add_argument("--skip-sync", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.size, args.repeats, args.files = 64, 2, 1000
+    ensure_rsync()
+    # Files in RAM (tmpfs) by default: this VM's disk writeback varies 0.1-0.9 s per 512 MiB
+    # from one run to the next, and that noise would hide both tools' own cost.
+    work = Path(tempfile.mkdtemp(prefix="devtui-bench-copy-", dir=args.dir))
+    load = os.getloadavg()[0]
+    try:
+        with Sshd([f"Ciphers {CIPHER}"]) as sshd:
+            key = sshd.client_key()
+            pub = Path(str(sshd.host_key_path) + ".pub").read_text().split()
+            known = work / "known_hosts"
+            known.write_text(f"[127.0.0.1]:{sshd.port} {pub[0]} {pub[1]}\n")
+            host = {
+                "hostname": "127.0.0.1",
+                "port": sshd.port,
+                "user": sshd.user,
+                "identity_file": str(key),
+            }
+            config = write_config(work / "config.toml", {"box": host}, known_hosts=str(known))
+            env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+            ssh_opts = [
+                "-c", CIPHER, "-i", str(key), "-o", f"UserKnownHostsFile={known}",
+                "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            ]  # fmt: skip
+            remote = f"{sshd.user}@127.0.0.1"
+            if not args.skip_copy:
+                copy_bench(args, work, config, env, ssh_opts, sshd.port, remote)
+            if not args.skip_sync:
+                sync_bench(args, work, config, env, ssh_opts, sshd.port, remote)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"load average before {load:.2f}, after {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+def copy_bench(
+    args: argparse.Namespace,
+    work: Path,
+    config: Path,
+    env: dict[str, str],
+    ssh_opts: list[str],
+    port: int,
+    remote: str,
+) -> None:
+    src = work / "src.bin"
+    with open(src, "wb") as f:
+        for _ in range(args.size):
+            f.write(os.urandom(MIB))
+    there, back = work / "there.bin", work / "back.bin"
+    scp = ["scp", "-q", "-P", str(port), *ssh_opts]
+    cp = [*DEVTUI, "--config", str(config), "cp"]
+    variants = {
+        "scp up": lambda: run([*scp, str(src), f"{remote}:{there}"], env),
+        "devtui up": lambda: run([*cp, str(src), f"box:{there}"], env),
+        "devtui up --no-verify": lambda: run([*cp, "--no-verify", str(src), f"box:{there}"], env),
+        "scp down": lambda: run([*scp, f"{remote}:{src}", str(back)], env),
+        "devtui down": lambda: run([*cp, f"box:{src}", str(back)], env),
+        "devtui down --no-verify": lambda: run([*cp, "--no-verify", f"box:{src}", str(back)], env),
+    }
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    names = list(variants)
+    for r in range(args.repeats):
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            there.unlink(missing_ok=True)
+            back.unlink(missing_ok=True)
+            times[name].append(variants[name]())
+        print(f"  copy run {r + 1}/{args.repeats}", file=sys.stderr, flush=True)
+    print(f"\n{args.size} MiB, {CIPHER}, median of {args.repeats} (MiB/s; ratio to scp)")
+    for name in names:
+        t = statistics.median(times[name])
+        base = statistics.median(times["scp " + name.split()[1]])
+        print(f"  {name:<24} {t:6.2f} s  {args.size / t:7.1f} MiB/s  {base / t:5.2f}x")
+
+
+def sync_bench(
+    args: argparse.Namespace,
+    work: Path,
+    config: Path,
+    env: dict[str, str],
+    ssh_opts: list[str],
+    port: int,
+    remote: str,
+) -> None:
+    tree, dst = work / "tree", work / "synced"
+    for i in range(args.files):
+        d = tree / f"d{i % 100:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i}.txt").write_text(f"file {i}\n" * (i % 7 + 1))
+    sync = [*DEVTUI, "--config", str(config), "sync"]
+    first = run([*sync, str(tree), f"box:{dst}"], env)
+    print(f"  first sync of {args.files} files: {first:.1f} s", file=sys.stderr)
+    ssh = " ".join(["ssh", "-p", str(port), *ssh_opts])
+    rsync = ["rsync", "-a", "--dry-run", "-e", ssh, f"{tree}/", f"{remote}:{dst}/"]
+    variants = {
+        "rsync -a --dry-run": lambda: run(rsync, env),
+        "devtui sync": lambda: run([*sync, str(tree), f"box:{dst}"], env),
+        "devtui sync --dry-run": lambda: run([*sync, "--dry-run", str(tree), f"box:{dst}"], env),
+    }
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    names = list(variants)
+    for r in range(args.repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            times[name].append(variants[name]())
+    base = statistics.median(times["rsync -a --dry-run"])
+    print(f"\nunchanged tree of {args.files} files, median of {args.repeats} (ratio to rsync)")
+    for name in names:
+        t = statistics.median(times[name])
+        print(f"  {name:<24} {t:6.2f} s  {t / base:5.2f}x")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
