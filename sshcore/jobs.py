@@ -163,6 +163,9 @@ missing() {
 # status appears (mv) only after all the output is in the file, so a follower that sees it
 # has seen everything.
 _WRAPPER = r"""d=$1; m=$2; shift 2
+# The output goes to a file (or tee), not a terminal: Python would hold a training run's
+# prints in an 8 KiB buffer for minutes. Line by line is what a follower expects.
+PYTHONUNBUFFERED=${PYTHONUNBUFFERED:-1}; export PYTHONUNBUFFERED
 trap 'got=1' HUP INT TERM
 g=$(cut -d' ' -f5 "/proc/$$/stat" 2>/dev/null) || g=
 case $g in ''|*[!0-9]*) g=$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ') ;; esac

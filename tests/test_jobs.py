@@ -200,6 +200,23 @@ async def test_a_job_outlives_its_sshd_sessions_and_devtui(job_host: JobHost) ->
         await fresh.close()
 
 
+async def test_a_python_job_is_followed_line_by_line(job_host: JobHost) -> None:
+    """A training script that prints without flushing: its output is not a terminal (a file,
+    or tee), and Python would keep it in a buffer until the run ends."""
+    script = "import time\nprint('epoch 1')\ntime.sleep(30)\nprint('epoch 2')\n"
+    core = job_host.core()
+    try:
+        await start_job(core, "box", ["python3", "-c", script], "train")
+        seen: list[str] = []
+        following = asyncio.create_task(follow_job(core, "box", "train", seen.append))
+        await wait_for(lambda: "epoch 1" in seen, 15, what="the first print, before the end")
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await stop_job(core, "box", "train")
+    finally:
+        await core.close()
+
+
 # -- stop --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("ignores_term", [False, True], ids=["term", "kill"])
 async def test_stop_leaves_no_process_of_the_group(job_host: JobHost, ignores_term: bool) -> None:
