@@ -65,13 +65,16 @@ class Side(Protocol):
     remote: bool
     label: str  # "" locally, "HOST:" on a host
     rewind: int  # bytes at the end of a part file that may hold holes after a drop
+    write_len: int  # the size of chunk its write() takes whole (a reader's chunk size)
 
     def join(self, parent: str, name: str) -> str: ...
     def basename(self, path: str) -> str: ...
     def dirname(self, path: str) -> str: ...
     async def stat(self, path: str, follow: bool = True) -> Info | None: ...
     async def listdir(self, path: str) -> list[Entry]: ...
-    def read(self, path: str, offset: int, size: int) -> AsyncIterator[bytes]: ...
+    def read(
+        self, path: str, offset: int, size: int, chunk: int = CHUNK
+    ) -> AsyncIterator[bytes]: ...
     async def write(
         self, path: str, offset: int, chunks: AsyncIterator[bytes], written: Written
     ) -> None: ...
@@ -108,6 +111,7 @@ class LocalSide:
     remote = False
     label = ""
     rewind = 0  # written in order: the part file has no holes
+    write_len = CHUNK
 
     def join(self, parent: str, name: str) -> str:
         return os.path.join(parent, name)
@@ -141,13 +145,16 @@ class LocalSide:
             raise DevtuiError(f"{visible(path)}: {e.strerror}") from None
         return entries
 
-    async def read(self, path: str, offset: int, size: int) -> AsyncIterator[bytes]:
-        # Page-cache reads of 256 KiB take well under a millisecond: no thread needed.
+    async def read(
+        self, path: str, offset: int, size: int, chunk: int = CHUNK
+    ) -> AsyncIterator[bytes]:
+        # Page-cache reads of 256 KiB take well under a millisecond: no thread needed. The
+        # writer's own request size: an SFTP write of 256 KiB would be 255 KiB + 1 KiB.
         with open(path, "rb") as f:
             f.seek(offset)
             left = size - offset
             while left > 0:
-                data = f.read(min(CHUNK, left))
+                data = f.read(min(chunk, left))
                 if not data:
                     raise DevtuiError(f"{visible(path)} became shorter during the copy")
                 left -= len(data)
@@ -410,7 +417,9 @@ class SftpSide(_RemoteBase):
                 )
         return entries
 
-    async def read(self, path: str, offset: int, size: int) -> AsyncIterator[bytes]:
+    async def read(
+        self, path: str, offset: int, size: int, chunk: int = CHUNK
+    ) -> AsyncIterator[bytes]:
         with _sftp_errors(self.where(path)):
             async with self.sftp.open(path, "rb", block_size=0) as f:
                 pending: collections.deque[tuple[int, asyncio.Task[bytes]]] = collections.deque()
@@ -555,6 +564,7 @@ class ExecSide(_RemoteBase):
     """A host without SFTP: cat, tail and dd over exec channels (POSIX sh needed)."""
 
     rewind = 0  # cat appends in order
+    write_len = CHUNK
 
     async def _sh(self, what: str, script: str, *args: str, limit: int = 1 << 20) -> _Done:
         return await bounded(self.conn, sh_script(script, *args), limit, 600.0, what)
@@ -591,7 +601,9 @@ class ExecSide(_RemoteBase):
             entries.append(Entry(check_name(name, f"{self.host}:{path}"), info))
         return entries
 
-    async def read(self, path: str, offset: int, size: int) -> AsyncIterator[bytes]:
+    async def read(
+        self, path: str, offset: int, size: int, chunk: int = CHUNK
+    ) -> AsyncIterator[bytes]:
         try:
             process = await self.conn.create_process(
                 sh_script(_READ_SCRIPT, path, str(offset)), encoding=None

@@ -438,7 +438,7 @@ async def _transfer(
         last = done
         meter.report(shown_src, shown_dst, index, done, size, resumed, False)
 
-    chunks = src.read(spath, offset, size)
+    chunks = src.read(spath, offset, size, dst.write_len)
 
     async def tapped() -> AsyncGenerator[bytes, None]:
         async for data in chunks:
