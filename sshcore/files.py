@@ -396,8 +396,8 @@ async def copy_one(
                 if stream is not None:
                     stream.close()
             await dst.finish(part, target, info)
-            meter.done_before += info.size
             meter.report(shown_src, shown_dst, index, info.size, info.size, resumed_from, True)
+            meter.done_before += info.size
             return CopyResult(
                 shown_src,
                 shown_dst,

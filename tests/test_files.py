@@ -71,8 +71,9 @@ def test_upload_and_download_carry_their_own_bytes(sshd, tmp_path: Path) -> None
     down_src = _random_file(remote_dir / "down.bin", 2 * MIB + 5)  # different bytes each way
     os.chmod(up_src, 0o4751)  # setuid must not travel
 
-    up = _cli(config, "cp", "--json", str(up_src), f"box:{remote_dir}/")
+    up = _cli(config, "cp", "--json", "--progress", str(up_src), f"box:{remote_dir}/")
     assert up.returncode == 0, up.stderr
+    assert "[1/1] up.bin" in up.stderr and "100%" in up.stderr  # --progress on a pipe: lines
     record = json.loads(up.stdout)
     landed = remote_dir / "up.bin"
     assert landed.read_bytes() == up_src.read_bytes()
@@ -84,6 +85,7 @@ def test_upload_and_download_carry_their_own_bytes(sshd, tmp_path: Path) -> None
     local_dir.mkdir()
     down = _cli(config, "cp", "--json", f"box:{down_src}", str(local_dir))
     assert down.returncode == 0, down.stderr
+    assert down.stderr == ""  # a pipe without --progress: no bar
     assert (local_dir / "down.bin").read_bytes() == down_src.read_bytes()
     assert json.loads(down.stdout)["sha256"] == _sha(down_src)
     assert _sha(up_src) != _sha(down_src)
@@ -312,3 +314,25 @@ async def test_verify_catches_a_damaged_part_file(sshd, tmp_path: Path) -> None:
     finally:
         await core.close()
     assert result.resumed_from == 0 and target.read_bytes() == src.read_bytes()
+
+
+async def test_progress_counts_files_and_bytes(sshd, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(files, "_PROGRESS_EVERY", 0.0)
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+    sources = [_random_file(tmp_path / f"s{i}.bin", (i + 1) * MIB) for i in range(3)]
+    out = tmp_path / "out"
+    out.mkdir()
+    seen: list[CopyProgress] = []
+    try:
+        results = await copy_files(
+            core, [str(s) for s in sources], f"box:{out}", on_progress=seen.append
+        )
+    finally:
+        await core.close()
+    total = 6 * MIB
+    assert [r.bytes for r in results] == [MIB, 2 * MIB, 3 * MIB]
+    assert {p.file_count for p in seen} == {3} and {p.total for p in seen} == {total}
+    assert [p.file_index for p in seen] == sorted(p.file_index for p in seen)
+    assert seen[-1].done == total and seen[-1].file_index == 3 and seen[-1].eta == 0
+    assert all(p.done <= total and p.file_done <= p.file_size for p in seen)
+    assert seen[-1].rate > 0

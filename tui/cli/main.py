@@ -695,14 +695,23 @@ def _file_commands(sub: Any) -> None:
         "cp",
         help="copy files to or from a host (resumes, verifies, shows progress)",
         description="Copy like scp: a remote path is HOST:PATH with HOST a saved host (HOST: "
-        "alone is the remote home; ~ works). It goes over the host's connection (SFTP, or "
+        "alone is the remote home; ~ works; a one-letter HOST is a Windows drive, C:\\x; a "
+        "local name with a colon: ./a:b). It goes over the host's connection (SFTP, or "
         "cat/dd where the server refuses SFTP). A copy writes NAME.devtui-part beside the "
         "target and renames it once complete and its SHA-256 matches; run it again after a "
         "drop or Ctrl+C and it continues where it stopped.",
     )
-    p.add_argument("paths", nargs="+", metavar="SRC... DST")
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="SRC... DST: the sources, then where to"
+    )
     p.add_argument("-r", "--recursive", action="store_true", help="copy directories")
-    p.add_argument("-L", "--dereference", action="store_true", help="follow symbolic links (-r)")
+    p.add_argument(
+        "-L",
+        "--dereference",
+        action="store_true",
+        help="with -r, copy what symbolic links point to; without -L they are skipped (each "
+        "said on stderr), never recreated. A SRC named on the line is always followed",
+    )
     p.add_argument("--restart", action="store_true", help="start over; ignore a .devtui-part")
     p.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check at the end")
     p.add_argument("--force", action="store_true", help="replace a target whose content differs")
