@@ -89,7 +89,9 @@ class Side(Protocol):
 
 def check_name(name: str, where: str) -> str:
     """`name` from a listing, refused when it could leave its directory."""
-    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+    # On Windows a backslash is a separator too, and a colon names a drive or a stream.
+    odd = ("\\", ":") if os.name == "nt" else ()
+    if name in ("", ".", "..") or "/" in name or "\0" in name or any(c in name for c in odd):
         raise DevtuiError(
             f"{visible(where)}: the listing holds the name {visible(repr(name))}, which could "
             "leave the directory; refused"

@@ -19,6 +19,7 @@ from harness.asyncssh_server import AsyncsshServer
 
 from sshcore import files
 from sshcore.errors import DevtuiError, UsageError
+from sshcore.file_sides import check_name
 from sshcore.files import PART_SUFFIX, CopyProgress, copy_files, parse_location
 
 MIB = 1024 * 1024
@@ -336,3 +337,10 @@ async def test_progress_counts_files_and_bytes(sshd, tmp_path: Path, monkeypatch
     assert seen[-1].done == total and seen[-1].file_index == 3 and seen[-1].eta == 0
     assert all(p.done <= total and p.file_done <= p.file_size for p in seen)
     assert seen[-1].rate > 0
+
+
+@pytest.mark.parametrize("name", ["..", ".", "", "../x", "/etc/passwd", "a/b", "nul\0"])
+def test_listing_names_that_could_leave_are_refused(name: str) -> None:
+    with pytest.raises(DevtuiError, match="could leave the directory"):
+        check_name(name, "box:dir")
+    assert check_name("ok name..txt", "box:dir") == "ok name..txt"
