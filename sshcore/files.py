@@ -410,7 +410,9 @@ async def copy_one(
         except LinkLost as e:
             heals += 1
             if heals > _MAX_HEALS:
-                raise DevtuiError(f"{visible(shown_dst)}: the link kept dropping ({e})") from None
+                raise DevtuiError(
+                    f"{visible(shown_dst)}: the link kept dropping ({visible(str(e))})"
+                ) from None
             notice(f"link lost during {visible(shown_src)}: resuming after the reconnect")
             await source.heal()
             await dest.heal()
