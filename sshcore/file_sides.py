@@ -387,24 +387,12 @@ class SftpSide(_RemoteBase):
             return await self.sftp.realpath(".")
 
     async def stat(self, path: str, follow: bool = True) -> Info | None:
-        try:
-            with _sftp_errors(self.where(path)):
+        with _sftp_errors(self.where(path)):
+            try:
                 attrs = await (self.sftp.stat(path) if follow else self.sftp.lstat(path))
-        except DevtuiError:
-            # A missing path is an answer, not an error; anything else is said as it is.
-            if not await self._missing(path, follow):
-                raise
-            return None
+            except asyncssh.SFTPNoSuchFile:  # an answer, not an error
+                return None
         return _sftp_info(attrs)
-
-    async def _missing(self, path: str, follow: bool) -> bool:
-        try:
-            await (self.sftp.stat(path) if follow else self.sftp.lstat(path))
-        except asyncssh.SFTPNoSuchFile:
-            return True
-        except asyncssh.SFTPError:
-            return False
-        return False
 
     async def listdir(self, path: str) -> list[Entry]:
         entries = []

@@ -14,6 +14,7 @@ top-level .gitignore is read. Symlinks are not synced (said once per sync).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ from .files import (
     copy_one,
     parse_location,
     remote_path,
+    run_copies,
 )
 from .remote_shell import sh_script
 from .visible_text import visible
@@ -342,20 +344,26 @@ async def _apply(
         for rel in dirs:
             await dst.mkdir(dst.join(dst_root, rel))
         meter = Meter(on_progress, len(sends), sum(i.size for _, i, _ in sends))
-        for index, (rel, info, _) in enumerate(sends, 1):
-            result = await copy_one(
-                src_end,
-                src.join(src_root, rel),
-                dst_end,
-                dst.join(dst_root, rel),
-                info,
-                index=index,
-                meter=meter,
-                verify=verify,
-                force=True,
-                notice=notice,
+        jobs = [
+            (
+                info.size,
+                functools.partial(
+                    copy_one,
+                    src_end,
+                    src.join(src_root, rel),
+                    dst_end,
+                    dst.join(dst_root, rel),
+                    info,
+                    index=index,
+                    meter=meter,
+                    verify=verify,
+                    force=True,
+                    notice=notice,
+                ),
             )
-            sent += result.sent
+            for index, (rel, info, _) in enumerate(sends, 1)
+        ]
+        sent = sum(result.sent for result in await run_copies(jobs))
         for rel in gone:
             await dst.remove(dst.join(dst_root, rel))
     return SyncResult(changes, sent, time.monotonic() - start, dry_run)

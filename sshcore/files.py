@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import hashlib
 import os
 import time
-from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -146,11 +147,16 @@ class Endpoint:
         self._side: Side | None = LocalSide() if host is None else None
         self._conn: asyncssh.SSHClientConnection | None = None
         self._refused_said = False
+        self._lock = asyncio.Lock()  # several files in flight open (and heal) one side
 
     def show(self, path: str) -> str:
         return path if self.host is None else f"{self.host}:{path}"
 
     async def side(self) -> Side:
+        async with self._lock:
+            return await self._open()
+
+    async def _open(self) -> Side:
         if self._side is None:
             assert self.host is not None
             conn = await self.core.connection(self.host)
@@ -168,11 +174,18 @@ class Endpoint:
             self._refused_said = True
             self.notice(f"{self.host} refuses SFTP: copying through cat/dd over exec channels")
 
-    async def heal(self) -> None:
-        """After a drop: wait for the core's healed connection (ConnectError if it fails
-        for good)."""
+    async def heal(self, failed: Side | None) -> None:
+        """After a drop seen on side `failed`: wait for the core's healed connection
+        (ConnectError if it fails for good). A side another copy healed already is kept."""
         if self.host is None:
             return
+        async with self._lock:
+            if failed is not None and self._side is not None and self._side is not failed:
+                return
+            await self._heal()
+
+    async def _heal(self) -> None:
+        assert self.host is not None
         old, self._side = self._conn, None
         deadline = time.monotonic() + 300
         while True:
@@ -318,6 +331,8 @@ async def copy_one(
     start = time.monotonic()
     heals = 0
     first = True
+    src: Side | None = None
+    dst: Side | None = None
     resumed_from = 0
     sent = 0
     while True:
@@ -414,8 +429,8 @@ async def copy_one(
                     f"{visible(shown_dst)}: the link kept dropping ({visible(str(e))})"
                 ) from None
             notice(f"link lost during {visible(shown_src)}: resuming after the reconnect")
-            await source.heal()
-            await dest.heal()
+            await source.heal(src)
+            await dest.heal(dst)
 
 
 async def _transfer(
@@ -597,25 +612,68 @@ async def _copy_files(
     for path in plan.dirs:
         await dst.mkdir(path)
     meter = Meter(on_progress, len(plan.files), sum(i.size for _, _, i in plan.files))
-    results = []
-    for index, (spath, target, info) in enumerate(plan.files, 1):
-        result = await copy_one(
-            source,
-            spath,
-            target_end,
-            target,
-            info,
-            index=index,
-            meter=meter,
-            restart=restart,
-            verify=verify,
-            force=force,
-            notice=notice,
+    jobs = [
+        (
+            info.size,
+            functools.partial(
+                copy_one,
+                source,
+                spath,
+                target_end,
+                target,
+                info,
+                index=index,
+                meter=meter,
+                restart=restart,
+                verify=verify,
+                force=force,
+                notice=notice,
+            ),
         )
-        results.append(result)
+        for index, (spath, target, info) in enumerate(plan.files, 1)
+    ]
+    return await run_copies(jobs, on_file)
+
+
+SMALL_FILE = 1024 * 1024  # files below this go several at a time
+IN_FLIGHT = 8  # small files copied at once: each is a dozen round trips, mostly waiting
+
+
+async def run_copies(
+    jobs: Sequence[tuple[int, Callable[[], Awaitable[CopyResult]]]],
+    on_file: FileCallback | None = None,
+) -> list[CopyResult]:
+    """Run copy jobs (size, job) in order: small files up to IN_FLIGHT at once, a large one
+    alone (it fills the link by itself). The first error cancels the rest and is raised."""
+    results: dict[int, CopyResult] = {}
+    running: dict[asyncio.Future[CopyResult], int] = {}
+
+    def done(number: int, result: CopyResult) -> None:
+        results[number] = result
         if on_file is not None:
             on_file(result)
-    return results
+
+    async def settle(until: int) -> None:
+        while len(running) > until:
+            finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                done(running.pop(task), task.result())
+
+    try:
+        for number, (size, job) in enumerate(jobs):
+            if size >= SMALL_FILE:
+                await settle(0)
+                done(number, await job())
+            else:
+                await settle(IN_FLIGHT - 1)
+                running[asyncio.ensure_future(job())] = number
+        await settle(0)
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+    return [results[number] for number in range(len(jobs))]
 
 
 __all__ = [

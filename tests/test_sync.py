@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ from cliutil import run_cli
 from coreutil import make_core, sshd_host, write_config
 
 from sshcore.file_sync import sync_dirs
+from sshcore.files import CopyProgress
 
 
 def _config(tmp_path: Path, sshd: Any, extra: dict[str, Any] | None = None) -> Path:
@@ -161,3 +163,38 @@ def test_an_unchanged_tree_is_one_listing(sshd, tmp_path: Path, count: int) -> N
     assert _sync(config, str(src), f"box:{dst}")["changes"] == []
     commands = sshd.log_path.read_text().count("Starting session: command") - log_before
     assert commands <= 3  # the POSIX check and one find, not a command per file
+
+
+async def test_a_link_cut_during_a_sync_of_many_small_files_heals(
+    sshd, tcp_proxy, tmp_path: Path
+) -> None:
+    """Small files go several at a time: each copy in flight sees the drop, one reopens the
+    side, all resume, and the tree arrives whole."""
+    proxy = tcp_proxy("127.0.0.1", sshd.port)
+    core, _, _ = make_core(
+        tmp_path, {"box": sshd_host(sshd, port=proxy.port)}, reconnect_max_delay=1
+    )
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _make(src, {f"d{i % 7}/f{i}": os.urandom(20_000 + i) for i in range(300)})
+    loop = asyncio.get_running_loop()
+    cuts: list[int] = []
+    notices: list[str] = []
+
+    def progress(p: CopyProgress) -> None:
+        if not cuts and p.done >= p.total // 3:
+            cuts.append(p.done)
+            proxy.cut()
+            loop.call_later(0.5, proxy.restore)
+
+    try:
+        result = await asyncio.wait_for(
+            sync_dirs(core, str(src), f"box:{dst}", on_progress=progress, on_notice=notices.append),
+            120,
+        )
+        again = await sync_dirs(core, str(src), f"box:{dst}")
+    finally:
+        await core.close()
+    assert cuts and any("link lost" in n for n in notices)
+    assert _tree(dst) == _tree(src) and again.changes == []
+    assert len([c for c in result.changes if c.action == "add" and not c.path.endswith("/")]) == 300
+    assert not list(dst.rglob("*.devtui-part"))
