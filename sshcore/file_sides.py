@@ -248,6 +248,17 @@ elif command -v sha256sum >/dev/null 2>&1; then sha256sum < "$1"
 elif command -v shasum >/dev/null 2>&1; then shasum -a 256 < "$1"
 else exit 99; fi"""
 _NO_HASH_TOOL = 99
+# The same, started early: its login shell starts while the file is still being written, and
+# it hashes once told to (a line on stdin); EOF without the line ends it unhashed.
+_SHA256_LATER = "read go || exit 98\n" + _SHA256_SCRIPT
+
+
+@dataclass(frozen=True)
+class LaterHash:
+    """A host's hash command, started and waiting for the word to go."""
+
+    result: Callable[[], Awaitable[str]]
+    close: Callable[[], None]
 
 
 class _RemoteBase:
@@ -282,6 +293,39 @@ class _RemoteBase:
 
     def where(self, path: str) -> str:
         return visible(f"{self.host}:{path}")
+
+    async def sha256(self, path: str) -> str:
+        raise NotImplementedError
+
+    async def hash_later(self, path: str) -> LaterHash | None:
+        """A hash command for `path` started now (its login shell starts beside the
+        transfer); its `result()` lets it hash and gives the digest, `close()` drops it.
+        None when the host cannot run it (no POSIX sh)."""
+        if not await self.is_posix():
+            return None
+        try:
+            process = await self.conn.create_process(sh_script(_SHA256_LATER, path), encoding=None)
+        except (asyncssh.DisconnectError, asyncssh.ChannelOpenError, ConnectionError) as e:
+            raise LinkLost(str(e)) from e
+
+        async def result() -> str:
+            try:
+                process.stdin.write(b"go\n")
+                process.stdin.write_eof()
+                out: bytes = await asyncio.wait_for(process.stdout.read(4096), _HASH_TIMEOUT)
+                status = await asyncio.wait_for(process.wait(), 10)
+            except (asyncssh.DisconnectError, ConnectionError) as e:
+                raise LinkLost(str(e)) from e
+            except asyncio.TimeoutError:
+                raise DevtuiError(f"{self.where(path)}: the hash took too long") from None
+            finally:
+                process.close()
+            word = out.split(b" ", 1)[0].strip().decode("ascii", "replace")
+            if status.exit_status == 0 and len(word) == 64:
+                return word
+            return await self.sha256(path)  # no tool there, or it failed: the usual way
+
+        return LaterHash(result, process.close)
 
     async def exec_sha256(self, path: str) -> str | None:
         """The file's SHA-256 by sha256sum/shasum on the host; None when it has neither."""

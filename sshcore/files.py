@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .errors import DevtuiError, UsageError
 from .file_sides import (
+    EXEC_HASH_MIN,
     HASH_BLOCK,
     KIND_DIR,
     KIND_FILE,
@@ -375,8 +376,11 @@ async def copy_one(
             if stream is not None and offset:
                 stream.feed_file(spath if not src.remote else part, offset)
             src_hash = asyncio.ensure_future(src.sha256(spath)) if verify and src.remote else None
-            # The target's hash command needs the POSIX check: ask it now, beside the transfer.
-            warm = asyncio.ensure_future(dst.is_posix()) if verify and dst.remote else None
+            # A host's target is hashed by a command started now, beside the transfer (its
+            # login shell's start is paid meanwhile); small files are read back instead.
+            later = None
+            if verify and info.size >= EXEC_HASH_MIN and isinstance(dst, (SftpSide, ExecSide)):
+                later = asyncio.ensure_future(dst.hash_later(part))
             try:
                 await _transfer(
                     stream,
@@ -397,7 +401,12 @@ async def copy_one(
                 if verify:
                     passed = await stream.hexdigest() if stream is not None else None
                     digest = passed if src_hash is None else await src_hash
-                    theirs = passed if src.remote and passed else await dst.sha256(part)
+                    if src.remote and passed:
+                        theirs = passed
+                    elif later is not None and (pending := await later) is not None:
+                        theirs = await pending.result()
+                    else:
+                        theirs = await dst.sha256(part)
                     if digest != theirs:
                         await dst.remove(part)
                         raise DevtuiError(
@@ -405,9 +414,17 @@ async def copy_one(
                             "copy (the source changed?); removed the part file, nothing replaced"
                         )
             finally:
-                for job in (src_hash, warm):
+                for job in (src_hash, later):
                     if job is not None and not job.done():
                         job.cancel()
+                if (
+                    later is not None
+                    and later.done()
+                    and not later.cancelled()
+                    and later.exception() is None
+                    and (unused := later.result()) is not None
+                ):
+                    unused.close()  # hashed already, or never told to: end it
                 if stream is not None:
                     stream.close()
             await dst.finish(part, target, info)

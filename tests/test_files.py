@@ -297,7 +297,8 @@ async def test_a_hostile_listing_cannot_escape(tricky, tmp_path: Path) -> None:
     assert not any(p.name == "escaped" for p in tmp_path.rglob("*"))
 
 
-async def test_verify_catches_a_damaged_part_file(sshd, tmp_path: Path) -> None:
+@pytest.mark.parametrize("direction", ["upload", "download"])
+async def test_verify_catches_a_damaged_part_file(sshd, tmp_path: Path, direction: str) -> None:
     """A part file whose last block matches but whose start is damaged resumes, fails the
     SHA-256 check, is removed, and the target is never written; a rerun then succeeds."""
     core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
@@ -308,10 +309,11 @@ async def test_verify_catches_a_damaged_part_file(sshd, tmp_path: Path) -> None:
     part = Path(str(target) + PART_SUFFIX)
     part.write_bytes(bytes(damaged))
     try:
+        args = (str(src), f"box:{target}") if direction == "upload" else (f"box:{src}", str(target))
         with pytest.raises(DevtuiError, match="SHA-256 differs"):
-            await copy_files(core, [f"box:{src}"], str(target))
+            await copy_files(core, [args[0]], args[1])
         assert not target.exists() and not part.exists()
-        (result,) = await copy_files(core, [f"box:{src}"], str(target))
+        (result,) = await copy_files(core, [args[0]], args[1])
     finally:
         await core.close()
     assert result.resumed_from == 0 and target.read_bytes() == src.read_bytes()
