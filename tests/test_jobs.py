@@ -449,8 +449,6 @@ async def test_a_host_without_posix_sh_is_refused(
 async def test_an_unreachable_host_is_one_line_and_the_others_are_listed(
     job_host: JobHost, tmp_path: Path
 ) -> None:
-    if not job_host.tmux:
-        pytest.skip("one host is enough: the same code for both modes")
     from harness.net import free_port
 
     hosts = {
