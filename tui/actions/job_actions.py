@@ -5,12 +5,9 @@ finds the same jobs when it connects."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from sshcore.api import DevtuiError
-
-from ..panes.logs_pane import LogRecord
 
 if TYPE_CHECKING:
     from sshcore.api import JobInfo
@@ -104,27 +101,12 @@ class JobActions:
         worker = self.app.followers.get(key)
         if worker is not None and worker.is_running:
             return
-        self.app.logs_pane.add_source(key)
-        self.app.followers[key] = self.app.run_worker(
-            self._follow(info.host, info.name, key),
-            name=f"follow {key}",
-            group=f"follow:{key}",
-            exit_on_error=False,
-        )
+        self.app.log_actions.follow_in_worker(key, lambda: self._follow(info.host, info.name, key))
 
     async def _follow(self, host: str, name: str, key: str) -> None:
         from sshcore.api import follow_job
 
-        pending = self.app.pending_lines(key)
-
-        def line(text: str) -> None:  # from the core's tasks: queued, drawn in batches
-            pending.add(LogRecord(time.time(), "info", text))
-            self.app.mark_dirty()
-
-        def notice(text: str) -> None:
-            pending.add(LogRecord(time.time(), "warning", text))
-            self.app.mark_dirty()
-
+        line, notice = self.app.log_actions.writers(key)
         try:
             status = await follow_job(
                 self.app.require_core(), host, name, line, FIRST_LINES, on_notice=notice

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -28,20 +29,22 @@ class LogActions:
 
     def _follow(self, host: str, source: str) -> None:
         key = f"{host}:{source}"
-        if key in self.app.followers:
-            return
+        if key not in self.app.followers:
+            self.follow_in_worker(key, lambda: self._follow_source(host, source, key))
+
+    def follow_in_worker(self, key: str, work: Callable[[], Awaitable[object]]) -> None:
+        """A Logs source `key` (shown at once) whose lines `work()` produces in a worker."""
         self.app.logs_pane.add_source(key)
         self.app.followers[key] = self.app.run_worker(
-            self._follow_source(host, source, key),
-            name=f"follow {key}",
-            group=f"follow:{key}",
-            exit_on_error=False,
+            work(), name=f"follow {key}", group=f"follow:{key}", exit_on_error=False
         )
 
-    async def _follow_source(self, host: str, source: str, key: str) -> None:
+    def writers(self, key: str) -> tuple[Callable[[str], None], Callable[[str], None]]:
+        """(line, notice) for source `key`: called from the core's tasks, they queue what
+        they are given, drawn in batches at the next flush."""
         pending = self.app.pending_lines(key)
 
-        def line(text: str) -> None:  # from the core's tasks: queued, drawn in batches
+        def line(text: str) -> None:
             pending.add(LogRecord(time.time(), "info", text))
             self.app.mark_dirty()
 
@@ -49,6 +52,10 @@ class LogActions:
             pending.add(LogRecord(time.time(), "warning", text))
             self.app.mark_dirty()
 
+        return line, notice
+
+    async def _follow_source(self, host: str, source: str, key: str) -> None:
+        line, notice = self.writers(key)
         await self.app.require_core().follow(host, source, line, on_notice=notice)
 
     def add_log_source(self) -> None:
