@@ -23,11 +23,12 @@ from dataclasses import dataclass
 import pathspec
 
 from .errors import DevtuiError, UsageError
+from .file_exec import ExecSide
+from .file_progress import Meter, NoticeCallback, ProgressCallback, run_copies
 from .file_sides import (
     KIND_DIR,
     KIND_FILE,
     KIND_LINK,
-    ExecSide,
     Info,
     SftpSide,
     Side,
@@ -39,13 +40,9 @@ from .files import (
     PART_SUFFIX,
     Endpoint,
     FileHost,
-    Meter,
-    NoticeCallback,
-    ProgressCallback,
     copy_one,
     parse_location,
     remote_path,
-    run_copies,
 )
 from .remote_shell import sh_script
 from .visible_text import visible

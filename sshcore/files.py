@@ -15,30 +15,37 @@ a slash or backslash is a local path, and `NAME:...` with NAME not saved is refu
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import hashlib
 import os
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import AsyncGenerator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import DevtuiError, UsageError
+from .file_exec import ExecSide, open_remote
+from .file_progress import (
+    CopyProgress,
+    CopyResult,
+    FileCallback,
+    Meter,
+    NoticeCallback,
+    ProgressCallback,
+    StreamHash,
+    run_copies,
+)
 from .file_sides import (
     EXEC_HASH_MIN,
     HASH_BLOCK,
     KIND_DIR,
     KIND_FILE,
     KIND_LINK,
-    ExecSide,
     Info,
     LinkLost,
     LocalSide,
     SftpSide,
     Side,
-    open_remote,
 )
 from .visible_text import visible
 
@@ -49,7 +56,6 @@ if TYPE_CHECKING:
 
 PART_SUFFIX = ".devtui-part"
 _MAX_HEALS = 30  # reconnects within one copy before it gives up
-_PROGRESS_EVERY = 0.1  # seconds between progress callbacks
 _MAX_DEPTH = 64  # -L on a link loop ends here
 
 
@@ -97,42 +103,6 @@ def remote_path(path: str) -> str:
     if path.startswith("~/"):
         return path[2:]
     return path
-
-
-@dataclass(frozen=True)
-class CopyProgress:
-    """Where a copy is: this file (N of M) and all of them."""
-
-    source: str
-    target: str
-    file_index: int  # 1-based
-    file_count: int
-    file_done: int  # bytes of this file in the target so far
-    file_size: int
-    done: int  # bytes of all files
-    total: int
-    rate: float  # bytes per second sent in this run
-    eta: float | None  # seconds left, None before the rate is known
-    resumed_from: int  # bytes of this file that a part file already held
-
-
-@dataclass(frozen=True)
-class CopyResult:
-    """One file copied (or found already there)."""
-
-    source: str
-    target: str
-    bytes: int
-    seconds: float
-    sha256: str | None  # None with verify=False
-    resumed_from: int
-    sent: int  # bytes that went over the link
-    unchanged: bool = False  # the target already had this content
-
-
-ProgressCallback = Callable[[CopyProgress], None]
-FileCallback = Callable[[CopyResult], None]
-NoticeCallback = Callable[[str], None]
 
 
 # -- the ends ----------------------------------------------------------------------------------
@@ -248,48 +218,6 @@ async def _expand(
 # -- one file ----------------------------------------------------------------------------------
 
 
-class Meter:
-    """Progress over all files, handed to the callback a few times a second."""
-
-    def __init__(self, callback: ProgressCallback | None, count: int, total: int) -> None:
-        self.callback = callback
-        self.count = count
-        self.total = total
-        self.done_before = 0  # bytes of the files finished
-        self.sent = 0  # bytes over the link in this run
-        self.start = time.monotonic()
-        self.last = 0.0
-
-    def report(
-        self, source: str, target: str, index: int, done: int, size: int, resumed: int, force: bool
-    ) -> None:
-        if self.callback is None:
-            return
-        now = time.monotonic()
-        if not force and now - self.last < _PROGRESS_EVERY:
-            return
-        self.last = now
-        elapsed = max(now - self.start, 1e-6)
-        rate = self.sent / elapsed
-        all_done = self.done_before + done
-        eta = (self.total - all_done) / rate if rate > 0 else None
-        self.callback(
-            CopyProgress(
-                source,
-                target,
-                index,
-                self.count,
-                done,
-                size,
-                all_done,
-                self.total,
-                rate,
-                eta,
-                resumed,
-            )
-        )
-
-
 async def _resume_point(
     src: Side, spath: str, dst: Side, part: str, size: int, notice: NoticeCallback
 ) -> int:
@@ -372,7 +300,7 @@ async def copy_one(
                 offset = await _resume_point(src, spath, dst, part, info.size, notice)
             # The local side is hashed as its bytes pass (no second read); a host's source is
             # hashed by its own tool beside the transfer, a host's target after it.
-            stream = _StreamHash() if verify and not (src.remote and dst.remote) else None
+            stream = StreamHash() if verify and not (src.remote and dst.remote) else None
             if stream is not None and offset:
                 stream.feed_file(spath if not src.remote else part, offset)
             src_hash = asyncio.ensure_future(src.sha256(spath)) if verify and src.remote else None
@@ -451,7 +379,7 @@ async def copy_one(
 
 
 async def _transfer(
-    stream: _StreamHash | None,
+    stream: StreamHash | None,
     src: Side,
     spath: str,
     dst: Side,
@@ -486,46 +414,6 @@ async def _transfer(
     finally:
         await flow.aclose()
         await chunks.aclose()  # type: ignore[attr-defined]
-
-
-class _StreamHash:
-    """SHA-256 of the bytes as they pass, in a thread of its own (hashlib lets go of the
-    GIL), so the event loop keeps moving data meanwhile. Work is done in order of arrival."""
-
-    _QUEUED = 32  # chunks waiting at most (8 MiB): a slow hash slows the copy, not memory
-
-    def __init__(self) -> None:
-        self._digest = hashlib.sha256()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="devtui-sha256")
-        self._queued: collections.deque[Future[None]] = collections.deque()
-
-    def feed_file(self, path: str, end: int) -> None:
-        """The first `end` bytes of a local file (a resumed copy's prefix)."""
-
-        def read() -> None:
-            with open(path, "rb") as f:
-                left = end
-                while left > 0 and (data := f.read(min(left, 1 << 20))):
-                    self._digest.update(data)
-                    left -= len(data)
-
-        self._queued.append(self._pool.submit(read))
-
-    async def feed(self, data: bytes) -> None:
-        self._queued.append(self._pool.submit(self._digest.update, data))
-        while self._queued and self._queued[0].done():
-            self._queued.popleft().result()
-        if len(self._queued) > self._QUEUED:
-            await asyncio.wrap_future(self._queued.popleft())
-
-    async def hexdigest(self) -> str:
-        for job in self._queued:
-            await asyncio.wrap_future(job)
-        self._queued.clear()
-        return await asyncio.wrap_future(self._pool.submit(self._digest.hexdigest))
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 # -- many files --------------------------------------------------------------------------------
@@ -652,51 +540,9 @@ async def _copy_files(
     return await run_copies(jobs, on_file)
 
 
-SMALL_FILE = 1024 * 1024  # files below this go several at a time
-IN_FLIGHT = 8  # small files copied at once: each is a dozen round trips, mostly waiting
-
-
-async def run_copies(
-    jobs: Sequence[tuple[int, Callable[[], Awaitable[CopyResult]]]],
-    on_file: FileCallback | None = None,
-) -> list[CopyResult]:
-    """Run copy jobs (size, job) in order: small files up to IN_FLIGHT at once, a large one
-    alone (it fills the link by itself). The first error cancels the rest and is raised."""
-    results: dict[int, CopyResult] = {}
-    running: dict[asyncio.Future[CopyResult], int] = {}
-
-    def done(number: int, result: CopyResult) -> None:
-        results[number] = result
-        if on_file is not None:
-            on_file(result)
-
-    async def settle(until: int) -> None:
-        while len(running) > until:
-            finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for task in finished:
-                done(running.pop(task), task.result())
-
-    try:
-        for number, (size, job) in enumerate(jobs):
-            if size >= SMALL_FILE:
-                await settle(0)
-                done(number, await job())
-            else:
-                await settle(IN_FLIGHT - 1)
-                running[asyncio.ensure_future(job())] = number
-        await settle(0)
-    finally:
-        for task in running:
-            task.cancel()
-        if running:
-            await asyncio.wait(running)
-    return [results[number] for number in range(len(jobs))]
-
-
 __all__ = [
     "CopyProgress",
     "CopyResult",
-    "ExecSide",
     "Location",
     "copy_files",
     "parse_location",

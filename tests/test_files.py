@@ -17,7 +17,7 @@ from cliutil import run_cli
 from coreutil import make_core, sshd_host, write_config
 from harness.asyncssh_server import AsyncsshServer
 
-from sshcore import files
+from sshcore import file_progress
 from sshcore.errors import DevtuiError, UsageError
 from sshcore.file_sides import check_name
 from sshcore.files import PART_SUFFIX, CopyProgress, copy_files, parse_location
@@ -138,7 +138,7 @@ async def _cancel_at_half(core: Any, src: str, dst: str) -> int:
 async def test_a_cancelled_copy_resumes_from_its_part_file(
     sshd_factory, tmp_path: Path, direction: str, sftp: bool, monkeypatch
 ) -> None:
-    monkeypatch.setattr(files, "_PROGRESS_EVERY", 0.0)  # see the 50 % mark however fast
+    monkeypatch.setattr(file_progress, "_PROGRESS_EVERY", 0.0)  # see the 50 % mark however fast
     sshd = sshd_factory([] if sftp else ["Subsystem none /bin/false"])
     core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
     src = _random_file(tmp_path / "src.bin", BIG)
@@ -320,7 +320,7 @@ async def test_verify_catches_a_damaged_part_file(sshd, tmp_path: Path, directio
 
 
 async def test_progress_counts_files_and_bytes(sshd, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(files, "_PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(file_progress, "_PROGRESS_EVERY", 0.0)
     core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
     sources = [_random_file(tmp_path / f"s{i}.bin", (i + 1) * MIB) for i in range(3)]
     out = tmp_path / "out"
