@@ -254,10 +254,26 @@ _SHA256_LATER = "read go || exit 98\n" + _SHA256_SCRIPT
 
 @dataclass(frozen=True)
 class LaterHash:
-    """A host's hash command, started and waiting for the word to go."""
+    """A host's hash command, started early: `advance(N)` says the target's first N bytes are
+    written (a following hash reads them now), `result()` gives the digest of the whole."""
 
     result: Callable[[], Awaitable[str]]
     close: Callable[[], None]
+    advance: Callable[[int], None] = lambda _: None
+
+
+# $1 part file, $2 MiB to read first (a resumed prefix), $3 block size. Then each line on
+# stdin, N, reads N more blocks: ranges the SFTP server has confirmed written, in order, so
+# the hash of the file the host holds is ready soon after its last byte (not a whole re-read
+# later). dd shares fd 3's offset, so the blocks follow each other.
+_SHA256_FOLLOW = r"""h() { if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r
+elif command -v sha256sum >/dev/null 2>&1; then sha256sum
+elif command -v shasum >/dev/null 2>&1; then shasum -a 256
+else cat >/dev/null; exit 99; fi; }
+{ dd bs=1048576 count="$2" <&3 2>/dev/null
+  while read n; do dd bs="$3" count="$n" <&3 2>/dev/null; done
+} 3< "$1" | h"""
+_FOLLOW_STEP = 8  # blocks (2 MiB) per line to the following hash
 
 
 class RemoteBase:
@@ -296,20 +312,44 @@ class RemoteBase:
     async def sha256(self, path: str) -> str:
         raise NotImplementedError
 
-    async def hash_later(self, path: str) -> LaterHash | None:
+    async def hash_later(
+        self, path: str, follow: tuple[int, int, int] | None = None
+    ) -> LaterHash | None:
         """A hash command for `path` started now (its login shell starts beside the
         transfer); its `result()` lets it hash and gives the digest, `close()` drops it.
-        None when the host cannot run it (no POSIX sh)."""
+        With `follow` (prefix, size, block): it hashes the file as `advance()` reports it
+        written, from byte 0; `prefix` is a multiple of 1 MiB, writes come in `block`s from
+        there. None when the host cannot run it (no POSIX sh)."""
         if not await self.is_posix():
             return None
+        if follow is None:
+            command = sh_script(_SHA256_LATER, path)
+        else:
+            prefix, _, block = follow
+            command = sh_script(_SHA256_FOLLOW, path, str(prefix // HASH_BLOCK), str(block))
         try:
-            process = await self.conn.create_process(sh_script(_SHA256_LATER, path), encoding=None)
+            process = await self.conn.create_process(command, encoding=None)
         except (asyncssh.DisconnectError, asyncssh.ChannelOpenError, ConnectionError) as e:
             raise LinkLost(str(e)) from e
+        told = 0  # blocks the following hash was told to read
+
+        def advance(written: int) -> None:
+            nonlocal told
+            if follow is None or process.is_closing():
+                return
+            ready = (written - follow[0]) // follow[2] - told
+            if ready >= _FOLLOW_STEP:
+                process.stdin.write(f"{ready}\n".encode())
+                told += ready
 
         async def result() -> str:
             try:
-                process.stdin.write(b"go\n")
+                if follow is None:
+                    process.stdin.write(b"go\n")
+                else:  # the rest, the last block short
+                    rest = -(-(follow[1] - follow[0]) // follow[2]) - told
+                    if rest > 0:
+                        process.stdin.write(f"{rest}\n".encode())
                 process.stdin.write_eof()
                 out: bytes = await asyncio.wait_for(process.stdout.read(4096), _HASH_TIMEOUT)
                 status = await asyncio.wait_for(process.wait(), 10)
@@ -324,7 +364,7 @@ class RemoteBase:
                 return word
             return await self.sha256(path)  # no tool there, or it failed: the usual way
 
-        return LaterHash(result, process.close)
+        return LaterHash(result, process.close, advance)
 
     async def exec_sha256(self, path: str) -> str | None:
         """The file's SHA-256 by sha256sum/shasum on the host; None when it has neither."""
@@ -556,6 +596,12 @@ class SftpSide(RemoteBase):
     async def mkdir(self, path: str) -> None:
         with _sftp_errors(self.where(path)):
             await self.sftp.makedirs(path, exist_ok=True)
+
+    async def touch(self, path: str) -> None:
+        """Create `path` empty if it is missing; leave its bytes alone if not."""
+        with _sftp_errors(self.where(path)):
+            async with self.sftp.open(path, "ab"):
+                pass
 
     async def set_mtime(self, path: str, mtime: int) -> None:
         with _sftp_errors(self.where(path)):

@@ -19,7 +19,8 @@ from harness.asyncssh_server import AsyncsshServer
 
 from sshcore import file_progress
 from sshcore.errors import DevtuiError, UsageError
-from sshcore.file_sides import check_name
+from sshcore.file_exec import open_remote
+from sshcore.file_sides import SftpSide, check_name
 from sshcore.files import PART_SUFFIX, CopyProgress, copy_files, parse_location
 
 MIB = 1024 * 1024
@@ -346,3 +347,38 @@ def test_listing_names_that_could_leave_are_refused(name: str) -> None:
     with pytest.raises(DevtuiError, match="could leave the directory"):
         check_name(name, "box:dir")
     assert check_name("ok name..txt", "box:dir") == "ok name..txt"
+
+
+@pytest.mark.parametrize("prefix", [0, 3 * MIB])
+async def test_the_hosts_hash_follows_the_written_blocks(sshd, tmp_path: Path, prefix) -> None:
+    """The host hashes an upload's part file as the server confirms its blocks: the digest
+    is its own (the full re-hash, a fallback, is made to fail here)."""
+    core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+    data = os.urandom(10 * MIB + 12345)
+    part = tmp_path / "f.devtui-part"
+    part.write_bytes(data[:prefix])
+    try:
+        conn = await core.connection("box")
+
+        async def posix() -> bool:
+            return await core.is_posix("box", conn)
+
+        side = await open_remote("box", conn, posix, lambda: None)
+        assert isinstance(side, SftpSide)
+
+        async def no_fallback(path: str) -> str:
+            raise AssertionError("fell back to a full hash")
+
+        side.sha256 = no_fallback  # type: ignore[method-assign]
+        later = await side.hash_later(str(part), (prefix, len(data), side.write_len))
+        assert later is not None
+        with part.open("r+b") as f:  # the writer: blocks from the prefix on, told as written
+            for at in range(prefix, len(data), side.write_len):
+                f.seek(at)
+                f.write(data[at : at + side.write_len])
+                f.flush()
+                later.advance(min(at + side.write_len, len(data)))
+        digest = await later.result()
+    finally:
+        await core.close()
+    assert digest == hashlib.sha256(data).hexdigest()
