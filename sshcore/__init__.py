@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
+# asyncssh still names cryptography's DSA classes (for keys devtui never makes or offers);
+# cryptography 46+ warns about that on import, and every network command printed the
+# warning's five lines on stderr before its own one line. Only that warning is hidden.
+warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"asyncssh(\.|$)")
+
 __all__ = ["__version__"]
 
 

@@ -300,3 +300,17 @@ def test_up_on_several_hosts_asks_which_host_the_password_is_for(tmp_path) -> No
     assert elsewhere.returncode == 2 and "b is not a host this command logs in to (a)" in (
         elsewhere.stderr
     )
+
+
+def test_a_network_command_error_is_one_line_on_stderr(tmp_path) -> None:
+    """asyncssh's import warns about cryptography's DSA names: not the user's concern, and
+    five lines of it buried the one line that was."""
+    config = write_config(tmp_path / "c.toml", {})
+    env = {**_env(tmp_path, config), "PYTHONWARNINGS": "default"}
+    result = subprocess.run(
+        [*DEVTUI, "hosts", "test", "nope"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "devtui: nope: no host named 'nope' (see: devtui hosts list)"
+    ]
