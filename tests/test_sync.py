@@ -123,6 +123,19 @@ def test_sync_down_from_the_host(sshd, tmp_path: Path) -> None:
     assert _sync(config, "--delete", f"box:{remote}", str(local))["changes"] == []
 
 
+def test_a_hosts_file_names_reach_the_terminal_as_text(sshd, tmp_path: Path) -> None:
+    """A name on the host holding a terminal escape (clear the screen, retitle the window)
+    is listed as visible escapes, never sent to the terminal as a command."""
+    config = _config(tmp_path, sshd)
+    remote, local = tmp_path / "remote", tmp_path / "local"
+    local.mkdir()
+    _make(remote, {"a\x1b[2J\x1b]0;owned\x07b": b"x"})
+    done = run_cli("--config", str(config), "sync", "--dry-run", f"box:{remote}", str(local))
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    assert "a\\033[2J" in done.stdout  # shown, escaped
+
+
 async def test_sync_lists_over_sftp_where_the_host_refuses_it(sshd_factory, tmp_path) -> None:
     sshd = sshd_factory(["Subsystem none /bin/false"])
     core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})

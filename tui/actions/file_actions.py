@@ -8,6 +8,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from sshcore.api import visible
+
 from ..format import human_bytes, human_rate
 
 if TYPE_CHECKING:
@@ -20,7 +22,7 @@ LOG_EVERY = 5.0  # seconds between progress lines in the Logs pane (the top line
 
 def progress_text(p: CopyProgress) -> str:
     """ "train.csv 2/5 · 45% of 1.2G · 38M/s · 12 s left"."""
-    name = p.source.rstrip("/").rsplit("/", 1)[-1] or p.source
+    name = visible(p.source.rstrip("/").rsplit("/", 1)[-1] or p.source)  # a host's names
     files = f" {p.file_index}/{p.file_count}" if p.file_count > 1 else ""
     share = f"{p.done * 100 // p.total}%" if p.total else "0%"
     rate = human_rate(p.rate) or "…"

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from sshcore.api import (
@@ -17,10 +18,12 @@ from sshcore.api import (
     copy_files,
     parse_location,
     sync_dirs,
+    visible,
 )
 
 from .main import _load
 from .net import _core, _prompts
+from .terminal_prompts import CliPrompts
 
 
 def _size(n: float) -> str:
@@ -53,7 +56,7 @@ class ProgressLine:
 
     def __call__(self, p: CopyProgress) -> None:
         share = p.done / p.total if p.total else 1.0
-        name = p.source.rsplit("/", 1)[-1][-24:]
+        name = visible(p.source.rsplit("/", 1)[-1])[-24:]  # a host's file names are data
         bar = "#" * int(share * 20)
         text = (
             f"[{p.file_index}/{p.file_count}] {name} [{bar:<20}] {share:4.0%} "
@@ -107,7 +110,7 @@ def _progress(args: argparse.Namespace) -> ProgressLine | None:
     return ProgressLine(sys.stderr, terminal)
 
 
-def _notice(line: ProgressLine | None) -> object:
+def _notice(line: ProgressLine | None) -> Callable[[str], None]:
     def say(text: str) -> None:
         if line is not None:
             line.clear()
@@ -128,9 +131,9 @@ def cmd_cp(args: argparse.Namespace) -> int:
 
 
 async def _cp(
-    args: argparse.Namespace, config: Config, prompts: object, sources: list[str], dest: str
+    args: argparse.Namespace, config: Config, prompts: CliPrompts, sources: list[str], dest: str
 ) -> int:
-    core = _core(config, prompts, verbose=args.verbose)  # type: ignore[arg-type]
+    core = _core(config, prompts, verbose=args.verbose)
     line = _progress(args)
     say = _notice(line)
 
@@ -152,7 +155,7 @@ async def _cp(
             force=args.force,
             on_progress=line,
             on_file=done,
-            on_notice=say,  # type: ignore[arg-type]
+            on_notice=say,
         )
     except asyncio.CancelledError:
         if line is not None:
@@ -174,8 +177,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return asyncio.run(_sync(args, config, prompts))
 
 
-async def _sync(args: argparse.Namespace, config: Config, prompts: object) -> int:
-    core = _core(config, prompts, verbose=args.verbose)  # type: ignore[arg-type]
+async def _sync(args: argparse.Namespace, config: Config, prompts: CliPrompts) -> int:
+    core = _core(config, prompts, verbose=args.verbose)
     line = _progress(args)
     say = _notice(line)
     try:
@@ -188,7 +191,7 @@ async def _sync(args: argparse.Namespace, config: Config, prompts: object) -> in
             delete=args.delete,
             dry_run=args.dry_run,
             on_progress=line,
-            on_notice=say,  # type: ignore[arg-type]
+            on_notice=say,
         )
     finally:
         if line is not None:
@@ -210,7 +213,7 @@ async def _sync(args: argparse.Namespace, config: Config, prompts: object) -> in
         )
         return 0
     for change in result.changes:
-        print(f"{change.action:<7} {_size(change.size):>10}  {change.path}")
+        print(f"{change.action:<7} {_size(change.size):>10}  {visible(change.path)}")
     verb = "would change" if result.dry_run else "changed"
     print(
         f"{len(result.changes)} {verb}, {_size(result.sent)} sent in {result.seconds:.1f} s",
