@@ -30,6 +30,10 @@ def _env(tmp_path: Path, config: Path) -> dict[str, str]:
     return env
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _devtui(
     env: dict[str, str], *argv: str, stdin: str | None = None, real: bool = False
 ) -> subprocess.CompletedProcess[str] | Done:
@@ -172,6 +176,9 @@ def test_ctrl_c_on_run_ends_the_remote_command(sshd, tmp_path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a suite started in the background (`cmd &` in a script) hands
+        # its children SIGINT ignored, and Python then leaves Ctrl+C ignored too.
+        preexec_fn=_sigint_default,
     )
     try:
         assert proc.stdout is not None
