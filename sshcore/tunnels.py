@@ -469,7 +469,10 @@ class Tunnel:
             if not self._active:  # stop() ran while we were binding
                 self._close_listeners()
                 return
-        if self.spec.probe and self.spec.target is not None:
+        # A tunnel made from a port offer needs no probe: the port watch that found its
+        # program listening says when it stops (and a probe of a "remote" that is this very
+        # machine would connect to the tunnel's own listener, and so on without end).
+        if self.spec.probe and self.spec.target is not None and not self.spec.discovered:
             self._prober = asyncio.create_task(self._probe_loop(), name=f"probe:{self.spec.name}")
         self._unwatch.append(self.session.watch(self._host_changed))
         self.session.keep_connected()
