@@ -24,27 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import psutil  # noqa: E402
 from coreutil import make_core, sshd_host  # noqa: E402
 
+from bench.forward import sshd_cpu  # noqa: E402
 from sshcore.tunnels import PROBE_INTERVAL, TunnelState  # noqa: E402
 from tests.harness.net import free_port  # noqa: E402
 from tests.harness.sshd import Sshd  # noqa: E402
 
 TUNNELS = 20
-
-
-def sshd_cpu(sshd: Sshd) -> float:
-    """CPU seconds of every sshd process below the listener (the per-connection ones)."""
-    total = 0.0
-    if sshd.pid is None:
-        return total
-    with contextlib.suppress(psutil.Error):
-        for proc in psutil.Process(sshd.pid).children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += times.user + times.system
-    return total
 
 
 async def measure(sshd: Sshd, tmp: Path, probes: int) -> tuple[float, float, int]:

@@ -144,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.repeats):
             d = run_devtui(sshd, echo, Path(tmp) / f"d{i}", args.sleep)
             o = run_openssh(sshd, echo, args.sleep)
+            shown = [f"{x:.2f} s" if x is not None else "never" for x in (d, o)]
             print(
-                f"run {i + 1}: devtui data again after {d} s; ssh -L exited after {o} s", flush=True
+                f"run {i + 1}: devtui data again after {shown[0]}; ssh -L exited after {shown[1]}"
             )
             if d is not None:
                 devtui.append(d)

@@ -1,8 +1,8 @@
 """Benchmark: `devtui cp` against OpenSSH's `scp`, and `devtui sync` of an unchanged tree
 against `rsync -a --dry-run -e ssh`, through one real sshd on 127.0.0.1.
 
-    .venv/bin/python bench/copy.py                    # 512 MiB, 5 repeats, 10,000 files
-    .venv/bin/python bench/copy.py --quick            # 64 MiB, 2 repeats, 1,000 files
+    .venv/bin/python bench/file_copy.py                    # 512 MiB, 5 repeats, 10,000 files
+    .venv/bin/python bench/file_copy.py --quick            # 64 MiB, 2 repeats, 1,000 files
 
 Both tools run as whole commands (a process, its login, the copy), the way a user runs them.
 The sshd offers aes128-gcm@openssh.com only, so both use the same cipher. Runs alternate
@@ -14,18 +14,12 @@ ended by PID (subprocess.run waits for each); the sshd stops with its `with` blo
 
 from __future__ import annotations
 
-import os
-import sys
-
-# This file is copy.py: with its folder first on the path, `import copy` (dataclasses,
-# argparse) would find it instead of the standard library's.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
-
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
