@@ -182,7 +182,7 @@ class Core:
         dropped and reconnected; one waiting to retry tries at once. Returns the checks."""
         checks = []
         for session in list(self.sessions.values()):
-            if session.state == HostState.IDLE or session.state == HostState.FAILED:
+            if session.state in (HostState.IDLE, HostState.FAILED):  # nothing to check
                 continue
             task = asyncio.create_task(session.check_alive(timeout), name="check-alive")
             self._checks.add(task)

@@ -55,6 +55,29 @@ async def _connected(pilot: Any, app: Any) -> None:
     )
 
 
+async def _copy_form(pilot: Any, app: Any, key: str, source: str, dest: str) -> None:
+    """`u` or `D` on the selected host, the two paths typed, enter."""
+    await pilot.press(key)
+    await until(pilot, lambda: isinstance(app.focused, Input), 5, "the copy form")
+    await type_text(pilot, source)
+    await pilot.press("tab", "ctrl+a", "ctrl+k")  # the upload form's "~/" goes
+    await type_text(pilot, dest)
+    await pilot.press("enter")
+
+
+async def _palette(pilot: Any, app: Any, command: str) -> None:
+    """Run a command palette entry by its title."""
+    await pilot.press("ctrl+p")
+    await type_text(pilot, command)
+    await until(
+        pilot,
+        lambda: command in str(app.screen.query_one("CommandList").get_option_at_index(0).prompt),
+        5,
+        f"'{command}' in the palette",
+    )
+    await pilot.press("enter")
+
+
 def _source_text(app: Any, key: str) -> str:
     return "\n".join(r.text for r in app.logs_pane.sources.get(key, []))
 
@@ -101,17 +124,11 @@ async def test_the_host_row_counts_running_jobs_and_the_palette_stops_one(
         detail = lambda: cell_texts(app.hosts_pane.table, "box")[-1]  # noqa: E731
         await until(pilot, lambda: detail().startswith("1 job · "), 15, "'1 job' in the row")
         assert source_key("box", "nap") in app.logs_pane.sources  # followed at once
-        await pilot.press("ctrl+p")
-        await type_text(pilot, "Jobs: stop nap")
+        await _palette(pilot, app, "Jobs: show the output of nap")
         await until(
-            pilot,
-            lambda: (
-                "stop nap" in str(app.screen.query_one("CommandList").get_option_at_index(0).prompt)
-            ),
-            5,
-            "the palette's command",
+            pilot, lambda: app.logs_pane.source == source_key("box", "nap"), 5, "its source"
         )
-        await pilot.press("enter")
+        await _palette(pilot, app, "Jobs: stop nap")
         await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 5, "the question")
         await pilot.press("y")
         await until(pilot, lambda: not detail().startswith("1 job"), 20, "no job in the row")
@@ -133,23 +150,14 @@ async def test_upload_and_download_through_the_forms(tmp_path: Path, sshd: Any) 
     app = _app(tmp_path, sshd)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        await pilot.press("1", "u")
-        await until(pilot, lambda: isinstance(app.focused, Input), 5, "the upload form")
-        await type_text(pilot, str(local))
-        await pilot.press("tab", "ctrl+a", "ctrl+k")
-        await type_text(pilot, f"{remote_dir}/")
-        await pilot.press("enter")
+        await pilot.press("1")
+        await _copy_form(pilot, app, "u", str(local), f"{remote_dir}/")
         uploaded = remote_dir / "up.bin"
         await until(pilot, uploaded.exists, 30, "the uploaded file")
         assert uploaded.read_bytes() == local.read_bytes()
         notes = lambda: [n.message for n in app._notifications]  # noqa: E731
         await until(pilot, lambda: any("copied 1 file" in m for m in notes()), 10, "the note")
-        await pilot.press("D")
-        await until(pilot, lambda: isinstance(app.focused, Input), 5, "the download form")
-        await type_text(pilot, str(theirs))
-        await pilot.press("tab")
-        await type_text(pilot, str(back))
-        await pilot.press("enter")
+        await _copy_form(pilot, app, "D", str(theirs), str(back))
         await until(pilot, (back / "down.bin").exists, 30, "the downloaded file")
         assert (back / "down.bin").read_bytes() == theirs.read_bytes()
 
@@ -164,12 +172,8 @@ async def test_esc_stops_a_copy_and_keeps_its_part_file(tmp_path: Path, sshd: An
     app = _app(tmp_path, sshd)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
-        await pilot.press("1", "u")
-        await until(pilot, lambda: isinstance(app.focused, Input), 5, "the upload form")
-        await type_text(pilot, str(big))
-        await pilot.press("tab", "ctrl+a", "ctrl+k")
-        await type_text(pilot, f"{remote_dir}/")
-        await pilot.press("enter")
+        await pilot.press("1")
+        await _copy_form(pilot, app, "u", str(big), f"{remote_dir}/")
         part = remote_dir / "big.bin.devtui-part"
         status = lambda: str(app._status_shown)  # noqa: E731
         await until(pilot, lambda: "% of 512M" in status(), 30, "progress on the top line")

@@ -70,9 +70,11 @@ class FileActions:
             self.app.job(self._copy(sources, dest, what), what, group="copy")
 
     async def _copy(self, sources: list[str], dest: str, what: str) -> None:
+        from textual.worker import get_current_worker
+
         from sshcore.api import copy_files
 
-        worker = self.app.jobs_in("copy")[-1]
+        worker = get_current_worker()  # this copy's own (another may have started since)
         logged = 0.0
         start = time.monotonic()
         self.app.log_line("info", what)

@@ -70,13 +70,15 @@ class HostActions:
         self.app.job(self._test_all(), f"testing {len(self.app.config.hosts)} hosts", group="fleet")
 
     async def _test_all(self) -> None:
+        from textual.worker import get_current_worker
+
         from sshcore.api import check_hosts
 
         from ..screens.dialogs import TextScreen
 
         names = list(self.app.config.hosts)
         done = 0
-        worker = self.app.jobs_in("fleet")[0]
+        worker = get_current_worker()
 
         def progress(check: Any) -> None:
             nonlocal done

@@ -5,7 +5,7 @@ finds the same jobs when it connects."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sshcore.api import DevtuiError
 
@@ -157,7 +157,3 @@ class JobActions:
             raise DevtuiError(f"job {name} on {host} is not followed (it has ended)")
         self.app.logs_pane.source = key
         self.app.logs_pane.focus_main()
-
-    def items(self) -> list[tuple[str, str, Any, str]]:
-        """(name, host, item, detail) for the palette: every running job."""
-        return [(j.name, j.host, (j.host, j.name), j.command) for j in self.all_running()]
