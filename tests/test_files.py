@@ -17,7 +17,7 @@ from cliutil import run_cli
 from coreutil import make_core, sshd_host, write_config
 from harness.asyncssh_server import AsyncsshServer
 
-from sshcore import file_progress
+from sshcore import file_progress, file_sides
 from sshcore.errors import DevtuiError, UsageError
 from sshcore.file_exec import open_remote
 from sshcore.file_sides import SftpSide, check_name
@@ -350,9 +350,15 @@ def test_listing_names_that_could_leave_are_refused(name: str) -> None:
 
 
 @pytest.mark.parametrize("prefix", [0, 3 * MIB])
-async def test_the_hosts_hash_follows_the_written_blocks(sshd, tmp_path: Path, prefix) -> None:
+@pytest.mark.parametrize("reader", ["python3", "dd"])
+async def test_the_hosts_hash_follows_the_written_blocks(
+    sshd, tmp_path: Path, prefix: int, reader: str, monkeypatch
+) -> None:
     """The host hashes an upload's part file as the server confirms its blocks: the digest
-    is its own (the full re-hash, a fallback, is made to fail here)."""
+    is its own (the full re-hash, a fallback, is made to fail here); by python3 where the
+    host has it, else by dd and openssl."""
+    if reader == "dd":
+        monkeypatch.setattr(file_sides, "_SHA256_FOLLOW", file_sides._FOLLOW_PIPE)
     core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
     data = os.urandom(10 * MIB + 12345)
     part = tmp_path / "f.devtui-part"
