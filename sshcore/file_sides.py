@@ -320,6 +320,20 @@ class RemoteBase:
             self._posix = asyncio.ensure_future(self._posix_check())
         return await asyncio.shield(self._posix)
 
+    def known_not_posix(self) -> bool:
+        """Asked already, and the host has no POSIX sh. A hash command is sent without
+        asking first: the question is a command too (a login shell's start, 0.1 s of the
+        host's CPU here, more with a conda init), and where no sh runs the hash command,
+        `exec sh ...` fails at once and is asked about then."""
+        known = self._posix
+        return (
+            known is not None
+            and known.done()
+            and not known.cancelled()
+            and known.exception() is None
+            and not known.result()
+        )
+
     def join(self, parent: str, name: str) -> str:
         return posixpath.join(parent, name)
 
@@ -342,8 +356,8 @@ class RemoteBase:
         transfer); its `result()` lets it hash and gives the digest, `close()` drops it.
         With `follow` (prefix, size, block): it hashes the file as `advance()` reports it
         written, from byte 0; `prefix` is a multiple of 1 MiB, writes come in `block`s from
-        there. None when the host cannot run it (no POSIX sh)."""
-        if not await self.is_posix():
+        there. None when the host is known to have no POSIX sh."""
+        if self.known_not_posix():
             return None
         if follow is None:
             command = sh_script(_SHA256_LATER, path)
@@ -367,13 +381,16 @@ class RemoteBase:
 
         async def result() -> str:
             try:
-                if follow is None:
-                    process.stdin.write(b"go\n")
-                else:  # the rest, the last block short
-                    rest = -(-(follow[1] - follow[0]) // follow[2]) - told
-                    if rest > 0:
-                        process.stdin.write(f"{rest}\n".encode())
-                process.stdin.write_eof()
+                try:
+                    if follow is None:
+                        process.stdin.write(b"go\n")
+                    else:  # the rest, the last block short
+                        rest = -(-(follow[1] - follow[0]) // follow[2]) - told
+                        if rest > 0:
+                            process.stdin.write(f"{rest}\n".encode())
+                    process.stdin.write_eof()
+                except BrokenPipeError:
+                    pass  # it ended already (no sh there, or it failed): its status says so
                 out: bytes = await asyncio.wait_for(process.stdout.read(4096), _HASH_TIMEOUT)
                 status = await asyncio.wait_for(process.wait(), 10)
             except (asyncssh.DisconnectError, ConnectionError) as e:
@@ -390,8 +407,9 @@ class RemoteBase:
         return LaterHash(result, process.close, advance)
 
     async def exec_sha256(self, path: str) -> str | None:
-        """The file's SHA-256 by sha256sum/shasum on the host; None when it has neither."""
-        if not await self.is_posix():
+        """The file's SHA-256 by openssl/sha256sum/shasum on the host; None when it has
+        none of them, or no POSIX sh."""
+        if self.known_not_posix():
             return None
         result = await bounded(
             self.conn, sh_script(_SHA256_SCRIPT, path), 4096, _HASH_TIMEOUT, "sha256sum"
@@ -400,6 +418,8 @@ class RemoteBase:
             return None
         word = result.stdout.split(b" ", 1)[0].strip().decode("ascii", "replace")
         if result.exit_status != 0 or len(word) != 64:
+            if not await self.is_posix():  # the host's shell could not run it at all
+                return None
             err = result.stderr.decode(errors="replace").strip()
             raise DevtuiError(f"{self.where(path)}: cannot hash it: {visible(err)}")
         return word

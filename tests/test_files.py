@@ -279,6 +279,36 @@ async def tricky(tmp_path: Path) -> AsyncIterator[tuple[_TrickyServer, Path]]:
         yield server, write_config(tmp_path / "config.toml", {"box": host})
 
 
+@pytest.mark.parametrize("direction", ["upload", "download"])
+async def test_a_host_without_a_posix_sh_is_checked_by_reading_back(
+    tmp_path: Path, direction: str
+) -> None:
+    """A host whose shell cannot run `sh` (a Windows host's cmd.exe, say): the hash command,
+    sent without asking first, fails there, and the copy is checked by reading it back."""
+    async with AsyncsshServer({"u": "unused"}) as server:  # no real commands: no sh
+        host = {
+            "hostname": "127.0.0.1",
+            "port": server.port,
+            "user": "u",
+            "identity_file": str(server.client_key("u")),
+        }
+        (tmp_path / "known_hosts").write_text(server.known_hosts_line() + "\n")
+        core, _, _ = make_core(tmp_path, {"box": host})
+        size = file_sides.EXEC_HASH_MIN + 3 * MIB  # hashed by a command where one runs
+        if direction == "upload":
+            src, there = _random_file(tmp_path / "src.bin", size), server.home / "dst.bin"
+            args = (str(src), "box:dst.bin")
+        else:
+            src, there = _random_file(server.home / "src.bin", size), tmp_path / "dst.bin"
+            args = ("box:src.bin", str(there))
+        try:
+            (result,) = await asyncio.wait_for(copy_files(core, [args[0]], args[1]), 60)
+        finally:
+            await core.close()
+        assert result.sha256 == _sha(src) and there.read_bytes() == src.read_bytes()
+        assert server.total_connections == 1  # no drop was mistaken for a failed command
+
+
 async def test_no_space_on_the_far_side(tricky, tmp_path: Path) -> None:
     server, config = tricky
     src = _random_file(tmp_path / "big.bin", 3 * MIB)
