@@ -418,3 +418,22 @@ async def test_the_hosts_hash_follows_the_written_blocks(
     finally:
         await core.close()
     assert digest == hashlib.sha256(data).hexdigest()
+
+
+async def test_the_passing_hash_keeps_order_behind_a_resumed_prefix(tmp_path: Path) -> None:
+    """A resumed copy's prefix is hashed from disk in a thread; bytes that pass meanwhile
+    wait their turn, and once it is done they are hashed as they come."""
+    data = os.urandom(BIG + 5 * 256 * 1024)
+    part = tmp_path / "f.part"
+    part.write_bytes(data[:BIG])
+    stream = file_progress.StreamHash()
+    try:
+        stream.feed_file(str(part), BIG)
+        for at in range(BIG, len(data), 256 * 1024):
+            await stream.feed(data[at : at + 256 * 1024])
+        assert await stream.hexdigest() == hashlib.sha256(data).hexdigest()
+        more = os.urandom(1000)
+        await stream.feed(more)  # nothing queued now: hashed here, still in order
+        assert await stream.hexdigest() == hashlib.sha256(data + more).hexdigest()
+    finally:
+        stream.close()
