@@ -7,7 +7,9 @@ against `rsync -a --dry-run -e ssh`, through one real sshd on 127.0.0.1.
 Both tools run as whole commands (a process, its login, the copy), the way a user runs them.
 The sshd offers aes128-gcm@openssh.com only, so both use the same cipher. Runs alternate
 (scp first on odd repeats, devtui first on even ones); numbers are medians. `devtui cp`
-verifies (SHA-256 of both sides) unless --no-verify is in its variant's name. rsync is
+verifies (SHA-256 of both sides) unless --no-verify is in its variant's name; "scp, then
+hashes" is scp followed by the same check typed by hand (openssl here, then over ssh on the
+host). Each run's busy CPU seconds (both ends, from /proc/stat) are shown too. rsync is
 installed with apt-get when missing (for this bench only). Every process started here is
 ended by PID (subprocess.run waits for each); the sshd stops with its `with` block.
 """
@@ -15,6 +17,7 @@ ended by PID (subprocess.run waits for each); the sshd stops with its `with` blo
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -37,13 +40,32 @@ CIPHER = "aes128-gcm@openssh.com"
 DEVTUI = [sys.executable, "-m", "tui"]
 
 
-def run(argv: list[str], env: dict[str, str] | None = None) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"bench: {argv[:4]}... failed:\n{done.stderr}")
-    return seconds
+def busy_cpu() -> float:
+    """CPU seconds this machine has spent busy (all cores, every process), from /proc/stat;
+    0 where there is none. The difference over a run is what both ends of it cost."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # less idle, iowait
+
+
+def run(*argvs: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run commands one after the other: (seconds, busy CPU seconds) of them all."""
+    start, cpu = time.perf_counter(), busy_cpu()
+    for argv in argvs:
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+        if done.returncode != 0:
+            raise SystemExit(f"bench: {argv[:4]}... failed:\n{done.stderr}")
+    return time.perf_counter() - start, busy_cpu() - cpu
+
+
+def compile_sources() -> None:
+    """Byte-compile devtui as an install does: with PYTHONDONTWRITEBYTECODE set (as on
+    this machine) an editable checkout would otherwise compile ~20 modules on every start."""
+    for package in ("tui", "sshcore"):
+        compileall.compile_dir(str(ROOT / package), quiet=1)
 
 
 def ensure_rsync() -> None:
@@ -71,6 +93,7 @@ def main() -> int:
     if args.quick:
         args.size, args.repeats, args.files = 64, 2, 1000
     ensure_rsync()
+    compile_sources()
     # Files in RAM (tmpfs) by default: this VM's disk writeback varies 0.1-0.9 s per 512 MiB
     # from one run to the next, and that noise would hide both tools' own cost.
     work = Path(tempfile.mkdtemp(prefix="devtui-bench-copy-", dir=args.dir))
@@ -119,16 +142,33 @@ def copy_bench(
             f.write(os.urandom(MIB))
     there, back = work / "there.bin", work / "back.bin"
     scp = ["scp", "-q", "-P", str(port), *ssh_opts]
+    ssh = ["ssh", "-p", str(port), *ssh_opts, remote]
     cp = [*DEVTUI, "--config", str(config), "cp"]
+
+    def by_hand(local: Path, far: Path) -> list[list[str]]:
+        # The same check by hand after scp: SHA-256 here, then on the host (openssl, as
+        # devtui uses where it can: 4x coreutils' sha256sum on this CPU).
+        return [["openssl", "dgst", "-sha256", str(local)], [*ssh, f"openssl dgst -sha256 {far}"]]
+
     variants = {
-        "scp up": lambda: run([*scp, str(src), f"{remote}:{there}"], env),
-        "devtui up": lambda: run([*cp, str(src), f"box:{there}"], env),
-        "devtui up --no-verify": lambda: run([*cp, "--no-verify", str(src), f"box:{there}"], env),
-        "scp down": lambda: run([*scp, f"{remote}:{src}", str(back)], env),
-        "devtui down": lambda: run([*cp, f"box:{src}", str(back)], env),
-        "devtui down --no-verify": lambda: run([*cp, "--no-verify", f"box:{src}", str(back)], env),
+        "scp up": lambda: run([*scp, str(src), f"{remote}:{there}"], env=env),
+        "devtui up": lambda: run([*cp, str(src), f"box:{there}"], env=env),
+        "devtui up --no-verify": lambda: run(
+            [*cp, "--no-verify", str(src), f"box:{there}"], env=env
+        ),
+        "scp up, then hashes": lambda: run(
+            [*scp, str(src), f"{remote}:{there}"], *by_hand(src, there), env=env
+        ),
+        "scp down": lambda: run([*scp, f"{remote}:{src}", str(back)], env=env),
+        "devtui down": lambda: run([*cp, f"box:{src}", str(back)], env=env),
+        "devtui down --no-verify": lambda: run(
+            [*cp, "--no-verify", f"box:{src}", str(back)], env=env
+        ),
+        "scp down, then hashes": lambda: run(
+            [*scp, f"{remote}:{src}", str(back)], *by_hand(back, src), env=env
+        ),
     }
-    times: dict[str, list[float]] = {k: [] for k in variants}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in variants}
     names = list(variants)
     for r in range(args.repeats):
         order = names if r % 2 == 0 else names[::-1]
@@ -137,11 +177,18 @@ def copy_bench(
             back.unlink(missing_ok=True)
             times[name].append(variants[name]())
         print(f"  copy run {r + 1}/{args.repeats}", file=sys.stderr, flush=True)
-    print(f"\n{args.size} MiB, {CIPHER}, median of {args.repeats} (MiB/s; ratio to scp)")
+    print(
+        f"\n{args.size} MiB, {CIPHER}, median of {args.repeats} "
+        "(MiB/s; ratio to scp; CPU seconds busy, both ends)"
+    )
     for name in names:
-        t = statistics.median(times[name])
-        base = statistics.median(times["scp " + name.split()[1]])
-        print(f"  {name:<24} {t:6.2f} s  {args.size / t:7.1f} MiB/s  {base / t:5.2f}x")
+        t = statistics.median(x[0] for x in times[name])
+        cpu = statistics.median(x[1] for x in times[name])
+        base = statistics.median(x[0] for x in times["scp " + name.split()[1].rstrip(",")])
+        print(
+            f"  {name:<24} {t:6.2f} s  {args.size / t:7.1f} MiB/s  {base / t:5.2f}x  "
+            f"{cpu:5.2f} CPU s"
+        )
 
 
 def sync_bench(
@@ -159,14 +206,16 @@ def sync_bench(
         d.mkdir(parents=True, exist_ok=True)
         (d / f"f{i}.txt").write_text(f"file {i}\n" * (i % 7 + 1))
     sync = [*DEVTUI, "--config", str(config), "sync"]
-    first = run([*sync, str(tree), f"box:{dst}"], env)
+    first, _ = run([*sync, str(tree), f"box:{dst}"], env=env)
     print(f"  first sync of {args.files} files: {first:.1f} s", file=sys.stderr)
     ssh = " ".join(["ssh", "-p", str(port), *ssh_opts])
     rsync = ["rsync", "-a", "--dry-run", "-e", ssh, f"{tree}/", f"{remote}:{dst}/"]
     variants = {
-        "rsync -a --dry-run": lambda: run(rsync, env),
-        "devtui sync": lambda: run([*sync, str(tree), f"box:{dst}"], env),
-        "devtui sync --dry-run": lambda: run([*sync, "--dry-run", str(tree), f"box:{dst}"], env),
+        "rsync -a --dry-run": lambda: run(rsync, env=env)[0],
+        "devtui sync": lambda: run([*sync, str(tree), f"box:{dst}"], env=env)[0],
+        "devtui sync --dry-run": lambda: run(
+            [*sync, "--dry-run", str(tree), f"box:{dst}"], env=env
+        )[0],
     }
     times: dict[str, list[float]] = {k: [] for k in variants}
     names = list(variants)
