@@ -2,7 +2,9 @@
 
 An embedded asyncssh server (random port, throwaway host key, user `demo` with a throwaway
 key) and a tiny web app on the "remote", plus a config in a temp folder with a host and an
-autostart tunnel to that app. Everything lives as long as the `DemoSite` context.
+autostart tunnel to that app. The host's files are an SFTP server rooted in a `home` folder
+there, so upload and download can be tried too. Everything lives as long as the `DemoSite`
+context.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from .atomic import atomic_write_text
 from .keys import write_key_file
 
 DEMO_USER = "demo"
+DEMO_README = """This is the devtui demo host's home folder: files you upload with devtui land here.
+It lives in a temp folder on your own machine and goes when the demo ends.
+"""
 DEMO_PAGE = b"""<!doctype html><title>devtui demo</title>
 <h1>Hello from the devtui demo host</h1>
 <p>This page came through an SSH tunnel: your browser talked to 127.0.0.1 on your machine,
@@ -97,6 +102,7 @@ class DemoSite:
         self.local_port = local_port  # 0: pick a free one
         self.folder = Path(tempfile.mkdtemp(prefix="devtui-demo-"))
         self.config_path = self.folder / "config.toml"
+        self.home = self.folder / "home"  # the demo host's files (its SFTP root)
         self.ssh_port = 0
         self.web_port = 0
         self._ssh: asyncssh.SSHAcceptor | None = None
@@ -124,6 +130,9 @@ class DemoSite:
         client_key = asyncssh.generate_private_key("ssh-ed25519", comment="devtui-demo")
         key_path = self.folder / "demo_ed25519"
         write_key_file(key_path, client_key.export_private_key(), private=True)
+        self.home.mkdir()
+        (self.home / "README.txt").write_text(DEMO_README, encoding="utf-8")
+        root = str(self.home).encode()
         self._web = await asyncio.start_server(_serve_page, "127.0.0.1", 0)
         self.web_port = self._web.sockets[0].getsockname()[1]
         self._ssh = await asyncssh.listen(
@@ -133,6 +142,7 @@ class DemoSite:
             server_factory=lambda: _DemoServer(client_key),
             process_factory=functools.partial(_demo_command, ports=self._ports),
             allow_scp=False,
+            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=root),
         )
         self.ssh_port = self._ssh.get_port()
         self._ports[:] = sorted((self.ssh_port, self.web_port))

@@ -38,9 +38,8 @@ def done_text(results: list[CopyResult], seconds: float) -> str:
     rate = human_rate(sent / seconds) if seconds > 0 else ""
     kept = sum(r.unchanged for r in results)
     same = f", {kept} already there" if kept else ""
-    return (
-        f"copied {files}, {human_bytes(total)} in {seconds:.0f} s ({rate or 'no data sent'}){same}"
-    )
+    took = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"  # not "in 0 s"
+    return f"copied {files}, {human_bytes(total)} in {took} s ({rate or 'no data sent'}){same}"
 
 
 class FileActions:
