@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +23,8 @@ from harness.net import free_port
 from sshcore.config import Config
 from sshcore.core import Core
 from sshcore.demo import DemoSite
+from sshcore.file_sides import EXEC_HASH_MIN
+from sshcore.files import copy_files
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -85,6 +90,27 @@ async def test_demo_host_answers_discovery_and_run() -> None:
     )
 
 
+async def test_demo_host_takes_and_gives_files(tmp_path: Path) -> None:
+    # Upload and download can be tried on the demo host: its files are an SFTP server rooted
+    # in a folder of the demo's own, gone when it ends. It has no sh, so the copy is checked
+    # by reading back (large enough here that a hash command is tried first, and refused).
+    data = os.urandom(EXEC_HASH_MIN + 1000)
+    (tmp_path / "up.bin").write_bytes(data)
+    async with DemoSite() as demo:
+        core = Core(Config.load(demo.config_path), log_file=False)
+        async with core:
+            (up,) = await copy_files(core, [str(tmp_path / "up.bin")], "demo:")
+            assert (demo.home / "up.bin").read_bytes() == data
+            (down,) = await copy_files(core, ["demo:up.bin"], str(tmp_path / "back.bin"))
+            readme = (await copy_files(core, ["demo:README.txt"], str(tmp_path)))[0]
+        home = demo.home
+    assert up.sha256 == down.sha256 == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "back.bin").read_bytes() == data
+    assert "goes when the demo ends" in (tmp_path / "README.txt").read_text()
+    assert readme.bytes == (tmp_path / "README.txt").stat().st_size
+    assert not home.exists()
+
+
 @pytest.mark.parametrize(
     "folder",
     [
@@ -117,3 +143,66 @@ def test_demo_config_keeps_its_paths_exactly(folder: PurePath, tmp_path: Path) -
     config_path.write_text(text, encoding="utf-8")
     config = Config.load(config_path)
     assert config.hosts["demo"].identity_file == str(folder / "demo_ed25519")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX: a pty and SIGHUP")
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM"])
+def test_the_dashboard_ends_cleanly_when_its_terminal_goes(tmp_path: Path, sig: str) -> None:
+    # A dropped SSH session hangs up the terminal devtui runs in (SIGHUP), and `kill` sends
+    # SIGTERM: either ends it as `q` does, tunnels stopped and the demo's temp folder gone,
+    # instead of the process dying on the spot and leaving them behind.
+    import fcntl
+    import termios
+    import threading
+
+    port = free_port()
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**_env(tmp_path), "TMPDIR": str(temp), "TERM": "xterm"}
+    master, slave = os.openpty()
+
+    def controlling_terminal() -> None:  # in the child: the pty is its terminal
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "demo", "--port", str(port)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        preexec_fn=controlling_terminal,
+    )
+    os.close(slave)
+    screen = bytearray()
+
+    def read() -> None:
+        with contextlib.suppress(OSError):
+            while data := os.read(master, 65536):
+                screen.extend(data)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 30
+        while not _accepts(port):
+            assert proc.poll() is None and time.monotonic() < deadline, screen.decode(
+                "ascii", "replace"
+            )
+            time.sleep(0.1)
+        assert [p.name for p in temp.iterdir() if p.name.startswith("devtui-demo-")]
+        proc.send_signal(getattr(signal, sig))
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        os.close(master)
+    assert proc.returncode == 0, screen.decode("ascii", "replace")[-2000:]
+    assert not _accepts(port)
+    assert not [p.name for p in temp.iterdir() if p.name.startswith("devtui-demo-")]
+
+
+def _accepts(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        return True
+    return False

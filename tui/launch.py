@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,27 @@ def _load(path: str | None) -> Config | None:
 CRASHED = 70  # EX_SOFTWARE: the dashboard ended on a bug (the traceback is in the log file)
 
 
+def hangup_signals(platform: str) -> list[str]:
+    """What ends the dashboard from outside as `q` does: its terminal closing (SIGHUP: the
+    SSH session it ran in dropped) or a `kill` (SIGTERM). Windows has neither (a closed
+    console ends the process outright); Ctrl+C is a key in the dashboard, not a signal."""
+    return [] if platform == "nt" else ["SIGHUP", "SIGTERM"]
+
+
+def end_on_hangup(
+    loop: asyncio.AbstractEventLoop, end: Callable[[], object], platform: str | None = None
+) -> list[int]:
+    """Route `hangup_signals` to `end` (tunnels stop, the demo's temp folder goes, instead
+    of the process dying on the spot); the signal numbers hooked, to unhook after."""
+    hooked = []
+    for name in hangup_signals(platform or os.name):
+        number = getattr(signal, name, None)
+        if number is not None:
+            loop.add_signal_handler(number, end)
+            hooked.append(number)
+    return hooked
+
+
 async def _run(app: DevTuiApp, *, headless: bool = False) -> int:
     """Run the dashboard to its end; whatever way it ends, no listener outlives it. A crash
     (an exception Textual could not hand to an action's guard) is loud: exit status 70, the
@@ -77,9 +100,12 @@ async def _run(app: DevTuiApp, *, headless: bool = False) -> int:
         file=errors, markup=False, highlight=False, color_system=None, width=100
     )
     result: object = None
+    hooked = end_on_hangup(asyncio.get_running_loop(), app.exit)
     try:
         result = await app.run_async(headless=headless)
     finally:
+        for number in hooked:
+            asyncio.get_running_loop().remove_signal_handler(number)
         report = errors.getvalue()
         crashed = bool(report.strip()) and bool(app.return_code)
         log_file = _record_crash(app, report) if crashed else None
