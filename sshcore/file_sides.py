@@ -69,6 +69,7 @@ class Side(Protocol):
     def join(self, parent: str, name: str) -> str: ...
     def basename(self, path: str) -> str: ...
     def dirname(self, path: str) -> str: ...
+    async def absolute(self, path: str) -> str: ...
     async def stat(self, path: str, follow: bool = True) -> Info | None: ...
     async def listdir(self, path: str) -> list[Entry]: ...
     def read(
@@ -122,6 +123,9 @@ class LocalSide:
 
     def dirname(self, path: str) -> str:
         return os.path.dirname(os.path.abspath(path))
+
+    async def absolute(self, path: str) -> str:
+        return os.path.abspath(path)
 
     async def stat(self, path: str, follow: bool = True) -> Info | None:
         try:
@@ -343,6 +347,15 @@ class RemoteBase:
     def dirname(self, path: str) -> str:
         return posixpath.dirname(path) or "."
 
+    async def home(self) -> str:
+        raise NotImplementedError
+
+    async def absolute(self, path: str) -> str:
+        """`path` from the root, `.` and `..` resolved (a relative one starts in the home)."""
+        if not path.startswith("/"):
+            path = posixpath.join(await self.home(), path)
+        return posixpath.normpath(path)
+
     def where(self, path: str) -> str:
         return visible(f"{self.host}:{path}")
 
@@ -559,32 +572,50 @@ class SftpSide(RemoteBase):
         self, path: str, offset: int, chunks: AsyncIterator[bytes], written: Written
     ) -> None:
         with _sftp_errors(self.where(path)):
-            exists = offset > 0 and await self.stat(path) is not None
-            async with self.sftp.open(path, "r+b" if exists else "wb", block_size=0) as f:
-                pending: collections.deque[tuple[int, asyncio.Task[int]]] = collections.deque()
-                at = offset
-                try:
-                    async for data in chunks:
-                        # A chunk from a local read may be larger than one request allows.
-                        for start in range(0, len(data), self.write_len):
-                            piece = data[start : start + self.write_len]
-                            if len(pending) >= WINDOW:
-                                end, task = pending.popleft()
-                                await task
-                                written(end)
-                            pending.append(
-                                (at + len(piece), asyncio.ensure_future(f.write(piece, at)))
-                            )
-                            at += len(piece)
-                    # Requests end in order of issue as far as we look: the bytes below the
-                    # oldest one still pending are all written, which is what a resume needs.
-                    while pending:
-                        end, task = pending.popleft()
-                        await task
-                        written(end)
-                finally:
-                    for _, task in pending:
-                        task.cancel()
+            try:
+                await self._write(path, offset, chunks, written)
+            except asyncssh.SFTPFailure:
+                if await self._full(path):
+                    raise asyncssh.SFTPNoSpaceOnFilesystem("no space left") from None
+                raise
+
+    async def _full(self, path: str) -> bool:
+        """After a write's plain "Failure": whether the host's disk is full. SFTP v3 has no
+        status for that, and OpenSSH's sftp-server sends ENOSPC as "Failure"; its
+        statvfs@openssh.com extension tells the free space."""
+        try:
+            vfs = await self.sftp.statvfs(self.dirname(path))
+        except (asyncssh.SFTPError, asyncssh.DisconnectError, ConnectionError):
+            return False
+        return vfs.bavail * vfs.frsize < self.write_len * WINDOW
+
+    async def _write(
+        self, path: str, offset: int, chunks: AsyncIterator[bytes], written: Written
+    ) -> None:
+        exists = offset > 0 and await self.stat(path) is not None
+        async with self.sftp.open(path, "r+b" if exists else "wb", block_size=0) as f:
+            pending: collections.deque[tuple[int, asyncio.Task[int]]] = collections.deque()
+            at = offset
+            try:
+                async for data in chunks:
+                    # A chunk from a local read may be larger than one request allows.
+                    for start in range(0, len(data), self.write_len):
+                        piece = data[start : start + self.write_len]
+                        if len(pending) >= WINDOW:
+                            end, task = pending.popleft()
+                            await task
+                            written(end)
+                        pending.append((at + len(piece), asyncio.ensure_future(f.write(piece, at))))
+                        at += len(piece)
+                # Requests end in order of issue as far as we look: the bytes below the
+                # oldest one still pending are all written, which is what a resume needs.
+                while pending:
+                    end, task = pending.popleft()
+                    await task
+                    written(end)
+            finally:
+                for _, task in pending:
+                    task.cancel()
 
     async def read_block(self, path: str, offset: int, length: int) -> bytes:
         with _sftp_errors(self.where(path)):

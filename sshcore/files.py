@@ -19,9 +19,9 @@ import functools
 import hashlib
 import os
 import time
-from collections.abc import AsyncGenerator, Collection, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import DevtuiError, UsageError
 from .file_exec import ExecSide, open_remote
@@ -216,6 +216,59 @@ async def _expand(
             notice(f"skipped {visible(src.label + child)}: not a regular file")
 
 
+async def _own_name(side: Side, path: str, loc: Location) -> str:
+    """The name a source takes in a destination folder: its own, also when it is given as
+    `.`, `..` or `dir/..` (`cp -r .. box:x` must land in x/NAME, never in x/..)."""
+    name = side.basename(path)
+    if name not in ("", ".", ".."):
+        return name
+    name = side.basename(await side.absolute(path))
+    if name in ("", ".", ".."):
+        raise DevtuiError(
+            f"{visible(str(loc))}: the root has no name to copy it under; name a folder in it"
+        )
+    return name
+
+
+async def _refuse_a_different_target(dst: Side, target: str, info: Info, shown: str) -> None:
+    """Before anything is written: a target of another size (or a folder) is refused now,
+    not after the files before it are copied. One of the same size is compared by hash
+    when its turn comes (the same content is no error)."""
+    existing = await dst.stat(target)
+    if existing is None:
+        return
+    if existing.kind == KIND_DIR:
+        raise DevtuiError(f"{visible(shown)} is a directory")
+    if existing.size != info.size:
+        raise DevtuiError(f"{visible(shown)} exists and differs; --force replaces it")
+
+
+def _refuse_collisions(plan: _Plan, end: Endpoint) -> None:
+    """Two sources that would land on one target (`cp a/x b/x box:dir`): refused before
+    anything is written, not left to race for one part file."""
+    seen: dict[str, str] = {}
+    for spath, target, _ in plan.files:
+        if target in seen:
+            raise DevtuiError(
+                f"{visible(end.show(target))}: both {visible(seen[target])} and "
+                f"{visible(spath)} would be copied there"
+            )
+        seen[target] = spath
+    for folder in plan.dirs:
+        if folder in seen:
+            raise DevtuiError(
+                f"{visible(end.show(folder))}: a folder and the file {visible(seen[folder])} "
+                "would both be copied there"
+            )
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A side job's error once the copy has moved on (it failed first, or was cancelled
+    while the connection closed) is no news: taken here, not printed as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
 # -- one file ----------------------------------------------------------------------------------
 
 
@@ -264,7 +317,12 @@ async def copy_one(
     src: Side | None = None
     dst: Side | None = None
     resumed_from = 0
-    sent = 0
+    sent = 0  # bytes that went over the link, those before a drop too
+
+    def count(more: int) -> None:
+        nonlocal sent
+        sent += more
+
     while True:
         try:
             src, dst = await source.side(), await dest.side()
@@ -274,9 +332,8 @@ async def copy_one(
                     if existing.kind == KIND_DIR:
                         raise DevtuiError(f"{visible(shown_dst)} is a directory")
                     if not force:
-                        same = existing.size == info.size and (
-                            await src.sha256(spath) == await dst.sha256(target)
-                        )
+                        ours = await src.sha256(spath) if existing.size == info.size else None
+                        same = ours is not None and ours == await dst.sha256(target)
                         if not same:
                             raise DevtuiError(
                                 f"{visible(shown_dst)} exists and differs; --force replaces it"
@@ -287,7 +344,7 @@ async def copy_one(
                             shown_dst,
                             info.size,
                             time.monotonic() - start,
-                            None,
+                            ours,
                             0,
                             0,
                             unchanged=True,
@@ -305,6 +362,8 @@ async def copy_one(
             if stream is not None and offset:
                 stream.feed_file(spath if not src.remote else part, offset)
             src_hash = asyncio.ensure_future(src.sha256(spath)) if verify and src.remote else None
+            if src_hash is not None:
+                src_hash.add_done_callback(_retrieved)
             # A host's target is hashed by a command started now, beside the transfer (its
             # login shell's start is paid meanwhile); small files are read back instead.
             later = None
@@ -315,8 +374,10 @@ async def copy_one(
                     await dst.touch(part)  # the hash opens it before the writer does
                     follow = (offset, info.size, dst.write_len)
                 later = asyncio.ensure_future(dst.hash_later(part, follow))
+                later.add_done_callback(_retrieved)
             try:
                 await _transfer(
+                    count,
                     later,
                     stream,
                     src,
@@ -331,7 +392,6 @@ async def copy_one(
                     shown_dst,
                     resumed_from,
                 )
-                sent += info.size - offset
                 digest = None
                 if verify:
                     passed = await stream.hexdigest() if stream is not None else None
@@ -388,6 +448,7 @@ async def copy_one(
 
 
 async def _transfer(
+    count: Callable[[int], None],
     later: asyncio.Future[LaterHash | None] | None,
     stream: StreamHash | None,
     src: Side,
@@ -407,6 +468,7 @@ async def _transfer(
     def written(done: int) -> None:
         nonlocal last
         meter.sent += done - last
+        count(done - last)
         last = done
         meter.report(shown_src, shown_dst, index, done, size, resumed, False)
         if later is not None and later.done() and not later.exception():
@@ -450,7 +512,8 @@ async def copy_files(
     """Copy SOURCES to DEST as `devtui cp` does (each `HOST:PATH` or a local path).
 
     Cancel the task to stop: the part files stay, and the same call later resumes them.
-    Raises DevtuiError (one line) for a bad input, before anything is written.
+    Raises DevtuiError (one line) for a bad input, before anything is written (a target of
+    the same size as its source is compared by hash when its turn comes).
     """
     notice = on_notice or (lambda _: None)
     hosts = core.config.hosts
@@ -517,7 +580,7 @@ async def _copy_files(
         info = await src.stat(spath)
         if info is None:
             raise DevtuiError(f"{visible(str(loc))}: no such file or directory")
-        target = dst.join(dest_path, src.basename(spath)) if into_dir else dest_path
+        target = dst.join(dest_path, await _own_name(src, spath, loc)) if into_dir else dest_path
         if info.kind == KIND_DIR:
             if not recursive:
                 raise DevtuiError(f"{visible(str(loc))} is a directory (use -r)")
@@ -525,9 +588,12 @@ async def _copy_files(
                 raise DevtuiError(f"{visible(str(to))} exists and is not a directory")
             await _expand(src, dst, spath, target, plan, follow, notice)
         elif info.kind == KIND_FILE:
+            if not force:
+                await _refuse_a_different_target(dst, target, info, target_end.show(target))
             plan.files.append((spath, target, info))
         else:
             raise DevtuiError(f"{visible(str(loc))}: not a regular file")
+    _refuse_collisions(plan, target_end)
     for path in plan.dirs:
         await dst.mkdir(path)
     meter = Meter(on_progress, len(plan.files), sum(i.size for _, _, i in plan.files))

@@ -7,7 +7,9 @@ import asyncio
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +95,10 @@ def test_upload_and_download_carry_their_own_bytes(sshd, tmp_path: Path) -> None
     assert _sha(up_src) != _sha(down_src)
     assert not list(tmp_path.rglob("*" + PART_SUFFIX))
 
-    again = _cli(config, "cp", str(up_src), f"box:{landed}")  # same content: no error
+    again = _cli(config, "cp", "--json", str(up_src), f"box:{landed}")  # same: no error
     assert again.returncode == 0, again.stderr
+    record = json.loads(again.stdout)
+    assert record["unchanged"] is True and record["sha256"] == _sha(up_src)  # both hashed
 
 
 def test_recursive_copy_skips_symlinks_unless_L(sshd, tmp_path: Path) -> None:
@@ -179,9 +183,11 @@ async def test_a_part_file_that_does_not_match_starts_over(sshd, tmp_path: Path)
 
 
 @pytest.mark.parametrize("direction", ["upload", "download"])
+@pytest.mark.parametrize("sftp", [True, False], ids=["sftp", "exec"])
 async def test_a_link_cut_mid_copy_heals_and_finishes(
-    sshd, tcp_proxy, tmp_path: Path, direction: str
+    sshd_factory, tcp_proxy, tmp_path: Path, direction: str, sftp: bool
 ) -> None:
+    sshd = sshd_factory([] if sftp else ["Subsystem none /bin/false"])
     proxy = tcp_proxy("127.0.0.1", sshd.port)
     core, _, _ = make_core(
         tmp_path, {"box": sshd_host(sshd, port=proxy.port)}, reconnect_max_delay=1
@@ -210,6 +216,8 @@ async def test_a_link_cut_mid_copy_heals_and_finishes(
     assert any("link lost" in n for n in notices)
     assert target.read_bytes() == src.read_bytes() and result.sha256 == _sha(src)
     assert not Path(str(target) + PART_SUFFIX).exists()
+    # What went over the link counts the bytes before the cut too (a rate from it is true).
+    assert result.sent >= BIG
 
 
 # -- bad input: one line, non-zero, nothing under the final name -------------------------------
@@ -239,6 +247,83 @@ def test_bad_inputs_say_one_line(sshd, tmp_path: Path) -> None:
     assert "does not exist" in _one_line(_cli(config, "cp", str(src), f"box:{tmp_path}/no/x"))
     forced = _cli(config, "cp", "--force", str(src), f"box:{there}")
     assert forced.returncode == 0 and there.read_bytes() == src.read_bytes()
+
+
+def test_sources_that_collide_or_have_no_name_are_refused_first(
+    sshd, tmp_path: Path, monkeypatch
+) -> None:
+    config = _config(tmp_path, sshd)
+    for folder in ("p1", "p2"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x").write_text(folder)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    # Two sources with one name: refused before anything is written, not raced.
+    err = _one_line(
+        _cli(config, "cp", str(tmp_path / "p1/x"), str(tmp_path / "p2/x"), f"box:{dest}")
+    )
+    assert "would be copied there" in err and not list(dest.iterdir())
+    # A target of another size is refused before the sources before it are copied.
+    (dest / "m").mkdir()
+    (dest / "m" / "small.txt").write_text("different")
+    big = _random_file(tmp_path / "big.bin", 3 * MIB)
+    (tmp_path / "small.txt").write_text("mine")
+    err = _one_line(_cli(config, "cp", str(big), str(tmp_path / "small.txt"), f"box:{dest}/m"))
+    assert "exists and differs" in err
+    assert sorted(p.name for p in (dest / "m").iterdir()) == ["small.txt"]
+    # `..` lands under its own name, never in the destination's parent.
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "top.txt").write_text("top")
+    monkeypatch.chdir(tree / "sub")
+    done = _cli(config, "cp", "-r", "..", f"box:{dest}")
+    assert done.returncode == 0, done.stderr
+    assert (dest / "tree" / "top.txt").read_text() == "top"
+    assert not (tmp_path / "top.txt").exists()
+    # The host's root has no name to copy it under.
+    assert "the root has no name" in _one_line(_cli(config, "cp", "-r", "box:/", str(dest)))
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB filesystem (a tmpfs) under tmp_path: a real "no space left on device"."""
+    if os.name != "posix" or os.geteuid() != 0:
+        pytest.skip("POSIX: mounting a 1 MiB tmpfs needs root")
+    where = tmp_path / "tiny"
+    where.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"POSIX: this machine lets no one mount a tmpfs ({done.stderr!r})")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.mark.parametrize("direction", ["upload", "download"])
+def test_a_full_disk_says_so_on_one_line(
+    sshd, tmp_path: Path, tiny_disk: Path, direction: str
+) -> None:
+    # OpenSSH's sftp-server sends ENOSPC as a plain "Failure": the host's free space is
+    # asked then. The whole process runs (an error a side job raised while the copy ended
+    # must not print "Task exception was never retrieved").
+    config = _config(tmp_path, sshd)
+    src = _random_file(tmp_path / "src.bin", 3 * MIB)
+    target = tiny_disk / "f.bin"
+    args = (str(src), f"box:{target}") if direction == "upload" else (f"box:{src}", str(target))
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tui", "--config", str(config), "cp", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    err = _one_line(done)
+    assert ("no space left on the host" if direction == "upload" else "No space left") in err
+    assert not target.exists()
 
 
 class _TrickySftp(asyncssh.SFTPServer):
