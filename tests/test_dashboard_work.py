@@ -55,13 +55,17 @@ async def _connected(pilot: Any, app: Any) -> None:
     )
 
 
-async def _copy_form(pilot: Any, app: Any, key: str, source: str, dest: str) -> None:
-    """`u` or `D` on the selected host, the two paths typed, enter."""
+async def _copy_form(
+    pilot: Any, app: Any, key: str, source: str, dest: str, force: bool = False
+) -> None:
+    """`u` or `D` on the selected host, the two paths typed, "Replace" ticked if asked, enter."""
     await pilot.press(key)
     await until(pilot, lambda: isinstance(app.focused, Input), 5, "the copy form")
     await type_text(pilot, source)
     await pilot.press("tab", "ctrl+a", "ctrl+k")  # the upload form's "~/" goes
     await type_text(pilot, dest)
+    if force:
+        await pilot.press("tab", "space")  # the "Replace a file there that differs" box
     await pilot.press("enter")
 
 
@@ -157,9 +161,19 @@ async def test_upload_and_download_through_the_forms(tmp_path: Path, sshd: Any) 
         assert uploaded.read_bytes() == local.read_bytes()
         notes = lambda: [n.message for n in app._notifications]  # noqa: E731
         await until(pilot, lambda: any("copied 1 file" in m for m in notes()), 10, "the note")
+        logs = lambda: [r.text for r in app.logs_pane.records]  # noqa: E731
+        assert any(t.startswith("copy: up.bin · ") for t in logs())  # its progress, in Logs
         await _copy_form(pilot, app, "D", str(theirs), str(back))
         await until(pilot, (back / "down.bin").exists, 30, "the downloaded file")
         assert (back / "down.bin").read_bytes() == theirs.read_bytes()
+        # Another file by that name there: refused, unless "Replace" is ticked.
+        local.write_bytes(os.urandom(1000))
+        await _copy_form(pilot, app, "u", str(local), f"{remote_dir}/")
+        await until(pilot, lambda: any("exists and differs" in m for m in notes()), 15, "refused")
+        assert uploaded.stat().st_size != 1000
+        await _copy_form(pilot, app, "u", str(local), f"{remote_dir}/", force=True)
+        await until(pilot, lambda: uploaded.stat().st_size == 1000, 15, "replaced")
+        assert uploaded.read_bytes() == local.read_bytes()
 
 
 async def test_esc_stops_a_copy_and_keeps_its_part_file(tmp_path: Path, sshd: Any) -> None:

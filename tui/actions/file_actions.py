@@ -64,11 +64,11 @@ class FileActions:
 
     def _submitted(self, result: object) -> None:
         if isinstance(result, tuple):
-            sources, dest = result
+            sources, dest, force = result
             what = f"copying {sources[0]} -> {dest}"
-            self.app.job(self._copy(sources, dest, what), what, group="copy")
+            self.app.job(self._copy(sources, dest, what, force), what, group="copy")
 
-    async def _copy(self, sources: list[str], dest: str, what: str) -> None:
+    async def _copy(self, sources: list[str], dest: str, what: str, force: bool = False) -> None:
         from textual.worker import get_current_worker
 
         from sshcore.api import copy_files
@@ -95,6 +95,7 @@ class FileActions:
                 sources,
                 dest,
                 recursive=True,
+                force=force,
                 on_progress=progress,
                 on_notice=notice,
             )

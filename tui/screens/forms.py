@@ -43,6 +43,17 @@ def _field(label: str, widget: Any) -> ComposeResult:
         yield widget
 
 
+class FormCheckbox(Checkbox, inherit_bindings=False):
+    """A form's checkbox: space ticks it and enter submits the form, as enter does in the
+    form's inputs (Textual's own Checkbox toggles on enter too, which left a form whose
+    last field is a checkbox with no enter that sends it)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_button", "Toggle", show=False),
+        Binding("enter", "screen.submit", "Submit", show=False),
+    ]
+
+
 class FormScreen(Dialog):
     """A dialog whose `ctrl+s` / enter submits when `problems()` is empty."""
 
@@ -265,7 +276,7 @@ class TunnelFormScreen(FormScreen):
                 "Name",
                 Input(s.name if s else "", placeholder="(HOST-PORT)", id="name", disabled=bool(s)),
             )
-            yield Checkbox(
+            yield FormCheckbox(
                 "Start with the dashboard and devtui up",
                 s.autostart if s else False,
                 id="autostart",
@@ -575,12 +586,13 @@ class CopyFormScreen(FormScreen):
                     id="dst",
                 ),
             )
+            yield FormCheckbox("Replace a file there that differs (--force)", False, id="force")
             yield Label(
                 "Resumes after a drop; SHA-256 checked; esc stops it.",
                 classes="hint",
             )
             yield Static("", id="problems")
-            yield Label("[b]enter[/] copy   [b]esc[/] cancel", classes="keys")
+            yield Label("[b]enter[/] copy   [b]tab[/] next   [b]esc[/] cancel", classes="keys")
 
     def on_mount(self) -> None:
         self.query_one("#src").focus()
@@ -609,9 +621,10 @@ class CopyFormScreen(FormScreen):
         return []
 
     def result(self) -> object:
-        """(sources, destination) as `devtui cp` takes them."""
+        """(sources, destination, force) as `devtui cp` takes them."""
         import os
 
         local = os.path.expanduser(self._local() or ".")
         remote = f"{self.host}:{self._remote()}"
-        return ([local], remote) if self.upload else ([remote], local)
+        force = self.query_one("#force", Checkbox).value
+        return ([local], remote, force) if self.upload else ([remote], local, force)
