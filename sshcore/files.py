@@ -118,6 +118,7 @@ class Endpoint:
         self.notice = notice
         self._side: Side | None = LocalSide() if host is None else None
         self._conn: asyncssh.SSHClientConnection | None = None
+        self._refused_seen = False
         self._refused_said = False
         self._lock = asyncio.Lock()  # several files in flight open (and heal) one side
 
@@ -142,7 +143,12 @@ class Endpoint:
         return self._side
 
     def _refused(self) -> None:
-        if not self._refused_said:
+        self._refused_seen = True
+
+    def announce(self) -> None:
+        """Say once, when the first bytes are about to move, that the host refuses SFTP (not
+        before: a bad input is one line, with no notice in front of it)."""
+        if self._refused_seen and not self._refused_said:
             self._refused_said = True
             self.notice(f"{self.host} refuses SFTP: copying through cat/dd over exec channels")
 
@@ -375,6 +381,8 @@ async def copy_one(
                     follow = (offset, info.size, dst.write_len)
                 later = asyncio.ensure_future(dst.hash_later(part, follow))
                 later.add_done_callback(_retrieved)
+            source.announce()
+            dest.announce()
             try:
                 await _transfer(
                     count,

@@ -249,6 +249,16 @@ def test_bad_inputs_say_one_line(sshd, tmp_path: Path) -> None:
     assert forced.returncode == 0 and there.read_bytes() == src.read_bytes()
 
 
+def test_a_bad_input_is_one_line_where_sftp_is_refused_too(sshd_factory, tmp_path: Path) -> None:
+    # The "refuses SFTP" notice comes when bytes are about to move, not in front of an error.
+    config = _config(tmp_path, sshd_factory(["Subsystem none /bin/false"]))
+    assert "no such file" in _one_line(_cli(config, "cp", str(tmp_path / "nope"), "box:x"))
+    src = _random_file(tmp_path / "f.bin", 1000)
+    done = _cli(config, "cp", str(src), f"box:{tmp_path}/copy.bin")
+    assert done.returncode == 0 and done.stderr.count("refuses SFTP") == 1, done.stderr
+    assert (tmp_path / "copy.bin").read_bytes() == src.read_bytes()
+
+
 def test_sources_that_collide_or_have_no_name_are_refused_first(
     sshd, tmp_path: Path, monkeypatch
 ) -> None:
