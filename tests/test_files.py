@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,41 @@ async def test_a_cancelled_copy_resumes_from_its_part_file(
     assert done + result.sent <= BIG * 1.10  # re-sent at most 10 % of the file
     assert not part.exists()
     assert any("refuses SFTP" in n for n in notices) is not sftp
+
+
+@pytest.mark.parametrize("direction", ["upload", "download"])
+def test_a_copy_killed_at_half_resumes_in_a_new_process(
+    sshd, tmp_path: Path, direction: str
+) -> None:
+    # The process itself killed (SIGKILL: no cleanup at all) at about half; a new `devtui cp`
+    # takes the part file up and re-sends at most 10 % of the file.
+    config = _config(tmp_path, sshd)
+    size = 2 * BIG
+    src = _random_file(tmp_path / "src.bin", size)
+    target = tmp_path / "dst.bin"
+    part = Path(str(target) + PART_SUFFIX)
+    args = (str(src), f"box:{target}") if direction == "upload" else (f"box:{src}", str(target))
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    argv = [sys.executable, "-m", "tui", "--config", str(config), "cp", "--json", *args]
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (part.exists() and part.stat().st_size >= size // 2):
+            assert first.poll() is None, "the copy ended before half"
+            assert time.monotonic() < deadline, "the copy never reached half"
+            time.sleep(0.002)
+        first.kill()
+    finally:
+        first.communicate(timeout=30)
+    kept = part.stat().st_size
+    assert first.returncode == -9 and not target.exists() and size * 0.4 <= kept < size
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    record = json.loads(again.stdout)
+    assert record["sha256"] == _sha(src) and target.read_bytes() == src.read_bytes()
+    assert record["resumed_from"] >= size * 0.4
+    assert kept - record["resumed_from"] <= size * 0.10  # re-sent at most 10 % of the file
+    assert not part.exists()
 
 
 async def test_a_part_file_that_does_not_match_starts_over(sshd, tmp_path: Path) -> None:
