@@ -350,6 +350,11 @@ class RemoteBase:
     async def home(self) -> str:
         raise NotImplementedError
 
+    async def command_path(self, path: str) -> str:
+        """`path` as a command on the host reads it: a command starts in the login's home,
+        which is where relative paths start for this side too."""
+        return path
+
     async def absolute(self, path: str) -> str:
         """`path` from the root, `.` and `..` resolved (a relative one starts in the home)."""
         if not path.startswith("/"):
@@ -373,10 +378,12 @@ class RemoteBase:
         if self.known_not_posix():
             return None
         if follow is None:
-            command = sh_script(_SHA256_LATER, path)
+            command = sh_script(_SHA256_LATER, await self.command_path(path))
         else:
             prefix, _, block = follow
-            command = sh_script(_SHA256_FOLLOW, path, str(prefix // HASH_BLOCK), str(block))
+            command = sh_script(
+                _SHA256_FOLLOW, await self.command_path(path), str(prefix // HASH_BLOCK), str(block)
+            )
         try:
             process = await self.conn.create_process(command, encoding=None)
         except (asyncssh.DisconnectError, asyncssh.ChannelOpenError, ConnectionError) as e:
@@ -425,7 +432,11 @@ class RemoteBase:
         if self.known_not_posix():
             return None
         result = await bounded(
-            self.conn, sh_script(_SHA256_SCRIPT, path), 4096, _HASH_TIMEOUT, "sha256sum"
+            self.conn,
+            sh_script(_SHA256_SCRIPT, await self.command_path(path)),
+            4096,
+            _HASH_TIMEOUT,
+            "sha256sum",
         )
         if result.exit_status == _NO_HASH_TOOL:
             return None
@@ -516,14 +527,22 @@ class SftpSide(RemoteBase):
     ) -> None:
         super().__init__(host, conn, posix)
         self.sftp = sftp
+        self._home: str | None = None
         limits = sftp.limits
         # One request per chunk: a chunk over the server's limit would be split in two.
         self.read_len = min(CHUNK, limits.max_read_len or CHUNK)
         self.write_len = min(CHUNK, limits.max_write_len or CHUNK)
 
     async def home(self) -> str:
-        with _sftp_errors(self.where("~")):
-            return await self.sftp.realpath(".")
+        if self._home is None:
+            with _sftp_errors(self.where("~")):
+                self._home = await self.sftp.realpath(".")
+        return self._home
+
+    async def command_path(self, path: str) -> str:
+        # SFTP's relative paths start where the server says (`internal-sftp -d DIR`, a
+        # gateway's own root), not always in the login's home, where a command starts.
+        return path if path.startswith("/") else await self.absolute(path)
 
     async def stat(self, path: str, follow: bool = True) -> Info | None:
         with _sftp_errors(self.where(path)):

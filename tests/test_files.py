@@ -295,6 +295,26 @@ def test_a_bad_input_is_one_line_where_sftp_is_refused_too(sshd_factory, tmp_pat
     assert (tmp_path / "copy.bin").read_bytes() == src.read_bytes()
 
 
+def test_host_colon_and_tilde_start_where_sftp_starts(sshd_factory, tmp_path: Path) -> None:
+    # `box:` and `box:~/x` are where the server's SFTP starts (here `internal-sftp -d`, as
+    # some gateways set it), which is not the login's home where a hash command starts:
+    # large files are hashed on the host by their full path.
+    start = tmp_path / "start"
+    (start / "sub").mkdir(parents=True)
+    config = _config(tmp_path, sshd_factory([f"Subsystem sftp internal-sftp -d {start}"]))
+    big = _random_file(tmp_path / "big.bin", file_sides.EXEC_HASH_MIN + 5)
+    for dest, landed in (("box:", start / "big.bin"), ("box:~/sub/", start / "sub/big.bin")):
+        done = _cli(config, "cp", str(big), dest)
+        assert done.returncode == 0, done.stderr
+        assert landed.read_bytes() == big.read_bytes()
+    back = tmp_path / "back"
+    back.mkdir()
+    done = _cli(config, "cp", "--json", "box:sub/big.bin", str(back))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["sha256"] == _sha(big)
+    assert (back / "big.bin").read_bytes() == big.read_bytes()
+
+
 def test_sources_that_collide_or_have_no_name_are_refused_first(
     sshd, tmp_path: Path, monkeypatch
 ) -> None:
