@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,130 @@ async def test_a_link_cut_during_a_sync_of_many_small_files_heals(
     assert _tree(dst) == _tree(src) and again.changes == []
     assert len([c for c in result.changes if c.action == "add" and not c.path.endswith("/")]) == 300
     assert not list(dst.rglob("*.devtui-part"))
+
+
+@pytest.mark.parametrize("up", [True, False], ids=["up", "down"])
+def test_delete_keeps_a_directory_that_holds_excluded_files(sshd, tmp_path: Path, up: bool) -> None:
+    """Like rsync without --delete-excluded: an excluded file on the destination stays, so
+    does the directory around it (said once), and every other deletion still happens."""
+    config = _config(tmp_path, sshd)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _make(src, {"keep.txt": b"k"})
+    _make(dst, {"gone/keep.log": b"log", "gone/deep/x.log": b"x", "gone/y": b"y"})
+    _make(dst, {"extra.txt": b"extra", "z/old": b"old"})
+    argv = [str(src), f"box:{dst}"] if up else [f"box:{src}", str(dst)]
+    done = run_cli("--config", str(config), "sync", "--delete", "--exclude", "*.log", *argv)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("kept gone/: it holds excluded files") == 1, done.stderr
+    assert "gone/deep" not in done.stderr  # the outermost kept directory only
+    assert set(_tree(dst)) == {"keep.txt", "gone/keep.log", "gone/deep/x.log"}
+    assert not (dst / "z").exists()
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
+
+
+@pytest.mark.parametrize("up", [True, False], ids=["up", "down"])
+def test_permission_bits_are_synced_without_resending(sshd, tmp_path: Path, up: bool) -> None:
+    config = _config(tmp_path, sshd)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _make(src, {"a.sh": b"echo a", "b.txt": b"bee", "sub/c": b"c"})
+    (src / "a.sh").chmod(0o644)
+    argv = [str(src), f"box:{dst}"] if up else [f"box:{src}", str(dst)]
+    _sync(config, *argv)
+
+    (src / "a.sh").chmod(0o4700)  # setuid is never carried over, only rwx
+    (src / "sub").chmod(0o750)
+    (src / "b.txt").write_bytes(b"BEE")  # content and mode both change
+    os.utime(src / "b.txt", (1_600_000_000, 1_600_000_000))  # within the second: same mtime
+    (src / "b.txt").chmod(0o600)
+    dry = _sync(config, "--dry-run", *argv)
+    assert _changes(dry) == {("mode", "a.sh"), ("mode", "sub/"), ("change", "b.txt")}
+    assert {c["path"]: c.get("mode") for c in dry["changes"]}["a.sh"] == "700"
+    assert _mode(dst / "a.sh") == 0o644
+
+    done = _sync(config, *argv)
+    assert _changes(done) == _changes(dry) and done["sent"] == 3
+    assert _mode(dst / "a.sh") == 0o700 and (dst / "a.sh").read_bytes() == b"echo a"
+    assert _mode(dst / "sub") == 0o750
+    assert _mode(dst / "b.txt") == 0o600 and (dst / "b.txt").read_bytes() == b"BEE"
+    assert _sync(config, *argv)["changes"] == []
+
+    text = run_cli("--config", str(config), "sync", *argv)
+    assert text.returncode == 0 and "0 changed" in text.stderr
+    (src / "a.sh").chmod(0o755)
+    text = run_cli("--config", str(config), "sync", *argv)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.split() == ["mode", "755", "a.sh"]
+    assert "1 changed (1 mode)" in text.stderr
+
+
+async def test_modes_over_exec_channels_and_in_the_sftp_listing(sshd_factory, tmp_path) -> None:
+    """A host without SFTP gets its modes and mtimes by a shell command; the SFTP walk (a
+    host without find -printf) sees the same modes as find."""
+    from sshcore.file_sync import _remote_tree, _walk_tree
+    from sshcore.files import Endpoint
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _make(src, {"a": b"a", "-dash": b"d", "s/b": b"bb"})
+    (src / "a").chmod(0o751)
+    (src / "-dash").chmod(0o600)
+    (src / "s").chmod(0o700)
+    os.utime(src / "s", (1_500_000_000, 1_500_000_000))
+    for options in (["Subsystem none /bin/false"], []):
+        sshd = sshd_factory(options)
+        core, _, _ = make_core(tmp_path, {"box": sshd_host(sshd)})
+        try:
+            await sync_dirs(core, str(src), f"box:{dst}")
+            (dst / "a").chmod(0o644)
+            (dst / "-dash").chmod(0o644)
+            done = await sync_dirs(core, str(src), f"box:{dst}")
+            again = await sync_dirs(core, str(src), f"box:{dst}")
+            end = Endpoint(core, "box", lambda _: None)
+            side = await end.side()
+            walked, found = await _walk_tree(side, str(dst)), await _remote_tree(side, str(dst))
+            await end.close()
+        finally:
+            await core.close()
+        assert {(c.action, c.path) for c in done.changes} == {("mode", "a"), ("mode", "-dash")}
+        assert again.changes == []
+        assert _mode(dst / "a") == 0o751 and _mode(dst / "-dash") == 0o600
+        assert _mode(dst / "s") == 0o700 and (dst / "s").stat().st_mtime == 1_500_000_000
+        assert {r: i.mode for r, i in walked.items()} == {r: i.mode for r, i in found.items()}
+        assert found["a"].mode == 0o751
+        shutil.rmtree(dst)
+
+
+@pytest.mark.parametrize("up", [True, False], ids=["up", "down"])
+def test_directory_mtimes_are_kept(sshd, tmp_path: Path, up: bool) -> None:
+    config = _config(tmp_path, sshd)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _make(src, {"a": b"a", "d/e/f": b"f", "d/g": b"g"})
+    _make(dst, {"d/old": b"old"})
+    for n, d in enumerate([src / "d" / "e", src / "d", src]):
+        os.utime(d, (1_400_000_000 + n, 1_400_000_000 + n))
+    argv = [str(src), f"box:{dst}"] if up else [f"box:{src}", str(dst)]
+    _sync(config, "--delete", *argv)
+    for rel in ("d/e", "d", "."):
+        assert (dst / rel).stat().st_mtime == (src / rel).stat().st_mtime, rel
+    assert _sync(config, *argv)["changes"] == []
+    # Only a directory's mtime moved (a file excluded there came and went): it is set back.
+    os.utime(dst / "d", (1_600_000_000, 1_600_000_000))
+    assert _changes(_sync(config, *argv)) == {("touch", "d/")}
+    assert (dst / "d").stat().st_mtime == (src / "d").stat().st_mtime
+
+
+def test_dry_run_shows_a_directory_deletion_as_a_directory(sshd, tmp_path: Path) -> None:
+    config = _config(tmp_path, sshd)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    _make(dst, {"old/x": b"12345"})
+    done = run_cli("--config", str(config), "sync", "--dry-run", "--delete", str(src), f"box:{dst}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"{'delete':<7} {'5 B':>10}  old/x",
+        f"{'delete':<7} {'dir':>10}  old/",
+    ]
+    report = _sync(config, "--dry-run", "--delete", str(src), f"box:{dst}")
+    assert {c["path"]: c["bytes"] for c in report["changes"]} == {"old/x": 5, "old/": 0}

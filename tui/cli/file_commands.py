@@ -14,6 +14,7 @@ from sshcore.api import (
     Config,
     CopyProgress,
     CopyResult,
+    SyncChange,
     UsageError,
     copy_files,
     parse_location,
@@ -202,10 +203,7 @@ async def _sync(args: argparse.Namespace, config: Config, prompts: CliPrompts) -
             json.dumps(
                 {
                     "dry_run": result.dry_run,
-                    "changes": [
-                        {"action": c.action, "path": c.path, "bytes": c.size}
-                        for c in result.changes
-                    ],
+                    "changes": [_change_json(c) for c in result.changes],
                     "sent": result.sent,
                     "seconds": round(result.seconds, 3),
                 }
@@ -213,10 +211,35 @@ async def _sync(args: argparse.Namespace, config: Config, prompts: CliPrompts) -
         )
         return 0
     for change in result.changes:
-        print(f"{change.action:<7} {_size(change.size):>10}  {visible(change.path)}")
+        print(f"{change.action:<7} {_change_what(change):>10}  {visible(change.path)}")
     verb = "would change" if result.dry_run else "changed"
     print(
-        f"{len(result.changes)} {verb}, {_size(result.sent)} sent in {result.seconds:.1f} s",
+        f"{len(result.changes)} {verb}{_change_kinds(result.changes)}, "
+        f"{_size(result.sent)} sent in {result.seconds:.1f} s",
         file=sys.stderr,
     )
     return 0
+
+
+def _change_json(c: SyncChange) -> dict[str, object]:
+    out: dict[str, object] = {"action": c.action, "path": c.path, "bytes": c.size}
+    if c.mode is not None:
+        out["mode"] = f"{c.mode:03o}"
+    return out
+
+
+def _change_what(c: SyncChange) -> str:
+    """The size column: a mode change's new bits, "dir" for a directory, else the bytes."""
+    if c.mode is not None:
+        return f"{c.mode:03o}"
+    if c.path.endswith("/"):
+        return "dir"  # a directory's own size is its inode's, not what it holds
+    return _size(c.size)
+
+
+def _change_kinds(changes: list[SyncChange]) -> str:
+    """How many of each kind, in the order they first appear: ` (2 add, 1 mode)`."""
+    counts: dict[str, int] = {}
+    for c in changes:
+        counts[c.action] = counts.get(c.action, 0) + 1
+    return f" ({', '.join(f'{n} {kind}' for kind, n in counts.items())})" if counts else ""
