@@ -160,8 +160,9 @@ async def _remote_tree(side: Side, root: str) -> Tree:
         # login shell's start, and that was half the time of an unchanged sync. On a host
         # without sh the command only fails (`exec` is no cmd.exe or PowerShell command),
         # and its answer is not read.
+        there = await side.command_path(root)  # where SFTP starts is not always the home
         listing = asyncio.ensure_future(
-            bounded(side.conn, sh_script(_FIND_SCRIPT, root), 1 << 30, 600.0, "the listing")
+            bounded(side.conn, sh_script(_FIND_SCRIPT, there), 1 << 30, 600.0, "the listing")
         )
         try:
             posix = await side.is_posix()

@@ -339,3 +339,17 @@ def test_dry_run_shows_a_directory_deletion_as_a_directory(sshd, tmp_path: Path)
     ]
     report = _sync(config, "--dry-run", "--delete", str(src), f"box:{dst}")
     assert {c["path"]: c["bytes"] for c in report["changes"]} == {"old/x": 5, "old/": 0}
+
+
+def test_a_relative_dir_is_where_sftp_starts(sshd_factory, tmp_path: Path) -> None:
+    # `box:synced` is in the folder SFTP starts in (`internal-sftp -d` here, as some
+    # gateways set it), not the login's home where the listing command starts.
+    start = tmp_path / "start"
+    start.mkdir()
+    config = _config(tmp_path, sshd_factory([f"Subsystem sftp internal-sftp -d {start}"]))
+    src = tmp_path / "src"
+    _make(src, {"a.txt": b"alpha", "sub/b.txt": b"beta"})
+    first = _sync(config, str(src), "box:synced")
+    assert _tree(start / "synced") == _tree(src) and first["sent"] > 0
+    again = _sync(config, str(src), "box:synced")  # listed where it was written
+    assert again["changes"] == [] and again["sent"] == 0
