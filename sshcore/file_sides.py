@@ -16,7 +16,7 @@ import posixpath
 import stat as statmod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncssh
 
@@ -223,7 +223,7 @@ class LocalSide:
         return os.name == "posix"
 
 
-def local_info(st: os.stat_result) -> Info:
+def local_info(st: os.stat_result, windows: bool = os.name == "nt") -> Info:
     if statmod.S_ISLNK(st.st_mode):
         kind = KIND_LINK
     elif statmod.S_ISDIR(st.st_mode):
@@ -232,7 +232,19 @@ def local_info(st: os.stat_result) -> Info:
         kind = KIND_FILE
     else:
         kind = KIND_OTHER
-    return Info(kind, st.st_size, int(st.st_mtime), perm_bits(st.st_mode))
+    return Info(kind, st.st_size, int(st.st_mtime), local_mode(st.st_mode, kind, windows))
+
+
+def local_mode(st_mode: int, kind: str, windows: bool) -> int:
+    """A local file's permission bits. Windows has none: Python makes up 0666 (0444 when
+    read-only) and 0777 for folders, which on a host would be world-writable; a copy from
+    there gets what a host's umask usually gives, 0644 and 0755 (0444 and 0555 read-only)."""
+    if not windows:
+        return perm_bits(st_mode)
+    read_only = not st_mode & statmod.S_IWRITE
+    if kind == KIND_DIR:
+        return 0o555 if read_only else 0o755
+    return 0o444 if read_only else 0o644
 
 
 def _file_sha256(path: str) -> str:
@@ -270,9 +282,11 @@ class LaterHash:
 # stdin, N, reads N more blocks: ranges the SFTP server has confirmed written, in order, so
 # the hash of the file the host holds is ready soon after its last byte (not a whole re-read
 # later). With python3 on the host (nearly every development machine), one process reads the
-# file where it lies (pread) and hashes it with OpenSSL's SHA-256: 0.4 s of CPU per 512 MiB
-# here. Without, dd reads the blocks from a shared fd into a pipe to openssl (or sha256sum):
-# a dd process per line and every byte through a pipe, 1.3 s of CPU for the same file.
+# file where it lies (pread) and hashes it with OpenSSL's SHA-256: 0.6-0.7 s of CPU per
+# 512 MiB here with its start (0.3 s of it the hash). Without, dd reads the blocks from a
+# shared fd into a pipe to openssl (or sha256sum): a dd process per line and every byte
+# through a pipe, 1.3 s of CPU for the same file. A Mac without its developer tools has a
+# python3 that only asks, on the Mac's screen, to install them: not used there.
 _FOLLOW_PY = """import hashlib, os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 h, at = hashlib.sha256(), 0
@@ -297,8 +311,9 @@ else cat >/dev/null; exit 99; fi; }
   while read n; do dd bs="$3" count="$n" <&3 2>/dev/null; done
 } 3< "$1" | h"""
 _SHA256_FOLLOW = (
-    f"if command -v python3 >/dev/null 2>&1; then exec python3 -S -c '{_FOLLOW_PY}' \"$@\"; fi\n"
-    + _FOLLOW_PIPE
+    "if command -v python3 >/dev/null 2>&1 &&"
+    ' { [ "$(uname -s)" != Darwin ] || xcode-select -p >/dev/null 2>&1; }; then'
+    f" exec python3 -S -c '{_FOLLOW_PY}' \"$@\"; fi\n" + _FOLLOW_PIPE
 )
 _FOLLOW_STEP = 8  # blocks (2 MiB) per line to the following hash
 
@@ -323,20 +338,6 @@ class RemoteBase:
         if self._posix is None or (self._posix.done() and self._posix.exception()):
             self._posix = asyncio.ensure_future(self._posix_check())
         return await asyncio.shield(self._posix)
-
-    def known_not_posix(self) -> bool:
-        """Asked already, and the host has no POSIX sh. A hash command is sent without
-        asking first: the question is a command too (a login shell's start, 0.1 s of the
-        host's CPU here, more with a conda init), and where no sh runs the hash command,
-        `exec sh ...` fails at once and is asked about then."""
-        known = self._posix
-        return (
-            known is not None
-            and known.done()
-            and not known.cancelled()
-            and known.exception() is None
-            and not known.result()
-        )
 
     def join(self, parent: str, name: str) -> str:
         return posixpath.join(parent, name)
@@ -374,9 +375,7 @@ class RemoteBase:
         transfer); its `result()` lets it hash and gives the digest, `close()` drops it.
         With `follow` (prefix, size, block): it hashes the file as `advance()` reports it
         written, from byte 0; `prefix` is a multiple of 1 MiB, writes come in `block`s from
-        there. None when the host is known to have no POSIX sh."""
-        if self.known_not_posix():
-            return None
+        there. None when the host has no POSIX sh."""
         if follow is None:
             command = sh_script(_SHA256_LATER, await self.command_path(path))
         else:
@@ -384,10 +383,22 @@ class RemoteBase:
             command = sh_script(
                 _SHA256_FOLLOW, await self.command_path(path), str(prefix // HASH_BLOCK), str(block)
             )
+        # Sent beside the POSIX question, not after it (each is a login shell's start); its
+        # answer is used only where the host has a POSIX sh.
+        started = asyncio.ensure_future(self.conn.create_process(command, encoding=None))
+        started.add_done_callback(unwanted)
         try:
-            process = await self.conn.create_process(command, encoding=None)
+            posix = await self.is_posix()
+        except BaseException:
+            started.cancel()
+            raise
+        try:
+            process = await started
         except (asyncssh.DisconnectError, asyncssh.ChannelOpenError, ConnectionError) as e:
             raise LinkLost(str(e)) from e
+        if not posix:
+            process.close()
+            return None
         told = 0  # blocks the following hash was told to read
 
         def advance(written: int) -> None:
@@ -429,24 +440,41 @@ class RemoteBase:
     async def exec_sha256(self, path: str) -> str | None:
         """The file's SHA-256 by openssl/sha256sum/shasum on the host; None when it has
         none of them, or no POSIX sh."""
-        if self.known_not_posix():
-            return None
-        result = await bounded(
-            self.conn,
-            sh_script(_SHA256_SCRIPT, await self.command_path(path)),
-            4096,
-            _HASH_TIMEOUT,
-            "sha256sum",
+        # Beside the POSIX question, not after it; where no sh runs it, it is dropped (a
+        # forced command there could take its time, or say a lot).
+        hashed = asyncio.ensure_future(
+            bounded(
+                self.conn,
+                sh_script(_SHA256_SCRIPT, await self.command_path(path)),
+                4096,
+                _HASH_TIMEOUT,
+                "sha256sum",
+            )
         )
+        hashed.add_done_callback(unwanted)
+        try:
+            posix = await self.is_posix()
+        except BaseException:
+            hashed.cancel()
+            raise
+        if not posix:
+            hashed.cancel()
+            return None
+        result = await hashed
         if result.exit_status == _NO_HASH_TOOL:
             return None
         word = result.stdout.split(b" ", 1)[0].strip().decode("ascii", "replace")
         if result.exit_status != 0 or len(word) != 64:
-            if not await self.is_posix():  # the host's shell could not run it at all
-                return None
             err = result.stderr.decode(errors="replace").strip()
             raise DevtuiError(f"{self.where(path)}: cannot hash it: {visible(err)}")
         return word
+
+
+def unwanted(task: asyncio.Future[Any]) -> None:
+    """A job whose answer is no longer wanted: its error is taken here (not printed later as
+    "Task exception was never retrieved")."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def bounded(
@@ -542,7 +570,8 @@ class SftpSide(RemoteBase):
     async def command_path(self, path: str) -> str:
         # SFTP's relative paths start where the server says (`internal-sftp -d DIR`, a
         # gateway's own root), not always in the login's home, where a command starts.
-        return path if path.startswith("/") else await self.absolute(path)
+        # Joined, not normalised: `link/..` is for the host to resolve, as SFTP does.
+        return path if path.startswith("/") else posixpath.join(await self.home(), path)
 
     async def stat(self, path: str, follow: bool = True) -> Info | None:
         with _sftp_errors(self.where(path)):
@@ -584,7 +613,8 @@ class SftpSide(RemoteBase):
                             raise DevtuiError(f"{self.where(path)} changed during the copy")
                         yield data
                 finally:
-                    for _, task in pending:
+                    for _, task in pending:  # a failed one's neighbours may have failed too
+                        task.add_done_callback(unwanted)
                         task.cancel()
 
     async def write(
@@ -633,7 +663,8 @@ class SftpSide(RemoteBase):
                     await task
                     written(end)
             finally:
-                for _, task in pending:
+                for _, task in pending:  # a failed one's neighbours may have failed too
+                    task.add_done_callback(unwanted)
                     task.cancel()
 
     async def read_block(self, path: str, offset: int, length: int) -> bytes:

@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import ntpath
 import os
+import sys
 import time
 from collections.abc import AsyncGenerator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import DevtuiError, UsageError
 from .file_exec import ExecSide, open_remote
@@ -47,6 +49,7 @@ from .file_sides import (
     LocalSide,
     SftpSide,
     Side,
+    unwanted,
 )
 from .visible_text import visible
 
@@ -237,9 +240,9 @@ async def _own_name(side: Side, path: str, loc: Location) -> str:
 
 
 async def _refuse_a_different_target(dst: Side, target: str, info: Info, shown: str) -> None:
-    """Before anything is written: a target of another size (or a folder) is refused now,
-    not after the files before it are copied. One of the same size is compared by hash
-    when its turn comes (the same content is no error)."""
+    """For a file named as a source, before anything is written: a target of another size
+    (or a folder) is refused now, not after the files before it are copied. One of the
+    same size, and the files a folder holds (`-r`), are compared when their turn comes."""
     existing = await dst.stat(target)
     if existing is None:
         return
@@ -249,30 +252,35 @@ async def _refuse_a_different_target(dst: Side, target: str, info: Info, shown: 
         raise DevtuiError(f"{visible(shown)} exists and differs; --force replaces it")
 
 
+def same_file_key(path: str, local: bool, platform: str = sys.platform) -> str:
+    """`path` as the file system tells files apart: on this machine under Windows and macOS
+    (case-insensitive by default) `a/X` and `a/x` are one file; a host's paths as they are."""
+    if not local:
+        return path
+    if platform == "win32":
+        return ntpath.normcase(path)
+    return path.lower() if platform == "darwin" else path
+
+
 def _refuse_collisions(plan: _Plan, end: Endpoint) -> None:
     """Two sources that would land on one target (`cp a/x b/x box:dir`): refused before
     anything is written, not left to race for one part file."""
     seen: dict[str, str] = {}
     for spath, target, _ in plan.files:
-        if target in seen:
+        key = same_file_key(target, end.host is None)
+        if key in seen:
             raise DevtuiError(
-                f"{visible(end.show(target))}: both {visible(seen[target])} and "
+                f"{visible(end.show(target))}: both {visible(seen[key])} and "
                 f"{visible(spath)} would be copied there"
             )
-        seen[target] = spath
+        seen[key] = spath
     for folder in plan.dirs:
-        if folder in seen:
+        key = same_file_key(folder, end.host is None)
+        if key in seen:
             raise DevtuiError(
-                f"{visible(end.show(folder))}: a folder and the file {visible(seen[folder])} "
+                f"{visible(end.show(folder))}: a folder and the file {visible(seen[key])} "
                 "would both be copied there"
             )
-
-
-def _retrieved(task: asyncio.Future[Any]) -> None:
-    """A side job's error once the copy has moved on (it failed first, or was cancelled
-    while the connection closed) is no news: taken here, not printed as never retrieved."""
-    if not task.cancelled():
-        task.exception()
 
 
 # -- one file ----------------------------------------------------------------------------------
@@ -369,7 +377,7 @@ async def copy_one(
                 stream.feed_file(spath if not src.remote else part, offset)
             src_hash = asyncio.ensure_future(src.sha256(spath)) if verify and src.remote else None
             if src_hash is not None:
-                src_hash.add_done_callback(_retrieved)
+                src_hash.add_done_callback(unwanted)
             # A host's target is hashed by a command started now, beside the transfer (its
             # login shell's start is paid meanwhile); small files are read back instead.
             later = None
@@ -380,7 +388,7 @@ async def copy_one(
                     await dst.touch(part)  # the hash opens it before the writer does
                     follow = (offset, info.size, dst.write_len)
                 later = asyncio.ensure_future(dst.hash_later(part, follow))
-                later.add_done_callback(_retrieved)
+                later.add_done_callback(unwanted)
             source.announce()
             dest.announce()
             try:
@@ -520,8 +528,9 @@ async def copy_files(
     """Copy SOURCES to DEST as `devtui cp` does (each `HOST:PATH` or a local path).
 
     Cancel the task to stop: the part files stay, and the same call later resumes them.
-    Raises DevtuiError (one line) for a bad input, before anything is written (a target of
-    the same size as its source is compared by hash when its turn comes).
+    Raises DevtuiError (one line) for a bad input, before anything is written; a target
+    that exists is compared when its turn comes, except that one of another size than a file
+    named as a source is refused at once.
     """
     notice = on_notice or (lambda _: None)
     hosts = core.config.hosts

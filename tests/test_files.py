@@ -588,3 +588,13 @@ async def test_the_passing_hash_keeps_order_behind_a_resumed_prefix(tmp_path: Pa
         assert await stream.hexdigest() == hashlib.sha256(data + more).hexdigest()
     finally:
         stream.close()
+
+
+def test_one_file_on_a_case_blind_disk_is_one_target() -> None:
+    # Windows and macOS tell a/X and a/x apart only by case by default: one file there.
+    from sshcore.files import same_file_key
+
+    assert same_file_key(r"C:\d\X", True, "win32") == same_file_key(r"c:/d/x", True, "win32")
+    assert same_file_key("/d/X", True, "darwin") == same_file_key("/d/x", True, "darwin")
+    assert same_file_key("/d/X", True, "linux") != same_file_key("/d/x", True, "linux")
+    assert same_file_key("/d/X", False, "win32") != same_file_key("/d/x", False, "win32")
