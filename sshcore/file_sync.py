@@ -296,6 +296,19 @@ def _root(host: str | None, path: str) -> str:
 Attrs = tuple[str, int | None, int | None]  # relative path ("" for the root), mode, mtime
 
 
+def modes_known(src: Side, dst: Side, windows: bool = os.name == "nt") -> bool:
+    """Whether permission bits mean something on both sides: not with a local side on
+    Windows, which has none."""
+    return not (windows and not (src.remote and dst.remote))
+
+
+def dir_mode(mode: int) -> int:
+    """A folder's bits as synced: its owner keeps rwx (a folder without them cannot be
+    entered or written, by the next sync either; a listing that could not tell the mode
+    reads 0644)."""
+    return mode | 0o700
+
+
 async def _apply(
     src_end: Endpoint,
     src: Side,
@@ -321,6 +334,9 @@ async def _apply(
     synced_dirs: list[tuple[str, Info]] = []  # whose mode and mtime follow the source's
     file_attrs: list[Attrs] = []
     links = 0
+    # Windows has no permission bits (local_mode makes sane ones up for a copy): with a
+    # local side there, modes are neither compared nor set, or every sync would list them.
+    modes = modes_known(src, dst)
     for rel, info in sorted(src_tree.items()):
         if rules.excluded(rel, info.kind == KIND_DIR):
             continue
@@ -336,8 +352,8 @@ async def _apply(
                 raise DevtuiError(
                     f"{visible(dst.label + dst.join(dst_root, rel))}: not a directory"
                 )
-            elif there.mode != info.mode:
-                changes.append(SyncChange(MODE, rel + "/", 0, info.mode))
+            elif modes and there.mode != dir_mode(info.mode):
+                changes.append(SyncChange(MODE, rel + "/", 0, dir_mode(info.mode)))
         elif info.kind == KIND_FILE:
             if there is None:
                 sends.append((rel, info, ADD))
@@ -357,7 +373,7 @@ async def _apply(
                     continue
                 mtime = info.mtime
                 changes.append(SyncChange(TOUCH, rel, 0))
-            mode = info.mode if there.mode != info.mode else None
+            mode = info.mode if modes and there.mode != info.mode else None
             if mode is not None:
                 changes.append(SyncChange(MODE, rel, 0, mode))
             if mode is not None or mtime is not None:
@@ -382,11 +398,13 @@ async def _apply(
     for rel, info in sorted([("", src_info), *synced_dirs], reverse=True):
         there = dst_tree.get(rel) if rel else dst_info
         if there is None or rel in made:  # made now: umask's mode, today's mtime
-            dir_attrs.append((rel, info.mode, info.mtime))
+            dir_attrs.append((rel, dir_mode(info.mode) if modes else None, info.mtime or None))
             continue
         # An existing DEST keeps its mode (a home directory's, which sshd checks).
-        mode = info.mode if rel and there.mode != info.mode else None
+        changed = modes and rel and there.mode != dir_mode(info.mode)
+        mode = dir_mode(info.mode) if changed else None
         mtime = info.mtime if rel in touched or there.mtime != info.mtime else None
+        mtime = mtime or None  # a listing that could not tell (0) sets nothing
         if rel not in touched and there.mtime != info.mtime:
             changes.append(SyncChange(TOUCH, (rel or ".") + "/", 0))
         if mode is not None or mtime is not None:
@@ -429,7 +447,8 @@ def _deletions(
     dst_tree: Tree, src_tree: Tree, rules: _Filter, notice: NoticeCallback
 ) -> list[tuple[str, Info]]:
     """What --delete removes from DEST, contents before their directory. What is excluded
-    stays (as with rsync without --delete-excluded), and so does a directory holding it:
+    stays (as with rsync without --delete-excluded), and so does an unfinished copy's part
+    file (a later run resumes it), and a directory holding either:
     rmdir would fail there and end the sync before the other deletions."""
     gone: list[tuple[str, Info]] = []
     holds: set[str] = set()  # directories with something in them that stays
@@ -448,7 +467,7 @@ def _deletions(
     kept_set = set(kept)
     for rel in reversed(kept):  # the outermost only: its inner ones are implied
         if rel.rpartition("/")[0] not in kept_set:
-            notice(f"kept {visible(rel)}/: it holds excluded files")
+            notice(f"kept {visible(rel)}/: it holds excluded files (or a copy's part file)")
     return gone
 
 

@@ -353,3 +353,34 @@ def test_a_relative_dir_is_where_sftp_starts(sshd_factory, tmp_path: Path) -> No
     assert _tree(start / "synced") == _tree(src) and first["sent"] > 0
     again = _sync(config, str(src), "box:synced")  # listed where it was written
     assert again["changes"] == [] and again["sent"] == 0
+
+
+def test_a_read_only_folder_keeps_its_owners_rwx_there(sshd, tmp_path: Path) -> None:
+    # A folder without its owner's w or x could not be synced into again (nor entered):
+    # the owner keeps rwx there, the rest of its bits follow, and the next sync is quiet.
+    config = _config(tmp_path, sshd)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _make(src, {"ro/f.txt": b"f"})
+    (src / "ro").chmod(0o550)
+    try:
+        _sync(config, str(src), f"box:{dst}")
+        assert (dst / "ro").stat().st_mode & 0o777 == 0o750
+        assert _sync(config, str(src), f"box:{dst}")["changes"] == []
+    finally:
+        (src / "ro").chmod(0o750)
+
+
+def test_windows_has_no_permission_bits_to_sync() -> None:
+    # Windows makes up 0666 / 0777 (0444 read-only): a copy from there gets 0644 / 0755 (a
+    # host's usual umask), and a sync with a local side there neither compares nor sets modes.
+    from sshcore.file_sides import KIND_DIR, KIND_FILE, LocalSide, local_mode
+    from sshcore.file_sync import modes_known
+
+    assert local_mode(0o100666, KIND_FILE, windows=True) == 0o644
+    assert local_mode(0o100444, KIND_FILE, windows=True) == 0o444
+    assert local_mode(0o040777, KIND_DIR, windows=True) == 0o755
+    assert local_mode(0o104751, KIND_FILE, windows=False) == 0o751  # no setuid, elsewhere
+    local: Any = LocalSide()
+    remote: Any = type("Remote", (), {"remote": True})()
+    assert not modes_known(local, remote, windows=True)
+    assert modes_known(local, remote, windows=False) and modes_known(remote, remote, True)
