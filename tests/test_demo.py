@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -176,12 +177,17 @@ def test_the_dashboard_ends_cleanly_when_its_terminal_goes(tmp_path: Path, sig: 
     os.close(slave)
     screen = bytearray()
 
-    def read() -> None:
-        with contextlib.suppress(OSError):
-            while data := os.read(master, 65536):
-                screen.extend(data)
+    reading = threading.Event()
+    reading.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    def read() -> None:  # until told to stop, so that the pty can be closed under it
+        with contextlib.suppress(OSError):
+            while reading.is_set():
+                if select.select([master], [], [], 0.05)[0]:
+                    screen.extend(os.read(master, 65536))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 30
         while not _accepts(port):
@@ -190,13 +196,22 @@ def test_the_dashboard_ends_cleanly_when_its_terminal_goes(tmp_path: Path, sig: 
             )
             time.sleep(0.1)
         assert [p.name for p in temp.iterdir() if p.name.startswith("devtui-demo-")]
-        proc.send_signal(getattr(signal, sig))
+        if sig == "SIGHUP":  # the terminal really goes: its writes fail from now on
+            reading.clear()
+            reader.join(5)
+            os.close(master)
+            master = -1
+        else:
+            proc.send_signal(getattr(signal, sig))
         proc.wait(20)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
-        os.close(master)
+        reading.clear()
+        reader.join(5)
+        if master >= 0:
+            os.close(master)
     assert proc.returncode == 0, screen.decode("ascii", "replace")[-2000:]
     assert not _accepts(port)
     assert not [p.name for p in temp.iterdir() if p.name.startswith("devtui-demo-")]

@@ -79,7 +79,8 @@ def end_on_hangup(
     hooked = []
     for name in hangup_signals(platform or os.name):
         number = getattr(signal, name, None)
-        if number is not None:
+        # Under `nohup` SIGHUP is ignored on purpose: it stays ignored.
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
             loop.add_signal_handler(number, end)
             hooked.append(number)
     return hooked
