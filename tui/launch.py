@@ -79,8 +79,10 @@ def end_on_hangup(
     hooked = []
     for name in hangup_signals(platform or os.name):
         number = getattr(signal, name, None)
-        # Under `nohup` SIGHUP is ignored on purpose: it stays ignored.
-        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+        # Also where SIGHUP came in ignored (nohup, or a parent that ignores it, as pytest's
+        # xdist workers do): a dashboard whose terminal is gone has no one to show anything
+        # to, and would hold its tunnels open to no end.
+        if number is not None:
             loop.add_signal_handler(number, end)
             hooked.append(number)
     return hooked
