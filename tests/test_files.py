@@ -571,17 +571,29 @@ async def test_the_hosts_hash_follows_the_written_blocks(
     assert digest == hashlib.sha256(data).hexdigest()
 
 
-async def test_the_passing_hash_keeps_order_behind_a_resumed_prefix(tmp_path: Path) -> None:
+async def test_the_passing_hash_keeps_order_behind_a_resumed_prefix(
+    tmp_path: Path, monkeypatch
+) -> None:
     """A resumed copy's prefix is hashed from disk in a thread; bytes that pass meanwhile
     wait their turn, and once it is done they are hashed as they come."""
-    data = os.urandom(BIG + 5 * 256 * 1024)
+    import threading
+
+    data = os.urandom(MIB + 5 * 256 * 1024)
     part = tmp_path / "f.part"
-    part.write_bytes(data[:BIG])
+    part.write_bytes(data[:MIB])
+    gate = threading.Event()  # the prefix's read waits until the passing bytes are fed
+
+    def gated_open(*args: Any, **kwargs: Any) -> Any:
+        assert gate.wait(10)
+        return open(*args, **kwargs)
+
+    monkeypatch.setattr(file_progress, "open", gated_open, raising=False)
     stream = file_progress.StreamHash()
     try:
-        stream.feed_file(str(part), BIG)
-        for at in range(BIG, len(data), 256 * 1024):
+        stream.feed_file(str(part), MIB)
+        for at in range(MIB, len(data), 256 * 1024):
             await stream.feed(data[at : at + 256 * 1024])
+        gate.set()
         assert await stream.hexdigest() == hashlib.sha256(data).hexdigest()
         more = os.urandom(1000)
         await stream.feed(more)  # nothing queued now: hashed here, still in order
