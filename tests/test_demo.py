@@ -20,6 +20,7 @@ import pytest
 import tomlkit
 from cliutil import run_cli
 from harness.net import free_port
+from harness.terminal import spawn_on_pty
 
 from sshcore.config import Config
 from sshcore.core import Core
@@ -152,29 +153,13 @@ def test_the_dashboard_ends_cleanly_when_its_terminal_goes(tmp_path: Path, sig: 
     # A dropped SSH session hangs up the terminal devtui runs in (SIGHUP), and `kill` sends
     # SIGTERM: either ends it as `q` does, tunnels stopped and the demo's temp folder gone,
     # instead of the process dying on the spot and leaving them behind.
-    import fcntl
-    import termios
     import threading
 
     port = free_port()
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {**_env(tmp_path), "TMPDIR": str(temp), "TERM": "xterm"}
-    master, slave = os.openpty()
-
-    def controlling_terminal() -> None:  # in the child: the pty is its terminal
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "demo", "--port", str(port)],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        preexec_fn=controlling_terminal,
-    )
-    os.close(slave)
+    proc, master = spawn_on_pty([sys.executable, "-m", "tui", "demo", "--port", str(port)], env)
     screen = bytearray()
 
     reading = threading.Event()

@@ -21,6 +21,7 @@ from coreutil import isolate_home, write_config
 from dashboard_util import make_app, ready, until
 from harness.asyncssh_server import AsyncsshServer
 from harness.net import free_port
+from harness.terminal import spawn_on_pty
 
 from sshcore.prompts import HostKeyQuestion
 from tui.dialog_prompts import TuiPrompts
@@ -38,8 +39,6 @@ def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 async def test_devtui_up_asks_one_password_at_a_time_and_each_host_gets_its_own(
     tmp_path: Path,
 ) -> None:
-    import fcntl
-    import termios
 
     servers = {name: AsyncsshServer({"u": pw}) for name, pw in PASSWORDS.items()}
     for server in servers.values():
@@ -60,21 +59,7 @@ async def test_devtui_up_asks_one_password_at_a_time_and_each_host_gets_its_own(
     }
     config = write_config(tmp_path / "c.toml", hosts, tunnels)
     env = {**os.environ, "DEVTUI_CONFIG": str(config), "TERM": "xterm"}
-    master, slave = os.openpty()
-
-    def controlling_terminal() -> None:  # in the child: the pty is its terminal
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "up", "--accept-new", *tunnels],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        preexec_fn=controlling_terminal,
-    )
-    os.close(slave)
+    proc, master = spawn_on_pty([sys.executable, "-m", "tui", "up", "--accept-new", *tunnels], env)
     output = bytearray()
 
     def read() -> None:
