@@ -206,3 +206,32 @@ def _accepts(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
         return True
     return False
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX: SIGHUP")
+def test_a_hangup_the_dashboard_cannot_end_still_ends_the_process(tmp_path: Path) -> None:
+    # If the dashboard has not ended some seconds after its terminal went (Textual stuck on
+    # the dead terminal), the last resort runs (the demo's temp folder) and the process goes.
+    marker = tmp_path / "last resort ran"
+    script = f"""
+import asyncio
+from tui.launch import end_on_hangup
+
+async def main() -> None:
+    end_on_hangup(asyncio.get_running_loop(), lambda: None,  # an end that never comes
+                  lambda: open({str(marker)!r}, "w").close(), grace=0.5)
+    print("ready", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        proc.send_signal(signal.SIGHUP)
+        proc.wait(15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert proc.returncode == 128 + signal.SIGHUP and marker.exists()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,31 +67,61 @@ def _load(path: str | None) -> Config | None:
 CRASHED = 70  # EX_SOFTWARE: the dashboard ended on a bug (the traceback is in the log file)
 
 
-def hangup_signals(platform: str) -> list[str]:
-    """What ends the dashboard from outside as `q` does: its terminal closing (SIGHUP: the
-    SSH session it ran in dropped) or a `kill` (SIGTERM). Windows has neither (a closed
-    console ends the process outright); Ctrl+C is a key in the dashboard, not a signal."""
-    return [] if platform == "nt" else ["SIGHUP", "SIGTERM"]
+HANGUP_GRACE = 10.0  # s a dashboard whose terminal went has to end by itself
 
 
 def end_on_hangup(
-    loop: asyncio.AbstractEventLoop, end: Callable[[], object], platform: str | None = None
-) -> list[int]:
-    """Route `hangup_signals` to `end` (tunnels stop, the demo's temp folder goes, instead
-    of the process dying on the spot); the signal numbers hooked, to unhook after."""
-    hooked = []
-    for name in hangup_signals(platform or os.name):
-        number = getattr(signal, name, None)
-        # Also where SIGHUP came in ignored (nohup, or a parent that ignores it, as pytest's
-        # xdist workers do): a dashboard whose terminal is gone has no one to show anything
-        # to, and would hold its tunnels open to no end.
-        if number is not None:
-            loop.add_signal_handler(number, end)
-            hooked.append(number)
-    return hooked
+    loop: asyncio.AbstractEventLoop,
+    end: Callable[[], object],
+    last_resort: Callable[[], object] = lambda: None,
+    platform: str | None = None,
+    grace: float = HANGUP_GRACE,
+) -> Callable[[], None]:
+    """End the dashboard as `q` does when its terminal goes (SIGHUP: the SSH session it ran
+    in dropped) or on a `kill` (SIGTERM), instead of dying on the spot with its tunnels'
+    and the demo's temp folder left to chance. Windows has neither signal (a closed console
+    ends the process outright; Ctrl+C is a key in the dashboard). Returns the undo.
+
+    After a hangup the terminal is gone, and Textual would take the SIGCONT the kernel sends
+    with SIGHUP for a resume and draw on it again: a write there fails, and a writer thread
+    that died of it hung the exit (caught under load, 1 run in 8). So: no resume, the
+    terminal's descriptors point at /dev/null (writes land, reads end), then `end`; and if
+    the process is still there after `grace` s, `last_resort` and out. Also where SIGHUP
+    came in ignored (nohup, or a parent such as pytest-xdist's workers): a dashboard
+    without a terminal shows nothing to anyone and would hold its tunnels open to no end."""
+    if (platform or os.name) == "nt":
+        return lambda: None
+
+    def watchdog() -> None:
+        time.sleep(grace)
+        try:
+            last_resort()
+        finally:
+            os._exit(128 + signal.SIGHUP)
+
+    def hung_up(*_: object) -> None:
+        signal.signal(signal.SIGCONT, signal.SIG_DFL)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        loop.call_soon_threadsafe(end)
+        threading.Thread(target=watchdog, name="devtui-hangup", daemon=True).start()
+
+    # A plain handler, not the loop's: it runs even while the loop waits on a full queue.
+    previous = signal.signal(signal.SIGHUP, hung_up)
+    loop.add_signal_handler(signal.SIGTERM, end)
+
+    def undo() -> None:
+        signal.signal(signal.SIGHUP, previous)
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    return undo
 
 
-async def _run(app: DevTuiApp, *, headless: bool = False) -> int:
+async def _run(
+    app: DevTuiApp, *, headless: bool = False, last_resort: Callable[[], object] = lambda: None
+) -> int:
     """Run the dashboard to its end; whatever way it ends, no listener outlives it. A crash
     (an exception Textual could not hand to an action's guard) is loud: exit status 70, the
     tunnels stopped, the traceback in the log file and one line on stderr naming it."""
@@ -103,12 +136,11 @@ async def _run(app: DevTuiApp, *, headless: bool = False) -> int:
         file=errors, markup=False, highlight=False, color_system=None, width=100
     )
     result: object = None
-    hooked = end_on_hangup(asyncio.get_running_loop(), app.exit)
+    unhook = end_on_hangup(asyncio.get_running_loop(), app.exit, last_resort)
     try:
         result = await app.run_async(headless=headless)
     finally:
-        for number in hooked:
-            asyncio.get_running_loop().remove_signal_handler(number)
+        unhook()
         report = errors.getvalue()
         crashed = bool(report.strip()) and bool(app.return_code)
         log_file = _record_crash(app, report) if crashed else None
@@ -182,8 +214,13 @@ async def _demo(port: int) -> int:
 
     waiting = Config(Path(tempfile.gettempdir()) / "devtui-demo-starting.toml")
     app = build_app(waiting, banner="demo: starting the demo host…", prepare=prepare)
+
+    def remove_folders() -> None:  # a hangup's last resort: no loop to close them on
+        for demo in started:
+            shutil.rmtree(demo.folder, ignore_errors=True)
+
     try:
-        code = await _run(app)
+        code = await _run(app, last_resort=remove_folders)
     finally:
         for demo in started:
             await demo.__aexit__(None, None, None)
