@@ -234,4 +234,4 @@ asyncio.run(main())
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
-    assert proc.returncode == 128 + signal.SIGHUP and marker.exists()
+    assert proc.returncode == -signal.SIGKILL and marker.exists()

@@ -86,8 +86,8 @@ def end_on_hangup(
     with SIGHUP for a resume and draw on it again: a write there fails, and a writer thread
     that died of it hung the exit (caught under load, 1 run in 8). So: no resume, the
     terminal's descriptors point at /dev/null (writes land, reads end), then `end`; and if
-    the process is still there after `grace` s, `last_resort` and out. Also where SIGHUP
-    came in ignored (nohup, or a parent such as pytest-xdist's workers): a dashboard
+    the process is still there after `grace` s, `last_resort` and it is killed. Also where
+    SIGHUP came in ignored (nohup, or a parent such as pytest-xdist's workers): a dashboard
     without a terminal shows nothing to anyone and would hold its tunnels open to no end."""
     if (platform or os.name) == "nt":
         return lambda: None
@@ -96,8 +96,8 @@ def end_on_hangup(
         time.sleep(grace)
         try:
             last_resort()
-        finally:
-            os._exit(128 + signal.SIGHUP)
+        finally:  # SIGKILL: a thread cannot give SIGHUP back its default, SIGTERM is ours
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def hung_up(*_: object) -> None:
         signal.signal(signal.SIGCONT, signal.SIG_DFL)
