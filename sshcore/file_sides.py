@@ -16,7 +16,7 @@ import posixpath
 import stat as statmod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncssh
 
@@ -31,6 +31,8 @@ HASH_BLOCK = 1024 * 1024  # the block whose hash both sides compare before a res
 EXEC_HASH_MIN = 8 * 1024 * 1024  # smaller files are read back to be hashed, not sha256sum'd
 KIND_FILE, KIND_DIR, KIND_LINK, KIND_OTHER = "file", "dir", "link", "other"
 _HASH_TIMEOUT = 3600.0  # a remote sha256sum of a very large file on a slow disk
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -339,6 +341,28 @@ class RemoteBase:
             self._posix = asyncio.ensure_future(self._posix_check())
         return await asyncio.shield(self._posix)
 
+    async def beside_posix(
+        self, job: Awaitable[T], drop: Callable[[T], object] = lambda _: None
+    ) -> T | None:
+        """`job` (a command on the host) started now, beside the question whether the host
+        has a POSIX sh rather than after it (each is a login shell's start: 0.1-0.2 s here,
+        more with a conda init). Its result where the host has one; else None, and the job
+        is dropped (`drop` given its result if it has one): a forced command on a host
+        without sh could take its time, or say a lot."""
+        task = asyncio.ensure_future(job)
+        task.add_done_callback(unwanted)
+        try:
+            posix = await self.is_posix()
+        except BaseException:
+            task.cancel()
+            raise
+        if posix:
+            return await task
+        task.cancel()
+        if task.done() and not task.cancelled() and task.exception() is None:
+            drop(task.result())
+        return None
+
     def join(self, parent: str, name: str) -> str:
         return posixpath.join(parent, name)
 
@@ -383,21 +407,13 @@ class RemoteBase:
             command = sh_script(
                 _SHA256_FOLLOW, await self.command_path(path), str(prefix // HASH_BLOCK), str(block)
             )
-        # Sent beside the POSIX question, not after it (each is a login shell's start); its
-        # answer is used only where the host has a POSIX sh.
-        started = asyncio.ensure_future(self.conn.create_process(command, encoding=None))
-        started.add_done_callback(unwanted)
         try:
-            posix = await self.is_posix()
-        except BaseException:
-            started.cancel()
-            raise
-        try:
-            process = await started
+            process = await self.beside_posix(
+                self.conn.create_process(command, encoding=None), drop=lambda p: p.close()
+            )
         except (asyncssh.DisconnectError, asyncssh.ChannelOpenError, ConnectionError) as e:
             raise LinkLost(str(e)) from e
-        if not posix:
-            process.close()
+        if process is None:
             return None
         told = 0  # blocks the following hash was told to read
 
@@ -440,9 +456,7 @@ class RemoteBase:
     async def exec_sha256(self, path: str) -> str | None:
         """The file's SHA-256 by openssl/sha256sum/shasum on the host; None when it has
         none of them, or no POSIX sh."""
-        # Beside the POSIX question, not after it; where no sh runs it, it is dropped (a
-        # forced command there could take its time, or say a lot).
-        hashed = asyncio.ensure_future(
+        result = await self.beside_posix(
             bounded(
                 self.conn,
                 sh_script(_SHA256_SCRIPT, await self.command_path(path)),
@@ -451,16 +465,8 @@ class RemoteBase:
                 "sha256sum",
             )
         )
-        hashed.add_done_callback(unwanted)
-        try:
-            posix = await self.is_posix()
-        except BaseException:
-            hashed.cancel()
-            raise
-        if not posix:
-            hashed.cancel()
+        if result is None:
             return None
-        result = await hashed
         if result.exit_status == _NO_HASH_TOOL:
             return None
         word = result.stdout.split(b" ", 1)[0].strip().decode("ascii", "replace")

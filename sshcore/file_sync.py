@@ -156,23 +156,14 @@ async def _local_tree(root: str) -> Tree:
 
 async def _remote_tree(side: Side, root: str) -> Tree:
     if isinstance(side, (SftpSide, ExecSide)):
-        # The listing starts beside the POSIX check, not after it: each command pays the
-        # login shell's start, and that was half the time of an unchanged sync. On a host
-        # without sh the command only fails (`exec` is no cmd.exe or PowerShell command),
-        # and its answer is not read.
+        # The listing goes beside the POSIX check: each command pays the login shell's
+        # start, and that was half the time of an unchanged sync.
         there = await side.command_path(root)  # where SFTP starts is not always the home
-        listing = asyncio.ensure_future(
+        result = await side.beside_posix(
             bounded(side.conn, sh_script(_FIND_SCRIPT, there), 1 << 30, 600.0, "the listing")
         )
-        try:
-            posix = await side.is_posix()
-        except BaseException:
-            listing.cancel()
-            raise
-        if not posix:
-            listing.cancel()
+        if result is None:
             return await _walk_tree(side, root)
-        result = await listing
         if result.exit_status == 0:
             return _parse_find(result.stdout, f"{side.host}:{root}")
         if result.exit_status != _NO_PRINTF:

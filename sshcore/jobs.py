@@ -14,7 +14,7 @@ A job is a directory `${XDG_CACHE_HOME:-$HOME/.cache}/devtui/jobs/NAME/` on the 
 Every step is a small POSIX sh script run with `sh_script` (any login shell) and read with
 `run_bounded` (a hostile host cannot fill memory or hang us); the output of a job is
 streamed through `Core.run` and shown through `visible`. Nothing here knows the facade: it
-takes a `core` (the JobHost protocol), as follow.py does.
+takes a `core` (the JobHost protocol: follow.py's FollowedHost).
 """
 
 from __future__ import annotations
@@ -26,21 +26,17 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal
 
 import asyncssh
 
 from .errors import DevtuiError
-from .follow import LineReader
+from .follow import FollowedHost, LineReader
 from .model import name_problem
 from .remote_commands import KIB, MIB, RemoteCommandError, run_bounded
 from .remote_shell import _octal_word, sh_script
 from .session import HostState
 from .visible_text import visible
-
-if TYPE_CHECKING:
-    from .remote_commands import OutputCallback
-    from .session import HostStatus
 
 JobState = Literal["running", "exited"]
 JobMode = Literal["tmux", "setsid"]
@@ -57,19 +53,9 @@ _INTERPRETERS = frozenset(
 )
 
 
-class JobHost(Protocol):
-    """What jobs need of the core: a host's connection, whether it has a POSIX sh, a command
-    run on it with its output streamed, and the state of its connection."""
-
-    async def connection(self, name: str) -> asyncssh.SSHClientConnection: ...
-
-    async def is_posix(self, name: str, conn: asyncssh.SSHClientConnection) -> bool: ...
-
-    async def run(
-        self, name: str, argv: Sequence[str] | str, on_output: OutputCallback | None = None
-    ) -> int: ...
-
-    def host_state(self, name: str) -> HostStatus: ...
+# What jobs need of the core (a host's connection, whether it has a POSIX sh, a command run
+# on it, the state of its connection) is what following a log needs: one protocol.
+JobHost = FollowedHost
 
 
 @dataclass(frozen=True)
