@@ -166,6 +166,9 @@ async def test_upload_and_download_through_the_forms(tmp_path: Path, sshd: Any) 
         await _copy_form(pilot, app, "D", str(theirs), str(back))
         await until(pilot, (back / "down.bin").exists, 30, "the downloaded file")
         assert (back / "down.bin").read_bytes() == theirs.read_bytes()
+        await _copy_form(pilot, app, "D", str(theirs), str(back / "renamed.bin"))  # a new name
+        await until(pilot, (back / "renamed.bin").exists, 30, "the download under a new name")
+        assert (back / "renamed.bin").read_bytes() == theirs.read_bytes()
         # Another file by that name there: refused, unless "Replace" is ticked.
         local.write_bytes(os.urandom(1000))
         await _copy_form(pilot, app, "u", str(local), f"{remote_dir}/")

@@ -582,7 +582,7 @@ class CopyFormScreen(FormScreen):
                 "To",
                 Input(
                     value="~/" if self.upload else "",
-                    placeholder=f"a folder {there if self.upload else here}",
+                    placeholder=f"a folder {there if self.upload else here} (or a new name)",
                     id="dst",
                 ),
             )
@@ -616,8 +616,11 @@ class CopyFormScreen(FormScreen):
                 return [f"{label}: {problem}"]
         if self.upload and not os.path.exists(os.path.expanduser(local)):
             return [f"From: {local} does not exist here"]
-        if not self.upload and local and not os.path.isdir(os.path.expanduser(local)):
-            return [f"To: {local} is not a folder here"]
+        if not self.upload and local:
+            # A folder to copy into, or a new name in one (as with scp).
+            target = os.path.abspath(os.path.expanduser(local))
+            if not os.path.isdir(target) and not os.path.isdir(os.path.dirname(target)):
+                return [f"To: {local} is neither a folder here nor a name in one"]
         return []
 
     def result(self) -> object:
